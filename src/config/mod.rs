@@ -1,0 +1,176 @@
+//! dhcpd.conf: the INI file read into a typed [`Config`].
+//!
+//! Every error carries the file and line it came from and says what was
+//! expected, so `in.dhcpd -C` can print them all before giving up.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// A lease length: a number of seconds, or infinite (0xffffffff on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseTime {
+    Secs(u32),
+    Infinite,
+}
+
+/// One set of parameters: global, subnet, vendor class, user class or client.
+/// A field left `None` (or a code absent from `options`) inherits from the
+/// less specific set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Params {
+    /// DHCP options by code, each value already in wire form (no code, no length).
+    pub options: BTreeMap<u8, Vec<u8>>,
+    /// `vendor_option_N` sub-options, sent encapsulated in option 43.
+    pub vendor_options: BTreeMap<u8, Vec<u8>>,
+    pub lease_time: Option<LeaseTime>,
+    pub max_lease_time: Option<LeaseTime>,
+    /// T1 as a percentage of the lease.
+    pub renewal_percent: Option<f64>,
+    /// T2 as a percentage of the lease.
+    pub rebind_percent: Option<f64>,
+    /// siaddr of the reply.
+    pub next_server: Option<Ipv4Addr>,
+    /// The `file` field of the reply (at most 127 bytes).
+    pub boot_file: Option<String>,
+}
+
+/// `[server]`: parameters of in.dhcpd itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerParams {
+    pub aas_socket: PathBuf,
+    pub aas_address: Option<String>,
+    pub aas_password: Option<String>,
+    pub lease_res_time: u32,
+    pub pad_lease: f64,
+    pub probe: bool,
+    pub option_overload: bool,
+    pub decline_time: u32,
+    pub bootp_dynamic: bool,
+}
+
+impl Default for ServerParams {
+    fn default() -> Self {
+        ServerParams {
+            aas_socket: PathBuf::from("/run/aasd.sock"),
+            aas_address: None,
+            aas_password: None,
+            lease_res_time: 10,
+            pad_lease: 1.0,
+            probe: false,
+            option_overload: false,
+            decline_time: 3600,
+            bootp_dynamic: false,
+        }
+    }
+}
+
+/// `[subnet A.B.C.D]` or `[subnet A.B.C.D/len]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subnet {
+    pub network: Ipv4Addr,
+    pub prefix_len: u8,
+    pub pool: Option<String>,
+    pub comment: Option<String>,
+    pub params: Params,
+}
+
+impl Subnet {
+    pub fn mask(&self) -> Ipv4Addr {
+        let bits = if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix_len))
+        };
+        Ipv4Addr::from(bits)
+    }
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        u32::from(addr) & u32::from(self.mask()) == u32::from(self.network)
+    }
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) | !u32::from(self.mask()))
+    }
+}
+
+/// How a `[client ...]` section names its client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientKey {
+    /// `[client 1:00:40:05:12:34:56]` or `[client 00:40:05:12:34:56]` (type 1).
+    Hardware { htype: u8, addr: Vec<u8> },
+    /// `[client id:ff:00:...]`: the client identifier, option 61, byte for byte.
+    Id(Vec<u8>),
+    /// `[client opaque ppp-line-3]`: an opaque string identifier (PPP and other requesters).
+    Opaque(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Client {
+    pub key: ClientKey,
+    /// Pinned address: infinite lease.
+    pub ip_address: Option<Ipv4Addr>,
+    pub comment: Option<String>,
+    pub params: Params,
+}
+
+/// `[vendor_class NAME]` (matches option 60) or `[user_class NAME]` (option 77).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Class {
+    pub name: Vec<u8>,
+    pub comment: Option<String>,
+    pub params: Params,
+}
+
+/// Value type of a user-defined option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptType {
+    Int8,
+    Uint8,
+    Int16,
+    Uint16,
+    Int32,
+    Uint32,
+    Boolean,
+    Ip,
+    String,
+    Binary,
+}
+
+/// `[option N]`: a user-defined option, codes 128-254.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserOption {
+    pub code: u8,
+    pub name: String,
+    pub ty: OptType,
+    pub array: bool,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+}
+
+/// The whole of dhcpd.conf.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Config {
+    pub server: ServerParams,
+    pub global: Params,
+    pub subnets: Vec<Subnet>,
+    pub clients: Vec<Client>,
+    pub vendor_classes: Vec<Class>,
+    pub user_classes: Vec<Class>,
+    pub user_options: Vec<UserOption>,
+}
+
+/// One problem in the file: `dhcpd.conf:12: lease_time: "10x" is not ...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}

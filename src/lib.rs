@@ -1,0 +1,5 @@
+//! in.dhcpd: a DHCPv4 server in the tradition of SCO UnixWare's in.dhcpd.
+//!
+//! The binaries in `src/bin` only wire these modules together.
+
+pub mod config;
