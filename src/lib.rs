@@ -2,4 +2,11 @@
 //!
 //! The binaries in `src/bin` only wire these modules together.
 
+pub mod activation;
+pub mod cli;
 pub mod config;
+pub mod dhcp;
+pub mod log;
+pub mod net;
+pub mod server;
+pub mod sys;

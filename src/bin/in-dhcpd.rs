@@ -1,1 +1,163 @@
-fn main() {}
+//! in.dhcpd: command line -> activation -> serve loop.
+//!
+//! Exit status: 0 after an idle timeout, a signal, `-C` without errors or
+//! `-V`; 1 for configuration errors or a fatal runtime error; 2 for a usage
+//! error or an unusable inherited socket.
+
+use std::process::exit;
+use std::time::Duration;
+
+use indhcpd::activation::{self, Mode};
+use indhcpd::cli::{self, Options};
+use indhcpd::log::{self, Target};
+use indhcpd::net::Socket;
+use indhcpd::server::{self, Server};
+use indhcpd::{config, log_detail, log_error};
+
+/// SCO's default: an activated server exits after 15 idle minutes.
+const ACTIVATED_IDLE: Duration = Duration::from_secs(15 * 60);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match cli::parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("in.dhcpd: {}", e.0);
+            eprintln!("{}", cli::USAGE);
+            exit(2);
+        }
+    };
+    if opts.version {
+        println!("in.dhcpd {}", env!("CARGO_PKG_VERSION"));
+        exit(0);
+    }
+    if opts.check {
+        exit(check(&opts));
+    }
+    exit(run(opts));
+}
+
+/// `-C`: print every error, exit 0 or 1.
+fn check(opts: &Options) -> i32 {
+    match config::load(&opts.config) {
+        Ok(_) => {
+            println!("{}: configuration OK", opts.config.display());
+            0
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!(
+                "in.dhcpd: {}: {} error(s)",
+                opts.config.display(),
+                errors.len()
+            );
+            1
+        }
+    }
+}
+
+fn run(opts: Options) -> i32 {
+    let (server_port, client_port) = indhcpd::sys::dhcp_ports();
+    let (mode, fd) = match activation::activate(opts.force, server_port) {
+        Ok(x) => x,
+        Err(e) => {
+            // Before logging is set up; under inetd stderr is the socket,
+            // so try syslog as well.
+            log::init("in.dhcpd", 0, Target::Syslog { stderr_ok: true });
+            log_error!("{e}");
+            return e.exit_code();
+        }
+    };
+    let to_stderr = mode == Mode::Standalone && opts.debug >= 3;
+    let target = if to_stderr {
+        Target::Stderr
+    } else {
+        // Under inetd fds 1 and 2 are the socket: never write there.
+        Target::Syslog {
+            stderr_ok: mode != Mode::Inetd,
+        }
+    };
+    if mode == Mode::Inetd {
+        silence_stdio();
+    }
+    log::init("in.dhcpd", opts.debug, target);
+    // A relative path must survive the chdir of daemon(3).
+    let config_path = std::fs::canonicalize(&opts.config).unwrap_or(opts.config.clone());
+    let config = match config::load(&config_path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                log_error!("{e}");
+            }
+            log_error!("Configuration file errors encountered");
+            return 1;
+        }
+    };
+    let socket = match Socket::new(fd) {
+        Ok(s) => s,
+        Err(e) => {
+            log_error!("socket setup: {e}");
+            return 1;
+        }
+    };
+    let server_port = match mode {
+        Mode::Standalone => server_port,
+        _ => socket.local_port().unwrap_or(server_port),
+    };
+    let idle = match (opts.idle, mode) {
+        (Some(t), _) => t,
+        (None, Mode::Standalone) => None,
+        (None, _) => Some(ACTIVATED_IDLE),
+    };
+    if mode == Mode::Standalone && !opts.foreground && !to_stderr {
+        if let Err(e) = nix::unistd::daemon(false, false) {
+            log_error!("daemon: {e}");
+            return 1;
+        }
+    }
+    if let Err(e) = server::install_signal_handlers() {
+        log_error!("signal handlers: {e}");
+        return 1;
+    }
+    std::panic::set_hook(Box::new(|info| log_error!("panic: {info}")));
+    if opts.bootpd_port.is_some() {
+        log_error!(
+            "-b: BOOTP forwarding to bootpd is not in this release; BOOTP requests are dropped"
+        );
+    }
+    log_detail!(
+        "started ({mode}), port {server_port}, config {}",
+        config_path.display()
+    );
+    let mut server = match Server::new(
+        socket,
+        config,
+        config_path,
+        (server_port, client_port),
+        idle,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            log_error!("reading interfaces: {e}");
+            return 1;
+        }
+    };
+    match server.run() {
+        Ok(()) => 0,
+        Err(e) => {
+            log_error!("{e}");
+            1
+        }
+    }
+}
+
+/// Point fds 1 and 2 at /dev/null (inetd gave us the socket there too).
+fn silence_stdio() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+    }
+}

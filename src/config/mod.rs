@@ -174,3 +174,75 @@ impl fmt::Display for ConfigError {
         write!(f, "{}:{}: {}", self.file, self.line, self.message)
     }
 }
+
+mod optable;
+mod parse;
+mod source;
+mod value;
+
+pub use parse::{load, parse};
+
+impl Config {
+    pub fn subnet_containing(&self, addr: Ipv4Addr) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.contains(addr))
+    }
+
+    /// The client entry for a request: an `id:` entry matching the client
+    /// identifier, else a hardware entry matching htype and chaddr (so an
+    /// entry by MAC still matches a client that sends option 61, as in ISC
+    /// dhcpd and Kea).
+    pub fn find_client(
+        &self,
+        client_id: Option<&[u8]>,
+        htype: u8,
+        chaddr: &[u8],
+    ) -> Option<&Client> {
+        let by_id = client_id.and_then(|id| {
+            self.clients
+                .iter()
+                .find(|c| matches!(&c.key, ClientKey::Id(k) if k.as_slice() == id))
+        });
+        by_id.or_else(|| {
+            self.clients.iter().find(|c| {
+                matches!(&c.key, ClientKey::Hardware { htype: t, addr } if *t == htype && addr.as_slice() == chaddr)
+            })
+        })
+    }
+
+    pub fn find_opaque(&self, id: &str) -> Option<&Client> {
+        self.clients
+            .iter()
+            .find(|c| matches!(&c.key, ClientKey::Opaque(k) if k == id))
+    }
+
+    /// Option 60: the class of that exact name, else the longest class name
+    /// that starts the value (`PXEClient` matches `PXEClient:Arch:00000:...`).
+    pub fn vendor_class(&self, opt60: &[u8]) -> Option<&Class> {
+        self.vendor_classes
+            .iter()
+            .filter(|c| opt60.starts_with(&c.name))
+            .max_by_key(|c| c.name.len())
+    }
+
+    /// Option 77: the whole value, or any RFC 3004 instance in it, equal to
+    /// the class name (clients send both forms).
+    pub fn user_class(&self, opt77: &[u8]) -> Option<&Class> {
+        let mut instances = Vec::new();
+        let mut rest = opt77;
+        while let Some((&len, tail)) = rest.split_first() {
+            let len = usize::from(len);
+            if len == 0 || len > tail.len() {
+                break;
+            }
+            instances.push(&tail[..len]);
+            rest = &tail[len..];
+        }
+        self.user_classes
+            .iter()
+            .find(|c| c.name == opt77 || instances.contains(&c.name.as_slice()))
+    }
+
+    pub fn client_with_address(&self, addr: Ipv4Addr) -> Option<&Client> {
+        self.clients.iter().find(|c| c.ip_address == Some(addr))
+    }
+}

@@ -1,0 +1,662 @@
+//! Sections to a typed [`Config`], with every error collected.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use super::optable;
+use super::source::{lex, Entry, Section};
+use super::value;
+use super::*;
+
+/// Read and check a file. An unreadable file is one error at line 0.
+pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let file = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => parse(&text, &file),
+            Err(e) => Err(vec![ConfigError {
+                file,
+                line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count(),
+                message: "not UTF-8 text".into(),
+            }]),
+        },
+        Err(e) => Err(vec![ConfigError {
+            file,
+            line: 0,
+            message: format!("cannot read: {e}"),
+        }]),
+    }
+}
+
+/// Parse dhcpd.conf text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
+    let mut p = Parser {
+        file,
+        errors: Vec::new(),
+        config: Config::default(),
+        client_lines: Vec::new(),
+    };
+    let sections = lex(text, file, &mut p.errors);
+    p.user_options(&sections);
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for s in &sections {
+        if let Some((_, first)) = seen.iter().find(|(h, _)| *h == s.header) {
+            p.err(
+                s.line,
+                format!("[{}] appears twice (first at line {first})", s.header),
+            );
+            continue;
+        }
+        seen.push((s.header.clone(), s.line));
+        p.section(s);
+    }
+    p.check_addresses();
+    set_global_defaults(&mut p.config.global);
+    if p.errors.is_empty() {
+        Ok(p.config)
+    } else {
+        p.errors.sort_by_key(|e| e.line);
+        Err(p.errors)
+    }
+}
+
+fn set_global_defaults(g: &mut Params) {
+    g.lease_time.get_or_insert(LeaseTime::Secs(86_400));
+    g.max_lease_time.get_or_insert(LeaseTime::Secs(7 * 86_400));
+    g.renewal_percent.get_or_insert(50.0);
+    g.rebind_percent.get_or_insert(87.5);
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    errors: Vec<ConfigError>,
+    config: Config,
+    /// Header line of each entry of `config.clients`, for later errors.
+    client_lines: Vec<usize>,
+}
+
+/// Keys the same in every section that takes them.
+const SERVER_KEYS: &str = "aas_socket, aas_address, aas_password, lease_res_time, pad_lease, \
+                           probe, option_overload, decline_time, bootp_dynamic";
+
+impl Parser<'_> {
+    fn err(&mut self, line: usize, message: String) {
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            message,
+        });
+    }
+
+    /// Run `f` on an entry's value; an error is reported as `key: message`.
+    fn value<T>(&mut self, e: &Entry, f: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        match f(&e.value) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.err(e.line, format!("{}: {m}", e.key));
+                None
+            }
+        }
+    }
+
+    /// Each key once per section.
+    fn unique<'e>(&mut self, s: &'e Section) -> Vec<&'e Entry> {
+        let mut out: Vec<&Entry> = Vec::new();
+        for e in &s.entries {
+            if let Some(first) = out.iter().find(|f| f.key == e.key) {
+                let msg = format!(
+                    "{}: set twice in [{}] (first at line {})",
+                    e.key, s.header, first.line
+                );
+                self.err(e.line, msg);
+            } else {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    fn section(&mut self, s: &Section) {
+        let (kind, arg) = match s.header.split_once(' ') {
+            Some((k, a)) => (k, a.trim()),
+            None => (s.header.as_str(), ""),
+        };
+        match (kind, arg.is_empty()) {
+            ("server", true) => self.server(s),
+            ("global", true) => {
+                let mut params = Params::default();
+                self.params(s, &mut params, &[]);
+                self.config.global = params;
+            }
+            ("subnet", false) => self.subnet(s, arg),
+            ("client", false) => self.client(s, arg),
+            ("vendor_class", false) | ("user_class", false) => {
+                let mut params = Params::default();
+                let comment = self.params(s, &mut params, &["comment"]).remove("comment");
+                let class = Class {
+                    name: arg.as_bytes().to_vec(),
+                    comment,
+                    params,
+                };
+                if kind == "vendor_class" {
+                    self.config.vendor_classes.push(class);
+                } else {
+                    self.config.user_classes.push(class);
+                }
+            }
+            ("option", false) => {} // read first, by user_options
+            _ => self.err(
+                s.line,
+                format!(
+                    "unknown section [{}]: expected [server], [global], [subnet ADDRESS], \
+                     [client ID], [vendor_class NAME], [user_class NAME] or [option CODE]",
+                    s.header
+                ),
+            ),
+        }
+    }
+
+    fn server(&mut self, s: &Section) {
+        let mut sp = ServerParams::default();
+        for e in self.unique(s) {
+            match e.key.as_str() {
+                "aas_socket" => sp.aas_socket = e.value.clone().into(),
+                "aas_address" => sp.aas_address = Some(e.value.clone()),
+                "aas_password" => sp.aas_password = Some(e.value.clone()),
+                "lease_res_time" => {
+                    sp.lease_res_time =
+                        self.value(e, |v| value::uint(v, 86_400)).unwrap_or(10) as u32
+                }
+                "pad_lease" => {
+                    let pad = self.value(e, |v| match v.parse::<f64>() {
+                        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+                        _ => Err(format!("\"{v}\" is not a percentage from 0 to 100")),
+                    });
+                    sp.pad_lease = pad.unwrap_or(1.0);
+                }
+                "probe" => sp.probe = self.value(e, value::boolean).unwrap_or(false),
+                "option_overload" => {
+                    sp.option_overload = self.value(e, value::boolean).unwrap_or(false)
+                }
+                "decline_time" => {
+                    sp.decline_time = self
+                        .value(e, |v| value::uint(v, u64::from(u32::MAX)))
+                        .unwrap_or(3600) as u32
+                }
+                "bootp_dynamic" => {
+                    sp.bootp_dynamic = self.value(e, value::boolean).unwrap_or(false)
+                }
+                "comment" => {}
+                k => self.err(
+                    e.line,
+                    format!("unknown key \"{k}\" in [server]: expected one of {SERVER_KEYS}"),
+                ),
+            }
+        }
+        self.config.server = sp;
+    }
+
+    fn subnet(&mut self, s: &Section, arg: &str) {
+        let (addr, len) = match arg.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (arg, None),
+        };
+        let Ok(network) = addr.parse::<Ipv4Addr>() else {
+            return self.err(
+                s.line,
+                format!("[subnet {arg}]: \"{addr}\" is not an IPv4 network address"),
+            );
+        };
+        let mut prefix = match len.map(|l| l.parse::<u8>()) {
+            None => None,
+            Some(Ok(l)) if l <= 32 => Some(l),
+            Some(_) => {
+                return self.err(
+                    s.line,
+                    format!("[subnet {arg}]: prefix length must be 0 to 32"),
+                )
+            }
+        };
+        let mut params = Params::default();
+        let mut extra = self.params(s, &mut params, &["mask", "pool", "comment"]);
+        if let Some((mask, line)) = extra.remove_with_line("mask") {
+            match mask_len(&mask) {
+                Some(l) if prefix.is_none_or(|p| p == l) => prefix = Some(l),
+                Some(_) => self.err(
+                    line,
+                    format!("mask: {mask} does not agree with /{}", prefix.unwrap_or(0)),
+                ),
+                None => self.err(
+                    line,
+                    format!("mask: \"{mask}\" is not a netmask like 255.255.255.0"),
+                ),
+            }
+        }
+        let Some(prefix_len) = prefix else {
+            return self.err(
+                s.line,
+                format!("[subnet {arg}]: expected a mask (mask = 255.255.255.0) or /length"),
+            );
+        };
+        let subnet = Subnet {
+            network,
+            prefix_len,
+            pool: extra.remove("pool"),
+            comment: extra.remove("comment"),
+            params,
+        };
+        if subnet.network != Ipv4Addr::from(u32::from(network) & u32::from(subnet.mask())) {
+            return self.err(
+                s.line,
+                format!("[subnet {arg}]: {network} has host bits set for /{prefix_len}"),
+            );
+        }
+        if let Some(other) = self
+            .config
+            .subnets
+            .iter()
+            .find(|o| o.contains(network) || subnet.contains(o.network))
+        {
+            let msg = format!(
+                "[subnet {arg}] overlaps [subnet {}/{}]",
+                other.network, other.prefix_len
+            );
+            return self.err(s.line, msg);
+        }
+        self.config.subnets.push(subnet);
+    }
+
+    fn client(&mut self, s: &Section, arg: &str) {
+        let key = if let Some(id) = arg.strip_prefix("id:") {
+            value::hex(id).and_then(|b| {
+                if b.len() < 2 {
+                    Err("a client identifier has at least 2 bytes (RFC 2132)".into())
+                } else {
+                    Ok(ClientKey::Id(b))
+                }
+            })
+        } else if let Some(name) = arg.strip_prefix("opaque ") {
+            Ok(ClientKey::Opaque(name.trim().to_string()))
+        } else {
+            hardware_key(arg)
+        };
+        let key = match key {
+            Ok(k) => k,
+            Err(m) => return self.err(s.line, format!("[client {arg}]: {m}")),
+        };
+        let mut params = Params::default();
+        let mut extra = self.params(s, &mut params, &["ip_address", "comment"]);
+        let ip_address = match extra.remove_with_line("ip_address") {
+            None => None,
+            Some((v, line)) => match value::ip(&v) {
+                Ok(a) => Some(a),
+                Err(m) => {
+                    self.err(line, format!("ip_address: {m}"));
+                    None
+                }
+            },
+        };
+        if self.config.clients.iter().any(|c| c.key == key) {
+            return self.err(
+                s.line,
+                format!("[client {arg}]: this client is already defined"),
+            );
+        }
+        self.config.clients.push(Client {
+            key,
+            ip_address,
+            comment: extra.remove("comment"),
+            params,
+        });
+        self.client_lines.push(s.line);
+    }
+
+    /// Options, lease fields and the section's own `extra` keys.
+    fn params(&mut self, s: &Section, params: &mut Params, extra: &[&str]) -> Extra {
+        let mut found = Extra::default();
+        for e in self.unique(s) {
+            let key = e.key.as_str();
+            if extra.contains(&key) {
+                found.0.push((e.key.clone(), e.value.clone(), e.line));
+                continue;
+            }
+            if let Some(n) = key.strip_prefix("vendor_option_") {
+                if !s.header.starts_with("vendor_class ") {
+                    self.err(
+                        e.line,
+                        format!("{key}: vendor options belong in a [vendor_class] section"),
+                    );
+                } else if let Some(code) = n.parse::<u8>().ok().filter(|c| (1..=254).contains(c)) {
+                    if let Some(v) = self.value(e, value::hex) {
+                        params.vendor_options.insert(code, v);
+                    }
+                } else {
+                    self.err(
+                        e.line,
+                        format!("{key}: the sub-option code must be 1 to 254"),
+                    );
+                }
+                continue;
+            }
+            match key {
+                "lease_time" => params.lease_time = self.value(e, value::lease_time),
+                "max_lease_time" => params.max_lease_time = self.value(e, value::lease_time),
+                "renewal_percent" => params.renewal_percent = self.value(e, value::percent),
+                "rebind_percent" => params.rebind_percent = self.value(e, value::percent),
+                "next_server" => params.next_server = self.value(e, value::ip),
+                "boot_file" => {
+                    params.boot_file = self.value(e, |v| {
+                        if v.len() > 127 || !v.is_ascii() {
+                            Err("expected ASCII text of at most 127 bytes (the file field)".into())
+                        } else {
+                            Ok(v.to_string())
+                        }
+                    })
+                }
+                _ => self.option(e, params, &s.header),
+            }
+        }
+        if let (Some(t1), Some(t2)) = (params.renewal_percent, params.rebind_percent) {
+            if t2 <= t1 {
+                self.err(
+                    s.line,
+                    format!(
+                        "[{}]: rebind_percent must be above renewal_percent",
+                        s.header
+                    ),
+                );
+            }
+        }
+        found
+    }
+
+    /// A named option, `option_N = hex`, or a user-defined option.
+    fn option(&mut self, e: &Entry, params: &mut Params, header: &str) {
+        let key = e.key.as_str();
+        if let Some((code, kind)) = optable::by_name(key) {
+            if let Some(v) = self.value(e, |v| value::encode(kind, v)) {
+                params.options.insert(code, v);
+            }
+        } else if let Some(n) = key.strip_prefix("option_") {
+            match n.parse::<u8>() {
+                Ok(code) => match optable::reserved(code) {
+                    Some(why) => {
+                        self.err(e.line, format!("{key}: option {code} cannot be set: {why}"))
+                    }
+                    None => {
+                        if let Some(v) = self.value(e, value::hex) {
+                            params.options.insert(code, v);
+                        }
+                    }
+                },
+                Err(_) => self.err(e.line, format!("{key}: the option code must be 1 to 254")),
+            }
+        } else if let Some(u) = self
+            .config
+            .user_options
+            .iter()
+            .find(|u| u.name == key)
+            .cloned()
+        {
+            if let Some(v) = self.value(e, |v| encode_user(&u, v)) {
+                params.options.insert(u.code, v);
+            }
+        } else if key == "subnet_mask" {
+            self.err(
+                e.line,
+                "subnet_mask: set the subnet's mask with \"mask\" in [subnet]".into(),
+            );
+        } else {
+            self.err(e.line, format!("unknown key \"{key}\" in [{header}]: not an option name (see dhcpd.conf(5)) or option_N"));
+        }
+    }
+
+    /// `[option N]` sections come first: later sections use their names.
+    fn user_options(&mut self, sections: &[Section]) {
+        for s in sections {
+            let Some(arg) = s.header.strip_prefix("option ") else {
+                continue;
+            };
+            let code = match arg.trim().parse::<u8>() {
+                Ok(c) if (128..=254).contains(&c) => c,
+                _ => {
+                    self.err(
+                        s.line,
+                        format!("[option {arg}]: user-defined option codes are 128 to 254"),
+                    );
+                    continue;
+                }
+            };
+            let mut u = UserOption {
+                code,
+                name: String::new(),
+                ty: OptType::Binary,
+                array: false,
+                min: None,
+                max: None,
+                min_length: None,
+                max_length: None,
+            };
+            let mut has_type = false;
+            for e in self.unique(s) {
+                match e.key.as_str() {
+                    "name" => u.name = e.value.clone(),
+                    "type" => {
+                        if let Some(t) = self.value(e, opt_type) {
+                            u.ty = t;
+                            has_type = true;
+                        }
+                    }
+                    "array" => u.array = self.value(e, value::boolean).unwrap_or(false),
+                    "min" => u.min = self.value(e, |v| value::int(v, i64::from(i32::MIN), i64::from(u32::MAX))),
+                    "max" => u.max = self.value(e, |v| value::int(v, i64::from(i32::MIN), i64::from(u32::MAX))),
+                    "min_length" => u.min_length = self.value(e, |v| value::uint(v, 1024)).map(|n| n as usize),
+                    "max_length" => u.max_length = self.value(e, |v| value::uint(v, 1024)).map(|n| n as usize),
+                    "comment" => {}
+                    k => self.err(e.line, format!("unknown key \"{k}\" in [option {code}]: expected name, type, array, min, max, min_length or max_length")),
+                }
+            }
+            let valid_name = !u.name.is_empty()
+                && u.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid_name {
+                self.err(
+                    s.line,
+                    format!("[option {code}]: expected name = a key name (letters, digits, _)"),
+                );
+            } else if optable::by_name(&u.name).is_some() || is_fixed_key(&u.name) {
+                self.err(
+                    s.line,
+                    format!(
+                        "[option {code}]: name \"{}\" is already a dhcpd.conf key",
+                        u.name
+                    ),
+                );
+            } else if self
+                .config
+                .user_options
+                .iter()
+                .any(|o| o.name == u.name || o.code == code)
+            {
+                self.err(
+                    s.line,
+                    format!("[option {code}]: name or code already defined"),
+                );
+            } else if !has_type {
+                self.err(s.line, format!("[option {code}]: expected type = int8, uint8, int16, uint16, int32, uint32, boolean, ip, string or binary"));
+            } else {
+                self.config.user_options.push(u);
+            }
+        }
+    }
+
+    /// Fixed addresses lie in a subnet, are not its network or broadcast
+    /// address, and belong to one client only.
+    fn check_addresses(&mut self) {
+        let clients = std::mem::take(&mut self.config.clients);
+        let lines = std::mem::take(&mut self.client_lines);
+        for (i, c) in clients.iter().enumerate() {
+            let Some(ip) = c.ip_address else { continue };
+            let line = lines.get(i).copied().unwrap_or(0);
+            match self.config.subnet_containing(ip) {
+                None => self.err(
+                    line,
+                    format!("ip_address: {ip} is not in any configured subnet"),
+                ),
+                Some(s) if ip == s.network || ip == s.broadcast() => {
+                    let msg = format!(
+                        "ip_address: {ip} is the network or broadcast address of its subnet"
+                    );
+                    self.err(line, msg)
+                }
+                Some(_) => {}
+            }
+            if let Some(j) = clients[..i].iter().position(|o| o.ip_address == Some(ip)) {
+                let first = lines.get(j).copied().unwrap_or(0);
+                self.err(
+                    line,
+                    format!(
+                        "ip_address: {ip} is already the address of the client at line {first}"
+                    ),
+                );
+            }
+        }
+        self.config.clients = clients;
+    }
+}
+
+/// Keys with a meaning of their own, which a user option must not take.
+fn is_fixed_key(name: &str) -> bool {
+    [
+        "lease_time",
+        "max_lease_time",
+        "renewal_percent",
+        "rebind_percent",
+        "next_server",
+        "boot_file",
+        "mask",
+        "pool",
+        "comment",
+        "ip_address",
+        "subnet_mask",
+    ]
+    .contains(&name)
+        || name.starts_with("option_")
+        || name.starts_with("vendor_option_")
+}
+
+/// A section's own keys, with their lines, taken out by name.
+#[derive(Default)]
+struct Extra(Vec<(String, String, usize)>);
+
+impl Extra {
+    fn remove_with_line(&mut self, key: &str) -> Option<(String, usize)> {
+        let i = self.0.iter().position(|(k, _, _)| k == key)?;
+        let (_, v, line) = self.0.remove(i);
+        Some((v, line))
+    }
+    fn remove(&mut self, key: &str) -> Option<String> {
+        self.remove_with_line(key).map(|(v, _)| v)
+    }
+}
+
+fn mask_len(v: &str) -> Option<u8> {
+    let bits = u32::from(v.parse::<Ipv4Addr>().ok()?);
+    let len = bits.leading_ones();
+    (bits.checked_shl(len).unwrap_or(0) == 0).then_some(len as u8)
+}
+
+/// `[client 1:00:40:05:12:34:56]`, `[client 6:aa:bb]` or, for Ethernet,
+/// just `[client 00:40:05:12:34:56]`.
+fn hardware_key(arg: &str) -> Result<ClientKey, String> {
+    let (htype, addr) = if arg.split(':').count() == 6 {
+        (1, value::hw_addr(arg)?)
+    } else {
+        let (t, rest) = arg
+            .split_once(':')
+            .ok_or_else(|| format!("\"{arg}\" is not type:address, id:hex or opaque NAME"))?;
+        let t: u8 = t
+            .parse()
+            .map_err(|_| format!("\"{t}\" is not a hardware type number"))?;
+        (t, value::hw_addr(rest)?)
+    };
+    if htype == 1 && addr.len() != 6 {
+        return Err(format!(
+            "an Ethernet (type 1) address has 6 bytes, not {}",
+            addr.len()
+        ));
+    }
+    Ok(ClientKey::Hardware { htype, addr })
+}
+
+fn opt_type(v: &str) -> Result<OptType, String> {
+    Ok(match v {
+        "int8" => OptType::Int8,
+        "uint8" => OptType::Uint8,
+        "int16" => OptType::Int16,
+        "uint16" => OptType::Uint16,
+        "int32" => OptType::Int32,
+        "uint32" => OptType::Uint32,
+        "boolean" => OptType::Boolean,
+        "ip" => OptType::Ip,
+        "string" => OptType::String,
+        "binary" => OptType::Binary,
+        _ => return Err(format!("\"{v}\" is not one of int8, uint8, int16, uint16, int32, uint32, boolean, ip, string, binary")),
+    })
+}
+
+/// Encode a user-defined option's value by its declared type and limits.
+fn encode_user(u: &UserOption, v: &str) -> Result<Vec<u8>, String> {
+    let int = |item: &str, lo: i64, hi: i64, width: usize| -> Result<Vec<u8>, String> {
+        let n = value::int(
+            item,
+            u.min.unwrap_or(lo).max(lo),
+            u.max.unwrap_or(hi).min(hi),
+        )?;
+        Ok(n.to_be_bytes()[8 - width..].to_vec())
+    };
+    let one = |item: &str| -> Result<Vec<u8>, String> {
+        match u.ty {
+            OptType::Int8 => int(item, -128, 127, 1),
+            OptType::Uint8 => int(item, 0, 255, 1),
+            OptType::Int16 => int(item, -32_768, 32_767, 2),
+            OptType::Uint16 => int(item, 0, 65_535, 2),
+            OptType::Int32 => int(item, i64::from(i32::MIN), i64::from(i32::MAX), 4),
+            OptType::Uint32 => int(item, 0, i64::from(u32::MAX), 4),
+            OptType::Boolean => Ok(vec![u8::from(value::boolean(item)?)]),
+            OptType::Ip => Ok(value::ip(item)?.octets().to_vec()),
+            OptType::String => Ok(item.as_bytes().to_vec()),
+            OptType::Binary => value::hex(item),
+        }
+    };
+    let arrayable = !matches!(u.ty, OptType::String | OptType::Binary);
+    let bytes = if u.array && arrayable {
+        let mut out = Vec::new();
+        for item in v
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+        {
+            out.extend(one(item)?);
+        }
+        out
+    } else {
+        one(v)?
+    };
+    let len = bytes.len();
+    if len == 0 || len > value::MAX_OPTION_LEN {
+        return Err(format!(
+            "value is {len} bytes; expected 1 to {}",
+            value::MAX_OPTION_LEN
+        ));
+    }
+    if u.min_length.is_some_and(|m| len < m) || u.max_length.is_some_and(|m| len > m) {
+        return Err(format!(
+            "value is {len} bytes, outside min_length/max_length"
+        ));
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,169 @@
+//! The lexical layer of dhcpd.conf: sections and `key = value` lines, each
+//! with the line it came from, so every later error can name its line.
+//!
+//! rust-ini checks the syntax too, but it keeps no line numbers for keys and
+//! returns only the first of two equal keys, so the index is built here.
+
+use super::ConfigError;
+
+/// SCO's limit: a line holds at most 1023 characters with its newline.
+pub const MAX_LINE: usize = 1023;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The header without brackets, e.g. `subnet 10.0.0.0/24`.
+    pub header: String,
+    pub line: usize,
+    pub entries: Vec<Entry>,
+}
+
+/// Cut a comment: `#` or `;` at the start or after a space or tab, so that
+/// a value such as `a#b` keeps its `#`.
+fn strip_comment(line: &str) -> &str {
+    let mut prev_blank = true;
+    for (i, c) in line.char_indices() {
+        if (c == '#' || c == ';') && prev_blank {
+            return &line[..i];
+        }
+        prev_blank = c == ' ' || c == '\t';
+    }
+    line
+}
+
+fn unquote(v: &str) -> &str {
+    match v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(inner) if v.len() >= 2 => inner,
+        _ => v,
+    }
+}
+
+/// Split the file into sections. Syntax errors go to `errors`; the lines
+/// around them are still read, so one run reports every mistake.
+pub fn lex(text: &str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<Section> {
+    let err = |line: usize, message: String| ConfigError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let mut sections: Vec<Section> = Vec::new();
+    let before = errors.len();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.len() + 1 > MAX_LINE {
+            errors.push(err(
+                line,
+                format!("line is longer than {MAX_LINE} characters"),
+            ));
+            continue;
+        }
+        let body = strip_comment(raw).trim();
+        if body.is_empty() {
+            continue;
+        }
+        if let Some(rest) = body.strip_prefix('[') {
+            match rest.strip_suffix(']') {
+                Some(h) if !h.trim().is_empty() => sections.push(Section {
+                    header: h.split_whitespace().collect::<Vec<_>>().join(" "),
+                    line,
+                    entries: Vec::new(),
+                }),
+                _ => errors.push(err(
+                    line,
+                    "expected a section header like [subnet 10.0.0.0/24]".into(),
+                )),
+            }
+            continue;
+        }
+        let Some((key, value)) = body.split_once('=') else {
+            errors.push(err(
+                line,
+                format!("expected \"key = value\" or a [section], found \"{body}\""),
+            ));
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            errors.push(err(
+                line,
+                format!("\"{key}\" is not a key (letters, digits and _)"),
+            ));
+            continue;
+        }
+        let Some(section) = sections.last_mut() else {
+            errors.push(err(
+                line,
+                format!("{key}: expected a [section] header before the first key"),
+            ));
+            continue;
+        };
+        section.entries.push(Entry {
+            key: key.to_string(),
+            value: unquote(value.trim()).to_string(),
+            line,
+        });
+    }
+    // A second opinion from rust-ini, once our own reading found no fault.
+    if errors.len() == before {
+        if let Err(e) = ini::Ini::load_from_str_noescape(text) {
+            errors.push(err(e.line, format!("INI syntax: {}", e.msg)));
+        }
+    }
+    sections
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_keys_comments_and_lines() {
+        let mut errors = Vec::new();
+        let s = lex(
+            "# top\n[global]\ndomain_name = a#b ; comment\n\n[subnet   10.0.0.0/8]\nhost_name = \"x y\"\n",
+            "f",
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            s[0].entries[0],
+            Entry {
+                key: "domain_name".into(),
+                value: "a#b".into(),
+                line: 3
+            }
+        );
+        assert_eq!(s[1].header, "subnet 10.0.0.0/8");
+        assert_eq!(s[1].line, 5);
+        assert_eq!(s[1].entries[0].value, "x y");
+    }
+
+    #[test]
+    fn syntax_errors_all_reported() {
+        let mut errors = Vec::new();
+        let long = format!("[global]\nx = {}\n", "a".repeat(1030));
+        lex(
+            &format!("a = 1\n[global\nno equals\nbad key = 1\n{long}"),
+            "f.conf",
+            &mut errors,
+        );
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "f.conf:1: a: expected a [section] header before the first key",
+                "f.conf:2: expected a section header like [subnet 10.0.0.0/24]",
+                "f.conf:3: expected \"key = value\" or a [section], found \"no equals\"",
+                "f.conf:4: \"bad key\" is not a key (letters, digits and _)",
+                "f.conf:6: line is longer than 1023 characters",
+            ]
+        );
+    }
+}

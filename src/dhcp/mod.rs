@@ -1,0 +1,609 @@
+//! The DHCP protocol core: a request in, a reply (or nothing) out. No I/O
+//! here apart from log lines; sockets and clocks stay in the caller.
+
+pub mod options;
+pub mod packet;
+pub mod route;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use dhcproto::v4::MessageType;
+
+use crate::config::{Client, Config, LeaseTime, Params, Subnet};
+use crate::{log_debug, log_detail, log_info};
+use options::{Header, ReplyOption};
+use packet::{code, Request};
+pub use route::Destination;
+
+/// What the I/O layer knows about a datagram's arrival.
+#[derive(Debug, Clone)]
+pub struct Arrival<'a> {
+    pub src: SocketAddrV4,
+    /// Name of the arrival interface, for log lines.
+    pub ifname: &'a str,
+    /// The local address the datagram reached (IP_PKTINFO `ipi_spec_dst`).
+    pub local: Ipv4Addr,
+    /// Addresses of the arrival interface.
+    pub iface_addrs: &'a [Ipv4Addr],
+    /// Every address of this host: server identifiers and relay loops.
+    pub own_addrs: &'a [Ipv4Addr],
+    /// MTU of the arrival interface: no reply is larger.
+    pub mtu: usize,
+}
+
+/// A reply ready for the wire.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub to: Destination,
+    /// Our address named in the reply: its source, and its interface when
+    /// the arrival interface is unknown.
+    pub server_id: Ipv4Addr,
+}
+
+/// Handle one datagram. Every path that sends nothing logs why.
+pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config) -> Option<Reply> {
+    let req = match packet::parse(buf) {
+        Ok(req) => req,
+        Err(why) => {
+            let id = packet::identity(buf);
+            log_debug!(
+                "drop from {} xid {:#x} chaddr {}: {why}",
+                at.src,
+                id.xid,
+                id.chaddr
+            );
+            return None;
+        }
+    };
+    if at.own_addrs.contains(&req.giaddr) {
+        drop_line(
+            &req,
+            at,
+            &format!("giaddr {} is ours (relay loop)", req.giaddr),
+        );
+        return None;
+    }
+    for bad in &req.ignored {
+        log_debug!("ignoring from {} xid {:#x}: {bad}", at.src, req.xid);
+    }
+    let Some(kind) = req.message_type else {
+        log_detail!(
+            "BOOTREQUEST from {} via {}: BOOTP is not served by this release",
+            req.mac(),
+            via(&req, at)
+        );
+        return None;
+    };
+    let ctx = Exchange {
+        client: cfg.find_client(req.client_id(), req.htype, req.hw_addr()),
+        req: &req,
+        at,
+        cfg,
+    };
+    match kind {
+        MessageType::Discover => ctx.discover(),
+        MessageType::Request => ctx.request(),
+        MessageType::Inform => ctx.inform(),
+        MessageType::Release => {
+            log_info!("DHCPRELEASE of {} from {}", req.ciaddr, req.mac());
+            None
+        }
+        MessageType::Decline => {
+            let addr = req.requested_address().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            log_info!(
+                "DHCPDECLINE of {addr} from {}: the address is in use by another host",
+                req.mac()
+            );
+            None
+        }
+        other => {
+            drop_line(
+                &req,
+                at,
+                &format!("message type {other:?} is not for a server"),
+            );
+            None
+        }
+    }
+}
+
+fn drop_line(req: &Request, at: &Arrival, why: &str) {
+    log_debug!(
+        "drop from {} xid {:#x} chaddr {}: {why}",
+        at.src,
+        req.xid,
+        req.mac()
+    );
+}
+
+fn via(req: &Request, at: &Arrival) -> String {
+    if req.giaddr.is_unspecified() {
+        at.ifname.to_string()
+    } else {
+        req.giaddr.to_string()
+    }
+}
+
+/// The REQUEST states of RFC 2131 §4.3.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestState {
+    Selecting,
+    InitReboot,
+    /// Renewing (unicast) or rebinding (broadcast): handled alike.
+    Renewing,
+}
+
+/// What to answer, before it is turned into bytes.
+struct Answer {
+    kind: MessageType,
+    yiaddr: Ipv4Addr,
+    lease: Option<LeaseTime>,
+    /// Option 56 text, for NAKs.
+    message: Option<String>,
+}
+
+/// One request being answered.
+struct Exchange<'a> {
+    req: &'a Request,
+    at: &'a Arrival<'a>,
+    cfg: &'a Config,
+    client: Option<&'a Client>,
+}
+
+impl Exchange<'_> {
+    fn discover(&self) -> Option<Reply> {
+        let mac = self.req.mac();
+        log_info!("DHCPDISCOVER from {mac} via {}", via(self.req, self.at));
+        let subnet = self.subnet()?;
+        let ip = self.fixed_address(subnet)?;
+        self.reply(
+            subnet,
+            Answer {
+                kind: MessageType::Offer,
+                yiaddr: ip,
+                lease: Some(LeaseTime::Infinite),
+                message: None,
+            },
+        )
+    }
+
+    fn request(&self) -> Option<Reply> {
+        let req = self.req;
+        let state = if req.server_id().is_some() {
+            RequestState::Selecting
+        } else if req.ciaddr.is_unspecified() {
+            RequestState::InitReboot
+        } else {
+            RequestState::Renewing
+        };
+        let wanted = match state {
+            RequestState::Renewing => Some(req.ciaddr),
+            _ => req.requested_address(),
+        };
+        let Some(wanted) = wanted else {
+            drop_line(
+                req,
+                self.at,
+                "REQUEST names no address (no option 50, no ciaddr)",
+            );
+            return None;
+        };
+        log_info!("DHCPREQUEST for {wanted} from {} ({state:?})", req.mac());
+        if let Some(sid) = req.server_id() {
+            if !self.at.own_addrs.contains(&sid) {
+                // RFC 2131 §4.3.2: the client chose another server.
+                log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
+                return None;
+            }
+        }
+        let subnet = self.subnet()?;
+        if !subnet.contains(wanted) {
+            // RFC 2131 §4.3.2: INIT-REBOOT on the wrong network -> NAK. For
+            // renewals the subnet came from ciaddr, so this cannot happen.
+            return self.nak(subnet, wanted, "address is not on this network");
+        }
+        let fixed = self.client.and_then(|c| c.ip_address);
+        match fixed {
+            Some(ip) if ip == wanted => self.reply(
+                subnet,
+                Answer {
+                    kind: MessageType::Ack,
+                    yiaddr: ip,
+                    lease: Some(LeaseTime::Infinite),
+                    message: None,
+                },
+            ),
+            Some(ip) => self.nak(subnet, wanted, &format!("the client's address is {ip}")),
+            // We offered nothing to this client, so a REQUEST naming our
+            // server id is wrong; other states: RFC 2131 §4.3.2 says a server
+            // with no record of the client must remain silent.
+            None if state == RequestState::Selecting => {
+                self.nak(subnet, wanted, "no address was offered to this client")
+            }
+            None => {
+                log_detail!("no fixed address for {}", req.mac());
+                None
+            }
+        }
+    }
+
+    fn inform(&self) -> Option<Reply> {
+        let req = self.req;
+        log_info!("DHCPINFORM from {} ({})", req.ciaddr, req.mac());
+        let subnet = self.subnet()?;
+        self.reply(
+            subnet,
+            Answer {
+                kind: MessageType::Ack,
+                yiaddr: Ipv4Addr::UNSPECIFIED,
+                lease: None,
+                message: None,
+            },
+        )
+    }
+
+    fn nak(&self, subnet: &Subnet, wanted: Ipv4Addr, why: &str) -> Option<Reply> {
+        log_info!("DHCPNAK on {wanted} to {}: {why}", self.req.mac());
+        self.reply(
+            subnet,
+            Answer {
+                kind: MessageType::Nak,
+                yiaddr: Ipv4Addr::UNSPECIFIED,
+                lease: None,
+                message: Some(why.to_string()),
+            },
+        )
+    }
+
+    /// The client's fixed address, if it has one on this subnet.
+    fn fixed_address(&self, subnet: &Subnet) -> Option<Ipv4Addr> {
+        let mac = self.req.mac();
+        let Some(ip) = self.client.and_then(|c| c.ip_address) else {
+            // Dynamic addresses come from the AAS, which this release lacks.
+            log_detail!("no fixed address for {mac}");
+            return None;
+        };
+        if !subnet.contains(ip) {
+            log_detail!(
+                "fixed address {ip} of {mac} is not on subnet {}/{}",
+                subnet.network,
+                subnet.prefix_len
+            );
+            return None;
+        }
+        Some(ip)
+    }
+
+    /// The client's subnet: from giaddr when relayed, from ciaddr when the
+    /// client has an address (a renewal may be routed from another link),
+    /// else from the arrival interface's addresses.
+    fn subnet(&self) -> Option<&Subnet> {
+        let req = self.req;
+        let found = if !req.giaddr.is_unspecified() {
+            self.cfg.subnet_containing(req.giaddr)
+        } else if !req.ciaddr.is_unspecified() {
+            self.cfg.subnet_containing(req.ciaddr)
+        } else if self.at.local.is_unspecified() && self.at.iface_addrs.is_empty() {
+            self.subnet_without_arrival()
+        } else {
+            std::iter::once(&self.at.local)
+                .chain(self.at.iface_addrs)
+                .find_map(|a| self.cfg.subnet_containing(*a))
+        };
+        if found.is_none() {
+            log_detail!(
+                "no subnet for {} via {} (ciaddr {})",
+                req.mac(),
+                via(req, self.at),
+                req.ciaddr
+            );
+        }
+        found
+    }
+
+    /// A datagram queued before IP_PKTINFO was turned on (the one that woke
+    /// an inetd or systemd server) carries no arrival interface. As CMU
+    /// bootpd does, take the subnet of the client's fixed address if we have
+    /// an address on it, else the only configured subnet we have one on.
+    fn subnet_without_arrival(&self) -> Option<&Subnet> {
+        let attached = |s: &&Subnet| self.at.own_addrs.iter().any(|a| s.contains(*a));
+        let fixed = self.client.and_then(|c| c.ip_address);
+        if let Some(s) = fixed.and_then(|ip| self.cfg.subnet_containing(ip)) {
+            if attached(&s) {
+                return Some(s);
+            }
+        }
+        let mut local = self.cfg.subnets.iter().filter(attached);
+        match (local.next(), local.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The address the client should answer to: on the arrival interface
+    /// within the client's subnet when it is directly attached, else the
+    /// address the datagram reached.
+    fn server_id(&self, subnet: &Subnet) -> Ipv4Addr {
+        if self.req.giaddr.is_unspecified() {
+            if let Some(a) = self.at.iface_addrs.iter().find(|a| subnet.contains(**a)) {
+                return *a;
+            }
+        }
+        if self.at.local.is_unspecified() {
+            let on_subnet = self.at.own_addrs.iter().find(|a| subnet.contains(**a));
+            return on_subnet.copied().unwrap_or(self.at.local);
+        }
+        self.at.local
+    }
+
+    /// Global < subnet < vendor class < user class < client.
+    fn params(&self, subnet: &Subnet) -> Params {
+        let vendor = self
+            .req
+            .option(code::VENDOR_CLASS)
+            .and_then(|v| self.cfg.vendor_class(v));
+        let user = self
+            .req
+            .option(code::USER_CLASS)
+            .and_then(|v| self.cfg.user_class(v));
+        let mut merged = self.cfg.global.clone();
+        let sets = [
+            Some(&subnet.params),
+            vendor.map(|c| &c.params),
+            user.map(|c| &c.params),
+            self.client.map(|c| &c.params),
+        ];
+        for set in sets.into_iter().flatten() {
+            overlay(&mut merged, set);
+        }
+        merged
+    }
+
+    fn reply(&self, subnet: &Subnet, answer: Answer) -> Option<Reply> {
+        let req = self.req;
+        let nak = answer.kind == MessageType::Nak;
+        let params = self.params(subnet);
+        let server_id = self.server_id(subnet);
+        let mut opts = vec![
+            required(code::MESSAGE_TYPE, vec![u8::from(answer.kind)]),
+            required(code::SERVER_ID, server_id.octets().to_vec()),
+        ];
+        if let Some(lease) = answer.lease {
+            opts.extend(lease_options(lease, &params));
+        }
+        if let Some(text) = &answer.message {
+            opts.push(optional(code::MESSAGE, text.as_bytes().to_vec()));
+        }
+        if !nak {
+            opts.extend(parameter_options(req, subnet, &params));
+        }
+        // RFC 6842: the client identifier goes back unchanged.
+        if let Some(id) = req.client_id() {
+            opts.push(required(code::CLIENT_ID, id.to_vec()));
+        }
+        // RFC 3046 §2.2: echo option 82, byte for byte, last; only a relay's.
+        if !req.giaddr.is_unspecified() {
+            if let Some(info) = req.option(code::RELAY_AGENT_INFO) {
+                opts.push(required(code::RELAY_AGENT_INFO, info.to_vec()));
+            }
+        }
+        let mut flags = req.flags;
+        if nak && !req.giaddr.is_unspecified() {
+            flags |= 0x8000; // RFC 2131 §4.3.2: a relayed NAK is broadcast
+        }
+        let ack_of_bound = answer.kind == MessageType::Ack && !req.ciaddr.is_unspecified();
+        let header = Header {
+            htype: req.htype,
+            hlen: req.hlen,
+            xid: req.xid,
+            flags,
+            ciaddr: if ack_of_bound {
+                req.ciaddr
+            } else {
+                Ipv4Addr::UNSPECIFIED
+            },
+            yiaddr: answer.yiaddr,
+            siaddr: match (nak, params.next_server) {
+                (false, Some(a)) => a,
+                _ => Ipv4Addr::UNSPECIFIED,
+            },
+            giaddr: req.giaddr,
+            chaddr: req.chaddr,
+            file: match (nak, &params.boot_file) {
+                (false, Some(f)) => f.as_bytes().to_vec(),
+                _ => Vec::new(),
+            },
+        };
+        let limit = options::message_limit(req.max_message_size(), self.at.mtu);
+        let overload = self.cfg.server.option_overload;
+        let encoded = match options::encode(&header, &opts, limit, overload) {
+            Ok(e) => e,
+            Err(options::TooBig) => {
+                drop_line(
+                    req,
+                    self.at,
+                    &format!("required options exceed {limit} bytes"),
+                );
+                return None;
+            }
+        };
+        for c in &encoded.dropped {
+            log_info!("Option code {c} did not fit in packet");
+        }
+        if !nak {
+            log_info!(
+                "DHCP{} on {} to {}",
+                kind_name(answer.kind),
+                if answer.yiaddr.is_unspecified() {
+                    req.ciaddr
+                } else {
+                    answer.yiaddr
+                },
+                req.mac()
+            );
+        }
+        let to = match (answer.kind, req.ciaddr.is_unspecified()) {
+            // RFC 2131 §4.3.5: INFORM answers go to ciaddr; some clients leave
+            // it empty, so fall back to the datagram's source.
+            (MessageType::Ack, true) if answer.lease.is_none() && req.giaddr.is_unspecified() => {
+                if self.at.src.ip().is_unspecified() {
+                    Destination::Broadcast
+                } else {
+                    Destination::Unicast(*self.at.src.ip())
+                }
+            }
+            _ => route::destination(req, answer.yiaddr, nak),
+        };
+        Some(Reply {
+            bytes: encoded.bytes,
+            to,
+            server_id,
+        })
+    }
+}
+
+fn kind_name(kind: MessageType) -> &'static str {
+    match kind {
+        MessageType::Offer => "OFFER",
+        MessageType::Ack => "ACK",
+        MessageType::Nak => "NAK",
+        _ => "REPLY",
+    }
+}
+
+fn required(code: u8, value: Vec<u8>) -> ReplyOption {
+    ReplyOption {
+        code,
+        value,
+        required: true,
+    }
+}
+
+fn optional(code: u8, value: Vec<u8>) -> ReplyOption {
+    ReplyOption {
+        code,
+        value,
+        required: false,
+    }
+}
+
+/// A more specific set overrides a less specific one, field by field and
+/// option by option.
+fn overlay(base: &mut Params, over: &Params) {
+    for (c, v) in &over.options {
+        base.options.insert(*c, v.clone());
+    }
+    for (c, v) in &over.vendor_options {
+        base.vendor_options.insert(*c, v.clone());
+    }
+    macro_rules! take {
+        ($($field:ident),*) => { $( if over.$field.is_some() { base.$field = over.$field.clone(); } )* };
+    }
+    take!(
+        lease_time,
+        max_lease_time,
+        renewal_percent,
+        rebind_percent,
+        next_server,
+        boot_file
+    );
+}
+
+/// Option 51, and T1/T2 (58/59) for a finite lease (RFC 2131 §4.4.5).
+fn lease_options(lease: LeaseTime, params: &Params) -> Vec<ReplyOption> {
+    let secs = match lease {
+        LeaseTime::Infinite => return vec![required(code::LEASE_TIME, vec![0xff; 4])],
+        LeaseTime::Secs(s) => s,
+    };
+    let part = |pct: Option<f64>, default: f64| {
+        let t = (f64::from(secs) * pct.unwrap_or(default) / 100.0) as u32;
+        t.to_be_bytes().to_vec()
+    };
+    vec![
+        required(code::LEASE_TIME, secs.to_be_bytes().to_vec()),
+        required(code::RENEWAL_TIME, part(params.renewal_percent, 50.0)),
+        required(code::REBINDING_TIME, part(params.rebind_percent, 87.5)),
+    ]
+}
+
+/// Codes the server sets itself; a request list naming them changes nothing.
+const PROTOCOL_CODES: [u8; 12] = [
+    code::PAD,
+    code::REQUESTED_ADDRESS,
+    code::LEASE_TIME,
+    code::OVERLOAD,
+    code::MESSAGE_TYPE,
+    code::SERVER_ID,
+    code::PARAMETER_REQUEST_LIST,
+    code::MAX_MESSAGE_SIZE,
+    code::RENEWAL_TIME,
+    code::REBINDING_TIME,
+    code::CLIENT_ID,
+    code::END,
+];
+
+/// The configured options the client gets: with a parameter request list,
+/// those it asked for in its order (RFC 2131 §4.3.1), each once; without
+/// one, all of them. The subnet mask is always sent.
+fn parameter_options(req: &Request, subnet: &Subnet, params: &Params) -> Vec<ReplyOption> {
+    let mask = subnet.mask().octets().to_vec();
+    let vendor = (!params.vendor_options.is_empty()).then(|| encapsulate(&params.vendor_options));
+    let value = |c: u8| -> Option<Vec<u8>> {
+        match c {
+            code::SUBNET_MASK => Some(mask.clone()),
+            code::VENDOR_SPECIFIC if vendor.is_some() => vendor.clone(),
+            code::RELAY_AGENT_INFO => None,
+            _ => params.options.get(&c).cloned(),
+        }
+    };
+    let mut out: Vec<ReplyOption> = Vec::new();
+    let add = |c: u8, out: &mut Vec<ReplyOption>| {
+        if PROTOCOL_CODES.contains(&c) || out.iter().any(|o| o.code == c) {
+            return;
+        }
+        if let Some(v) = value(c) {
+            out.push(ReplyOption {
+                code: c,
+                value: v,
+                required: c == code::SUBNET_MASK,
+            });
+        }
+    };
+    match req.option(code::PARAMETER_REQUEST_LIST) {
+        Some(list) => {
+            for &c in list {
+                add(c, &mut out);
+            }
+            add(code::SUBNET_MASK, &mut out);
+        }
+        None => {
+            add(code::SUBNET_MASK, &mut out);
+            let mut all: Vec<u8> = params.options.keys().copied().collect();
+            if vendor.is_some() {
+                all.push(code::VENDOR_SPECIFIC);
+            }
+            all.sort_unstable();
+            for c in all {
+                add(c, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// `vendor_option_N` values as option 43 sub-options (RFC 2132 §8.4).
+fn encapsulate(subs: &std::collections::BTreeMap<u8, Vec<u8>>) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (c, data) in subs {
+        // The config caps values; a sub-option holds at most 255 bytes.
+        let data = &data[..data.len().min(255)];
+        v.push(*c);
+        v.push(data.len() as u8);
+        v.extend_from_slice(data);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! The reply's wire form: header, options in the order chosen, option 57 and
+//! overload (52) honoured, padded to 300 bytes.
+//!
+//! dhcproto's encoder is not used for replies: it sorts options by code (so
+//! the client's parameter request list order is lost), has no size limit and
+//! does not pad.
+
+use std::net::Ipv4Addr;
+
+use super::packet::{code, HEADER_LEN, MAGIC_COOKIE};
+
+/// RFC 2131 §2: every client must accept a 576-byte IP datagram.
+pub const MIN_IP_DATAGRAM: usize = 576;
+/// IP and UDP headers around the DHCP message.
+pub const IP_UDP_HEADERS: usize = 28;
+/// RFC 1542 §3.3: replies shorter than a BOOTP frame confuse old relays and clients.
+pub const MIN_REPLY_LEN: usize = 300;
+const SNAME_LEN: usize = 64;
+const FILE_LEN: usize = 128;
+
+/// Largest DHCP message for a client: option 57 (values below 576 are
+/// treated as 576, RFC 2132 §9.10), capped at the interface MTU.
+pub fn message_limit(max_message_size: Option<u16>, mtu: usize) -> usize {
+    let mtu = mtu.max(MIN_IP_DATAGRAM);
+    let ip = max_message_size.map_or(MIN_IP_DATAGRAM, |m| usize::from(m).max(MIN_IP_DATAGRAM));
+    ip.min(mtu) - IP_UDP_HEADERS
+}
+
+/// Fixed header fields of a reply.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub htype: u8,
+    pub hlen: u8,
+    pub xid: u32,
+    pub flags: u16,
+    pub ciaddr: Ipv4Addr,
+    pub yiaddr: Ipv4Addr,
+    pub siaddr: Ipv4Addr,
+    pub giaddr: Ipv4Addr,
+    pub chaddr: [u8; 16],
+    /// The `file` field; when empty it may carry overloaded options.
+    pub file: Vec<u8>,
+}
+
+impl Default for Header {
+    fn default() -> Self {
+        Header {
+            htype: 1,
+            hlen: 6,
+            xid: 0,
+            flags: 0,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            giaddr: Ipv4Addr::UNSPECIFIED,
+            chaddr: [0; 16],
+            file: Vec::new(),
+        }
+    }
+}
+
+/// One option of the reply. A `required` option goes in the main options
+/// field or the reply is not sent at all (message type, server id, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyOption {
+    pub code: u8,
+    pub value: Vec<u8>,
+    pub required: bool,
+}
+
+#[derive(Debug)]
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    /// Options left out for want of room, to be logged.
+    pub dropped: Vec<u8>,
+}
+
+/// The required options alone exceed the size limit.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooBig;
+
+/// Bytes one option takes on the wire, split in 255-byte pieces (RFC 3396).
+fn wire_len(value: &[u8]) -> usize {
+    let pieces = value.len().div_ceil(255).max(1);
+    value.len() + 2 * pieces
+}
+
+fn put(out: &mut Vec<u8>, opt: &ReplyOption) {
+    if opt.value.is_empty() {
+        out.extend_from_slice(&[opt.code, 0]);
+    }
+    for piece in opt.value.chunks(255) {
+        out.push(opt.code);
+        out.push(piece.len() as u8);
+        out.extend_from_slice(piece);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Area {
+    Main,
+    File,
+    Sname,
+    Nowhere,
+}
+
+/// Encode a BOOTREPLY. Options keep the given order within each area; those
+/// that fit nowhere are reported in `dropped`. With `overload`, the file
+/// (when unused) and sname fields take what the options field cannot.
+pub fn encode(
+    h: &Header,
+    options: &[ReplyOption],
+    limit: usize,
+    overload: bool,
+) -> Result<Encoded, TooBig> {
+    // END takes one byte in every area used.
+    let main_room = limit.saturating_sub(HEADER_LEN + MAGIC_COOKIE.len() + 1);
+    let required: usize = options
+        .iter()
+        .filter(|o| o.required)
+        .map(|o| wire_len(&o.value))
+        .sum();
+    if required > main_room {
+        return Err(TooBig);
+    }
+    let mut areas = place(options, main_room, required, None);
+    let spilled = areas.contains(&Area::Nowhere);
+    // Option 52 itself costs three bytes of the options field.
+    if overload && spilled && required + 3 <= main_room {
+        areas = place(options, main_room - 3, required, Some(h.file.is_empty()));
+    }
+    let use_file = areas.contains(&Area::File);
+    let use_sname = areas.contains(&Area::Sname);
+
+    let mut b = Vec::with_capacity(limit.max(MIN_REPLY_LEN));
+    b.push(2); // BOOTREPLY
+    b.push(h.htype);
+    b.push(h.hlen);
+    b.push(0); // hops
+    b.extend_from_slice(&h.xid.to_be_bytes());
+    b.extend_from_slice(&[0, 0]); // secs
+    b.extend_from_slice(&h.flags.to_be_bytes());
+    for a in [h.ciaddr, h.yiaddr, h.siaddr, h.giaddr] {
+        b.extend_from_slice(&a.octets());
+    }
+    b.extend_from_slice(&h.chaddr);
+    let mut sname = Vec::with_capacity(SNAME_LEN);
+    let mut file = Vec::with_capacity(FILE_LEN);
+    let mut main = Vec::new();
+    for (opt, area) in options.iter().zip(&areas) {
+        match area {
+            Area::Main => put(&mut main, opt),
+            Area::File => put(&mut file, opt),
+            Area::Sname => put(&mut sname, opt),
+            Area::Nowhere => {}
+        }
+    }
+    if use_sname {
+        sname.push(code::END);
+    }
+    if use_file {
+        file.push(code::END);
+    } else {
+        file = h.file.iter().copied().take(FILE_LEN - 1).collect();
+    }
+    sname.resize(SNAME_LEN, 0);
+    file.resize(FILE_LEN, 0);
+    b.extend_from_slice(&sname);
+    b.extend_from_slice(&file);
+    b.extend_from_slice(&MAGIC_COOKIE);
+    if use_file || use_sname {
+        let which = u8::from(use_file) | (u8::from(use_sname) << 1);
+        b.extend_from_slice(&[code::OVERLOAD, 1, which]);
+    }
+    b.extend_from_slice(&main);
+    b.push(code::END);
+    if b.len() < MIN_REPLY_LEN {
+        b.resize(MIN_REPLY_LEN, 0);
+    }
+    let dropped = options
+        .iter()
+        .zip(&areas)
+        .filter(|(_, a)| **a == Area::Nowhere)
+        .map(|(o, _)| o.code)
+        .collect();
+    Ok(Encoded { bytes: b, dropped })
+}
+
+/// Decide where each option goes. `required` bytes of the main area are
+/// kept for the required options whatever their position in the list.
+/// `overflow` is `None` without overload, else whether `file` is free.
+fn place(
+    options: &[ReplyOption],
+    main_room: usize,
+    required: usize,
+    overflow: Option<bool>,
+) -> Vec<Area> {
+    let mut main_free = main_room - required;
+    let mut file_free = match overflow {
+        Some(true) => FILE_LEN - 1,
+        _ => 0,
+    };
+    let mut sname_free = if overflow.is_some() { SNAME_LEN - 1 } else { 0 };
+    options
+        .iter()
+        .map(|o| {
+            let n = wire_len(&o.value);
+            if o.required {
+                Area::Main
+            } else if n <= main_free {
+                main_free -= n;
+                Area::Main
+            } else if n <= file_free {
+                file_free -= n;
+                Area::File
+            } else if n <= sname_free {
+                sname_free -= n;
+                Area::Sname
+            } else {
+                Area::Nowhere
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opt(code: u8, len: usize, required: bool) -> ReplyOption {
+        ReplyOption {
+            code,
+            value: vec![code; len],
+            required,
+        }
+    }
+
+    /// The options of an encoded reply, as (code, value) in wire order.
+    fn main_options(b: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut at = 240;
+        while b[at] != 255 {
+            if b[at] == 0 {
+                at += 1;
+                continue;
+            }
+            let len = b[at + 1] as usize;
+            out.push((b[at], b[at + 2..at + 2 + len].to_vec()));
+            at += 2 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn limit_from_option_57() {
+        assert_eq!(message_limit(None, 1500), 548);
+        for small in [0, 1, 100, 575] {
+            assert_eq!(message_limit(Some(small), 1500), 548);
+        }
+        assert_eq!(message_limit(Some(1000), 1500), 972);
+        assert_eq!(message_limit(Some(9000), 1500), 1472);
+    }
+
+    #[test]
+    fn padded_to_300_and_ordered() {
+        let opts = [opt(53, 1, true), opt(6, 4, false), opt(3, 4, false)];
+        let e = encode(&Header::default(), &opts, 548, false).unwrap();
+        assert_eq!(e.bytes.len(), 300);
+        assert_eq!(&e.bytes[236..240], &MAGIC_COOKIE);
+        let codes: Vec<u8> = main_options(&e.bytes).iter().map(|o| o.0).collect();
+        assert_eq!(codes, [53, 6, 3]);
+        assert!(e.dropped.is_empty());
+    }
+
+    #[test]
+    fn long_values_split() {
+        let opts = [opt(53, 1, true), opt(119, 300, false)];
+        let e = encode(&Header::default(), &opts, 1472, false).unwrap();
+        let got = main_options(&e.bytes);
+        assert_eq!(got[1], (119, vec![119; 255]));
+        assert_eq!(got[2], (119, vec![119; 45]));
+    }
+
+    #[test]
+    fn overflow_dropped_and_reported() {
+        // 308 bytes of room, 9 kept for 53 and 54: 100 fits, 101 does not,
+        // the smaller 102 after it still does.
+        let opts = [
+            opt(53, 1, true),
+            opt(100, 198, false),
+            opt(101, 100, false),
+            opt(102, 10, false),
+            opt(54, 4, true),
+        ];
+        let e = encode(&Header::default(), &opts, 548, false).unwrap();
+        assert!(e.bytes.len() <= 548);
+        assert_eq!(e.dropped, [101]);
+        let codes: Vec<u8> = main_options(&e.bytes).iter().map(|o| o.0).collect();
+        assert_eq!(codes, [53, 100, 102, 54], "required 54 kept, 101 lost");
+    }
+
+    #[test]
+    fn required_too_big() {
+        let opts = [opt(61, 600, true)];
+        assert_eq!(
+            encode(&Header::default(), &opts, 548, false).unwrap_err(),
+            TooBig
+        );
+    }
+
+    #[test]
+    fn overload_into_file_and_sname() {
+        let opts = [
+            opt(53, 1, true),
+            opt(100, 290, false),
+            opt(101, 100, false),
+            opt(102, 50, false),
+        ];
+        let e = encode(&Header::default(), &opts, 548, true).unwrap();
+        assert!(e.dropped.is_empty());
+        let main = main_options(&e.bytes);
+        assert_eq!(main[0], (52, vec![3]));
+        assert_eq!(e.bytes[108], 101, "file carries option 101");
+        assert_eq!(e.bytes[108 + 102], 255);
+        assert_eq!(e.bytes[44], 102, "sname carries option 102");
+        assert_eq!(e.bytes.len(), 548.min(e.bytes.len()));
+    }
+
+    #[test]
+    fn boot_file_kept_when_not_overloaded() {
+        let h = Header {
+            file: b"pxelinux.0".to_vec(),
+            ..Header::default()
+        };
+        let e = encode(&h, &[opt(53, 1, true)], 548, true).unwrap();
+        assert_eq!(&e.bytes[108..118], b"pxelinux.0");
+        assert_eq!(e.bytes[118], 0);
+    }
+}

@@ -1,0 +1,436 @@
+//! Whole exchanges through `handle`: configuration text in, request bytes
+//! in, reply bytes and destination out. No sockets.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::packet::{tests::request_bytes, MAGIC_COOKIE};
+use super::*;
+use crate::config;
+
+const MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x10];
+const OTHER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x99];
+const SRV: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const PINNED: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 50);
+
+const CONF: &str = "\
+[server]
+[global]
+domain_name = example.test
+domain_name_servers = 10.77.0.53, 10.77.0.54
+ntp_servers = 10.77.0.123
+[subnet 10.77.0.0/24]
+routers = 10.77.0.1
+[subnet 10.78.0.0/24]
+routers = 10.78.0.1
+[client 02:77:00:00:00:10]
+ip_address = 10.77.0.50
+host_name = cli0
+[client 02:78:00:00:00:10]
+ip_address = 10.78.0.50
+";
+
+fn cfg(text: &str) -> Config {
+    config::parse(text, "test.conf").unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+const OWN: [Ipv4Addr; 2] = [SRV, Ipv4Addr::LOCALHOST];
+
+fn arrival() -> Arrival<'static> {
+    Arrival {
+        src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+        ifname: "srv0",
+        local: SRV,
+        iface_addrs: &OWN[..1],
+        own_addrs: &OWN,
+        mtu: 1500,
+    }
+}
+
+/// A decoded reply: header fields and options (main area, then file and
+/// sname when overloaded), each option once with its pieces joined.
+struct Decoded {
+    op: u8,
+    flags: u16,
+    ciaddr: Ipv4Addr,
+    yiaddr: Ipv4Addr,
+    siaddr: Ipv4Addr,
+    giaddr: Ipv4Addr,
+    file: Vec<u8>,
+    options: Vec<(u8, Vec<u8>)>,
+    len: usize,
+}
+
+impl Decoded {
+    fn opt(&self, code: u8) -> Option<&[u8]> {
+        self.options
+            .iter()
+            .find(|o| o.0 == code)
+            .map(|o| o.1.as_slice())
+    }
+    fn codes(&self) -> Vec<u8> {
+        self.options.iter().map(|o| o.0).collect()
+    }
+    fn message_type(&self) -> u8 {
+        self.opt(53).unwrap()[0]
+    }
+}
+
+fn walk(b: &[u8], mut at: usize, end: usize, out: &mut Vec<(u8, Vec<u8>)>) {
+    while at < end && b[at] != 255 {
+        if b[at] == 0 {
+            at += 1;
+            continue;
+        }
+        let len = b[at + 1] as usize;
+        let v = b[at + 2..at + 2 + len].to_vec();
+        match out.iter_mut().find(|o| o.0 == b[at]) {
+            Some(o) => o.1.extend(v),
+            None => out.push((b[at], v)),
+        }
+        at += 2 + len;
+    }
+}
+
+fn decode(b: &[u8]) -> Decoded {
+    assert_eq!(&b[236..240], &MAGIC_COOKIE);
+    let ip = |at: usize| Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]);
+    let mut options = Vec::new();
+    walk(b, 240, b.len(), &mut options);
+    let overload = options.iter().find(|o| o.0 == 52).map_or(0, |o| o.1[0]);
+    if overload & 1 != 0 {
+        walk(b, 108, 236, &mut options);
+    }
+    if overload & 2 != 0 {
+        walk(b, 44, 108, &mut options);
+    }
+    let file_end = b[108..236].iter().position(|&c| c == 0).unwrap_or(128);
+    Decoded {
+        op: b[0],
+        flags: u16::from_be_bytes([b[10], b[11]]),
+        ciaddr: ip(12),
+        yiaddr: ip(16),
+        siaddr: ip(20),
+        giaddr: ip(24),
+        file: b[108..108 + file_end].to_vec(),
+        options,
+        len: b.len(),
+    }
+}
+
+fn ask(conf: &Config, at: &Arrival, bytes: &[u8]) -> Option<(Decoded, Destination)> {
+    handle(bytes, at, conf).map(|r| (decode(&r.bytes), r.to))
+}
+
+fn discover(extra: &[u8]) -> Vec<u8> {
+    let mut o = vec![53, 1, 1];
+    o.extend_from_slice(extra);
+    request_bytes(MAC, &o)
+}
+
+fn request(mac: [u8; 6], extra: &[u8]) -> Vec<u8> {
+    let mut o = vec![53, 1, 3];
+    o.extend_from_slice(extra);
+    request_bytes(mac, &o)
+}
+
+fn set_ip(b: &mut [u8], at: usize, ip: Ipv4Addr) {
+    b[at..at + 4].copy_from_slice(&ip.octets());
+}
+
+#[test]
+fn discover_gets_offer_of_pinned_address() {
+    let (r, to) = ask(&cfg(CONF), &arrival(), &discover(&[55, 3, 1, 3, 6])).unwrap();
+    assert_eq!(r.op, 2);
+    assert_eq!(r.message_type(), 2);
+    assert_eq!(r.yiaddr, PINNED);
+    assert_eq!(r.opt(54), Some(&SRV.octets()[..]));
+    assert_eq!(r.opt(51), Some(&[0xff; 4][..]), "fixed = infinite lease");
+    assert_eq!(r.opt(58), None, "no T1 for an infinite lease");
+    assert_eq!(r.opt(1), Some(&[255, 255, 255, 0][..]));
+    assert_eq!(r.opt(3), Some(&[10, 77, 0, 1][..]));
+    assert_eq!(r.opt(6), Some(&[10, 77, 0, 53, 10, 77, 0, 54][..]));
+    assert_eq!(r.opt(42), None, "ntp not requested");
+    assert!(r.len >= 300);
+    assert_eq!(
+        to,
+        Destination::UnicastNoArp {
+            ip: PINNED,
+            hw: MAC.to_vec()
+        }
+    );
+}
+
+#[test]
+fn request_list_orders_and_filters() {
+    let (r, _) = ask(
+        &cfg(CONF),
+        &arrival(),
+        &discover(&[55, 6, 42, 6, 0, 255, 6, 3]),
+    )
+    .unwrap();
+    assert_eq!(r.codes(), [53, 54, 51, 42, 6, 3, 1]);
+}
+
+#[test]
+fn no_request_list_sends_everything() {
+    let (r, _) = ask(&cfg(CONF), &arrival(), &discover(&[])).unwrap();
+    for c in [1, 3, 6, 12, 15, 42] {
+        assert!(r.opt(c).is_some(), "option {c}");
+    }
+    assert_eq!(r.opt(12), Some(&b"cli0"[..]));
+}
+
+#[test]
+fn unknown_client_gets_nothing() {
+    let b = request_bytes(OTHER_MAC, &[53, 1, 1]);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}
+
+#[test]
+fn precedence_global_subnet_vendor_user_client() {
+    let conf = |subnet: &str, client: &str| {
+        cfg(&format!(
+            "[global]\ndomain_name = g\n[subnet 10.77.0.0/24]\n{subnet}\
+             [vendor_class MSFT 5.0]\ndomain_name = v\n[user_class eng]\ndomain_name = u\n\
+             [client 02:77:00:00:00:10]\nip_address = 10.77.0.50\n{client}"
+        ))
+    };
+    let domain = |c: &Config, extra: &[u8]| {
+        let mut o = vec![55, 1, 15];
+        o.extend_from_slice(extra);
+        let (r, _) = ask(c, &arrival(), &discover(&o)).unwrap();
+        String::from_utf8(r.opt(15).unwrap().to_vec()).unwrap()
+    };
+    let vendor = b"\x3c\x08MSFT 5.0";
+    let both = b"\x3c\x08MSFT 5.0\x4d\x03eng";
+    assert_eq!(domain(&conf("", ""), &[]), "g");
+    assert_eq!(domain(&conf("domain_name = s\n", ""), &[]), "s");
+    assert_eq!(domain(&conf("domain_name = s\n", ""), vendor), "v");
+    assert_eq!(domain(&conf("domain_name = s\n", ""), both), "u");
+    assert_eq!(
+        domain(&conf("domain_name = s\n", "domain_name = c\n"), both),
+        "c"
+    );
+}
+
+#[test]
+fn selecting_request_for_us_is_acked() {
+    let (r, _) = ask(
+        &cfg(CONF),
+        &arrival(),
+        &request(MAC, &[54, 4, 10, 77, 0, 1, 50, 4, 10, 77, 0, 50]),
+    )
+    .unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(r.yiaddr, PINNED);
+    assert_eq!(r.ciaddr, Ipv4Addr::UNSPECIFIED);
+}
+
+#[test]
+fn selecting_request_for_another_server_is_ignored() {
+    let b = request(MAC, &[54, 4, 10, 77, 0, 9, 50, 4, 10, 77, 0, 50]);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}
+
+#[test]
+fn init_reboot_for_wrong_address_is_naked_by_broadcast() {
+    let b = request(MAC, &[50, 4, 10, 77, 0, 99]);
+    let (r, to) = ask(&cfg(CONF), &arrival(), &b).unwrap();
+    assert_eq!(r.message_type(), 6);
+    assert_eq!(r.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(r.opt(51), None);
+    assert_eq!(r.opt(54), Some(&SRV.octets()[..]));
+    assert_eq!(to, Destination::Broadcast);
+}
+
+#[test]
+fn init_reboot_on_wrong_network_is_naked() {
+    let b = request(MAC, &[50, 4, 10, 78, 0, 50]);
+    let (r, _) = ask(&cfg(CONF), &arrival(), &b).unwrap();
+    assert_eq!(r.message_type(), 6);
+}
+
+#[test]
+fn init_reboot_from_unknown_client_is_silent() {
+    let b = request(OTHER_MAC, &[50, 4, 10, 77, 0, 60]);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}
+
+#[test]
+fn renewal_is_acked_to_ciaddr() {
+    let mut b = request(MAC, &[]);
+    set_ip(&mut b, 12, PINNED);
+    let mut at = arrival();
+    at.src = SocketAddrV4::new(PINNED, 68);
+    let (r, to) = ask(&cfg(CONF), &at, &b).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(r.ciaddr, PINNED);
+    assert_eq!(r.yiaddr, PINNED);
+    assert_eq!(to, Destination::Unicast(PINNED));
+}
+
+#[test]
+fn renewal_routed_from_another_link_uses_ciaddr_subnet() {
+    // Harness pitfall 8: a unicast renewal from behind a relay arrives with
+    // giaddr 0 on srv0; the subnet comes from ciaddr.
+    let mut b = request_bytes([0x02, 0x78, 0, 0, 0, 0x10], &[53, 1, 3]);
+    let ip = Ipv4Addr::new(10, 78, 0, 50);
+    set_ip(&mut b, 12, ip);
+    let (r, to) = ask(&cfg(CONF), &arrival(), &b).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(r.opt(1), Some(&[255, 255, 255, 0][..]));
+    assert_eq!(r.opt(3), Some(&[10, 78, 0, 1][..]));
+    assert_eq!(to, Destination::Unicast(ip));
+}
+
+#[test]
+fn inform_gets_options_without_lease() {
+    let other = Ipv4Addr::new(10, 77, 0, 77);
+    let mut b = request_bytes(OTHER_MAC, &[53, 1, 8, 55, 2, 6, 15]);
+    set_ip(&mut b, 12, other);
+    let (r, to) = ask(&cfg(CONF), &arrival(), &b).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(r.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(r.ciaddr, other);
+    assert_eq!(r.opt(51), None);
+    assert_eq!(r.opt(15), Some(&b"example.test"[..]));
+    assert_eq!(to, Destination::Unicast(other));
+}
+
+#[test]
+fn release_and_decline_get_no_answer() {
+    let mut b = request_bytes(MAC, &[53, 1, 7, 54, 4, 10, 77, 0, 1]);
+    set_ip(&mut b, 12, PINNED);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+    let b = request_bytes(MAC, &[53, 1, 4, 50, 4, 10, 77, 0, 50, 54, 4, 10, 77, 0, 1]);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}
+
+#[test]
+fn relayed_discover_goes_to_relay_with_82_echoed_byte_for_byte() {
+    // Sub-options out of order and repeated: dhcproto would re-sort them.
+    let agent = [82, 10, 2, 2, 0xbb, 0xbb, 1, 2, 0xaa, 0xaa, 2, 0];
+    let mut opts = vec![53, 1, 1];
+    opts.extend_from_slice(&agent);
+    let mut b = request_bytes([0x02, 0x78, 0, 0, 0, 0x10], &opts);
+    set_ip(&mut b, 24, Ipv4Addr::new(10, 78, 0, 1));
+    b[3] = 1;
+    let mut at = arrival();
+    at.src = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 2), 67);
+    let (r, to) = ask(&cfg(CONF), &at, &b).unwrap();
+    assert_eq!(r.yiaddr, Ipv4Addr::new(10, 78, 0, 50));
+    assert_eq!(r.giaddr, Ipv4Addr::new(10, 78, 0, 1));
+    assert_eq!(r.opt(82), Some(&agent[2..]));
+    assert_eq!(*r.codes().last().unwrap(), 82, "82 comes last");
+    assert_eq!(r.opt(54), Some(&SRV.octets()[..]));
+    assert_eq!(to, Destination::Relay(Ipv4Addr::new(10, 78, 0, 1)));
+}
+
+#[test]
+fn relayed_nak_sets_broadcast_flag() {
+    let mut b = request_bytes(
+        [0x02, 0x78, 0, 0, 0, 0x10],
+        &[53, 1, 3, 50, 4, 10, 78, 0, 99],
+    );
+    set_ip(&mut b, 24, Ipv4Addr::new(10, 78, 0, 1));
+    let (r, to) = ask(&cfg(CONF), &arrival(), &b).unwrap();
+    assert_eq!(r.message_type(), 6);
+    assert_eq!(r.flags & 0x8000, 0x8000);
+    assert_eq!(to, Destination::Relay(Ipv4Addr::new(10, 78, 0, 1)));
+}
+
+#[test]
+fn option_82_from_a_client_is_not_echoed() {
+    let (r, _) = ask(
+        &cfg(CONF),
+        &arrival(),
+        &discover(&[82, 4, 1, 2, 0xaa, 0xbb]),
+    )
+    .unwrap();
+    assert_eq!(r.opt(82), None);
+}
+
+#[test]
+fn client_identifier_echoed() {
+    let id = [61, 7, 1, 0x02, 0x77, 0, 0, 0, 0x10];
+    let (r, _) = ask(&cfg(CONF), &arrival(), &discover(&id)).unwrap();
+    assert_eq!(r.opt(61), Some(&id[2..]));
+}
+
+#[test]
+fn client_matched_by_identifier() {
+    let conf = "[subnet 10.77.0.0/24]\n[client id:01:aa:bb]\nip_address = 10.77.0.60\n";
+    let b = request_bytes(OTHER_MAC, &[53, 1, 1, 61, 3, 1, 0xaa, 0xbb]);
+    let (r, _) = ask(&cfg(conf), &arrival(), &b).unwrap();
+    assert_eq!(r.yiaddr, Ipv4Addr::new(10, 77, 0, 60));
+}
+
+#[test]
+fn options_that_do_not_fit_are_dropped() {
+    // A 250-byte root path and another 250-byte option cannot both fit in
+    // a 576-byte message.
+    let long = "x".repeat(250);
+    let conf = format!("{CONF}[global]\n").replace(
+        "ntp_servers = 10.77.0.123\n",
+        &format!("ntp_servers = 10.77.0.123\nroot_path = {long}\nmerit_dump = {long}\n"),
+    );
+    let conf = conf.trim_end_matches("[global]\n");
+    let (r, _) = ask(&cfg(conf), &arrival(), &discover(&[55, 3, 17, 14, 1])).unwrap();
+    assert!(r.opt(17).is_some());
+    assert!(r.opt(14).is_none(), "merit dump did not fit");
+    assert!(r.len <= 548);
+    // A client that accepts 1500 bytes gets both.
+    let (r, _) = ask(
+        &cfg(conf),
+        &arrival(),
+        &discover(&[57, 2, 0x05, 0xdc, 55, 3, 17, 14, 1]),
+    )
+    .unwrap();
+    assert!(r.opt(14).is_some() && r.opt(17).is_some());
+}
+
+#[test]
+fn overload_puts_options_in_file_and_sname() {
+    let long = "x".repeat(250);
+    let conf = CONF.replace(
+        "[server]\n",
+        &format!(
+            "[server]\noption_overload = yes\n[global]\nroot_path = {long}\nmerit_dump = {}\n",
+            "y".repeat(100)
+        ),
+    );
+    let conf = conf.replacen("[global]\ndomain_name", "domain_name", 1);
+    let (r, _) = ask(&cfg(&conf), &arrival(), &discover(&[55, 3, 17, 14, 1])).unwrap();
+    assert_eq!(r.opt(52), Some(&[1][..]));
+    assert_eq!(r.opt(14).map(<[u8]>::len), Some(100));
+    assert_eq!(r.opt(17).map(<[u8]>::len), Some(250));
+}
+
+#[test]
+fn boot_fields_and_vendor_options() {
+    let conf = "[subnet 10.77.0.0/24]\nnext_server = 10.77.0.9\nboot_file = pxelinux.0\n\
+                [vendor_class PXEClient]\nvendor_option_6 = 08\n\
+                [client 02:77:00:00:00:10]\nip_address = 10.77.0.50\n";
+    let mut o = vec![55, 1, 43, 60, 9];
+    o.extend_from_slice(b"PXEClient");
+    let (r, _) = ask(&cfg(conf), &arrival(), &discover(&o)).unwrap();
+    assert_eq!(r.siaddr, Ipv4Addr::new(10, 77, 0, 9));
+    assert_eq!(r.file, b"pxelinux.0");
+    assert_eq!(r.opt(43), Some(&[6, 1, 8][..]));
+}
+
+#[test]
+fn relay_loop_and_malformed_are_dropped() {
+    let mut b = discover(&[]);
+    set_ip(&mut b, 24, SRV);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+    for bad in [vec![], vec![1; 239], discover(&[53, 0])] {
+        assert!(ask(&cfg(CONF), &arrival(), &bad).is_none());
+    }
+}
+
+#[test]
+fn bootp_is_not_answered_yet() {
+    let b = request_bytes(MAC, &[]);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}

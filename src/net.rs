@@ -1,0 +1,212 @@
+//! The server's UDP socket: datagrams in with their arrival interface
+//! (IP_PKTINFO), replies out through a chosen interface and source address.
+
+use std::collections::HashMap;
+use std::io;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn,
+};
+
+/// Largest UDP payload over IPv4: reads never truncate a legal datagram.
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// One received datagram, described; its bytes are in the caller's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram {
+    pub len: usize,
+    pub src: SocketAddrV4,
+    pub ifindex: u32,
+    /// The local address it reached (`ipi_spec_dst`): for a broadcast, the
+    /// arrival interface's primary address.
+    pub local: Ipv4Addr,
+    pub truncated: bool,
+}
+
+pub struct Socket {
+    fd: OwnedFd,
+}
+
+impl Socket {
+    /// Take an inherited or freshly bound socket and turn on what the server
+    /// needs: arrival interface per datagram, broadcast replies, no blocking.
+    pub fn new(fd: OwnedFd) -> io::Result<Socket> {
+        setsockopt(&fd, sockopt::Ipv4PacketInfo, &true)?;
+        setsockopt(&fd, sockopt::Broadcast, &true)?;
+        let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+        let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+        Ok(Socket { fd })
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// The port the socket is bound to.
+    pub fn local_port(&self) -> io::Result<u16> {
+        let addr: SockaddrIn = nix::sys::socket::getsockname(self.fd.as_raw_fd())?;
+        Ok(addr.port())
+    }
+
+    /// Wait until a datagram is queued. `Ok(false)` when the timeout passed;
+    /// `Err(Interrupted)` when a signal arrived.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let ms = match timeout {
+            None => PollTimeout::NONE,
+            Some(t) => PollTimeout::try_from(t.as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX),
+        };
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(n) => Ok(n > 0),
+            Err(Errno::EINTR) => Err(io::Error::from(io::ErrorKind::Interrupted)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Read one datagram; `Ok(None)` when none is queued.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
+        let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = match recvmsg::<SockaddrIn>(
+            self.fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(m) => m,
+            Err(Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let src = msg
+            .address
+            .map(|a| SocketAddrV4::new(a.ip(), a.port()))
+            .unwrap_or_else(|| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        let mut d = Datagram {
+            len: msg.bytes,
+            src,
+            ifindex: 0,
+            local: Ipv4Addr::UNSPECIFIED,
+            truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+        };
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
+                d.ifindex = info.ipi_ifindex as u32;
+                d.local = Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr));
+            }
+        }
+        Ok(Some(d))
+    }
+
+    /// Send out of interface `ifindex` with source address `src` (IP_PKTINFO),
+    /// so broadcasts leave by the interface the request came in on even
+    /// without a default route.
+    pub fn send(
+        &self,
+        bytes: &[u8],
+        to: SocketAddrV4,
+        ifindex: u32,
+        src: Ipv4Addr,
+    ) -> io::Result<()> {
+        let info = libc::in_pktinfo {
+            ipi_ifindex: ifindex as i32,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(src).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        };
+        let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+        let dest = SockaddrIn::from(to);
+        sendmsg(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(bytes)],
+            &cmsg,
+            MsgFlags::empty(),
+            Some(&dest),
+        )?;
+        Ok(())
+    }
+}
+
+/// One network interface as the server sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Interface {
+    pub name: String,
+    pub addrs: Vec<Ipv4Addr>,
+    pub mtu: usize,
+}
+
+/// The host's interfaces, read with getifaddrs and kept for a while: an
+/// interface unknown to the table, or a table older than `MAX_AGE`, causes a
+/// fresh read, so addresses added later are seen.
+pub struct Interfaces {
+    by_index: HashMap<u32, Interface>,
+    all: Vec<Ipv4Addr>,
+    read_at: Instant,
+}
+
+const MAX_AGE: Duration = Duration::from_secs(60);
+
+impl Interfaces {
+    pub fn read() -> io::Result<Interfaces> {
+        let mut by_index: HashMap<u32, Interface> = HashMap::new();
+        for ifa in nix::ifaddrs::getifaddrs()? {
+            let Ok(index) = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()) else {
+                continue;
+            };
+            let entry = by_index.entry(index).or_insert_with(|| Interface {
+                mtu: read_mtu(&ifa.interface_name),
+                name: ifa.interface_name.clone(),
+                addrs: Vec::new(),
+            });
+            if let Some(sin) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) {
+                entry.addrs.push(sin.ip());
+            }
+        }
+        let all = by_index.values().flat_map(|i| i.addrs.clone()).collect();
+        Ok(Interfaces {
+            by_index,
+            all,
+            read_at: Instant::now(),
+        })
+    }
+
+    /// The interface with this index, rereading the table when needed.
+    pub fn get(&mut self, index: u32) -> Option<&Interface> {
+        if !self.by_index.contains_key(&index) || self.read_at.elapsed() > MAX_AGE {
+            if let Ok(fresh) = Interfaces::read() {
+                *self = fresh;
+            }
+        }
+        self.by_index.get(&index)
+    }
+
+    /// The interface that has `addr`, with its index.
+    pub fn owner_of(&self, addr: Ipv4Addr) -> Option<(u32, &Interface)> {
+        self.by_index
+            .iter()
+            .find(|(_, i)| i.addrs.contains(&addr))
+            .map(|(n, i)| (*n, i))
+    }
+
+    /// Every IPv4 address of this host.
+    pub fn all_addrs(&self) -> &[Ipv4Addr] {
+        &self.all
+    }
+}
+
+/// The MTU from sysfs; 1500 when it cannot be read.
+fn read_mtu(name: &str) -> usize {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1500)
+}
