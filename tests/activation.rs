@@ -1,0 +1,129 @@
+//! Real clients get their pinned address from in.dhcpd started each way:
+//! by openbsd-inetd (wait mode), by systemd-socket-activate, by hand.
+
+mod common;
+
+use std::path::Path;
+use std::thread::sleep;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn standalone_serves_every_client() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let (pid, log) = net.start_standalone(&conf, &[]);
+    all_clients_get(&mut net, "cli", "cli0", "10.77.0.50");
+    assert!(alive(pid));
+    let text = read(&log);
+    assert!(
+        text.contains("DHCPACK on 10.77.0.50 to 02:77:00:00:00:10"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inetd_wait_mode_serves_then_exits_idle_and_respawns() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let inetd_conf = net.path("inetd.conf");
+    std::fs::write(
+        &inetd_conf,
+        format!(
+            "bootps\tdgram\tudp4\twait\troot\t{}\tin.dhcpd -t 2s -c {conf}\n",
+            server_bin()
+        ),
+    )
+    .unwrap();
+    let srv = net.ns("srv");
+    let log = net.path("inetd.log");
+    net.spawn_cmd(
+        &[&tool("nsrun.sh"), &srv, "inetd", "-d", "-E", &inetd_conf],
+        &[],
+        Path::new(&log),
+    );
+    assert!(
+        wait_for(&log, "ADD: bootps", Duration::from_secs(5)),
+        "{}",
+        read(&log)
+    );
+    assert!(
+        net.server_pids().is_empty(),
+        "nothing runs before the first request"
+    );
+
+    all_clients_get(&mut net, "cli", "cli0", "10.77.0.50");
+    let first = net.server_pids();
+    assert_eq!(first.len(), 1, "one in.dhcpd serves all three clients");
+
+    // After 2 s without a request it exits; inetd reaps it.
+    sleep(Duration::from_secs(4));
+    assert!(
+        !alive(first[0]),
+        "in.dhcpd {} did not exit when idle",
+        first[0]
+    );
+    assert!(
+        read(&log).contains(&format!("{} reaped, status 0", first[0])),
+        "{}",
+        read(&log)
+    );
+
+    // The next DISCOVER makes inetd start a fresh one, which answers it.
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("lease after respawn");
+    assert_eq!(lease.ip, "10.77.0.50");
+    let second = net.server_pids();
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0], first[0]);
+}
+
+#[test]
+fn systemd_socket_activation_serves_and_exits_idle() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let srv = net.ns("srv");
+    let log = net.path("activate.log");
+    let pid = net.spawn_cmd(
+        &[
+            &tool("nsrun.sh"),
+            &srv,
+            "systemd-socket-activate",
+            "--datagram",
+            "-l",
+            "0.0.0.0:67",
+            server_bin(),
+            "-t",
+            "2s",
+            "-c",
+            &conf,
+        ],
+        &[],
+        Path::new(&log),
+    );
+    assert!(
+        wait_for(&log, "Listening on", Duration::from_secs(5)),
+        "{}",
+        read(&log)
+    );
+    all_clients_get(&mut net, "cli", "cli0", "10.77.0.50");
+    assert!(read(&log).contains("Execing"), "{}", read(&log));
+    sleep(Duration::from_secs(4));
+    assert!(!alive(pid), "in.dhcpd did not exit when idle");
+}
+
+#[test]
+fn inetd_socket_of_the_wrong_kind_is_refused() {
+    // fd 0 a TCP socket: exit 2 with a clear message (here on stderr, since
+    // this is not inetd's datagram socket).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = std::process::Command::new(server_bin())
+        .args(["-c", "/nonexistent"])
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            listener,
+        )))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dgram udp wait"));
+}

@@ -1,0 +1,490 @@
+//! Test worlds of their own: network namespaces joined only to each other,
+//! real clients and daemons started in them, and everything stopped by PID
+//! and removed when the guard drops (leftovers of the same name first).
+//!
+//! ```text
+//! P-srv [srv0 10.77.0.1/24]--+
+//! P-cli [cli0 no address  ]--+-- bridge in P-sw
+//! P-rly [rly0 10.77.0.2/24]--+   (with relay)
+//! P-rly [rly1 10.78.0.1/24]---- veth ---- [cli2 no address] P-cli2
+//! ```
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub const SERVER: &str = "10.77.0.1";
+pub const CLI_MAC: &str = "02:77:00:00:00:10";
+pub const CLI2_MAC: &str = "02:78:00:00:00:10";
+
+pub fn server_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_in-dhcpd")
+}
+
+pub fn tool(name: &str) -> String {
+    format!("{}/tests/tools/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn config(name: &str) -> String {
+    format!("{}/tests/configs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run a command and insist it succeeds.
+pub fn sh(args: &[&str]) -> Output {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn try_sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct Net {
+    prefix: String,
+    namespaces: Vec<String>,
+    children: Vec<Child>,
+    /// Scratch directory for this test: configs, logs, lease files.
+    pub dir: PathBuf,
+}
+
+impl Net {
+    pub fn new(relay: bool) -> Net {
+        assert!(
+            nix_is_root(),
+            "integration tests need root: they create network namespaces"
+        );
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("idt{}x{n}", std::process::id() % 100_000);
+        let dir = std::env::temp_dir().join(&prefix);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut net = Net {
+            prefix,
+            namespaces: Vec::new(),
+            children: Vec::new(),
+            dir,
+        };
+        net.build(relay);
+        net
+    }
+
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    fn add_ns(&mut self, role: &str) -> String {
+        let ns = self.ns(role);
+        let _ = try_sh(&["ip", "netns", "del", &ns]); // leftover of a failed run
+        sh(&["ip", "netns", "add", &ns]);
+        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        let _ = try_sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+        ]);
+        self.namespaces.push(ns.clone());
+        ns
+    }
+
+    /// A veth from the bridge namespace into `ns`, named `ifname` there.
+    fn port(&self, ns: &str, ifname: &str, mac: &str, addr: Option<&str>) {
+        let sw = self.ns("sw");
+        let peer = format!("p{ifname}");
+        sh(&[
+            "ip", "-n", &sw, "link", "add", &peer, "type", "veth", "peer", "name", ifname, "netns",
+            ns,
+        ]);
+        sh(&["ip", "-n", ns, "link", "set", ifname, "address", mac]);
+        sh(&["ip", "-n", &sw, "link", "set", &peer, "master", "br0", "up"]);
+        if let Some(a) = addr {
+            sh(&["ip", "-n", ns, "addr", "add", a, "brd", "+", "dev", ifname]);
+        }
+        sh(&["ip", "-n", ns, "link", "set", ifname, "up"]);
+        no_offload(&sw, &peer);
+        no_offload(ns, ifname);
+    }
+
+    fn build(&mut self, relay: bool) {
+        let sw = self.add_ns("sw");
+        sh(&[
+            "ip",
+            "-n",
+            &sw,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+        ]);
+        sh(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
+        let srv = self.add_ns("srv");
+        self.port(&srv, "srv0", "02:77:00:00:00:01", Some("10.77.0.1/24"));
+        let cli = self.add_ns("cli");
+        self.port(&cli, "cli0", CLI_MAC, None);
+        if relay {
+            let rly = self.add_ns("rly");
+            self.port(&rly, "rly0", "02:77:00:00:00:02", Some("10.77.0.2/24"));
+            let cli2 = self.add_ns("cli2");
+            sh(&[
+                "ip",
+                "-n",
+                &rly,
+                "link",
+                "add",
+                "rly1",
+                "address",
+                "02:78:00:00:00:01",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "cli2",
+                "address",
+                CLI2_MAC,
+                "netns",
+                &cli2,
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &rly,
+                "addr",
+                "add",
+                "10.78.0.1/24",
+                "brd",
+                "+",
+                "dev",
+                "rly1",
+            ]);
+            sh(&["ip", "-n", &rly, "link", "set", "rly1", "up"]);
+            sh(&["ip", "-n", &cli2, "link", "set", "cli2", "up"]);
+            no_offload(&rly, "rly1");
+            no_offload(&cli2, "cli2");
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &rly,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &srv,
+                "route",
+                "add",
+                "10.78.0.0/24",
+                "via",
+                "10.77.0.2",
+            ]);
+        }
+    }
+
+    /// Start a long-running program in `ns`; output goes to `log`.
+    pub fn spawn(&mut self, ns: &str, args: &[&str], env: &[(&str, &str)], log: &Path) -> u32 {
+        let mut argv = vec!["ip", "netns", "exec", ns];
+        argv.extend_from_slice(args);
+        self.spawn_cmd(&argv, env, log)
+    }
+
+    /// Start a long-running command line as given.
+    pub fn spawn_cmd(&mut self, args: &[&str], env: &[(&str, &str)], log: &Path) -> u32 {
+        let out = fs::File::create(log).unwrap();
+        let child = Command::new(args[0])
+            .args(&args[1..])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    /// Run a program in `ns` to completion (with private /run etc.).
+    pub fn run(&self, ns: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(tool("nsrun.sh"))
+            .arg(ns)
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// Copy a config from tests/configs into the scratch directory.
+    pub fn config(&self, name: &str) -> String {
+        let to = self.path(name);
+        fs::copy(config(name), &to).unwrap();
+        to
+    }
+
+    /// Server standalone in the server namespace, logging to a file.
+    pub fn start_standalone(&mut self, conf: &str, extra: &[&str]) -> (u32, String) {
+        let log = self.path("server.log");
+        let srv = self.ns("srv");
+        let mut args = vec![server_bin(), "-s", "-D", "3", "-c", conf];
+        args.extend_from_slice(extra);
+        let pid = self.spawn(&srv, &args, &[], Path::new(&log));
+        assert!(
+            wait_for(&log, "started", Duration::from_secs(5)),
+            "server did not start: {}",
+            read(&log)
+        );
+        (pid, log)
+    }
+
+    /// Process IDs in a namespace.
+    pub fn pids(&self, ns: &str) -> Vec<u32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", ns])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// PIDs of in.dhcpd processes in the server namespace.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.pids(&self.ns("srv"))
+            .into_iter()
+            .filter(|p| {
+                fs::read_link(format!("/proc/{p}/exe"))
+                    .is_ok_and(|e| e.to_string_lossy().ends_with("in-dhcpd"))
+            })
+            .collect()
+    }
+
+    /// Send one message with tests/tools/dhcp-probe.py from `ns`.
+    pub fn probe(&self, ns: &str, args: &[&str]) -> Option<String> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "/usr/bin/python3",
+                &tool("dhcp-probe.py"),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && text.starts_with('{')).then_some(text)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = nix_kill(c.id(), 15);
+        }
+        sleep(Duration::from_millis(100));
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Whatever else still runs in our namespaces (inetd children, dhcpcd
+        // helpers) goes by PID too.
+        for ns in &self.namespaces {
+            for p in self.pids(ns) {
+                let _ = nix_kill(p, 9);
+            }
+        }
+        sleep(Duration::from_millis(50));
+        for ns in &self.namespaces {
+            let _ = try_sh(&["ip", "netns", "del", ns]);
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn no_offload(ns: &str, ifname: &str) {
+    // A kernel UDP sender on veth leaves the checksum to the "hardware";
+    // raw-socket readers (dhclient, udhcpc) then drop the packet.
+    let _ = try_sh(&[
+        "ip", "netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off",
+    ]);
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn nix_kill(pid: u32, sig: i32) -> bool {
+    // SAFETY: kill has no memory preconditions; the PID is one we started.
+    unsafe { libc::kill(pid as i32, sig) == 0 }
+}
+
+pub fn kill(pid: u32) {
+    nix_kill(pid, 15);
+}
+
+pub fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+pub fn read(path: &str) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Wait until `needle` appears in the file.
+pub fn wait_for(path: &str, needle: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if read(path).contains(needle) {
+            return true;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// What a client's hook recorded last: (event, ip, server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub event: String,
+    pub ip: String,
+    pub server: String,
+    pub domain: String,
+}
+
+pub fn last_lease(hook_log: &str) -> Option<Lease> {
+    let text = read(hook_log);
+    let line = text.lines().rev().find(|l| {
+        ["BOUND", "REBOOT", "RENEW", "bound", "renew"]
+            .iter()
+            .any(|e| l.starts_with(&format!("event={e} ")))
+    })?;
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    Some(Lease {
+        event: field("event"),
+        ip: field("ip"),
+        server: field("server"),
+        domain: field("domain"),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Dhclient,
+    Udhcpc,
+    Dhcpcd,
+}
+
+pub const CLIENTS: [Client; 3] = [Client::Dhclient, Client::Udhcpc, Client::Dhcpcd];
+
+/// Run a real client once on `ifname` in namespace `role`: one full exchange, the
+/// address it bound or `None` after a short timeout.
+pub fn get_lease(net: &mut Net, client: Client, role: &str, ifname: &str) -> Option<Lease> {
+    let ns = &net.ns(role);
+    let tag = format!(
+        "{client:?}-{ifname}-{}",
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let hook_log = net.path(&format!("{tag}.hook"));
+    let out_log = net.path(&format!("{tag}.out"));
+    let hook = tool("hook.sh");
+    let env_hook = format!("HOOK_LOG={hook_log}");
+    match client {
+        Client::Dhclient => {
+            let lf = net.path(&format!("{tag}.leases"));
+            let pf = net.path(&format!("{tag}.pid"));
+            let nsrun = tool("nsrun.sh");
+            let pid = net.spawn_cmd(
+                &[
+                    &nsrun, ns, "dhclient", "-4", "-1", "-d", "-v", "-lf", &lf, "-pf", &pf, "-sf",
+                    &hook, "-e", &env_hook, ifname,
+                ],
+                &[],
+                Path::new(&out_log),
+            );
+            let ok = wait_for(&hook_log, "event=BOUND", Duration::from_secs(15));
+            kill(pid);
+            ok.then(|| last_lease(&hook_log)).flatten()
+        }
+        Client::Udhcpc => {
+            let out = Command::new("timeout")
+                .args([
+                    "20", "ip", "netns", "exec", ns, "udhcpc", "-i", ifname, "-f", "-q",
+                ])
+                .args(["-n", "-t", "5", "-T", "2", "-s", &hook])
+                .env("HOOK_LOG", &hook_log)
+                .output()
+                .unwrap();
+            let _ = fs::write(&out_log, [out.stdout, out.stderr].concat());
+            last_lease(&hook_log)
+        }
+        Client::Dhcpcd => {
+            let out = Command::new("timeout")
+                .args([
+                    "25",
+                    &tool("nsrun.sh"),
+                    ns,
+                    "dhcpcd",
+                    "-1",
+                    "-4",
+                    "-B",
+                    "-A",
+                    "-L",
+                ])
+                .args(["-d", "-t", "15", "-c", &hook, "-e", &env_hook, ifname])
+                .output()
+                .unwrap();
+            let _ = fs::write(&out_log, [out.stdout, out.stderr].concat());
+            // dhcpcd puts the address on the interface itself; take it off.
+            let _ = try_sh(&["ip", "-n", ns, "addr", "flush", "dev", ifname]);
+            last_lease(&hook_log)
+        }
+    }
+}
+
+/// Every client gets `want` from the server at 10.77.0.1.
+pub fn all_clients_get(net: &mut Net, role: &str, ifname: &str, want: &str) {
+    for c in CLIENTS {
+        let lease = get_lease(net, c, role, ifname);
+        let lease = lease.unwrap_or_else(|| panic!("{c:?} got no lease on {ifname}"));
+        assert_eq!(lease.ip, want, "{c:?}");
+        assert_eq!(lease.server, SERVER, "{c:?}");
+    }
+}

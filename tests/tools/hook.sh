@@ -1,0 +1,15 @@
+#!/bin/sh
+# Client script for dhclient (-sf), udhcpc (-s) and dhcpcd (-c): records each
+# event and the lease in $HOOK_LOG, one line per event, and changes nothing.
+# With HOOK_APPLY=1 it also puts the address on the interface, so the client
+# can unicast (renewals and releases need that).
+event="${reason:-$1}"
+addr="${new_ip_address:-$ip}"
+server="${new_dhcp_server_identifier:-$serverid}"
+echo "event=$event ip=$addr server=$server domain=${new_domain_name:-$domain}" >> "${HOOK_LOG:-/tmp/idt_hook.log}"
+if [ "${HOOK_APPLY:-0}" = 1 ] && [ -n "$addr" ]; then
+  case "$event" in
+    BOUND|REBOOT|RENEW|REBIND|bound|renew) ip addr replace "$addr/24" dev "${interface:-$IFACE}" ;;
+  esac
+fi
+exit 0
