@@ -1,0 +1,321 @@
+//! The exchanges beyond a first lease: renewal, INIT-REBOOT, NAK, INFORM,
+//! RELEASE, unknown clients, and configuration changes without a restart.
+
+mod common;
+
+use std::path::Path;
+use std::thread::sleep;
+use std::time::Duration;
+
+use common::*;
+
+fn field<'a>(json: &'a str, key: &str) -> &'a str {
+    let start = json
+        .find(&format!("\"{key}\": "))
+        .unwrap_or_else(|| panic!("{key} in {json}"));
+    let rest = &json[start + key.len() + 4..];
+    let rest = rest.trim_start_matches('"');
+    let end = rest.find(['"', ',', '}']).unwrap();
+    &rest[..end]
+}
+
+fn option<'a>(json: &'a str, code: u8) -> Option<&'a str> {
+    let key = format!("\"{code}\": \"");
+    let start = json.find(&key)? + key.len();
+    Some(&json[start..start + json[start..].find('"')?])
+}
+
+#[test]
+fn renewing_and_init_reboot_are_acked_wrong_address_is_naked() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let (_, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+
+    // INIT-REBOOT (no server id, no ciaddr): ours -> ACK.
+    let ack = net
+        .probe(
+            &cli,
+            &[
+                "cli0",
+                "--type",
+                "request",
+                "--requested",
+                "10.77.0.50",
+                "--broadcast",
+            ],
+        )
+        .expect("ACK for INIT-REBOOT");
+    assert_eq!(field(&ack, "type"), "ack");
+    assert_eq!(field(&ack, "yiaddr"), "10.77.0.50");
+
+    // INIT-REBOOT for an address that is not the client's -> NAK, broadcast
+    // (the probe has no address, so it hears only broadcasts).
+    let nak = net
+        .probe(
+            &cli,
+            &["cli0", "--type", "request", "--requested", "10.77.0.99"],
+        )
+        .expect("NAK for a wrong address");
+    assert_eq!(field(&nak, "type"), "nak");
+    assert_eq!(field(&nak, "yiaddr"), "0.0.0.0");
+    assert_eq!(option(&nak, 54), Some("0a4d0001"));
+    assert!(read(&log).contains("DHCPNAK on 10.77.0.99 to 02:77:00:00:00:10"));
+
+    // RENEWING: the client has its address and unicasts with ciaddr set.
+    sh(&[
+        "ip",
+        "-n",
+        &cli,
+        "addr",
+        "add",
+        "10.77.0.50/24",
+        "dev",
+        "cli0",
+    ]);
+    let renew = net
+        .probe(
+            &cli,
+            &[
+                "cli0",
+                "--type",
+                "request",
+                "--ciaddr",
+                "10.77.0.50",
+                "--dst",
+                SERVER,
+            ],
+        )
+        .expect("ACK for RENEWING");
+    assert_eq!(field(&renew, "type"), "ack");
+    assert_eq!(field(&renew, "ciaddr"), "10.77.0.50");
+    assert_eq!(
+        option(&renew, 51),
+        Some("ffffffff"),
+        "pinned: infinite lease"
+    );
+}
+
+#[test]
+fn a_restarted_dhclient_reboots_into_the_same_lease() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let (_, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    let lf = net.path("dhclient.leases");
+    let hook_log = net.path("dhclient.hook");
+    let env_hook = format!("HOOK_LOG={hook_log}");
+    for round in 0..2 {
+        let pf = net.path(&format!("dhclient{round}.pid"));
+        let out = net.path(&format!("dhclient{round}.out"));
+        let pid = net.spawn_cmd(
+            &[
+                &tool("nsrun.sh"),
+                &cli,
+                "dhclient",
+                "-4",
+                "-1",
+                "-d",
+                "-v",
+                "-lf",
+                &lf,
+                "-pf",
+                &pf,
+                "-sf",
+                &tool("hook.sh"),
+                "-e",
+                &env_hook,
+                "cli0",
+            ],
+            &[],
+            Path::new(&out),
+        );
+        let want = if round == 0 {
+            "event=BOUND"
+        } else {
+            "event=REBOOT"
+        };
+        assert!(
+            wait_for(&hook_log, want, Duration::from_secs(15)),
+            "{}",
+            read(&out)
+        );
+        kill(pid);
+        sleep(Duration::from_millis(200));
+    }
+    let lease = last_lease(&hook_log).unwrap();
+    assert_eq!(
+        (lease.event.as_str(), lease.ip.as_str()),
+        ("REBOOT", "10.77.0.50")
+    );
+    assert!(read(&log).contains("DHCPREQUEST for 10.77.0.50 from 02:77:00:00:00:10 (InitReboot)"));
+}
+
+#[test]
+fn inform_gets_options_and_no_lease() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    sh(&[
+        "ip",
+        "-n",
+        &cli,
+        "addr",
+        "add",
+        "10.77.0.77/24",
+        "dev",
+        "cli0",
+    ]);
+    let ack = net
+        .probe(
+            &cli,
+            &[
+                "cli0",
+                "--type",
+                "inform",
+                "--mac",
+                "02:77:00:00:00:99",
+                "--ciaddr",
+                "10.77.0.77",
+                "--dst",
+                SERVER,
+                "--prl",
+                "15,6,3",
+            ],
+        )
+        .expect("ACK for INFORM");
+    assert_eq!(field(&ack, "type"), "ack");
+    assert_eq!(field(&ack, "yiaddr"), "0.0.0.0");
+    assert_eq!(option(&ack, 51), None);
+    assert_eq!(option(&ack, 15), Some(&*hex(b"example.test")));
+    assert_eq!(option(&ack, 3), Some("0a4d0001"));
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn udhcpc_release_is_logged() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let (_, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    let hook_log = net.path("udhcpc.hook");
+    let out = net.path("udhcpc.out");
+    // Without -q, with -R: after SIGTERM udhcpc unicasts a DHCPRELEASE.
+    let pid = net.spawn(
+        &cli,
+        &[
+            "udhcpc",
+            "-i",
+            "cli0",
+            "-f",
+            "-n",
+            "-R",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-s",
+            &tool("hook.sh"),
+        ],
+        &[
+            ("HOOK_LOG", &hook_log),
+            ("HOOK_APPLY", "1"),
+            ("IFACE", "cli0"),
+        ],
+        Path::new(&out),
+    );
+    assert!(
+        wait_for(&hook_log, "event=bound", Duration::from_secs(15)),
+        "{}",
+        read(&out)
+    );
+    kill(pid);
+    assert!(
+        wait_for(
+            &log,
+            "DHCPRELEASE of 10.77.0.50 from 02:77:00:00:00:10",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        read(&log)
+    );
+}
+
+#[test]
+fn client_without_entry_gets_nothing() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let (_, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    let r = net.probe(
+        &cli,
+        &[
+            "cli0",
+            "--mac",
+            "02:77:00:00:00:99",
+            "--broadcast",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(r, None);
+    assert!(
+        read(&log).contains("no fixed address for 02:77:00:00:00:99"),
+        "{}",
+        read(&log)
+    );
+}
+
+#[test]
+fn config_edits_apply_without_restart_and_broken_edits_keep_the_old() {
+    let mut net = Net::new(false);
+    let conf = net.config("basic.conf");
+    let (pid, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    let discover = |net: &Net| {
+        net.probe(&cli, &["cli0", "--broadcast", "--prl", "1,15"])
+            .expect("an OFFER")
+    };
+    let offer = discover(&net);
+    assert_eq!(field(&offer, "yiaddr"), "10.77.0.50");
+
+    let edited = read(&conf)
+        .replace("ip_address = 10.77.0.50", "ip_address = 10.77.0.51")
+        .replace("example.test", "changed.test");
+    std::fs::write(&conf, edited).unwrap();
+    let offer = discover(&net);
+    assert_eq!(field(&offer, "yiaddr"), "10.77.0.51");
+    assert_eq!(option(&offer, 15), Some(&*hex(b"changed.test")));
+    assert!(read(&log).contains("reloaded"));
+
+    let broken = read(&conf).replace("ip_address = 10.77.0.51", "ip_address = 10.77.0.300");
+    std::fs::write(&conf, broken).unwrap();
+    let offer = discover(&net);
+    assert_eq!(
+        field(&offer, "yiaddr"),
+        "10.77.0.51",
+        "the old configuration still serves"
+    );
+    let text = read(&log);
+    assert!(
+        text.contains(":15: ip_address: \"10.77.0.300\" is not an IPv4 address"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keeping the previous configuration"),
+        "{text}"
+    );
+
+    // SIGHUP rereads too: a fixed file is picked up.
+    let fixed = read(&conf).replace("10.77.0.300", "10.77.0.52");
+    std::fs::write(&conf, fixed).unwrap();
+    // SAFETY-free: kill(2) by PID on the server we started.
+    sh(&["kill", "-HUP", &pid.to_string()]);
+    sleep(Duration::from_millis(200));
+    assert_eq!(field(&discover(&net), "yiaddr"), "10.77.0.52");
+    assert!(alive(pid));
+}
