@@ -289,6 +289,15 @@ impl Net {
             .collect()
     }
 
+    /// Send raw bytes (hex) from the client port of `ns` to the server port.
+    pub fn probe_raw(&self, ns: &str, hex: &str) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", ns, "/usr/bin/python3", &tool("dhcp-probe.py")])
+            .args(["cli0", "--raw", hex])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Send one message with tests/tools/dhcp-probe.py from `ns`.
     pub fn probe(&self, ns: &str, args: &[&str]) -> Option<String> {
         let out = Command::new("ip")

@@ -1,0 +1,45 @@
+# in.dhcpd: build, test, install, demo.
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+
+SBIN = $(DESTDIR)$(PREFIX)/sbin
+MAN5 = $(DESTDIR)$(PREFIX)/share/man/man5
+MAN8 = $(DESTDIR)$(PREFIX)/share/man/man8
+
+.PHONY: all build test install demo lint clean need-root
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+need-root:
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make $(MAKECMDGOALS): needs root, because it creates network namespaces; run it with sudo" >&2; \
+	  exit 1; \
+	fi
+
+# Unit tests, integration tests with real clients in network namespaces,
+# then format, lint and manual page checks.
+test: need-root
+	tests/install-deps.sh
+	$(CARGO) build
+	$(CARGO) test
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	cd man && mandoc -Tlint -W warning *.5 *.8
+
+install: build
+	install -d $(SBIN) $(MAN5) $(MAN8)
+	install -m 755 target/release/in-dhcpd $(SBIN)/in.dhcpd
+	install -m 644 man/*.5 $(MAN5)
+	install -m 644 man/*.8 $(MAN8)
+
+demo: need-root
+	tests/install-deps.sh
+	$(CARGO) build --release
+	tests/demo.sh target/release/in-dhcpd
+
+clean:
+	$(CARGO) clean
