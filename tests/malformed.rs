@@ -34,21 +34,35 @@ fn malformed_packets_are_dropped_and_logged() {
         (request(|b| b[2] = 200, &discover), "hlen 200 > 16"),
         (request(|b| b[3] = 17, &discover), "hops 17 > 16"),
         (request(|_| {}, &[53, 0]), "bad message type"),
-        (request(|_| {}, &[53, 1, 1, 12, 200, 1]), "option 12 at offset 243 runs past the end"),
-        (request(|_| {}, &[53, 1, 3, 50, 3, 1, 2, 3]), "option 50 has bad length 3"),
-        (request(|b| b[24..28].copy_from_slice(&[127, 0, 0, 1]), &discover), "giaddr 127.0.0.1 is not a relay address"),
+        (
+            request(|_| {}, &[53, 1, 1, 12, 200, 1]),
+            "option 12 at offset 243 runs past the end",
+        ),
+        (
+            request(|_| {}, &[53, 1, 3, 50, 3, 1, 2, 3]),
+            "option 50 has bad length 3",
+        ),
+        (
+            request(|b| b[24..28].copy_from_slice(&[127, 0, 0, 1]), &discover),
+            "giaddr 127.0.0.1 is not a relay address",
+        ),
     ];
     for (hex, _) in &cases {
         let sent = net.probe_raw(&cli, hex);
         assert!(sent, "sending {hex}");
     }
     // The server still answers a good request, after all of the above.
-    let offer = net.probe(&cli, &["cli0", "--broadcast"]).expect("an OFFER after the bad packets");
+    let offer = net
+        .probe(&cli, &["cli0", "--broadcast"])
+        .expect("an OFFER after the bad packets");
     assert!(offer.contains("\"yiaddr\": \"10.77.0.50\""), "{offer}");
     assert!(alive(pid));
     let text = read(&log);
     for (_, reason) in &cases {
-        let lines = text.lines().filter(|l| l.contains("drop from") && l.contains(reason)).count();
+        let lines = text
+            .lines()
+            .filter(|l| l.contains("drop from") && l.contains(reason))
+            .count();
         assert_eq!(lines, 1, "one line for \"{reason}\" in:\n{text}");
     }
 }

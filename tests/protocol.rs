@@ -19,7 +19,7 @@ fn field<'a>(json: &'a str, key: &str) -> &'a str {
     &rest[..end]
 }
 
-fn option<'a>(json: &'a str, code: u8) -> Option<&'a str> {
+fn option(json: &str, code: u8) -> Option<&str> {
     let key = format!("\"{code}\": \"");
     let start = json.find(&key)? + key.len();
     Some(&json[start..start + json[start..].find('"')?])

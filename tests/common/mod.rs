@@ -292,7 +292,13 @@ impl Net {
     /// Send raw bytes (hex) from the client port of `ns` to the server port.
     pub fn probe_raw(&self, ns: &str, hex: &str) -> bool {
         Command::new("ip")
-            .args(["netns", "exec", ns, "/usr/bin/python3", &tool("dhcp-probe.py")])
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "/usr/bin/python3",
+                &tool("dhcp-probe.py"),
+            ])
             .args(["cli0", "--raw", hex])
             .status()
             .is_ok_and(|s| s.success())
