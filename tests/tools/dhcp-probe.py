@@ -79,6 +79,7 @@ def main():
         print("SENT")
         return 0
     xid, pkt = build(a)
+    t0 = time.monotonic()
     s.sendto(pkt, (a.dst, 67))
     end = time.time() + a.timeout
     while time.time() < end:
@@ -88,7 +89,9 @@ def main():
         except socket.timeout:
             break
         if len(data) >= 240 and data[0] == 2 and struct.unpack("!I", data[4:8])[0] == xid:
-            print(json.dumps(parse(data)))
+            reply = parse(data)
+            reply["elapsed_ms"] = round((time.monotonic() - t0) * 1000, 3)
+            print(json.dumps(reply))
             return 0
     print("TIMEOUT")
     return 1
