@@ -660,3 +660,116 @@ fn encode_user(u: &UserOption, v: &str) -> Result<Vec<u8>, String> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text, "t.conf")
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_section_read() {
+        let c = parse(
+            "[server]\noption_overload = yes\npad_lease = 2.5\n[global]\nlease_time = 2h\n\
+             [subnet 10.0.0.0]\nmask = 255.255.0.0\npool = P\n\
+             [client 1:00:40:05:12:34:56]\nip_address = 10.0.0.5\n[client id:01:02]\n\
+             [client opaque ppp-line-3]\ncomment = dial-in\n[vendor_class MSFT 5.0]\nvendor_option_1 = 01:02\n\
+             [user_class eng]\nntp_servers = 10.0.0.1\n[option 150]\nname = tftp_servers\ntype = ip\narray = yes\n\
+             [global2]\n",
+            "t.conf",
+        );
+        let errs = c.unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].to_string().contains(": unknown section [global2]"),
+            "{errs:?}"
+        );
+        let c = parse(
+            "[server]\noption_overload = yes\npad_lease = 2.5\n[global]\nlease_time = 2h\n\
+             [subnet 10.0.0.0]\nmask = 255.255.0.0\npool = P\ntftp_servers = 10.0.0.1 10.0.0.2\n\
+             [client 1:00:40:05:12:34:56]\nip_address = 10.0.0.5\n[client id:01:02]\n\
+             [client opaque ppp-line-3]\n[vendor_class MSFT 5.0]\nvendor_option_1 = 01:02\n\
+             [user_class eng]\n[option 150]\nname = tftp_servers\ntype = ip\narray = yes\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert!(c.server.option_overload);
+        assert_eq!(c.server.pad_lease, 2.5);
+        assert_eq!(c.global.lease_time, Some(LeaseTime::Secs(7200)));
+        assert_eq!(c.global.max_lease_time, Some(LeaseTime::Secs(604_800)));
+        assert_eq!(c.subnets[0].prefix_len, 16);
+        assert_eq!(c.subnets[0].pool.as_deref(), Some("P"));
+        assert_eq!(
+            c.subnets[0].params.options[&150],
+            [10, 0, 0, 1, 10, 0, 0, 2]
+        );
+        assert_eq!(c.clients.len(), 3);
+        assert!(c.find_opaque("ppp-line-3").is_some());
+        assert!(c.find_client(Some(&[1, 2]), 1, &[0; 6]).is_some());
+        assert_eq!(
+            c.vendor_class(b"MSFT 5.0").unwrap().params.vendor_options[&1],
+            [1, 2]
+        );
+        assert!(c.user_class(b"\x03eng").is_some());
+    }
+
+    #[test]
+    fn semantic_errors_name_line_and_expectation() {
+        let got = errors(
+            "[subnet 10.0.0.0/24]\nfoo = 1\nrouters = 10.0.0.x\nlease_time = 10x\n\
+             [subnet 10.0.0.128/25]\n[subnet 10.1.0.1/24]\n[subnet 10.2.0.0]\n\
+             [client 00:40:05:12:34:56]\nip_address = 10.9.0.5\n[client 00:40:05:12:34:56]\n\
+             [client 1:00:40:05:12:34:57]\nip_address = 10.0.0.255\n\
+             [client 2:aa]\nip_address = 10.0.0.7\n[client 3:bb]\nip_address = 10.0.0.7\n\
+             [global]\noption_51 = 01\nsubnet_mask = 255.0.0.0\nrenewal_percent = 90\nrebind_percent = 80\n\
+             [option 100]\nname = x\n[server]\nprobe = maybe\n",
+        );
+        let want = [
+            "t.conf:2: unknown key \"foo\" in [subnet 10.0.0.0/24]",
+            "t.conf:3: routers: \"10.0.0.x\" is not an IPv4 address",
+            "t.conf:4: lease_time: \"10x\" is not a lease time",
+            "t.conf:5: [subnet 10.0.0.128/25] overlaps [subnet 10.0.0.0/24]",
+            "t.conf:6: [subnet 10.1.0.1/24]: 10.1.0.1 has host bits set for /24",
+            "t.conf:7: [subnet 10.2.0.0]: expected a mask",
+            "t.conf:8: ip_address: 10.9.0.5 is not in any configured subnet",
+            "t.conf:10: [client 00:40:05:12:34:56] appears twice (first at line 8)",
+            "t.conf:11: ip_address: 10.0.0.255 is the network or broadcast address",
+            "t.conf:15: ip_address: 10.0.0.7 is already the address of the client at line 13",
+            "t.conf:17: [global]: rebind_percent must be above renewal_percent",
+            "t.conf:18: option_51: option 51 cannot be set: use lease_time",
+            "t.conf:19: subnet_mask: set the subnet's mask",
+            "t.conf:22: [option 100]: user-defined option codes are 128 to 254",
+            "t.conf:25: probe: \"maybe\" is not yes or no",
+        ];
+        for w in want {
+            assert!(
+                got.iter().any(|g| g.starts_with(w)),
+                "missing {w:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn duplicates_and_unreadable_files() {
+        let got = errors("[global]\nhost_name = a\nhost_name = b\n[global]\n");
+        assert_eq!(
+            got,
+            [
+                "t.conf:3: host_name: set twice in [global] (first at line 2)",
+                "t.conf:4: [global] appears twice (first at line 1)",
+            ]
+        );
+        let e = load(Path::new("/nonexistent/dhcpd.conf")).unwrap_err();
+        assert_eq!(e[0].line, 0);
+        assert!(e[0]
+            .to_string()
+            .starts_with("/nonexistent/dhcpd.conf:0: cannot read"));
+    }
+}
