@@ -2,6 +2,7 @@
 //!
 //! The binaries in `src/bin` only wire these modules together.
 
+pub mod aas;
 pub mod activation;
 pub mod cli;
 pub mod config;
@@ -9,4 +10,5 @@ pub mod dhcp;
 pub mod log;
 pub mod net;
 pub mod server;
+pub mod signals;
 pub mod sys;

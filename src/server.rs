@@ -5,39 +5,13 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use crate::config::{self, Config};
 use crate::dhcp::{self, Arrival, Destination, Reply};
 use crate::net::{Datagram, Interfaces, Socket, MAX_DATAGRAM};
+use crate::signals;
 use crate::{log_debug, log_detail, log_error};
-
-static HANGUP: AtomicBool = AtomicBool::new(false);
-static TERMINATE: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_hangup(_: libc::c_int) {
-    HANGUP.store(true, Ordering::SeqCst);
-}
-
-extern "C" fn on_terminate(_: libc::c_int) {
-    TERMINATE.store(true, Ordering::SeqCst);
-}
-
-/// SIGHUP rereads the configuration, SIGTERM and SIGINT end the loop. No
-/// SA_RESTART, so a signal interrupts poll(2) at once.
-pub fn install_signal_handlers() -> nix::Result<()> {
-    let act = |h| SigAction::new(SigHandler::Handler(h), SaFlags::empty(), SigSet::empty());
-    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
-    unsafe {
-        sigaction(Signal::SIGHUP, &act(on_hangup))?;
-        sigaction(Signal::SIGTERM, &act(on_terminate))?;
-        sigaction(Signal::SIGINT, &act(on_terminate))?;
-    }
-    Ok(())
-}
 
 /// What identifies one version of the file: a rewrite or a rename changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +72,11 @@ impl Server {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut last = Instant::now();
         loop {
-            if TERMINATE.load(Ordering::SeqCst) {
+            if signals::terminated() {
                 log_detail!("exiting on signal");
                 return Ok(());
             }
-            if HANGUP.swap(false, Ordering::SeqCst) {
+            if signals::take_hangup() {
                 log_detail!("SIGHUP: rereading {}", self.config_path.display());
                 self.reload(stamp(&self.config_path));
             }
@@ -133,7 +107,7 @@ impl Server {
                 };
                 last = Instant::now();
                 self.serve(&buf[..d.len.min(buf.len())], &d);
-                if TERMINATE.load(Ordering::SeqCst) {
+                if signals::terminated() {
                     break;
                 }
             }

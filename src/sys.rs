@@ -46,11 +46,19 @@ pub fn set_arp(sock: &OwnedFd, ifname: &str, ip: Ipv4Addr, hw: &[u8]) -> io::Res
 
 /// getservbyname(3) for UDP: the port of a service in /etc/services.
 pub fn udp_service_port(name: &str) -> Option<u16> {
+    service_port(name, c"udp")
+}
+
+/// getservbyname(3) for TCP.
+pub fn tcp_service_port(name: &str) -> Option<u16> {
+    service_port(name, c"tcp")
+}
+
+fn service_port(name: &str, proto: &std::ffi::CStr) -> Option<u16> {
     let name = std::ffi::CString::new(name).ok()?;
-    let proto = c"udp";
     // SAFETY: both arguments are NUL-terminated strings that outlive the
-    // call; the result points to static storage that we read at once. The
-    // server is single-threaded, so nothing else overwrites it meanwhile.
+    // call; the result points to static storage that we read at once. Our
+    // programs are single-threaded, so nothing else overwrites it meanwhile.
     let ent = unsafe { libc::getservbyname(name.as_ptr(), proto.as_ptr()) };
     if ent.is_null() {
         return None;
@@ -75,6 +83,25 @@ pub fn dhcp_ports() -> (u16, u16) {
         udp_service_port("bootps").unwrap_or(67),
         udp_service_port("bootpc").unwrap_or(68),
     )
+}
+
+/// `host:port` or `host:service` (TCP) to a socket address.
+pub fn tcp_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("\"{text}\" is not host:port"))?;
+    let port = match port.parse::<u16>() {
+        Ok(n) => n,
+        Err(_) => tcp_service_port(port).ok_or_else(|| {
+            format!("\"{port}\" is not a port number or a TCP service in /etc/services")
+        })?,
+    };
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| format!("{host}: no IPv4 address"))
 }
 
 #[cfg(test)]

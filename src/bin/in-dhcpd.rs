@@ -11,7 +11,7 @@ use indhcpd::activation::{self, Mode};
 use indhcpd::cli::{self, Options};
 use indhcpd::log::{self, Target};
 use indhcpd::net::Socket;
-use indhcpd::server::{self, Server};
+use indhcpd::server::Server;
 use indhcpd::{config, log_detail, log_error};
 
 /// SCO's default: an activated server exits after 15 idle minutes.
@@ -117,7 +117,7 @@ fn run(opts: Options) -> i32 {
             return 1;
         }
     }
-    if let Err(e) = server::install_signal_handlers() {
+    if let Err(e) = indhcpd::signals::install() {
         log_error!("signal handlers: {e}");
         return 1;
     }

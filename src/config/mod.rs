@@ -177,10 +177,31 @@ impl fmt::Display for ConfigError {
 
 mod optable;
 mod parse;
-mod source;
-mod value;
+pub mod source;
+pub mod value;
 
 pub use parse::{load, parse};
+
+/// Read a configuration file as UTF-8 text; an unreadable file is one
+/// error at line 0, bad UTF-8 one error at its line.
+pub fn read_text(path: &std::path::Path) -> Result<String, ConfigError> {
+    let file = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| ConfigError {
+            file,
+            line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count(),
+            message: "not UTF-8 text".into(),
+        }),
+        Err(e) => Err(ConfigError {
+            file,
+            line: 0,
+            message: format!("cannot read: {e}"),
+        }),
+    }
+}
 
 impl Config {
     pub fn subnet_containing(&self, addr: Ipv4Addr) -> Option<&Subnet> {

@@ -10,25 +10,8 @@ use super::*;
 
 /// Read and check a file. An unreadable file is one error at line 0.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
-    let file = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => parse(&text, &file),
-            Err(e) => Err(vec![ConfigError {
-                file,
-                line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count(),
-                message: "not UTF-8 text".into(),
-            }]),
-        },
-        Err(e) => Err(vec![ConfigError {
-            file,
-            line: 0,
-            message: format!("cannot read: {e}"),
-        }]),
-    }
+    let text = read_text(path).map_err(|e| vec![e])?;
+    parse(&text, &path.display().to_string())
 }
 
 /// Parse dhcpd.conf text; `file` names it in errors.

@@ -47,6 +47,21 @@ fn unquote(v: &str) -> &str {
 /// Split the file into sections. Syntax errors go to `errors`; the lines
 /// around them are still read, so one run reports every mistake.
 pub fn lex(text: &str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<Section> {
+    lex_file(text, file, false, errors)
+}
+
+/// As [`lex`], for files whose first keys stand before any section
+/// (aasd.conf): they go to a section with an empty header.
+pub fn lex_with_top(text: &str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<Section> {
+    lex_file(text, file, true, errors)
+}
+
+fn lex_file(
+    text: &str,
+    file: &str,
+    top_level: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Section> {
     let err = |line: usize, message: String| ConfigError {
         file: file.to_string(),
         line,
@@ -95,6 +110,13 @@ pub fn lex(text: &str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<Section
                 format!("\"{key}\" is not a key (letters, digits and _)"),
             ));
             continue;
+        }
+        if sections.is_empty() && top_level {
+            sections.push(Section {
+                header: String::new(),
+                line: 0,
+                entries: Vec::new(),
+            });
         }
         let Some(section) = sections.last_mut() else {
             errors.push(err(

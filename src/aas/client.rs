@@ -1,0 +1,234 @@
+//! A requester's side of the AAS protocol: one persistent connection over
+//! the Unix socket or TCP (with AUTH), reopened when it breaks, with
+//! timeouts so a hung in.aasd cannot hang its requester.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::proto::{self, Answer};
+use crate::log_error;
+
+/// Where in.aasd is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Unix(PathBuf),
+    Tcp { address: String, password: String },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Unix(p) => write!(f, "{}", p.display()),
+            Target::Tcp { address, .. } => write!(f, "{address}"),
+        }
+    }
+}
+
+/// in.aasd could not be asked, or answered nonsense.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Down(pub String);
+
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Longest answer line believed; anything longer is garbage.
+const MAX_ANSWER: usize = 64 * 1024;
+
+pub struct Link {
+    target: Target,
+    timeout: Duration,
+    conn: Option<BufReader<Stream>>,
+    /// Log "cannot reach" at most once a minute (SPEC §2).
+    last_complaint: Option<Instant>,
+    /// Whether to log at all (aasadmin prints the error itself).
+    logging: bool,
+}
+
+impl Link {
+    pub fn new(target: Target, timeout: Duration) -> Link {
+        Link {
+            target,
+            timeout,
+            conn: None,
+            last_complaint: None,
+            logging: true,
+        }
+    }
+
+    /// Report failures only through the `Down` values.
+    pub fn without_logging(mut self) -> Link {
+        self.logging = false;
+        self
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn connect(&self) -> Result<BufReader<Stream>, String> {
+        let stream = match &self.target {
+            Target::Unix(path) => {
+                let s = UnixStream::connect(path).map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(self.timeout))
+                    .map_err(|e| e.to_string())?;
+                s.set_write_timeout(Some(self.timeout))
+                    .map_err(|e| e.to_string())?;
+                Stream::Unix(s)
+            }
+            Target::Tcp { address, .. } => {
+                let addr = crate::sys::tcp_address(address)?;
+                let s =
+                    TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(self.timeout))
+                    .map_err(|e| e.to_string())?;
+                s.set_write_timeout(Some(self.timeout))
+                    .map_err(|e| e.to_string())?;
+                let _ = s.set_nodelay(true);
+                Stream::Tcp(s)
+            }
+        };
+        let mut conn = BufReader::new(stream);
+        if let Target::Tcp { password, .. } = &self.target {
+            let line = exchange(&mut conn, &format!("AUTH {password}"))?;
+            if line != "OK" {
+                return Err(format!("authentication refused: {line}"));
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Ask once; on a broken connection (in.aasd restarted since the last
+    /// request) reconnect and ask again. Every request of ours may be
+    /// repeated: an ALLOC for an address the client holds is a renewal.
+    fn ask_lines(&mut self, line: &str, multi: bool) -> Result<Vec<String>, Down> {
+        let mut last = String::new();
+        for attempt in 0..2 {
+            if self.conn.is_none() {
+                match self.connect() {
+                    Ok(c) => self.conn = Some(c),
+                    Err(e) => {
+                        last = e;
+                        break;
+                    }
+                }
+            }
+            let conn = self.conn.as_mut().expect("connected above");
+            match talk(conn, line, multi) {
+                Ok(lines) => return Ok(lines),
+                Err(e) => {
+                    self.conn = None;
+                    last = e;
+                    if attempt == 1 {
+                        break;
+                    }
+                }
+            }
+        }
+        let why = format!("cannot reach the AAS at {}: {last}", self.target);
+        self.complain(&why);
+        Err(Down(why))
+    }
+
+    /// One request, one answer line. `Err` when in.aasd is down or answers
+    /// garbage; an `ERR` answer is an `Ok(Answer::Err)`.
+    pub fn ask(&mut self, line: &str) -> Result<Answer, Down> {
+        let lines = self.ask_lines(line, false)?;
+        match proto::answer(&lines[0]) {
+            Some(a) => Ok(a),
+            None => {
+                self.conn = None;
+                let why = format!("the AAS at {} answered garbage", self.target);
+                self.complain(&why);
+                Err(Down(why))
+            }
+        }
+    }
+
+    /// A request answered by rows and `END n` (QUERY, STATS), or one `ERR`.
+    pub fn ask_rows(&mut self, line: &str) -> Result<Result<Vec<String>, Answer>, Down> {
+        let mut lines = self.ask_lines(line, true)?;
+        let last = lines.pop().unwrap_or_default();
+        if last.starts_with("END") {
+            Ok(Ok(lines))
+        } else {
+            match proto::answer(&last) {
+                Some(a) => Ok(Err(a)),
+                None => Err(Down(format!("the AAS at {} answered garbage", self.target))),
+            }
+        }
+    }
+
+    fn complain(&mut self, why: &str) {
+        let due = self
+            .last_complaint
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due && self.logging {
+            log_error!("{why}; dynamic clients get no answer until it is back");
+            self.last_complaint = Some(Instant::now());
+        }
+    }
+}
+
+fn read_line(conn: &mut BufReader<Stream>) -> Result<String, String> {
+    let mut buf = Vec::new();
+    let n = conn
+        .by_ref()
+        .take(MAX_ANSWER as u64)
+        .read_until(b'\n', &mut buf)
+        .map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Err("connection closed".into());
+    }
+    if buf.last() != Some(&b'\n') {
+        return Err("answer line too long or cut short".into());
+    }
+    buf.pop();
+    String::from_utf8(buf).map_err(|_| "answer is not text".into())
+}
+
+fn exchange(conn: &mut BufReader<Stream>, line: &str) -> Result<String, String> {
+    Ok(talk(conn, line, false)?.remove(0))
+}
+
+/// Send a line; read one answer line, or rows up to `END` (or an `ERR`).
+fn talk(conn: &mut BufReader<Stream>, line: &str, multi: bool) -> Result<Vec<String>, String> {
+    let mut msg = Vec::with_capacity(line.len() + 1);
+    msg.extend_from_slice(line.as_bytes());
+    msg.push(b'\n');
+    conn.get_mut().write_all(&msg).map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    loop {
+        let l = read_line(conn)?;
+        let done = !multi || l.starts_with("END") || l.starts_with("ERR");
+        lines.push(l);
+        if done {
+            return Ok(lines);
+        }
+    }
+}

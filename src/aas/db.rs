@@ -1,0 +1,728 @@
+//! The lease database of in.aasd: its pools, the state of every address
+//! that was ever used, and the indexes that make allocation O(log n).
+//!
+//! An address with no entry has never been used and is free. So memory and
+//! start-up grow with the addresses in use, not with the pool size: a /8
+//! pool costs a few ranges until its addresses are handed out.
+//!
+//! Time is passed in (unix seconds), never read here, so tests control it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Unix seconds.
+pub type Time = u64;
+/// A lease end that never comes (an infinite lease).
+pub const FOREVER: Time = u64::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Free,
+    /// Reserved for a client that was offered it (DHCPOFFER).
+    Offered,
+    Leased,
+    /// Out of use until `end`: a client found it taken by another host.
+    Declined,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Free => "free",
+            State::Offered => "offered",
+            State::Leased => "leased",
+            State::Declined => "declined",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<State> {
+        [State::Free, State::Offered, State::Leased, State::Declined]
+            .into_iter()
+            .find(|st| st.name() == s)
+    }
+}
+
+/// What the database knows about one address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub state: State,
+    /// Never allocated; a lease held when disabled is not renewed.
+    pub disabled: bool,
+    /// The requester that holds or last held it (`dhcp`, `ppp`, ...).
+    pub service: String,
+    /// The client that holds or last held it, as the requester names it.
+    pub client: String,
+    /// When the current holder got it.
+    pub reserved: Time,
+    /// When the reservation, lease or decline ends ([`FOREVER`] = never).
+    pub end: Time,
+    /// When it last became free (0 = never held).
+    pub released: Time,
+    /// Order of the change that made this entry; the newest wins on recovery.
+    pub seq: u64,
+}
+
+impl Entry {
+    fn fresh() -> Entry {
+        Entry {
+            state: State::Free,
+            disabled: false,
+            service: String::new(),
+            client: String::new(),
+            reserved: 0,
+            end: 0,
+            released: 0,
+            seq: 0,
+        }
+    }
+
+    /// The state at `now`: a reservation, lease or decline past its end is free.
+    pub fn state_at(&self, now: Time) -> State {
+        if self.state != State::Free && self.end <= now {
+            State::Free
+        } else {
+            self.state
+        }
+    }
+
+    fn held_by(&self, service: &str, client: &str, now: Time) -> bool {
+        matches!(self.state_at(now), State::Offered | State::Leased)
+            && self.service == service
+            && self.client == client
+    }
+}
+
+/// A named set of addresses: sorted, non-overlapping inclusive ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pool {
+    pub name: String,
+    pub ranges: Vec<(u32, u32)>,
+}
+
+impl Pool {
+    pub fn new(name: &str, mut ranges: Vec<(u32, u32)>) -> Pool {
+        ranges.sort_unstable();
+        Pool {
+            name: name.to_string(),
+            ranges,
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.ranges.iter().map(|(a, b)| u64::from(b - a) + 1).sum()
+    }
+}
+
+/// Why a request was refused. `code()` is the word on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NoPool(String),
+    NotInPool(Ipv4Addr),
+    Taken(Ipv4Addr),
+    Disabled(Ipv4Addr),
+    Exhausted(String),
+    NotHeld(Ipv4Addr),
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NoPool(_) => "nopool",
+            Refusal::NotInPool(_) => "notinpool",
+            Refusal::Taken(_) => "taken",
+            Refusal::Disabled(_) => "disabled",
+            Refusal::Exhausted(_) => "exhausted",
+            Refusal::NotHeld(_) => "notheld",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NoPool(p) => write!(f, "no pool named {p}"),
+            Refusal::NotInPool(a) => write!(f, "{a} is in no pool"),
+            Refusal::Taken(a) => write!(f, "{a} is held by another client"),
+            Refusal::Disabled(a) => write!(f, "{a} is disabled"),
+            Refusal::Exhausted(p) => write!(f, "No available addresses in pool {p}"),
+            Refusal::NotHeld(a) => write!(f, "{a} is not held by that client"),
+        }
+    }
+}
+
+/// Which address a request would like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// The pool's least recently used free address.
+    Any,
+    /// This address or nothing.
+    Exact(u32),
+    /// The least recently used free address in this range.
+    Range(u32, u32),
+    /// This one if free, else any.
+    Prefer(u32),
+}
+
+/// An allocation request (`ALLOC` on the wire).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alloc {
+    pub pool: String,
+    pub service: String,
+    pub client: String,
+    /// Seconds, or [`FOREVER`].
+    pub lease: Time,
+    pub want: Want,
+    /// Try the client's current or previous address first.
+    pub previous: bool,
+    /// A reservation (an offer), not a lease.
+    pub hold: bool,
+}
+
+/// One address changed: what to write to the log, and how to undo it if
+/// the write fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub addr: u32,
+    pub before: Option<Entry>,
+    pub after: Entry,
+}
+
+/// Per-pool counts, as `aasadmin stats` shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub name: String,
+    pub size: u64,
+    pub leased: u64,
+    pub offered: u64,
+    pub free: u64,
+    /// Disabled and not held.
+    pub disabled: u64,
+    pub declined: u64,
+}
+
+#[derive(Default)]
+struct PoolIndex {
+    /// Used addresses that are free now, oldest release first: the LRU order.
+    free: BTreeSet<(Time, u32)>,
+    /// Held or declined addresses with a finite end, soonest first.
+    timed: BTreeSet<(Time, u32)>,
+    /// Addresses before this position in the pool were used at some time,
+    /// so the never-used ones are found without a scan.
+    cursor: u64,
+    offered: u64,
+    leased: u64,
+    declined: u64,
+    disabled: u64,
+    /// Free entries (used before, not disabled); the free count is derived.
+    used_free: u64,
+}
+
+pub struct Db {
+    pools: Vec<Pool>,
+    /// Range start -> (range end, pool index).
+    owner: BTreeMap<u32, (u32, usize)>,
+    entries: BTreeMap<u32, Entry>,
+    index: Vec<PoolIndex>,
+    /// (pool, service, client) -> the address the client holds or last held.
+    by_client: HashMap<(usize, String, String), u32>,
+    seq: u64,
+}
+
+impl Db {
+    /// Pools must not overlap (the configuration checks it).
+    pub fn new(pools: Vec<Pool>) -> Db {
+        let mut owner = BTreeMap::new();
+        for (i, p) in pools.iter().enumerate() {
+            for &(a, b) in &p.ranges {
+                owner.insert(a, (b, i));
+            }
+        }
+        let index = pools.iter().map(|_| PoolIndex::default()).collect();
+        Db {
+            pools,
+            owner,
+            entries: BTreeMap::new(),
+            index,
+            by_client: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    pub fn pools(&self) -> &[Pool] {
+        &self.pools
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every entry, in address order: what compaction and checkpoints write.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        self.entries.iter().map(|(a, e)| (*a, e))
+    }
+
+    pub fn get(&self, addr: u32) -> Option<&Entry> {
+        self.entries.get(&addr)
+    }
+
+    pub fn pool_of(&self, addr: u32) -> Option<usize> {
+        let (_, &(end, pool)) = self.owner.range(..=addr).next_back()?;
+        (addr <= end).then_some(pool)
+    }
+
+    fn pool_named(&self, name: &str) -> Result<usize, Refusal> {
+        self.pools
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Refusal::NoPool(name.to_string()))
+    }
+
+    /// The address at position `i` of pool `p`.
+    fn nth(&self, p: usize, mut i: u64) -> u32 {
+        for &(a, b) in &self.pools[p].ranges {
+            let n = u64::from(b - a) + 1;
+            if i < n {
+                return a + i as u32;
+            }
+            i -= n;
+        }
+        unreachable!("position beyond the pool")
+    }
+
+    /// Load an entry read from the log or a checkpoint. Addresses that are
+    /// in no pool any more are skipped (returns false).
+    pub fn restore(&mut self, addr: u32, e: Entry) -> bool {
+        if self.pool_of(addr).is_none() {
+            return false;
+        }
+        self.seq = self.seq.max(e.seq);
+        self.put(addr, Some(e));
+        true
+    }
+
+    /// The only way entries change, so the indexes always agree with them.
+    fn put(&mut self, addr: u32, new: Option<Entry>) {
+        let p = self.pool_of(addr).expect("entries lie in pools");
+        if let Some(old) = self.entries.remove(&addr) {
+            let ix = &mut self.index[p];
+            ix.free.remove(&(old.released, addr));
+            ix.timed.remove(&(old.end, addr));
+            *count(ix, &old) -= 1;
+        }
+        let Some(e) = new else { return };
+        let ix = &mut self.index[p];
+        *count(ix, &e) += 1;
+        if e.state == State::Free {
+            if !e.disabled {
+                ix.free.insert((e.released, addr));
+            }
+        } else if e.end != FOREVER {
+            ix.timed.insert((e.end, addr));
+        }
+        if !e.client.is_empty() {
+            self.by_client
+                .insert((p, e.service.clone(), e.client.clone()), addr);
+        }
+        self.entries.insert(addr, e);
+    }
+
+    /// Change an entry and record the change.
+    fn change(&mut self, addr: u32, mut after: Entry, out: &mut Vec<Change>) {
+        self.seq += 1;
+        after.seq = self.seq;
+        let before = self.entries.get(&addr).cloned();
+        self.put(addr, Some(after.clone()));
+        out.push(Change {
+            addr,
+            before,
+            after,
+        });
+    }
+
+    /// Put back what `changes` replaced, newest first (a failed log write).
+    pub fn undo(&mut self, changes: &[Change]) {
+        for c in changes.iter().rev() {
+            self.put(c.addr, c.before.clone());
+        }
+    }
+
+    /// Reservations, leases and declines past their end become free. Not
+    /// logged: the entry's end already says so, and replay sees the same.
+    pub fn expire(&mut self, now: Time) {
+        for p in 0..self.pools.len() {
+            while let Some(&(end, addr)) = self.index[p].timed.first() {
+                if end > now {
+                    break;
+                }
+                let mut e = self.entries[&addr].clone();
+                e.state = State::Free;
+                e.released = end;
+                if e.client.is_empty() {
+                    e.service.clear();
+                }
+                self.put(addr, Some(e));
+            }
+        }
+    }
+
+    /// The address this client holds now in pool `p`, if any.
+    fn held(&self, p: usize, service: &str, client: &str, now: Time) -> Option<u32> {
+        let key = (p, service.to_string(), client.to_string());
+        let addr = *self.by_client.get(&key)?;
+        self.entries[&addr]
+            .held_by(service, client, now)
+            .then_some(addr)
+    }
+
+    /// The address this client held last, if it is free and usable now.
+    fn previous(&self, p: usize, service: &str, client: &str) -> Option<u32> {
+        let key = (p, service.to_string(), client.to_string());
+        let addr = *self.by_client.get(&key)?;
+        let e = &self.entries[&addr];
+        (e.state == State::Free && !e.disabled && e.service == service && e.client == client)
+            .then_some(addr)
+    }
+
+    fn usable(&self, addr: u32, now: Time) -> bool {
+        match self.entries.get(&addr) {
+            None => true,
+            Some(e) => !e.disabled && e.state_at(now) == State::Free,
+        }
+    }
+
+    /// Least recently used free address of pool `p`: never-used ones first,
+    /// then the one released longest ago.
+    fn least_recently_used(&mut self, p: usize) -> Option<u32> {
+        let size = self.pools[p].size();
+        while self.index[p].cursor < size {
+            let addr = self.nth(p, self.index[p].cursor);
+            if !self.entries.contains_key(&addr) {
+                return Some(addr);
+            }
+            self.index[p].cursor += 1;
+        }
+        self.index[p].free.first().map(|&(_, a)| a)
+    }
+
+    /// As [`Self::least_recently_used`], within `lo..=hi`. Walks the range:
+    /// a requester that limits itself to a range pays for its length.
+    fn least_recently_used_in(&self, p: usize, lo: u32, hi: u32) -> Option<u32> {
+        let mut best: Option<(Time, u32)> = None;
+        for addr in lo..=hi {
+            if self.pool_of(addr) != Some(p) {
+                continue;
+            }
+            match self.entries.get(&addr) {
+                None => return Some(addr),
+                Some(e)
+                    if e.state == State::Free
+                        && !e.disabled
+                        && best.is_none_or(|b| (e.released, addr) < b) =>
+                {
+                    best = Some((e.released, addr));
+                }
+                _ => {}
+            }
+        }
+        best.map(|(_, a)| a)
+    }
+
+    /// Allocate, renew or reserve an address. A client holds at most one
+    /// address per pool: getting another frees the one it had.
+    pub fn alloc(&mut self, req: &Alloc, now: Time) -> Result<(u32, Time, Vec<Change>), Refusal> {
+        self.expire(now);
+        let p = self.pool_named(&req.pool)?;
+        let held = self.held(p, &req.service, &req.client, now);
+        let addr = match req.want {
+            Want::Exact(a) => {
+                if self.pool_of(a) != Some(p) {
+                    return Err(Refusal::NotInPool(Ipv4Addr::from(a)));
+                }
+                let e = self.entries.get(&a);
+                if e.is_some_and(|e| e.disabled) {
+                    return Err(Refusal::Disabled(Ipv4Addr::from(a)));
+                }
+                if held != Some(a) && !self.usable(a, now) {
+                    return Err(Refusal::Taken(Ipv4Addr::from(a)));
+                }
+                a
+            }
+            want => {
+                let current = held.filter(|a| !self.entries[a].disabled);
+                let previous = || self.previous(p, &req.service, &req.client);
+                let choice = if req.previous {
+                    current.or_else(previous)
+                } else {
+                    None
+                };
+                let choice = choice.or(match want {
+                    Want::Prefer(a) if self.pool_of(a) == Some(p) && self.usable(a, now) => Some(a),
+                    _ => None,
+                });
+                let choice = match (choice, want) {
+                    (Some(a), _) => Some(a),
+                    (None, Want::Range(lo, hi)) => self.least_recently_used_in(p, lo, hi),
+                    (None, _) => self.least_recently_used(p),
+                };
+                choice.ok_or_else(|| Refusal::Exhausted(req.pool.clone()))?
+            }
+        };
+        let mut changes = Vec::new();
+        if let Some(old) = held.filter(|&h| h != addr) {
+            let e = self.freed(old, now);
+            self.change(old, e, &mut changes);
+        }
+        let renewal = held == Some(addr);
+        let prior = self.entries.get(&addr).cloned();
+        let mut e = prior.unwrap_or_else(Entry::fresh);
+        let end = now.saturating_add(req.lease);
+        let end = if req.lease == FOREVER { FOREVER } else { end };
+        if renewal && req.hold && e.state == State::Leased {
+            // A bound client asking again (a DISCOVER) keeps its lease.
+            e.end = e.end.max(end);
+        } else {
+            e.state = if req.hold {
+                State::Offered
+            } else {
+                State::Leased
+            };
+            e.end = end;
+        }
+        if !renewal {
+            e.reserved = now;
+        }
+        e.service = req.service.clone();
+        e.client = req.client.clone();
+        let end = e.end;
+        self.change(addr, e, &mut changes);
+        Ok((addr, end, changes))
+    }
+
+    fn freed(&self, addr: u32, now: Time) -> Entry {
+        let mut e = self.entries[&addr].clone();
+        e.state = State::Free;
+        e.end = now;
+        e.released = now;
+        e
+    }
+
+    fn in_pool(&self, addr: u32) -> Result<(), Refusal> {
+        match self.pool_of(addr) {
+            Some(_) => Ok(()),
+            None => Err(Refusal::NotInPool(Ipv4Addr::from(addr))),
+        }
+    }
+
+    /// Free an address. `by` = (service, client): only if that client holds
+    /// it; `None`: an administrator's release, whoever holds it.
+    pub fn release(
+        &mut self,
+        addr: u32,
+        by: Option<(&str, &str)>,
+        now: Time,
+    ) -> Result<Vec<Change>, Refusal> {
+        self.expire(now);
+        self.in_pool(addr)?;
+        let mut changes = Vec::new();
+        let Some(e) = self.entries.get(&addr) else {
+            return match by {
+                None => Ok(changes),
+                Some(_) => Err(Refusal::NotHeld(Ipv4Addr::from(addr))),
+            };
+        };
+        match by {
+            Some((s, c)) if !e.held_by(s, c, now) => {
+                return Err(Refusal::NotHeld(Ipv4Addr::from(addr)))
+            }
+            None if e.state == State::Free => return Ok(changes),
+            _ => {}
+        }
+        let e = self.freed(addr, now);
+        self.change(addr, e, &mut changes);
+        Ok(changes)
+    }
+
+    /// Free the client's reservation (not a lease) in a pool: it chose
+    /// another server.
+    pub fn unhold(
+        &mut self,
+        pool: &str,
+        service: &str,
+        client: &str,
+        now: Time,
+    ) -> Result<Vec<Change>, Refusal> {
+        self.expire(now);
+        let p = self.pool_named(pool)?;
+        let mut changes = Vec::new();
+        if let Some(a) = self.held(p, service, client, now) {
+            if self.entries[&a].state == State::Offered {
+                let e = self.freed(a, now);
+                self.change(a, e, &mut changes);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Take an address out of use for `secs`. `by`: only the client that
+    /// holds it may decline it.
+    pub fn decline(
+        &mut self,
+        addr: u32,
+        secs: Time,
+        by: Option<(&str, &str)>,
+        now: Time,
+    ) -> Result<Vec<Change>, Refusal> {
+        self.expire(now);
+        self.in_pool(addr)?;
+        if let Some((s, c)) = by {
+            if !self
+                .entries
+                .get(&addr)
+                .is_some_and(|e| e.held_by(s, c, now))
+            {
+                return Err(Refusal::NotHeld(Ipv4Addr::from(addr)));
+            }
+        }
+        let mut e = self
+            .entries
+            .get(&addr)
+            .cloned()
+            .unwrap_or_else(Entry::fresh);
+        e.state = State::Declined;
+        e.reserved = now;
+        e.end = now.saturating_add(secs);
+        // Nobody's previous address: the one who declined it must not get it back.
+        e.service.clear();
+        e.client.clear();
+        let mut changes = Vec::new();
+        self.change(addr, e, &mut changes);
+        Ok(changes)
+    }
+
+    /// Disable (never allocate; a held lease is not renewed) or enable.
+    pub fn set_disabled(
+        &mut self,
+        addr: u32,
+        disabled: bool,
+        now: Time,
+    ) -> Result<Vec<Change>, Refusal> {
+        self.expire(now);
+        self.in_pool(addr)?;
+        let mut e = self
+            .entries
+            .get(&addr)
+            .cloned()
+            .unwrap_or_else(Entry::fresh);
+        let mut changes = Vec::new();
+        if e.disabled != disabled {
+            e.disabled = disabled;
+            self.change(addr, e, &mut changes);
+        }
+        Ok(changes)
+    }
+
+    pub fn stats(&mut self, now: Time) -> Vec<Stats> {
+        self.expire(now);
+        self.pools
+            .iter()
+            .zip(&self.index)
+            .map(|(p, ix)| {
+                let size = p.size();
+                Stats {
+                    name: p.name.clone(),
+                    size,
+                    leased: ix.leased,
+                    offered: ix.offered,
+                    declined: ix.declined,
+                    disabled: ix.disabled,
+                    free: size - ix.leased - ix.offered - ix.declined - ix.disabled,
+                }
+            })
+            .collect()
+    }
+
+    /// Entries matching `f`, in address order, with their pool's name.
+    pub fn query(&mut self, f: &Filter, now: Time) -> Vec<(u32, &str, &Entry)> {
+        self.expire(now);
+        let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
+        let mut out = Vec::new();
+        for (&a, e) in self.entries.range(lo..=hi) {
+            let pool = &self.pools[self.pool_of(a).expect("in a pool")].name;
+            let keep = f.pool.as_ref().is_none_or(|p| p == pool)
+                && f.service.as_ref().is_none_or(|s| *s == e.service)
+                && f.client.as_ref().is_none_or(|c| *c == e.client)
+                && f.state.is_none_or(|s| match s {
+                    Selector::Disabled => e.disabled,
+                    Selector::State(st) => e.state == st,
+                });
+            if keep {
+                out.push((a, pool.as_str(), e));
+            }
+        }
+        out
+    }
+
+    /// Addresses held now that are in none of `pools`: a reload that drops
+    /// them would lose leases, so it is refused.
+    pub fn held_outside(&self, pools: &[Pool], now: Time) -> Vec<u32> {
+        let other = Db::new(pools.to_vec());
+        self.entries
+            .iter()
+            .filter(|(a, e)| {
+                matches!(e.state_at(now), State::Offered | State::Leased)
+                    && other.pool_of(**a).is_none()
+            })
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// The same entries under new pools (a reload); those left outside
+    /// every pool are dropped.
+    pub fn with_pools(&self, pools: Vec<Pool>) -> Db {
+        let mut db = Db::new(pools);
+        for (a, e) in &self.entries {
+            db.restore(*a, e.clone());
+        }
+        db.seq = db.seq.max(self.seq);
+        db
+    }
+}
+
+/// The counter an entry adds to.
+fn count<'a>(ix: &'a mut PoolIndex, e: &Entry) -> &'a mut u64 {
+    match (e.state, e.disabled) {
+        (State::Offered, _) => &mut ix.offered,
+        (State::Leased, _) => &mut ix.leased,
+        (State::Declined, _) => &mut ix.declined,
+        (State::Free, true) => &mut ix.disabled,
+        (State::Free, false) => &mut ix.used_free,
+    }
+}
+
+/// What `QUERY` selects by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub pool: Option<String>,
+    pub range: Option<(u32, u32)>,
+    pub service: Option<String>,
+    pub client: Option<String>,
+    pub state: Option<Selector>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector {
+    State(State),
+    Disabled,
+}
+
+#[cfg(test)]
+mod tests;

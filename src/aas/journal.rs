@@ -1,0 +1,476 @@
+//! The transaction log and checkpoints of in.aasd.
+//!
+//! Both are one file format: an 8-byte header, then records, each the whole
+//! new state of one address:
+//!
+//! ```text
+//! 0xA5 | len: u16 LE | payload (len bytes) | CRC-32 of payload: u32 LE
+//! payload: seq u64 | addr u32 | state u8 | disabled u8 | reserved u64 |
+//!          end u64 | released u64 | service: u8 len + bytes | client: u8 len + bytes
+//! ```
+//!
+//! Replaying a file is setting each address to its newest record, so a
+//! compacted log (one record per address) and a checkpoint are the same
+//! thing. A record cut short or failing its checksum is skipped to the next
+//! frame that checks out, and every skip is reported with its offset.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::db::{Db, Entry, State};
+use crate::{log_detail, log_error, log_info};
+
+pub const HEADER: &[u8; 8] = b"AASDLOG1";
+const MARK: u8 = 0xA5;
+/// seq + addr + state + disabled + 3 times: the payload without its strings.
+const FIXED: usize = 8 + 4 + 1 + 1 + 8 + 8 + 8;
+pub const LOG_NAME: &str = "aasd.log";
+
+/// CRC-32 (IEEE 802.3, reflected), as zlib computes it.
+pub fn crc32(data: &[u8]) -> u32 {
+    const fn table() -> [u32; 256] {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    }
+    static TABLE: [u32; 256] = table();
+    let mut c = !0u32;
+    for &b in data {
+        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+fn state_code(s: State) -> u8 {
+    match s {
+        State::Free => 0,
+        State::Offered => 1,
+        State::Leased => 2,
+        State::Declined => 3,
+    }
+}
+
+/// Append one record. Service and client names are cut at 255 bytes (the
+/// protocol allows no longer ones).
+pub fn encode(addr: u32, e: &Entry, out: &mut Vec<u8>) {
+    let svc = &e.service.as_bytes()[..e.service.len().min(255)];
+    let cli = &e.client.as_bytes()[..e.client.len().min(255)];
+    let len = FIXED + 2 + svc.len() + cli.len();
+    out.push(MARK);
+    out.extend_from_slice(&(len as u16).to_le_bytes());
+    let start = out.len();
+    out.extend_from_slice(&e.seq.to_le_bytes());
+    out.extend_from_slice(&addr.to_le_bytes());
+    out.push(state_code(e.state));
+    out.push(u8::from(e.disabled));
+    out.extend_from_slice(&e.reserved.to_le_bytes());
+    out.extend_from_slice(&e.end.to_le_bytes());
+    out.extend_from_slice(&e.released.to_le_bytes());
+    out.push(svc.len() as u8);
+    out.extend_from_slice(svc);
+    out.push(cli.len() as u8);
+    out.extend_from_slice(cli);
+    let crc = crc32(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
+    let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
+    if p.len() < FIXED + 2 {
+        return None;
+    }
+    let state = match p[12] {
+        0 => State::Free,
+        1 => State::Offered,
+        2 => State::Leased,
+        3 => State::Declined,
+        _ => return None,
+    };
+    let disabled = match p[13] {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let text = |at: usize| -> Option<(String, usize)> {
+        let n = usize::from(*p.get(at)?);
+        let s = p.get(at + 1..at + 1 + n)?;
+        Some((String::from_utf8(s.to_vec()).ok()?, at + 1 + n))
+    };
+    let (service, next) = text(FIXED)?;
+    let (client, next) = text(next)?;
+    if next != p.len() {
+        return None;
+    }
+    let addr = u32::from_le_bytes(p[8..12].try_into().expect("4 bytes"));
+    Some((
+        addr,
+        Entry {
+            seq: u64_at(0),
+            state,
+            disabled,
+            reserved: u64_at(14),
+            end: u64_at(22),
+            released: u64_at(30),
+            service,
+            client,
+        },
+    ))
+}
+
+/// The frame starting at `at`, if it is whole and checks out: the record
+/// and the offset after it.
+fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry, usize)> {
+    if *bytes.get(at)? != MARK {
+        return None;
+    }
+    let len = usize::from(u16::from_le_bytes(
+        bytes.get(at + 1..at + 3)?.try_into().ok()?,
+    ));
+    let payload = bytes.get(at + 3..at + 3 + len)?;
+    let crc = u32::from_le_bytes(bytes.get(at + 3 + len..at + 7 + len)?.try_into().ok()?);
+    if crc != crc32(payload) {
+        return None;
+    }
+    let (addr, e) = decode_payload(payload)?;
+    Some((addr, e, at + 7 + len))
+}
+
+/// A damaged stretch of a file: `len` bytes from `offset` were skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: usize,
+    pub len: usize,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Replay {
+    pub records: Vec<(u32, Entry)>,
+    /// Skipped stretches followed by good records.
+    pub holes: Vec<Damage>,
+    /// A damaged end (a torn last write): where the good part ends.
+    pub torn_at: Option<usize>,
+}
+
+/// Read every good record of a file's bytes. `None`: no valid header, so
+/// the file is not ours or is unreadable.
+pub fn replay(bytes: &[u8]) -> Option<Replay> {
+    if bytes.len() < HEADER.len() || &bytes[..HEADER.len()] != HEADER {
+        return None;
+    }
+    let mut r = Replay::default();
+    let mut at = HEADER.len();
+    while at < bytes.len() {
+        if let Some((addr, e, next)) = frame_at(bytes, at) {
+            r.records.push((addr, e));
+            at = next;
+            continue;
+        }
+        match (at + 1..bytes.len()).find(|&i| frame_at(bytes, i).is_some()) {
+            Some(next) => {
+                r.holes.push(Damage {
+                    offset: at,
+                    len: next - at,
+                });
+                at = next;
+            }
+            None => {
+                r.torn_at = Some(at);
+                break;
+            }
+        }
+    }
+    Some(r)
+}
+
+/// Where the database lives and how carefully it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub database_dir: PathBuf,
+    pub checkpoint_dir: PathBuf,
+    pub num_checkpoints: usize,
+    /// Compact the log past this size.
+    pub max_db_size: u64,
+    /// fsync before answering.
+    pub sync: bool,
+}
+
+/// The open transaction log.
+pub struct Store {
+    cfg: StoreConfig,
+    file: File,
+    /// Bytes in the log: where the next record goes.
+    len: u64,
+    /// Compact again only past max(max_db_size, twice the compacted size),
+    /// so a database larger than max_db_size is not rewritten every time.
+    compact_at: u64,
+    /// Records written since the last fsync.
+    unsynced: bool,
+    /// Database sequence of the newest checkpoint.
+    checkpointed: u64,
+}
+
+fn write_state_file(path: &Path, db: &Db) -> io::Result<u64> {
+    let tmp = path.with_extension("new");
+    let mut buf = Vec::with_capacity(HEADER.len() + db.len() * 48);
+    buf.extend_from_slice(HEADER);
+    for (a, e) in db.entries() {
+        encode(a, e, &mut buf);
+    }
+    let mut f = File::create(&tmp)?;
+    f.write_all(&buf)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(buf.len() as u64)
+}
+
+/// Checkpoint files, newest first: `aasd.<seq>.ckpt`, seq zero-padded.
+pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    name.starts_with("aasd.") && name.ends_with(".ckpt")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.reverse();
+    v
+}
+
+/// The newest checkpoint that reads without damage.
+fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Vec<(u32, Entry)>)> {
+    for path in checkpoints(dir) {
+        match fs::read(&path).ok().as_deref().map(replay) {
+            Some(Some(r)) if r.holes.is_empty() && r.torn_at.is_none() => {
+                return Some((path, r.records))
+            }
+            _ => log_error!(
+                "checkpoint {} is damaged: trying an older one",
+                path.display()
+            ),
+        }
+    }
+    None
+}
+
+impl Store {
+    /// Open the log and rebuild `db` from it. A torn tail is cut; damage
+    /// in the middle, or a missing or unreadable log, brings in the newest
+    /// good checkpoint, and the log is then rewritten from the result.
+    pub fn open(cfg: StoreConfig, db: &mut Db) -> io::Result<Store> {
+        fs::create_dir_all(&cfg.database_dir)?;
+        fs::create_dir_all(&cfg.checkpoint_dir)?;
+        let path = cfg.database_dir.join(LOG_NAME);
+        let mut rewrite = false;
+        let mut from_log = Vec::new();
+        let mut need_checkpoint = false;
+        match fs::read(&path) {
+            Ok(bytes) => match replay(&bytes) {
+                Some(r) => {
+                    for h in &r.holes {
+                        log_error!(
+                            "{}: damaged records at offset {}, {} bytes skipped",
+                            path.display(),
+                            h.offset,
+                            h.len
+                        );
+                    }
+                    if let Some(at) = r.torn_at {
+                        log_error!(
+                            "{}: torn or corrupt tail at offset {at}: {} bytes cut",
+                            path.display(),
+                            bytes.len() - at
+                        );
+                        rewrite = true;
+                    }
+                    need_checkpoint = !r.holes.is_empty();
+                    from_log = r.records;
+                }
+                None if bytes.is_empty() => rewrite = true,
+                None => {
+                    log_error!(
+                        "{}: not a transaction log (bad header): rebuilding from checkpoints",
+                        path.display()
+                    );
+                    let bad = path.with_extension("bad");
+                    let _ = fs::rename(&path, &bad);
+                    need_checkpoint = true;
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // First start, or the log was lost: a checkpoint tells.
+                need_checkpoint = true;
+            }
+            Err(e) => {
+                log_error!("{}: {e}: rebuilding from checkpoints", path.display());
+                need_checkpoint = true;
+            }
+        }
+        if need_checkpoint {
+            rewrite = true;
+            if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
+                log_info!(
+                    "recovering from checkpoint {} ({} records)",
+                    ckpt.display(),
+                    records.len()
+                );
+                load(db, records);
+            }
+        }
+        // Records in log order; the newest of each address wins over an
+        // older checkpoint entry.
+        load(db, from_log);
+        let len = if rewrite {
+            write_state_file(&path, db)?
+        } else {
+            fs::metadata(&path)?.len()
+        };
+        let file = OpenOptions::new().append(true).open(&path)?;
+        let checkpointed = checkpoints(&cfg.checkpoint_dir)
+            .first()
+            .and_then(|p| checkpoint_seq(p))
+            .unwrap_or(0);
+        log_detail!(
+            "{}: {} addresses known, log {len} bytes",
+            path.display(),
+            db.len()
+        );
+        Ok(Store {
+            compact_at: cfg.max_db_size.max(len * 2),
+            cfg,
+            file,
+            len,
+            unsynced: false,
+            checkpointed,
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.cfg.database_dir.join(LOG_NAME)
+    }
+
+    /// Append records. On failure the log is cut back to where it was, so a
+    /// half-written record never sits before later ones.
+    pub fn append(&mut self, records: &[(u32, &Entry)]) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(records.len() * 64);
+        for (a, e) in records {
+            encode(*a, e, &mut buf);
+        }
+        match self.file.write_all_at(&buf, self.len) {
+            Ok(()) => {
+                self.len += buf.len() as u64;
+                self.unsynced = true;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                Err(e)
+            }
+        }
+    }
+
+    /// fsync what was appended since the last call, if `sync = always`.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.cfg.sync && self.unsynced {
+            self.file.sync_data()?;
+        }
+        self.unsynced = false;
+        Ok(())
+    }
+
+    pub fn wants_compaction(&self) -> bool {
+        self.len > self.compact_at
+    }
+
+    /// Rewrite the log as one record per address (write new, fsync, rename).
+    pub fn compact(&mut self, db: &Db) -> io::Result<()> {
+        let path = self.log_path();
+        let before = self.len;
+        let len = write_state_file(&path, db)?;
+        self.file = OpenOptions::new().append(true).open(&path)?;
+        self.len = len;
+        self.compact_at = self.cfg.max_db_size.max(len * 2);
+        self.unsynced = false;
+        log_detail!("compacted {}: {before} -> {len} bytes", path.display());
+        Ok(())
+    }
+
+    /// Write a checkpoint, unless nothing changed since the last one and
+    /// it is not forced, and keep the newest `num_checkpoints`.
+    pub fn checkpoint(&mut self, db: &Db, force: bool) -> io::Result<Option<PathBuf>> {
+        let newest = checkpoints(&self.cfg.checkpoint_dir).first().cloned();
+        if db.seq() == self.checkpointed && newest.is_some() {
+            return Ok(if force { newest } else { None });
+        }
+        let path = self
+            .cfg
+            .checkpoint_dir
+            .join(format!("aasd.{:020}.ckpt", db.seq()));
+        write_state_file(&path, db)?;
+        self.checkpointed = db.seq();
+        for old in checkpoints(&self.cfg.checkpoint_dir)
+            .iter()
+            .skip(self.cfg.num_checkpoints.max(1))
+        {
+            if let Err(e) = fs::remove_file(old) {
+                log_error!("removing old checkpoint {}: {e}", old.display());
+            }
+        }
+        log_detail!("checkpoint {}", path.display());
+        Ok(Some(path))
+    }
+}
+
+fn checkpoint_seq(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_prefix("aasd.")?
+        .strip_suffix(".ckpt")?
+        .parse()
+        .ok()
+}
+
+/// Apply records: each address takes the record with the highest sequence.
+fn load(db: &mut Db, records: Vec<(u32, Entry)>) {
+    let mut skipped = 0;
+    for (a, e) in records {
+        if db.get(a).is_some_and(|old| old.seq > e.seq) {
+            continue;
+        }
+        if !db.restore(a, e) {
+            skipped += 1;
+        }
+    }
+    if skipped > 0 {
+        log_info!("{skipped} records name addresses in no pool: dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+//! The AAS line protocol: one request per line, words separated by blanks,
+//! command words in any case. Each request gets one answer line, `OK ...`
+//! or `ERR code text`; QUERY and STATS send their rows first and end with
+//! `END count`. in.aasd(8) documents it for people typing at `socat`.
+//!
+//! ```text
+//! AUTH password                       (TCP only, first)
+//! PING
+//! ALLOC pool service client lease [exact=A | range=A-B | prefer=A] [previous] [hold]
+//!                                     -> OK address end
+//! UNHOLD pool service client          -> OK
+//! RELEASE address [service client]    -> OK
+//! DECLINE address seconds [service client]
+//! DISABLE address | ENABLE address
+//! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [state=S]
+//!                                     -> LEASE address pool state disabled service client reserved end released
+//! STATS [pool]                        -> POOL name size leased offered free disabled declined
+//! CHECKPOINT | RELOAD
+//! ```
+//! `lease` and `end` are seconds and unix time, or `infinite`; `-` stands
+//! for an empty service or client in rows.
+
+use std::net::Ipv4Addr;
+
+use super::db::{Alloc, Filter, Selector, State, Time, Want, FOREVER};
+
+/// Longest request line accepted; a longer one closes the connection.
+pub const MAX_LINE: usize = 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Auth(String),
+    Ping,
+    Alloc(Alloc),
+    Unhold {
+        pool: String,
+        service: String,
+        client: String,
+    },
+    Release {
+        addr: u32,
+        by: Option<(String, String)>,
+    },
+    Decline {
+        addr: u32,
+        secs: Time,
+        by: Option<(String, String)>,
+    },
+    Disable(u32),
+    Enable(u32),
+    Query(Filter),
+    Stats(Option<String>),
+    Checkpoint,
+    Reload,
+}
+
+fn addr(s: &str) -> Result<u32, String> {
+    s.parse::<Ipv4Addr>()
+        .map(u32::from)
+        .map_err(|_| format!("\"{s}\" is not an IPv4 address"))
+}
+
+fn range(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("\"{s}\" is not a range A-B"))?;
+    let (a, b) = (addr(a)?, addr(b)?);
+    if a > b {
+        return Err(format!("range {s} runs backwards"));
+    }
+    Ok((a, b))
+}
+
+/// Seconds, or `infinite`.
+pub fn lease(s: &str) -> Result<Time, String> {
+    if s.eq_ignore_ascii_case("infinite") {
+        return Ok(FOREVER);
+    }
+    s.parse::<u32>()
+        .map(Time::from)
+        .map_err(|_| format!("\"{s}\" is not a lease (seconds or infinite)"))
+}
+
+pub fn time_text(t: Time) -> String {
+    if t == FOREVER {
+        "infinite".into()
+    } else {
+        t.to_string()
+    }
+}
+
+/// Names are words without blanks, at most 255 bytes (the log's limit).
+fn name(s: &str) -> Result<String, String> {
+    if s.len() > 255 {
+        return Err("a name is longer than 255 bytes".into());
+    }
+    Ok(s.to_string())
+}
+
+fn exactly(words: &[&str], n: usize, usage: &str) -> Result<(), String> {
+    if words.len() == n {
+        Ok(())
+    } else {
+        Err(format!("usage: {usage}"))
+    }
+}
+
+fn holder(words: &[&str], usage: &str) -> Result<Option<(String, String)>, String> {
+    match words {
+        [] => Ok(None),
+        [s, c] => Ok(Some((name(s)?, name(c)?))),
+        _ => Err(format!("usage: {usage}")),
+    }
+}
+
+/// Parse one request line (without its newline).
+pub fn parse(line: &str) -> Result<Request, String> {
+    let words: Vec<&str> = line.split_ascii_whitespace().collect();
+    let Some((cmd, args)) = words.split_first() else {
+        return Err("empty request".into());
+    };
+    let cmd = cmd.to_ascii_uppercase();
+    match cmd.as_str() {
+        "AUTH" => {
+            exactly(args, 1, "AUTH password")?;
+            Ok(Request::Auth(args[0].to_string()))
+        }
+        "PING" => exactly(args, 0, "PING").map(|_| Request::Ping),
+        "CHECKPOINT" => exactly(args, 0, "CHECKPOINT").map(|_| Request::Checkpoint),
+        "RELOAD" => exactly(args, 0, "RELOAD").map(|_| Request::Reload),
+        "ALLOC" => alloc(args),
+        "UNHOLD" => {
+            exactly(args, 3, "UNHOLD pool service client")?;
+            Ok(Request::Unhold {
+                pool: name(args[0])?,
+                service: name(args[1])?,
+                client: name(args[2])?,
+            })
+        }
+        "RELEASE" => {
+            const USAGE: &str = "RELEASE address [service client]";
+            let (a, rest) = args.split_first().ok_or(format!("usage: {USAGE}"))?;
+            Ok(Request::Release {
+                addr: addr(a)?,
+                by: holder(rest, USAGE)?,
+            })
+        }
+        "DECLINE" => {
+            const USAGE: &str = "DECLINE address seconds [service client]";
+            if args.len() < 2 {
+                return Err(format!("usage: {USAGE}"));
+            }
+            let secs = args[1]
+                .parse::<u32>()
+                .map_err(|_| format!("\"{}\" is not a number of seconds", args[1]))?;
+            Ok(Request::Decline {
+                addr: addr(args[0])?,
+                secs: Time::from(secs),
+                by: holder(&args[2..], USAGE)?,
+            })
+        }
+        "DISABLE" | "ENABLE" => {
+            exactly(args, 1, &format!("{cmd} address"))?;
+            let a = addr(args[0])?;
+            Ok(if cmd == "DISABLE" {
+                Request::Disable(a)
+            } else {
+                Request::Enable(a)
+            })
+        }
+        "QUERY" => query(args),
+        "STATS" => match args {
+            [] => Ok(Request::Stats(None)),
+            [p] => Ok(Request::Stats(Some(name(p)?))),
+            _ => Err("usage: STATS [pool]".into()),
+        },
+        _ => Err(format!("unknown request \"{cmd}\"")),
+    }
+}
+
+fn alloc(args: &[&str]) -> Result<Request, String> {
+    const USAGE: &str =
+        "ALLOC pool service client lease [exact=A|range=A-B|prefer=A] [previous] [hold]";
+    if args.len() < 4 {
+        return Err(format!("usage: {USAGE}"));
+    }
+    let mut a = Alloc {
+        pool: name(args[0])?,
+        service: name(args[1])?,
+        client: name(args[2])?,
+        lease: lease(args[3])?,
+        want: Want::Any,
+        previous: false,
+        hold: false,
+    };
+    for w in &args[4..] {
+        let want = match w.split_once('=') {
+            Some(("exact", v)) => Want::Exact(addr(v)?),
+            Some(("prefer", v)) => Want::Prefer(addr(v)?),
+            Some(("range", v)) => {
+                let (lo, hi) = range(v)?;
+                Want::Range(lo, hi)
+            }
+            None if *w == "previous" => {
+                a.previous = true;
+                continue;
+            }
+            None if *w == "hold" => {
+                a.hold = true;
+                continue;
+            }
+            _ => return Err(format!("unknown ALLOC argument \"{w}\"; usage: {USAGE}")),
+        };
+        if a.want != Want::Any {
+            return Err("exact=, range= and prefer= exclude each other".into());
+        }
+        a.want = want;
+    }
+    Ok(Request::Alloc(a))
+}
+
+fn query(args: &[&str]) -> Result<Request, String> {
+    let mut f = Filter::default();
+    for w in args {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("\"{w}\": expected key=value"))?;
+        match k {
+            "pool" => f.pool = Some(name(v)?),
+            "service" => f.service = Some(name(v)?),
+            "client" => f.client = Some(name(v)?),
+            "range" => f.range = Some(range(v)?),
+            "address" => {
+                let a = addr(v)?;
+                f.range = Some((a, a));
+            }
+            "state" => {
+                f.state = Some(match v {
+                    "disabled" => Selector::Disabled,
+                    _ => Selector::State(State::from_name(v).ok_or_else(|| {
+                        format!("\"{v}\" is not a state (free, offered, leased, declined, disabled)")
+                    })?),
+                })
+            }
+            _ => {
+                return Err(format!(
+                    "unknown QUERY key \"{k}\": expected pool, range, address, service, client or state"
+                ))
+            }
+        }
+    }
+    Ok(Request::Query(f))
+}
+
+/// `-` for an empty word, so a row always has the same number of words.
+pub fn word(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+/// An answer line as a requester sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Ok(Vec<String>),
+    Err { code: String, text: String },
+}
+
+/// Parse an answer line; `None` for anything that is not one (garbage
+/// from the other end).
+pub fn answer(line: &str) -> Option<Answer> {
+    let mut words = line.split_ascii_whitespace();
+    match words.next()? {
+        "OK" => Some(Answer::Ok(words.map(str::to_string).collect())),
+        "ERR" => {
+            let code = words.next()?.to_string();
+            Some(Answer::Err {
+                code,
+                text: words.collect::<Vec<_>>().join(" "),
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_with_every_argument() {
+        let r = parse(
+            "alloc Pool1 dhcp 10.0.0.0/1/02:00:00:00:00:01 3600 prefer=10.0.0.7 previous hold",
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::Alloc(Alloc {
+                pool: "Pool1".into(),
+                service: "dhcp".into(),
+                client: "10.0.0.0/1/02:00:00:00:00:01".into(),
+                lease: 3600,
+                want: Want::Prefer(u32::from(Ipv4Addr::new(10, 0, 0, 7))),
+                previous: true,
+                hold: true,
+            })
+        );
+        let r = parse("ALLOC p s c infinite range=10.0.0.1-10.0.0.9").unwrap();
+        let Request::Alloc(a) = r else { panic!() };
+        assert_eq!(a.lease, FOREVER);
+        assert_eq!(a.want, Want::Range(0x0a00_0001, 0x0a00_0009));
+    }
+
+    #[test]
+    fn bad_requests_say_what_was_expected() {
+        for (line, want) in [
+            ("", "empty request"),
+            ("FROB", "unknown request \"FROB\""),
+            ("ALLOC p s c", "usage: ALLOC"),
+            ("ALLOC p s c 10x", "\"10x\" is not a lease"),
+            (
+                "ALLOC p s c 10 exact=1.2.3.4 prefer=1.2.3.5",
+                "exclude each other",
+            ),
+            ("ALLOC p s c 10 range=10.0.0.9-10.0.0.1", "runs backwards"),
+            ("RELEASE 10.0.0.1 dhcp", "usage: RELEASE"),
+            ("DECLINE 10.0.0.1 soon", "not a number of seconds"),
+            ("QUERY state=gone", "is not a state"),
+            ("QUERY colour=red", "unknown QUERY key"),
+            ("ENABLE 300.1.1.1", "not an IPv4 address"),
+        ] {
+            let e = parse(line).unwrap_err();
+            assert!(e.contains(want), "{line:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn query_filters() {
+        let Request::Query(f) =
+            parse("QUERY pool=A address=10.0.0.5 state=disabled client=x").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(f.pool.as_deref(), Some("A"));
+        assert_eq!(f.range, Some((0x0a00_0005, 0x0a00_0005)));
+        assert_eq!(f.state, Some(Selector::Disabled));
+        assert_eq!(f.client.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn answers() {
+        assert_eq!(
+            answer("OK 10.0.0.5 1700000000"),
+            Some(Answer::Ok(vec!["10.0.0.5".into(), "1700000000".into()]))
+        );
+        assert_eq!(
+            answer("ERR taken 10.0.0.5 is held by another client"),
+            Some(Answer::Err {
+                code: "taken".into(),
+                text: "10.0.0.5 is held by another client".into()
+            })
+        );
+        assert_eq!(answer("HTTP/1.1 400"), None);
+        assert_eq!(answer(""), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! in.aasd: the Address Allocation Server. Command line -> configuration
+//! -> database recovery -> serve loop.
+//!
+//! Exit status: 0 after SIGTERM, `-C` without errors or `-V`; 1 for
+//! configuration errors or a fatal runtime error; 2 for a usage error.
+
+use std::path::PathBuf;
+use std::process::exit;
+
+use indhcpd::aas::config::{self, DEFAULT_CONFIG};
+use indhcpd::aas::daemon::Daemon;
+use indhcpd::log::{self, Target};
+use indhcpd::{log_detail, log_error, signals};
+
+const USAGE: &str = "usage: in.aasd [-CfV] [-c config] [-D debug_level]";
+
+struct Options {
+    debug: u8,
+    config: PathBuf,
+    foreground: bool,
+    check: bool,
+    version: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut spec = getopts::Options::new();
+    spec.optopt("D", "", "debug level", "0-3");
+    spec.optopt("c", "", "configuration file", "file");
+    spec.optflag("f", "", "foreground");
+    spec.optflag("C", "", "check configuration");
+    spec.optflag("V", "", "version");
+    let m = spec.parse(args).map_err(|e| e.to_string())?;
+    if let Some(extra) = m.free.first() {
+        return Err(format!("unexpected argument \"{extra}\""));
+    }
+    let debug = match m.opt_str("D") {
+        None => 0,
+        Some(d) => d
+            .parse::<u32>()
+            .map(|n| n.min(3) as u8)
+            .map_err(|_| format!("-D {d}: not a debug level (0 to 3)"))?,
+    };
+    Ok(Options {
+        debug,
+        config: PathBuf::from(m.opt_str("c").unwrap_or_else(|| DEFAULT_CONFIG.into())),
+        foreground: m.opt_present("f"),
+        check: m.opt_present("C"),
+        version: m.opt_present("V"),
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("in.aasd: {e}");
+            eprintln!("{USAGE}");
+            exit(2);
+        }
+    };
+    if opts.version {
+        println!("in.aasd {}", env!("CARGO_PKG_VERSION"));
+        exit(0);
+    }
+    exit(run(opts));
+}
+
+fn run(opts: Options) -> i32 {
+    let to_stderr = opts.debug >= 3;
+    let target = if to_stderr {
+        Target::Stderr
+    } else {
+        Target::Syslog { stderr_ok: true }
+    };
+    log::init("in.aasd", opts.debug, target);
+    let config_path = std::fs::canonicalize(&opts.config).unwrap_or(opts.config.clone());
+    let cfg = match config::load(&config_path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                if opts.check {
+                    eprintln!("{e}");
+                } else {
+                    log_error!("{e}");
+                }
+            }
+            if opts.check {
+                eprintln!(
+                    "in.aasd: {}: {} error(s)",
+                    config_path.display(),
+                    errors.len()
+                );
+            } else {
+                log_error!("Configuration file errors encountered");
+            }
+            return 1;
+        }
+    };
+    if opts.check {
+        println!("{}: configuration OK", config_path.display());
+        return 0;
+    }
+    if let Err(e) = signals::install() {
+        log_error!("signal handlers: {e}");
+        return 1;
+    }
+    std::panic::set_hook(Box::new(|info| log_error!("panic: {info}")));
+    let start = std::time::Instant::now();
+    let mut daemon = match Daemon::new(cfg, config_path.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            log_error!("start-up: {e}");
+            return 1;
+        }
+    };
+    log_detail!(
+        "started in {:.1} ms: {} addresses known, config {}",
+        start.elapsed().as_secs_f64() * 1000.0,
+        daemon.db().len(),
+        config_path.display()
+    );
+    // Detach only once the socket is bound and the database read, so the
+    // parent's exit means "ready" to whoever started us.
+    if !opts.foreground && !to_stderr {
+        if let Err(e) = nix::unistd::daemon(false, false) {
+            log_error!("daemon: {e}");
+            return 1;
+        }
+    }
+    match daemon.run() {
+        Ok(()) => 0,
+        Err(e) => {
+            log_error!("{e}");
+            1
+        }
+    }
+}
