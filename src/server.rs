@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::aas::client::{Link, Target};
 use crate::config::{self, Config};
 use crate::dhcp::{self, Arrival, Destination, Reply};
 use crate::net::{Datagram, Interfaces, Socket, MAX_DATAGRAM};
@@ -45,6 +46,22 @@ pub struct Server {
     client_port: u16,
     /// Exit after this long without a datagram; `None` = never.
     idle: Option<Duration>,
+    /// The connection to in.aasd, opened at the first dynamic client.
+    aas: Link,
+}
+
+/// How long in.aasd may take to answer before it counts as down.
+const AAS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `[server] aas_address` + `aas_password` (TCP), else `aas_socket`.
+fn aas_target(cfg: &Config) -> Target {
+    match &cfg.server.aas_address {
+        Some(address) => Target::Tcp {
+            address: address.clone(),
+            password: cfg.server.aas_password.clone().unwrap_or_default(),
+        },
+        None => Target::Unix(cfg.server.aas_socket.clone()),
+    }
 }
 
 impl Server {
@@ -56,6 +73,7 @@ impl Server {
         idle: Option<Duration>,
     ) -> io::Result<Server> {
         Ok(Server {
+            aas: Link::new(aas_target(&config), AAS_TIMEOUT),
             socket,
             config_stamp: stamp(&config_path),
             config,
@@ -127,6 +145,9 @@ impl Server {
         self.config_stamp = now;
         match config::load(&self.config_path) {
             Ok(c) => {
+                if aas_target(&c) != *self.aas.target() {
+                    self.aas = Link::new(aas_target(&c), AAS_TIMEOUT);
+                }
                 self.config = c;
                 log_detail!("reloaded {}", self.config_path.display());
             }
@@ -159,9 +180,12 @@ impl Server {
             mtu: iface.mtu.max(576),
         };
         let config = &self.config;
+        let aas = &mut self.aas;
         // A last guard: a bug on one packet must not take the service down
         // (under inetd a crash on every spawn would keep it down).
-        let reply = match catch_unwind(AssertUnwindSafe(|| dhcp::handle(bytes, &arrival, config))) {
+        let reply = match catch_unwind(AssertUnwindSafe(|| {
+            dhcp::handle(bytes, &arrival, config, aas)
+        })) {
             Ok(r) => r,
             Err(_) => {
                 log_error!("internal error on a datagram from {}: dropped", d.src);

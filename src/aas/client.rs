@@ -60,6 +60,20 @@ impl Write for Stream {
 /// Longest answer line believed; anything longer is garbage.
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// Anything that answers AAS requests: in.aasd over a [`Link`], or a
+/// database in-process in tests.
+pub trait Requester {
+    /// One request line, one answer line. `Err` when the AAS is down or
+    /// answers garbage; a refusal is an `Ok(Answer::Err)`.
+    fn ask(&mut self, line: &str) -> Result<Answer, Down>;
+}
+
+impl Requester for Link {
+    fn ask(&mut self, line: &str) -> Result<Answer, Down> {
+        Link::ask(self, line)
+    }
+}
+
 pub struct Link {
     target: Target,
     timeout: Duration,

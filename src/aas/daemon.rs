@@ -17,9 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::config::{self, AasConfig};
-use super::db::{Change, Db, Refusal, Time};
+use super::db::{Change, Db, Time};
 use super::journal::Store;
-use super::proto::{self, time_text, word, Request, MAX_LINE};
+use super::ops;
+use super::proto::{self, Request, MAX_LINE};
 use crate::{log_debug, log_detail, log_error, log_info, signals};
 
 /// More connections than this are refused (closed at once).
@@ -359,118 +360,12 @@ impl Daemon {
         }
     }
 
-    fn refused(&self, r: Refusal) -> (String, bool) {
-        match &r {
-            Refusal::Exhausted(_) => log_info!("{r}"),
-            _ => log_detail!("refused: {r}"),
-        }
-        (format!("ERR {} {r}", r.code()), false)
-    }
-
     /// Carry out one request: the answer, and whether it must wait for
     /// the log to reach the disk.
     fn apply(&mut self, r: Request) -> (String, bool) {
-        let now = now();
-        let done = |this: &mut Self, res: Result<Vec<Change>, Refusal>| match res {
-            Ok(ch) => match this.commit(ch) {
-                Ok(()) => ("OK".to_string(), true),
-                Err(e) => (e, false),
-            },
-            Err(r) => this.refused(r),
-        };
         match r {
             Request::Auth(_) => ("OK".into(), false),
             Request::Ping => (format!("OK in.aasd {}", env!("CARGO_PKG_VERSION")), false),
-            Request::Alloc(a) => match self.db.alloc(&a, now) {
-                Ok((addr, end, ch)) => {
-                    if let Err(e) = self.commit(ch) {
-                        return (e, false);
-                    }
-                    log_detail!(
-                        "{} {} to {} {} until {}",
-                        if a.hold { "reserved" } else { "leased" },
-                        Ipv4Addr::from(addr),
-                        a.service,
-                        a.client,
-                        time_text(end)
-                    );
-                    (
-                        format!("OK {} {}", Ipv4Addr::from(addr), time_text(end)),
-                        true,
-                    )
-                }
-                Err(r) => self.refused(r),
-            },
-            Request::Unhold {
-                pool,
-                service,
-                client,
-            } => {
-                let res = self.db.unhold(&pool, &service, &client, now);
-                done(self, res)
-            }
-            Request::Release { addr, by } => {
-                let by = by.as_ref().map(|(s, c)| (s.as_str(), c.as_str()));
-                let res = self.db.release(addr, by, now);
-                if res.is_ok() {
-                    log_detail!("released {}", Ipv4Addr::from(addr));
-                }
-                done(self, res)
-            }
-            Request::Decline { addr, secs, by } => {
-                let by = by.as_ref().map(|(s, c)| (s.as_str(), c.as_str()));
-                let res = self.db.decline(addr, secs, by, now);
-                if res.is_ok() {
-                    log_info!("{} declined: out of use for {secs} s", Ipv4Addr::from(addr));
-                }
-                done(self, res)
-            }
-            Request::Disable(addr) => {
-                let res = self.db.set_disabled(addr, true, now);
-                done(self, res)
-            }
-            Request::Enable(addr) => {
-                let res = self.db.set_disabled(addr, false, now);
-                done(self, res)
-            }
-            Request::Query(f) => {
-                let rows = self.db.query(&f, now);
-                let mut out = String::new();
-                for (a, pool, e) in &rows {
-                    out.push_str(&format!(
-                        "LEASE {} {pool} {} {} {} {} {} {} {}\n",
-                        Ipv4Addr::from(*a),
-                        e.state_at(now).name(),
-                        if e.disabled { "yes" } else { "no" },
-                        word(&e.service),
-                        word(&e.client),
-                        e.reserved,
-                        time_text(e.end),
-                        e.released
-                    ));
-                }
-                out.push_str(&format!("END {}", rows.len()));
-                (out, false)
-            }
-            Request::Stats(pool) => {
-                let all = self.db.stats(now);
-                let rows: Vec<_> = all
-                    .iter()
-                    .filter(|s| pool.as_ref().is_none_or(|p| *p == s.name))
-                    .collect();
-                if let Some(p) = pool.filter(|_| rows.is_empty()) {
-                    return self.refused(Refusal::NoPool(p));
-                }
-                let mut out = String::new();
-                for s in &rows {
-                    out.push_str(&format!(
-                        "POOL {} {} {} {} {} {} {}\n",
-                        s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined
-                    ));
-                }
-                out.push_str(&format!("END {}", rows.len()));
-                (out, false)
-            }
             Request::Checkpoint => match self.checkpoint(true) {
                 Some(p) => (format!("OK {}", p.display()), false),
                 None => ("ERR io checkpoint failed (see the log)".into(), false),
@@ -479,6 +374,16 @@ impl Daemon {
                 Ok(()) => ("OK".into(), false),
                 Err(e) => (format!("ERR reload {e}"), false),
             },
+            r => {
+                let out = ops::apply(&mut self.db, r, now());
+                if out.changes.is_empty() {
+                    return (out.text, false);
+                }
+                match self.commit(out.changes) {
+                    Ok(()) => (out.text, true),
+                    Err(e) => (e, false),
+                }
+            }
         }
     }
 

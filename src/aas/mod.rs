@@ -6,4 +6,5 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod journal;
+pub mod ops;
 pub mod proto;

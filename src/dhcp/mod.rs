@@ -5,12 +5,15 @@ pub mod options;
 pub mod packet;
 pub mod route;
 
+use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::MessageType;
 
+use crate::aas::client::Requester;
+use crate::aas::proto::Answer as AasAnswer;
 use crate::config::{Client, Config, LeaseTime, Params, Subnet};
-use crate::{log_debug, log_detail, log_info};
+use crate::{log_debug, log_detail, log_error, log_info};
 use options::{Header, ReplyOption};
 use packet::{code, Request};
 pub use route::Destination;
@@ -41,8 +44,9 @@ pub struct Reply {
     pub server_id: Ipv4Addr,
 }
 
-/// Handle one datagram. Every path that sends nothing logs why.
-pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config) -> Option<Reply> {
+/// Handle one datagram. Dynamic addresses come from `aas`. Every path that
+/// sends nothing logs why.
+pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config, aas: &mut dyn Requester) -> Option<Reply> {
     let req = match packet::parse(buf) {
         Ok(req) => req,
         Err(why) => {
@@ -80,23 +84,14 @@ pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config) -> Option<Reply> {
         req: &req,
         at,
         cfg,
+        aas: RefCell::new(aas),
     };
     match kind {
         MessageType::Discover => ctx.discover(),
         MessageType::Request => ctx.request(),
         MessageType::Inform => ctx.inform(),
-        MessageType::Release => {
-            log_info!("DHCPRELEASE of {} from {}", req.ciaddr, req.mac());
-            None
-        }
-        MessageType::Decline => {
-            let addr = req.requested_address().unwrap_or(Ipv4Addr::UNSPECIFIED);
-            log_info!(
-                "DHCPDECLINE of {addr} from {}: the address is in use by another host",
-                req.mac()
-            );
-            None
-        }
+        MessageType::Release => ctx.release(),
+        MessageType::Decline => ctx.decline(),
         other => {
             drop_line(
                 &req,
@@ -149,6 +144,37 @@ struct Exchange<'a> {
     at: &'a Arrival<'a>,
     cfg: &'a Config,
     client: Option<&'a Client>,
+    aas: RefCell<&'a mut dyn Requester>,
+}
+
+/// The AAS's name for its requester: in.dhcpd asks as `dhcp`.
+const SERVICE: &str = "dhcp";
+
+/// The AAS refusals that mean "not this address for this client": a NAK.
+/// Others (a storage error) get silence, so the client tries again.
+const NAK_REFUSALS: [&str; 4] = ["taken", "notinpool", "disabled", "nopool"];
+
+/// An address a client may have on the subnet: inside it, and not its
+/// network or broadcast address (for prefixes that have them).
+fn host_address(subnet: &Subnet, a: Ipv4Addr) -> bool {
+    subnet.contains(a)
+        && (subnet.prefix_len >= 31 || (a != subnet.network && a != subnet.broadcast()))
+}
+
+fn hex(bytes: &[u8], sep: &str) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// `min(a, b)` where infinite is the largest.
+fn shorter(a: LeaseTime, b: LeaseTime) -> LeaseTime {
+    match (a, b) {
+        (LeaseTime::Infinite, x) | (x, LeaseTime::Infinite) => x,
+        (LeaseTime::Secs(x), LeaseTime::Secs(y)) => LeaseTime::Secs(x.min(y)),
+    }
 }
 
 impl Exchange<'_> {
@@ -156,6 +182,9 @@ impl Exchange<'_> {
         let mac = self.req.mac();
         log_info!("DHCPDISCOVER from {mac} via {}", via(self.req, self.at));
         let subnet = self.subnet()?;
+        if self.client.and_then(|c| c.ip_address).is_none() && subnet.pool.is_some() {
+            return self.dynamic_offer(subnet);
+        }
         let ip = self.fixed_address(subnet)?;
         self.reply(
             subnet,
@@ -166,6 +195,214 @@ impl Exchange<'_> {
                 message: None,
             },
         )
+    }
+
+    /// Ask the AAS; `None` when it cannot be reached (the link logs that,
+    /// once a minute).
+    fn ask(&self, line: &str) -> Option<AasAnswer> {
+        self.aas.borrow_mut().ask(line).ok()
+    }
+
+    /// The client as the AAS knows it: subnet + hardware type + hardware
+    /// address, or subnet + client identifier when one is sent.
+    fn client_key(&self, subnet: &Subnet) -> Option<String> {
+        let req = self.req;
+        let key = match req.client_id() {
+            Some(id) => format!("{}/id/{}", subnet.network, hex(id, "")),
+            None if req.hw_addr().is_empty() => {
+                drop_line(req, self.at, "no client identifier and no hardware address");
+                return None;
+            }
+            None => format!(
+                "{}/{}/{}",
+                subnet.network,
+                req.htype,
+                hex(req.hw_addr(), ":")
+            ),
+        };
+        if key.len() > 255 {
+            drop_line(req, self.at, "client identifier longer than the AAS takes");
+            return None;
+        }
+        Some(key)
+    }
+
+    /// The lease to give: the one the client asked for (option 51) up to
+    /// max_lease_time, else lease_time.
+    fn lease_for(&self, params: &Params) -> LeaseTime {
+        let default = params.lease_time.unwrap_or(LeaseTime::Secs(86_400));
+        let max = params.max_lease_time.unwrap_or(LeaseTime::Secs(7 * 86_400));
+        let asked = self
+            .req
+            .option(packet::code::LEASE_TIME)
+            .and_then(|v| <[u8; 4]>::try_from(v).ok())
+            .map(u32::from_be_bytes)
+            .map(|s| {
+                if s == u32::MAX {
+                    LeaseTime::Infinite
+                } else {
+                    LeaseTime::Secs(s)
+                }
+            });
+        match asked {
+            Some(a) => shorter(a, max),
+            None => default,
+        }
+    }
+
+    /// What the AAS holds the lease for: lease × (1 + pad_lease %), so the
+    /// client's lease ends before the AAS frees the address.
+    fn padded(&self, lease: LeaseTime) -> String {
+        match lease {
+            LeaseTime::Infinite => "infinite".into(),
+            LeaseTime::Secs(s) => {
+                let pad = f64::from(s) * (1.0 + self.cfg.server.pad_lease / 100.0);
+                (pad.ceil().min(f64::from(u32::MAX - 1)) as u32).to_string()
+            }
+        }
+    }
+
+    /// DISCOVER from a client without a fixed address: reserve one for
+    /// lease_res_time (its previous address first, then the one it asked
+    /// for, then the pool's least recently used), and offer it.
+    fn dynamic_offer(&self, subnet: &Subnet) -> Option<Reply> {
+        let pool = subnet.pool.as_deref()?;
+        let mac = self.req.mac();
+        let key = self.client_key(subnet)?;
+        let mut line = format!(
+            "ALLOC {pool} {SERVICE} {key} {} previous",
+            self.cfg.server.lease_res_time
+        );
+        if let Some(a) = self
+            .req
+            .requested_address()
+            .filter(|a| host_address(subnet, *a))
+        {
+            line.push_str(&format!(" prefer={a}"));
+        }
+        line.push_str(" hold");
+        // A pool address that cannot be a host on the subnet is disabled
+        // and another one tried.
+        for _ in 0..3 {
+            let addr = match self.ask(&line)? {
+                AasAnswer::Ok(words) => words.first().and_then(|w| w.parse::<Ipv4Addr>().ok()),
+                AasAnswer::Err { text, .. } => {
+                    log_info!("DHCPDISCOVER from {mac}: no address: {text}");
+                    return None;
+                }
+            };
+            let Some(addr) = addr else {
+                log_error!("the AAS answered ALLOC without an address");
+                return None;
+            };
+            if !host_address(subnet, addr) {
+                log_error!(
+                    "pool {pool} gave {addr}, which is not a host address of subnet {}/{}: \
+                     disabling it in the AAS; fix aasd.conf",
+                    subnet.network,
+                    subnet.prefix_len
+                );
+                self.ask(&format!("DISABLE {addr}"))?;
+                continue;
+            }
+            let lease = self.lease_for(&self.params(subnet));
+            return self.reply(
+                subnet,
+                Answer {
+                    kind: MessageType::Offer,
+                    yiaddr: addr,
+                    lease: Some(lease),
+                    message: None,
+                },
+            );
+        }
+        None
+    }
+
+    /// REQUEST from a client without a fixed address: lease `wanted` in
+    /// the AAS (a renewal when the client holds it), then ACK; NAK when the
+    /// AAS says it is not the client's to have; silence when the AAS is down.
+    fn dynamic_ack(&self, subnet: &Subnet, pool: &str, wanted: Ipv4Addr) -> Option<Reply> {
+        if !host_address(subnet, wanted) {
+            return self.nak(subnet, wanted, "not a host address of this network");
+        }
+        let key = self.client_key(subnet)?;
+        let lease = self.lease_for(&self.params(subnet));
+        let line = format!(
+            "ALLOC {pool} {SERVICE} {key} {} exact={wanted}",
+            self.padded(lease)
+        );
+        let Some(answer) = self.ask(&line) else {
+            log_detail!(
+                "DHCPREQUEST from {}: the AAS is unreachable: no answer",
+                self.req.mac()
+            );
+            return None;
+        };
+        match answer {
+            AasAnswer::Ok(_) => self.reply(
+                subnet,
+                Answer {
+                    kind: MessageType::Ack,
+                    yiaddr: wanted,
+                    lease: Some(lease),
+                    message: None,
+                },
+            ),
+            AasAnswer::Err { code, text } if NAK_REFUSALS.contains(&code.as_str()) => {
+                self.nak(subnet, wanted, &text)
+            }
+            AasAnswer::Err { text, .. } => {
+                log_error!(
+                    "DHCPREQUEST for {wanted} from {}: the AAS failed: {text}: no answer",
+                    self.req.mac()
+                );
+                None
+            }
+        }
+    }
+
+    /// The pool and AAS key of a dynamic client on `subnet`, if it is one.
+    fn dynamic<'s>(&self, subnet: &'s Subnet) -> Option<(&'s str, String)> {
+        if self.client.and_then(|c| c.ip_address).is_some() {
+            return None;
+        }
+        let pool = subnet.pool.as_deref()?;
+        Some((pool, self.client_key(subnet)?))
+    }
+
+    fn release(&self) -> Option<Reply> {
+        let req = self.req;
+        log_info!("DHCPRELEASE of {} from {}", req.ciaddr, req.mac());
+        let subnet = self.cfg.subnet_containing(req.ciaddr)?;
+        let (_, key) = self.dynamic(subnet)?;
+        let line = format!("RELEASE {} {SERVICE} {key}", req.ciaddr);
+        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line) {
+            log_detail!("DHCPRELEASE of {} from {}: {text}", req.ciaddr, req.mac());
+        }
+        None
+    }
+
+    fn decline(&self) -> Option<Reply> {
+        let req = self.req;
+        let Some(addr) = req.requested_address() else {
+            drop_line(req, self.at, "DECLINE names no address (no option 50)");
+            return None;
+        };
+        log_info!(
+            "DHCPDECLINE of {addr} from {}: the address is in use by another host",
+            req.mac()
+        );
+        let subnet = self.subnet()?;
+        let (_, key) = self.dynamic(subnet)?;
+        let line = format!(
+            "DECLINE {addr} {} {SERVICE} {key}",
+            self.cfg.server.decline_time
+        );
+        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line) {
+            log_detail!("DHCPDECLINE of {addr} from {}: {text}", req.mac());
+        }
+        None
     }
 
     fn request(&self) -> Option<Reply> {
@@ -192,8 +429,12 @@ impl Exchange<'_> {
         log_info!("DHCPREQUEST for {wanted} from {} ({state:?})", req.mac());
         if let Some(sid) = req.server_id() {
             if !self.at.own_addrs.contains(&sid) {
-                // RFC 2131 §4.3.2: the client chose another server.
+                // RFC 2131 §4.3.2: the client chose another server; free
+                // what we reserved for it.
                 log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
+                if let Some((pool, key)) = self.subnet().and_then(|s| self.dynamic(s)) {
+                    self.ask(&format!("UNHOLD {pool} {SERVICE} {key}"));
+                }
                 return None;
             }
         }
@@ -215,6 +456,9 @@ impl Exchange<'_> {
                 },
             ),
             Some(ip) => self.nak(subnet, wanted, &format!("the client's address is {ip}")),
+            None if subnet.pool.is_some() => {
+                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted)
+            }
             // We offered nothing to this client, so a REQUEST naming our
             // server id is wrong; other states: RFC 2131 §4.3.2 says a server
             // with no record of the client must remain silent.

@@ -5,6 +5,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::packet::{tests::request_bytes, MAGIC_COOKIE};
 use super::*;
+use crate::aas::db::{Db, Pool, State};
+use crate::aas::ops::Local;
 use crate::config;
 
 const MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x10];
@@ -117,9 +119,19 @@ fn decode(b: &[u8]) -> Decoded {
     }
 }
 
+/// Static-only tests: an AAS that is never needed (it has no pools).
 fn ask(conf: &Config, at: &Arrival, bytes: &[u8]) -> Option<(Decoded, Destination)> {
-    handle(bytes, at, conf).map(|r| (decode(&r.bytes), r.to))
+    let mut aas = Local::new(Db::new(Vec::new()), NOW);
+    let r = handle(bytes, at, conf, &mut aas).map(|r| (decode(&r.bytes), r.to));
+    assert!(
+        aas.asked.is_empty(),
+        "static clients need no AAS: {:?}",
+        aas.asked
+    );
+    r
 }
+
+const NOW: u64 = 1_800_000_000;
 
 fn discover(extra: &[u8]) -> Vec<u8> {
     let mut o = vec![53, 1, 1];
@@ -433,4 +445,250 @@ fn relay_loop_and_malformed_are_dropped() {
 fn bootp_is_not_answered_yet() {
     let b = request_bytes(MAC, &[]);
     assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}
+
+// Dynamic addresses: the same handler with an in-process AAS database.
+
+const DYN_CONF: &str = "\
+[server]
+lease_res_time = 10
+pad_lease = 10
+decline_time = 600
+[global]
+lease_time = 1000
+max_lease_time = 5000
+[subnet 10.77.0.0/24]
+pool = Dyn
+routers = 10.77.0.1
+[client 02:77:00:00:00:10]
+ip_address = 10.77.0.50
+";
+
+fn pool_aas() -> Local {
+    let lo = u32::from(Ipv4Addr::new(10, 77, 0, 100));
+    Local::new(Db::new(vec![Pool::new("Dyn", vec![(lo, lo + 2)])]), NOW)
+}
+
+fn dyn_ask(aas: &mut Local, bytes: &[u8]) -> Option<Decoded> {
+    handle(bytes, &arrival(), &cfg(DYN_CONF), aas).map(|r| decode(&r.bytes))
+}
+
+const DYN_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x21];
+const DYN_KEY: &str = "10.77.0.0/1/02:77:00:00:00:21";
+const FIRST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+
+fn state_of(aas: &Local, ip: Ipv4Addr) -> Option<(State, String, u64)> {
+    aas.db
+        .get(u32::from(ip))
+        .map(|e| (e.state_at(NOW), e.client.clone(), e.end))
+}
+
+fn selecting(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
+    let o = ip.octets();
+    request_bytes(
+        mac,
+        &[53, 1, 3, 50, 4, o[0], o[1], o[2], o[3], 54, 4, 10, 77, 0, 1],
+    )
+}
+
+#[test]
+fn dynamic_discover_reserves_and_offers_the_lease() {
+    let mut aas = pool_aas();
+    let r = dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    assert_eq!(r.message_type(), 2);
+    assert_eq!(r.yiaddr, FIRST);
+    assert_eq!(r.opt(51), Some(&1000u32.to_be_bytes()[..]));
+    assert_eq!(r.opt(58), Some(&500u32.to_be_bytes()[..]));
+    assert_eq!(r.opt(59), Some(&875u32.to_be_bytes()[..]));
+    assert_eq!(
+        aas.asked,
+        [format!("ALLOC Dyn dhcp {DYN_KEY} 10 previous hold")]
+    );
+    assert_eq!(
+        state_of(&aas, FIRST),
+        Some((State::Offered, DYN_KEY.into(), NOW + 10))
+    );
+}
+
+#[test]
+fn dynamic_request_leases_padded_and_acks_unpadded() {
+    let mut aas = pool_aas();
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    let r = dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(r.yiaddr, FIRST);
+    assert_eq!(r.opt(51), Some(&1000u32.to_be_bytes()[..]));
+    assert_eq!(
+        aas.asked[1],
+        format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST}")
+    );
+    assert_eq!(
+        state_of(&aas, FIRST),
+        Some((State::Leased, DYN_KEY.into(), NOW + 1100))
+    );
+}
+
+#[test]
+fn requested_lease_is_capped_by_max_lease_time() {
+    let mut aas = pool_aas();
+    let r = dyn_ask(
+        &mut aas,
+        &request_bytes(DYN_MAC, &[53, 1, 1, 51, 4, 0, 1, 0, 0]),
+    )
+    .unwrap();
+    assert_eq!(r.opt(51), Some(&5000u32.to_be_bytes()[..]));
+    let r = dyn_ask(
+        &mut aas,
+        &request_bytes(DYN_MAC, &[53, 1, 1, 51, 4, 0, 0, 0, 60]),
+    )
+    .unwrap();
+    assert_eq!(r.opt(51), Some(&60u32.to_be_bytes()[..]));
+}
+
+#[test]
+fn returning_client_gets_its_previous_address() {
+    let mut aas = pool_aas();
+    let other = [0x02, 0x77, 0, 0, 0, 0x22];
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
+    let mut rel = request_bytes(DYN_MAC, &[53, 1, 7, 54, 4, 10, 77, 0, 1]);
+    set_ip(&mut rel, 12, FIRST);
+    assert!(dyn_ask(&mut aas, &rel).is_none());
+    assert_eq!(state_of(&aas, FIRST).unwrap().0, State::Free);
+    // Another client takes the next never-used address, not this one.
+    let r = dyn_ask(&mut aas, &request_bytes(other, &[53, 1, 1])).unwrap();
+    assert_eq!(r.yiaddr, Ipv4Addr::new(10, 77, 0, 101));
+    let r = dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    assert_eq!(r.yiaddr, FIRST);
+}
+
+#[test]
+fn requested_address_is_offered_when_free() {
+    let mut aas = pool_aas();
+    let r = dyn_ask(
+        &mut aas,
+        &request_bytes(DYN_MAC, &[53, 1, 1, 50, 4, 10, 77, 0, 102]),
+    )
+    .unwrap();
+    assert_eq!(r.yiaddr, Ipv4Addr::new(10, 77, 0, 102));
+}
+
+#[test]
+fn renewal_renews_and_a_taken_address_is_naked() {
+    let mut aas = pool_aas();
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
+    aas.now += 500;
+    let mut renew = request_bytes(DYN_MAC, &[53, 1, 3]);
+    set_ip(&mut renew, 12, FIRST);
+    let r = dyn_ask(&mut aas, &renew).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(state_of(&aas, FIRST).unwrap().2, NOW + 500 + 1100);
+    // INIT-REBOOT by another client for the same address: NAK.
+    let thief = [0x02, 0x77, 0, 0, 0, 0x23];
+    let o = FIRST.octets();
+    let r = dyn_ask(
+        &mut aas,
+        &request_bytes(thief, &[53, 1, 3, 50, 4, o[0], o[1], o[2], o[3]]),
+    )
+    .unwrap();
+    assert_eq!(r.message_type(), 6);
+    assert_eq!(
+        state_of(&aas, FIRST).unwrap().1,
+        DYN_KEY,
+        "still the owner's"
+    );
+}
+
+#[test]
+fn address_outside_the_pool_or_network_is_naked() {
+    let mut aas = pool_aas();
+    let r = dyn_ask(
+        &mut aas,
+        &request_bytes(DYN_MAC, &[53, 1, 3, 50, 4, 10, 77, 0, 200]),
+    )
+    .unwrap();
+    assert_eq!(r.message_type(), 6, "not in the pool");
+    let r = dyn_ask(
+        &mut aas,
+        &request_bytes(DYN_MAC, &[53, 1, 3, 50, 4, 10, 77, 0, 255]),
+    )
+    .unwrap();
+    assert_eq!(r.message_type(), 6, "broadcast address");
+}
+
+#[test]
+fn aas_down_means_no_offer_and_no_nak_but_static_clients_served() {
+    let mut aas = pool_aas();
+    aas.down = true;
+    assert!(dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).is_none());
+    let mut renew = request_bytes(DYN_MAC, &[53, 1, 3]);
+    set_ip(&mut renew, 12, FIRST);
+    assert!(
+        dyn_ask(&mut aas, &renew).is_none(),
+        "never a NAK when the AAS is down"
+    );
+    let r = dyn_ask(&mut aas, &request_bytes(MAC, &[53, 1, 1])).unwrap();
+    assert_eq!(r.yiaddr, PINNED);
+}
+
+#[test]
+fn exhausted_pool_gets_no_offer() {
+    let mut aas = pool_aas();
+    for last in 0x30..0x33 {
+        let r = dyn_ask(
+            &mut aas,
+            &request_bytes([2, 0x77, 0, 0, 0, last], &[53, 1, 1]),
+        );
+        assert!(r.is_some());
+    }
+    assert!(dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).is_none());
+}
+
+#[test]
+fn decline_takes_the_address_out_of_use() {
+    let mut aas = pool_aas();
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
+    let o = FIRST.octets();
+    let d = request_bytes(
+        DYN_MAC,
+        &[53, 1, 4, 50, 4, o[0], o[1], o[2], o[3], 54, 4, 10, 77, 0, 1],
+    );
+    assert!(dyn_ask(&mut aas, &d).is_none());
+    assert_eq!(
+        state_of(&aas, FIRST),
+        Some((State::Declined, String::new(), NOW + 600))
+    );
+    let r = dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    assert_ne!(r.yiaddr, FIRST);
+}
+
+#[test]
+fn client_identifier_is_the_aas_identity() {
+    let mut aas = pool_aas();
+    let id = [61, 3, 0xff, 0x01, 0x02];
+    let mut o = vec![53, 1, 1];
+    o.extend_from_slice(&id);
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &o)).unwrap();
+    assert_eq!(
+        aas.asked[0],
+        "ALLOC Dyn dhcp 10.77.0.0/id/ff0102 10 previous hold"
+    );
+    // The same identifier from another MAC is the same client.
+    let r = dyn_ask(&mut aas, &request_bytes(OTHER_MAC, &o)).unwrap();
+    assert_eq!(r.yiaddr, FIRST);
+}
+
+#[test]
+fn choosing_another_server_frees_the_reservation() {
+    let mut aas = pool_aas();
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    let o = FIRST.octets();
+    let b = request_bytes(
+        DYN_MAC,
+        &[53, 1, 3, 50, 4, o[0], o[1], o[2], o[3], 54, 4, 10, 77, 0, 9],
+    );
+    assert!(dyn_ask(&mut aas, &b).is_none());
+    assert_eq!(state_of(&aas, FIRST).unwrap().0, State::Free);
 }

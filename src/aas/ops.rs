@@ -1,0 +1,169 @@
+//! The data requests of the AAS protocol applied to a database: the answer
+//! text and the changes to log. in.aasd logs the changes before it sends
+//! the text; tests use [`Local`] to ask a database directly.
+
+use std::net::Ipv4Addr;
+
+use super::client::{Down, Requester};
+use super::db::{Change, Db, Refusal, Time};
+use super::proto::{self, time_text, word, Answer, Request};
+use crate::{log_detail, log_info};
+
+pub struct Outcome {
+    /// One line, or rows ending with `END n`; no final newline.
+    pub text: String,
+    pub changes: Vec<Change>,
+}
+
+fn refused(r: Refusal) -> Outcome {
+    match &r {
+        Refusal::Exhausted(_) => log_info!("{r}"),
+        _ => log_detail!("refused: {r}"),
+    }
+    Outcome {
+        text: format!("ERR {} {r}", r.code()),
+        changes: Vec::new(),
+    }
+}
+
+fn done(res: Result<Vec<Change>, Refusal>) -> Outcome {
+    match res {
+        Ok(changes) => Outcome {
+            text: "OK".into(),
+            changes,
+        },
+        Err(r) => refused(r),
+    }
+}
+
+fn rows(text: String) -> Outcome {
+    Outcome {
+        text,
+        changes: Vec::new(),
+    }
+}
+
+/// Apply a data request (not AUTH, PING, CHECKPOINT or RELOAD, which
+/// belong to the daemon).
+pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
+    match r {
+        Request::Alloc(a) => match db.alloc(&a, now) {
+            Ok((addr, end, changes)) => {
+                log_detail!(
+                    "{} {} to {} {} until {}",
+                    if a.hold { "reserved" } else { "leased" },
+                    Ipv4Addr::from(addr),
+                    a.service,
+                    a.client,
+                    time_text(end)
+                );
+                Outcome {
+                    text: format!("OK {} {}", Ipv4Addr::from(addr), time_text(end)),
+                    changes,
+                }
+            }
+            Err(r) => refused(r),
+        },
+        Request::Unhold {
+            pool,
+            service,
+            client,
+        } => done(db.unhold(&pool, &service, &client, now)),
+        Request::Release { addr, by } => {
+            let by = by.as_ref().map(|(s, c)| (s.as_str(), c.as_str()));
+            let res = db.release(addr, by, now);
+            if res.as_ref().is_ok_and(|c| !c.is_empty()) {
+                log_detail!("released {}", Ipv4Addr::from(addr));
+            }
+            done(res)
+        }
+        Request::Decline { addr, secs, by } => {
+            let by = by.as_ref().map(|(s, c)| (s.as_str(), c.as_str()));
+            let res = db.decline(addr, secs, by, now);
+            if res.is_ok() {
+                log_info!("{} declined: out of use for {secs} s", Ipv4Addr::from(addr));
+            }
+            done(res)
+        }
+        Request::Disable(addr) => done(db.set_disabled(addr, true, now)),
+        Request::Enable(addr) => done(db.set_disabled(addr, false, now)),
+        Request::Query(f) => {
+            let found = db.query(&f, now);
+            let mut out = String::new();
+            for (a, pool, e) in &found {
+                out.push_str(&format!(
+                    "LEASE {} {pool} {} {} {} {} {} {} {}\n",
+                    Ipv4Addr::from(*a),
+                    e.state_at(now).name(),
+                    if e.disabled { "yes" } else { "no" },
+                    word(&e.service),
+                    word(&e.client),
+                    e.reserved,
+                    time_text(e.end),
+                    e.released
+                ));
+            }
+            out.push_str(&format!("END {}", found.len()));
+            rows(out)
+        }
+        Request::Stats(pool) => {
+            let all = db.stats(now);
+            let found: Vec<_> = all
+                .iter()
+                .filter(|s| pool.as_ref().is_none_or(|p| *p == s.name))
+                .collect();
+            if let Some(p) = pool.filter(|_| found.is_empty()) {
+                return refused(Refusal::NoPool(p));
+            }
+            let mut out = String::new();
+            for s in &found {
+                out.push_str(&format!(
+                    "POOL {} {} {} {} {} {} {}\n",
+                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined
+                ));
+            }
+            out.push_str(&format!("END {}", found.len()));
+            rows(out)
+        }
+        Request::Auth(_) | Request::Ping | Request::Checkpoint | Request::Reload => Outcome {
+            text: "ERR syntax not a data request".into(),
+            changes: Vec::new(),
+        },
+    }
+}
+
+/// A database asked in-process, at a time the caller sets: what unit tests
+/// of in.dhcpd use instead of a running in.aasd. `down` makes it behave as
+/// an unreachable one.
+pub struct Local {
+    pub db: Db,
+    pub now: Time,
+    pub down: bool,
+    /// Every request line, for tests to look at.
+    pub asked: Vec<String>,
+}
+
+impl Local {
+    pub fn new(db: Db, now: Time) -> Local {
+        Local {
+            db,
+            now,
+            down: false,
+            asked: Vec::new(),
+        }
+    }
+}
+
+impl Requester for Local {
+    fn ask(&mut self, line: &str) -> Result<Answer, Down> {
+        self.asked.push(line.to_string());
+        if self.down {
+            return Err(Down("test: AAS down".into()));
+        }
+        let text = match proto::parse(line) {
+            Ok(r) => apply(&mut self.db, r, self.now).text,
+            Err(e) => format!("ERR syntax {e}"),
+        };
+        proto::answer(text.lines().last().unwrap_or("")).ok_or(Down("garbage".into()))
+    }
+}
