@@ -25,6 +25,14 @@ pub fn server_bin() -> &'static str {
     env!("CARGO_BIN_EXE_in-dhcpd")
 }
 
+pub fn aasd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_in-aasd")
+}
+
+pub fn aasadmin_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_aasadmin")
+}
+
 pub fn tool(name: &str) -> String {
     format!("{}/tests/tools/{name}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -266,6 +274,66 @@ impl Net {
         (pid, log)
     }
 
+    /// Write aasd.conf into the scratch directory: database, checkpoints
+    /// and socket there too, `extra` keys on top, then `pools` sections.
+    pub fn aasd_conf(&self, extra: &str, pools: &str) -> String {
+        let conf = self.path("aasd.conf");
+        let text = format!(
+            "database_dir = {db}\nsocket = {sock}\nsync = always\n{extra}\n{pools}",
+            db = self.path("aasdb"),
+            sock = self.path("aasd.sock"),
+        );
+        fs::write(&conf, text).unwrap();
+        conf
+    }
+
+    /// in.aasd in the foreground (-D 3: log on stderr, to aasd.log), in
+    /// namespace `role` (it matters only for TCP). Returns its PID once
+    /// the socket answers.
+    pub fn start_aasd(&mut self, role: &str, conf: &str) -> u32 {
+        let log = self.path("aasd.log");
+        let ns = self.ns(role);
+        // Append, so restarts keep the earlier lines.
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns, aasd_bin(), "-D", "3", "-c", conf])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        let sock = self.path("aasd.sock");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+                return pid;
+            }
+            sleep(Duration::from_millis(10));
+        }
+        panic!("in.aasd did not start: {}", read(&log));
+    }
+
+    /// aasadmin against this test's in.aasd; (exit status, stdout+stderr).
+    pub fn aasadmin(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(aasadmin_bin())
+            .args(["-s", &self.path("aasd.sock")])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
     /// Process IDs in a namespace.
     pub fn pids(&self, ns: &str) -> Vec<u32> {
         let out = Command::new("ip")
@@ -367,6 +435,20 @@ fn nix_kill(pid: u32, sig: i32) -> bool {
 
 pub fn kill(pid: u32) {
     nix_kill(pid, 15);
+}
+
+/// SIGKILL, and wait until the process is gone.
+pub fn kill9(pid: u32) {
+    nix_kill(pid, 9);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(5) {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Gone, or a zombie waiting for its parent (the test) to reap it.
+        if stat.is_empty() || stat.contains(") Z ") {
+            return;
+        }
+        sleep(Duration::from_millis(5));
+    }
 }
 
 pub fn alive(pid: u32) -> bool {
