@@ -279,7 +279,7 @@ impl Net {
     pub fn aasd_conf(&self, extra: &str, pools: &str) -> String {
         let conf = self.path("aasd.conf");
         let text = format!(
-            "database_dir = {db}\nsocket = {sock}\nsync = always\n{extra}\n{pools}",
+            "database_dir = {db}\nsocket = {sock}\n{extra}\n{pools}",
             db = self.path("aasdb"),
             sock = self.path("aasd.sock"),
         );

@@ -61,6 +61,7 @@ def main():
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--prefix", default="0277aa")
+    p.add_argument("--pause", type=float, default=0, help="seconds between clients")
     a = p.parse_args()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -78,6 +79,7 @@ def main():
             if ack and ack[0] == 5:
                 print(json.dumps({"mac": mac.hex(":"), "ip": ack[1]}), flush=True)
                 break
+        time.sleep(a.pause)
     return 0
 
 
