@@ -1,4 +1,4 @@
-# in.dhcpd: build, test, install, demo.
+# in.dhcpd, in.aasd and aasadmin: build, test, install, demo.
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
@@ -33,13 +33,15 @@ test: need-root
 install: build
 	install -d $(SBIN) $(MAN5) $(MAN8)
 	install -m 755 target/release/in-dhcpd $(SBIN)/in.dhcpd
+	install -m 755 target/release/in-aasd $(SBIN)/in.aasd
+	install -m 755 target/release/aasadmin $(SBIN)/aasadmin
 	install -m 644 man/*.5 $(MAN5)
 	install -m 644 man/*.8 $(MAN8)
 
 demo: need-root
 	tests/install-deps.sh
 	$(CARGO) build --release
-	tests/demo.sh target/release/in-dhcpd
+	tests/demo.sh target/release
 
 clean:
 	$(CARGO) clean

@@ -1,13 +1,16 @@
 #!/bin/sh
-# demo.sh BINARY: a private two-host network in namespaces, in.dhcpd started
-# by openbsd-inetd on the server, a real DHCP client (ISC dhclient) on the
-# other getting its address. Everything is removed at the end, even on failure.
+# demo.sh BINDIR: a private two-host network in namespaces; in.aasd holding a
+# pool, in.dhcpd started by openbsd-inetd on the server, a real DHCP client
+# (ISC dhclient) on the other getting a dynamic address, and aasadmin listing
+# the lease. Everything is removed at the end, even on failure.
 set -eu
-bin=$(readlink -f "${1:-target/release/in-dhcpd}")
+bindir=$(readlink -f "${1:-target/release}")
+bin=$bindir/in-dhcpd
 here=$(cd "$(dirname "$0")" && pwd)
 srv=indemo-srv cli=indemo-cli
 work=$(mktemp -d /tmp/indemo.XXXXXX)
 cleanup() {
+  [ -n "${aaspid:-}" ] && kill "$aaspid" 2>/dev/null || true
   for ns in $srv $cli; do
     for p in $(ip netns pids $ns 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   done
@@ -30,17 +33,30 @@ ip -n $srv link set srv0 up
 ip -n $cli link set cli0 up
 ip netns exec $srv ethtool -K srv0 tx off >/dev/null 2>&1 || true
 
+cat > "$work/aasd.conf" <<CONF
+database_dir = $work/aasd
+socket = $work/aasd.sock
+[pool DemoPool]
+range = 10.99.0.100-10.99.0.150
+CONF
+"$bindir/in-aasd" -C -c "$work/aasd.conf"
+echo "demo: starting in.aasd (pool DemoPool 10.99.0.100-10.99.0.150)"
+"$bindir/in-aasd" -c "$work/aasd.conf"
+for _ in $(seq 50); do [ -S "$work/aasd.sock" ] && break; sleep 0.1; done
+aaspid=$(pgrep -f "in-aasd -c $work/aasd.conf" | head -1)
+
 cat > "$work/dhcpd.conf" <<CONF
+[server]
+aas_socket = $work/aasd.sock
+
 [global]
+lease_time = 1h
 domain_name = demo.test
 domain_name_servers = 10.99.0.1
 
 [subnet 10.99.0.0/24]
+pool = DemoPool
 routers = 10.99.0.1
-
-[client 02:99:00:00:00:10]
-ip_address = 10.99.0.42
-host_name = demo-client
 CONF
 "$bin" -C -c "$work/dhcpd.conf"
 printf 'bootps\tdgram\tudp4\twait\troot\t%s\tin.dhcpd -t 1 -c %s\n' "$bin" "$work/dhcpd.conf" > "$work/inetd.conf"
@@ -64,3 +80,9 @@ server=$(grep -o 'server=[0-9.]*' "$work/hook.log" | tail -1 | cut -d= -f2)
 pid=$(grep -o '^[0-9]* execv' "$work/inetd.log" | head -1 | cut -d' ' -f1)
 grep -E "DHCP(DISCOVER|OFFER|REQUEST|ACK)" "$work/dhclient.log" | sed 's/^/  dhclient: /'
 echo "demo: client 02:99:00:00:00:10 got $ip from in.dhcpd at $server (started by inetd, pid $pid)"
+echo "demo: the lease as in.aasd holds it (aasadmin -s $work/aasd.sock list):"
+"$bindir/aasadmin" -s "$work/aasd.sock" list | sed 's/^/  /'
+"$bindir/aasadmin" -s "$work/aasd.sock" list | grep -q "^$ip .*leased .*10.99.0.0/1/02:99:00:00:00:10" || {
+  echo "demo: FAILED: aasadmin does not list $ip as leased" >&2
+  exit 1
+}
