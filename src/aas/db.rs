@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
 /// Unix seconds.
@@ -224,8 +225,10 @@ pub struct Db {
     owner: BTreeMap<u32, (u32, usize)>,
     entries: BTreeMap<u32, Entry>,
     index: Vec<PoolIndex>,
-    /// (pool, service, client) -> the address the client holds or last held.
-    by_client: HashMap<(usize, String, String), u32>,
+    /// Hash of (pool, service, client) -> the address the client holds or
+    /// last held. Every lookup checks the entry's names, so a collision
+    /// costs a client its previous address, never another's.
+    by_client: HashMap<u64, u32, BuildHasherDefault<Identity>>,
     seq: u64,
 }
 
@@ -244,7 +247,7 @@ impl Db {
             owner,
             entries: BTreeMap::new(),
             index,
-            by_client: HashMap::new(),
+            by_client: HashMap::default(),
             seq: 0,
         }
     }
@@ -330,7 +333,7 @@ impl Db {
         }
         if !e.client.is_empty() {
             self.by_client
-                .insert((p, e.service.clone(), e.client.clone()), addr);
+                .insert(client_hash(p, &e.service, &e.client), addr);
         }
         self.entries.insert(addr, e);
     }
@@ -376,8 +379,7 @@ impl Db {
 
     /// The address this client holds now in pool `p`, if any.
     fn held(&self, p: usize, service: &str, client: &str, now: Time) -> Option<u32> {
-        let key = (p, service.to_string(), client.to_string());
-        let addr = *self.by_client.get(&key)?;
+        let addr = *self.by_client.get(&client_hash(p, service, client))?;
         self.entries[&addr]
             .held_by(service, client, now)
             .then_some(addr)
@@ -385,8 +387,7 @@ impl Db {
 
     /// The address this client held last, if it is free and usable now.
     fn previous(&self, p: usize, service: &str, client: &str) -> Option<u32> {
-        let key = (p, service.to_string(), client.to_string());
-        let addr = *self.by_client.get(&key)?;
+        let addr = *self.by_client.get(&client_hash(p, service, client))?;
         let e = &self.entries[&addr];
         (e.state == State::Free && !e.disabled && e.service == service && e.client == client)
             .then_some(addr)
@@ -694,6 +695,42 @@ impl Db {
         }
         db.seq = db.seq.max(self.seq);
         db
+    }
+}
+
+/// FNV-1a over pool, service and client: a cheap key for `by_client`.
+fn client_hash(pool: usize, service: &str, client: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let parts: [&[u8]; 5] = [
+        &pool.to_le_bytes(),
+        service.as_bytes(),
+        &[0],
+        client.as_bytes(),
+        &[0],
+    ];
+    for part in parts {
+        for &b in part {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The keys are hashes already: use them as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
