@@ -147,8 +147,30 @@ impl Parser<'_> {
         for e in self.unique(s) {
             match e.key.as_str() {
                 "aas_socket" => sp.aas_socket = e.value.clone().into(),
-                "aas_address" => sp.aas_address = Some(e.value.clone()),
-                "aas_password" => sp.aas_password = Some(e.value.clone()),
+                "aas_address" => {
+                    let ok = e
+                        .value
+                        .rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty());
+                    if ok {
+                        sp.aas_address = Some(e.value.clone());
+                    } else {
+                        self.err(
+                            e.line,
+                            format!("aas_address: \"{}\" is not host:port", e.value),
+                        );
+                    }
+                }
+                "aas_password" => {
+                    if e.value.is_empty() || e.value.contains(char::is_whitespace) {
+                        self.err(
+                            e.line,
+                            "aas_password: expected one word without blanks".into(),
+                        );
+                    } else {
+                        sp.aas_password = Some(e.value.clone());
+                    }
+                }
                 "lease_res_time" => {
                     sp.lease_res_time =
                         self.value(e, |v| value::uint(v, 86_400)).unwrap_or(10) as u32
@@ -178,6 +200,13 @@ impl Parser<'_> {
                     format!("unknown key \"{k}\" in [server]: expected one of {SERVER_KEYS}"),
                 ),
             }
+        }
+        if sp.aas_address.is_some() && sp.aas_password.is_none() {
+            self.err(
+                s.line,
+                "[server]: aas_address needs aas_password (in.aasd asks TCP requesters for one)"
+                    .into(),
+            );
         }
         self.config.server = sp;
     }
@@ -711,7 +740,7 @@ mod tests {
              [client 1:00:40:05:12:34:57]\nip_address = 10.0.0.255\n\
              [client 2:aa]\nip_address = 10.0.0.7\n[client 3:bb]\nip_address = 10.0.0.7\n\
              [global]\noption_51 = 01\nsubnet_mask = 255.0.0.0\nrenewal_percent = 90\nrebind_percent = 80\n\
-             [option 100]\nname = x\n[server]\nprobe = maybe\n",
+             [option 100]\nname = x\n[server]\nprobe = maybe\naas_address = nowhere\n",
         );
         let want = [
             "t.conf:2: unknown key \"foo\" in [subnet 10.0.0.0/24]",
@@ -729,6 +758,7 @@ mod tests {
             "t.conf:19: subnet_mask: set the subnet's mask",
             "t.conf:22: [option 100]: user-defined option codes are 128 to 254",
             "t.conf:25: probe: \"maybe\" is not yes or no",
+            "t.conf:26: aas_address: \"nowhere\" is not host:port",
         ];
         for w in want {
             assert!(
@@ -737,6 +767,21 @@ mod tests {
             );
         }
         assert_eq!(got.len(), want.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn remote_aas_needs_a_password() {
+        let got = errors("[server]\naas_address = 10.0.0.1:5310\n");
+        assert_eq!(
+            got,
+            ["t.conf:1: [server]: aas_address needs aas_password (in.aasd asks TCP requesters for one)"]
+        );
+        let c = parse(
+            "[server]\naas_address = h:aas\naas_password = pw\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(c.server.aas_address.as_deref(), Some("h:aas"));
     }
 
     #[test]
