@@ -321,8 +321,14 @@ impl Net {
 
     /// aasadmin against this test's in.aasd; (exit status, stdout+stderr).
     pub fn aasadmin(&self, args: &[&str]) -> (i32, String) {
+        self.aasadmin_at(Path::new(&self.path("aasd.sock")), args)
+    }
+
+    /// aasadmin against the socket at `sock`.
+    pub fn aasadmin_at(&self, sock: &Path, args: &[&str]) -> (i32, String) {
         let out = Command::new(aasadmin_bin())
-            .args(["-s", &self.path("aasd.sock")])
+            .arg("-s")
+            .arg(sock)
             .args(args)
             .output()
             .unwrap();
