@@ -120,12 +120,13 @@ impl Admin {
     }
 
     fn unreachable(&self, d: Down) -> i32 {
-        eprintln!(
-            "aasadmin: in.aasd is not answering at {}: {}",
-            self.link.target(),
-            d.0
-        );
-        eprintln!("aasadmin: is in.aasd running? (systemctl status in.aasd)");
+        let target = self.link.target();
+        if d.0.contains("authentication refused") {
+            eprintln!("aasadmin: in.aasd at {target} refused the password");
+        } else {
+            eprintln!("aasadmin: in.aasd is not answering at {target}: {}", d.0);
+            eprintln!("aasadmin: is in.aasd running? (systemctl status in.aasd)");
+        }
         1
     }
 
