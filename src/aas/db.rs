@@ -260,6 +260,13 @@ impl Db {
         self.seq
     }
 
+    /// Number no later change at or below `seq`: a checkpoint was named
+    /// after it, though no entry may carry it (an undone change, a dropped
+    /// pool).
+    pub fn raise_seq(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -380,7 +387,9 @@ impl Db {
     /// The address this client holds now in pool `p`, if any.
     fn held(&self, p: usize, service: &str, client: &str, now: Time) -> Option<u32> {
         let addr = *self.by_client.get(&client_hash(p, service, client))?;
-        self.entries[&addr]
+        // No entry: the allocation that set the key was undone.
+        self.entries
+            .get(&addr)?
             .held_by(service, client, now)
             .then_some(addr)
     }
@@ -388,7 +397,7 @@ impl Db {
     /// The address this client held last, if it is free and usable now.
     fn previous(&self, p: usize, service: &str, client: &str) -> Option<u32> {
         let addr = *self.by_client.get(&client_hash(p, service, client))?;
-        let e = &self.entries[&addr];
+        let e = self.entries.get(&addr)?;
         (e.state == State::Free && !e.disabled && e.service == service && e.client == client)
             .then_some(addr)
     }
@@ -460,12 +469,18 @@ impl Db {
             want => {
                 let current = held.filter(|a| !self.entries[a].disabled);
                 let previous = || self.previous(p, &req.service, &req.client);
+                let in_range = |a: &u32| match want {
+                    Want::Range(lo, hi) => (lo..=hi).contains(a),
+                    _ => true,
+                };
                 let choice = if req.previous {
-                    current.or_else(previous)
+                    current.or_else(previous).filter(in_range)
                 } else {
                     None
                 };
                 let choice = choice.or(match want {
+                    // The client's own address counts as free to it.
+                    Want::Prefer(a) if current == Some(a) => Some(a),
                     Want::Prefer(a) if self.pool_of(a) == Some(p) && self.usable(a, now) => Some(a),
                     _ => None,
                 });

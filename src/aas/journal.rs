@@ -286,8 +286,7 @@ impl Store {
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
         let mut from_log = Vec::new();
-        let mut need_checkpoint = false;
-        match fs::read(&path) {
+        let need_checkpoint = match fs::read(&path) {
             Ok(bytes) => match replay(&bytes) {
                 Some(r) => {
                     for h in &r.holes {
@@ -306,10 +305,11 @@ impl Store {
                         );
                         rewrite = true;
                     }
-                    need_checkpoint = !r.holes.is_empty();
                     from_log = r.records;
+                    !r.holes.is_empty()
                 }
-                None if bytes.is_empty() => rewrite = true,
+                // Emptied (truncated by a crash or by hand): as if lost.
+                None if bytes.is_empty() => true,
                 None => {
                     log_error!(
                         "{}: not a transaction log (bad header): rebuilding from checkpoints",
@@ -317,18 +317,16 @@ impl Store {
                     );
                     let bad = path.with_extension("bad");
                     let _ = fs::rename(&path, &bad);
-                    need_checkpoint = true;
+                    true
                 }
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // First start, or the log was lost: a checkpoint tells.
-                need_checkpoint = true;
-            }
+            // First start, or the log was lost: a checkpoint tells.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
             Err(e) => {
                 log_error!("{}: {e}: rebuilding from checkpoints", path.display());
-                need_checkpoint = true;
+                true
             }
-        }
+        };
         if need_checkpoint {
             rewrite = true;
             if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
@@ -353,6 +351,8 @@ impl Store {
             .first()
             .and_then(|p| checkpoint_seq(p))
             .unwrap_or(0);
+        // Later checkpoints must sort after it.
+        db.raise_seq(checkpointed);
         log_detail!(
             "{}: {} addresses known, log {len} bytes",
             path.display(),

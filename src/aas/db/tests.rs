@@ -1,2 +1,985 @@
-#![allow(unused_imports)]
 use super::*;
+
+fn ip(a: u8, b: u8, c: u8, d: u8) -> u32 {
+    u32::from(Ipv4Addr::new(a, b, c, d))
+}
+
+/// 10.0.0.N
+fn n(last: u8) -> u32 {
+    ip(10, 0, 0, last)
+}
+
+/// One pool "P" of 10.0.0.1 - 10.0.0.`last`.
+fn db_of(last: u8) -> Db {
+    Db::new(vec![Pool::new("P", vec![(n(1), n(last))])])
+}
+
+fn req(client: &str) -> Alloc {
+    Alloc {
+        pool: "P".into(),
+        service: "dhcp".into(),
+        client: client.into(),
+        lease: 100,
+        want: Want::Any,
+        previous: false,
+        hold: false,
+    }
+}
+
+fn with(client: &str, f: impl FnOnce(&mut Alloc)) -> Alloc {
+    let mut r = req(client);
+    f(&mut r);
+    r
+}
+
+fn exact(client: &str, a: u32) -> Alloc {
+    with(client, |r| r.want = Want::Exact(a))
+}
+
+fn get(db: &mut Db, r: &Alloc, now: Time) -> u32 {
+    db.alloc(r, now).expect("allocated").0
+}
+
+fn stats_of(db: &mut Db, now: Time) -> Stats {
+    db.stats(now).into_iter().next().expect("one pool")
+}
+
+#[test]
+fn lru_never_used_first_in_pool_order_then_oldest_release() {
+    // Ranges given out of order: the pool sorts them.
+    let mut db = Db::new(vec![Pool::new("P", vec![(n(10), n(11)), (n(1), n(2))])]);
+    let got: Vec<u32> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|c| get(&mut db, &req(c), 0))
+        .collect();
+    assert_eq!(got, vec![n(1), n(2), n(10), n(11)]);
+    assert_eq!(db.alloc(&req("e"), 0), Err(Refusal::Exhausted("P".into())));
+    db.release(n(10), None, 10).unwrap();
+    db.release(n(1), None, 30).unwrap();
+    db.release(n(2), None, 20).unwrap();
+    assert_eq!(get(&mut db, &req("x"), 40), n(10));
+    assert_eq!(get(&mut db, &req("y"), 40), n(2));
+    assert_eq!(get(&mut db, &req("z"), 40), n(1));
+    assert!(db.alloc(&req("w"), 40).is_err());
+}
+
+#[test]
+fn never_used_addresses_come_before_released_ones() {
+    let mut db = db_of(4);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    db.release(n(1), Some(("dhcp", "a")), 1).unwrap();
+    // .1 was used and freed; .2 never used: .2 first.
+    assert_eq!(get(&mut db, &req("b"), 2), n(2));
+    assert_eq!(get(&mut db, &req("c"), 2), n(3));
+    assert_eq!(get(&mut db, &req("d"), 2), n(4));
+    assert_eq!(get(&mut db, &req("e"), 2), n(1));
+}
+
+#[test]
+fn previous_gives_the_clients_last_address_when_free() {
+    let mut db = db_of(5);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    assert_eq!(get(&mut db, &req("b"), 0), n(2));
+    db.release(n(2), None, 5).unwrap();
+    db.release(n(1), None, 10).unwrap();
+    // Without `previous`: never-used .3.
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db, &r, 20), n(1));
+    // Other clients do not see a's previous as theirs: LRU (never used).
+    assert_eq!(get(&mut db, &req("c"), 20), n(3));
+    // b's previous .2 is still free and its own.
+    let rb = with("b", |r| r.previous = true);
+    assert_eq!(get(&mut db, &rb, 20), n(2));
+    // Same client name under another service is another client.
+    let other = with("a", |r| {
+        r.previous = true;
+        r.service = "ppp".into();
+    });
+    assert_eq!(get(&mut db, &other, 20), n(4));
+}
+
+#[test]
+fn previous_not_used_when_taken_by_another() {
+    let mut db = db_of(3);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    db.release(n(1), None, 1).unwrap();
+    assert_eq!(get(&mut db, &exact("b", n(1)), 2), n(1));
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db, &r, 3), n(2));
+    assert_eq!(db.get(n(1)).unwrap().client, "b");
+}
+
+#[test]
+fn without_previous_a_free_previous_address_is_not_chosen() {
+    let mut db = db_of(3);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    db.release(n(1), None, 1).unwrap();
+    assert_eq!(get(&mut db, &req("a"), 2), n(2));
+}
+
+#[test]
+fn prefer_free_gives_it_taken_gives_lru() {
+    let mut db = db_of(5);
+    let p = |c: &str, a: u32| with(c, |r| r.want = Want::Prefer(a));
+    assert_eq!(get(&mut db, &p("a", n(4)), 0), n(4));
+    // Taken by a: b gets the LRU one.
+    assert_eq!(get(&mut db, &p("b", n(4)), 0), n(1));
+    // Not in the pool: LRU.
+    assert_eq!(get(&mut db, &p("c", ip(192, 168, 0, 1)), 0), n(2));
+    // Disabled: LRU.
+    db.set_disabled(n(5), true, 0).unwrap();
+    assert_eq!(get(&mut db, &p("d", n(5)), 0), n(3));
+}
+
+#[test]
+fn prefer_with_previous_keeps_the_current_address() {
+    let mut db = db_of(5);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    let r = with("a", |r| {
+        r.want = Want::Prefer(n(3));
+        r.previous = true;
+    });
+    assert_eq!(get(&mut db, &r, 10), n(1));
+    assert_eq!(db.get(n(3)), None);
+}
+
+#[test]
+fn exact_requests() {
+    let mut db = db_of(4);
+    assert_eq!(get(&mut db, &exact("a", n(3)), 0), n(3));
+    assert_eq!(
+        db.alloc(&exact("b", n(3)), 0),
+        Err(Refusal::Taken(Ipv4Addr::from(n(3))))
+    );
+    assert_eq!(
+        db.alloc(&exact("b", n(9)), 0),
+        Err(Refusal::NotInPool(Ipv4Addr::from(n(9))))
+    );
+    db.set_disabled(n(2), true, 0).unwrap();
+    assert_eq!(
+        db.alloc(&exact("b", n(2)), 0),
+        Err(Refusal::Disabled(Ipv4Addr::from(n(2))))
+    );
+    let nopool = with("b", |r| r.pool = "Q".into());
+    assert_eq!(db.alloc(&nopool, 0), Err(Refusal::NoPool("Q".into())));
+    assert_eq!(Refusal::Taken(Ipv4Addr::from(n(3))).code(), "taken");
+    assert_eq!(Refusal::NotInPool(Ipv4Addr::from(n(3))).code(), "notinpool");
+    assert_eq!(Refusal::Disabled(Ipv4Addr::from(n(3))).code(), "disabled");
+    assert_eq!(Refusal::NoPool("Q".into()).code(), "nopool");
+    // Refused requests changed nothing.
+    assert_eq!(db.get(n(3)).unwrap().client, "a");
+    assert_eq!(db.len(), 2);
+    // Exact on a free, once-used address by another client.
+    db.release(n(3), None, 5).unwrap();
+    assert_eq!(get(&mut db, &exact("b", n(3)), 6), n(3));
+    assert_eq!(db.get(n(3)).unwrap().client, "b");
+}
+
+#[test]
+fn exact_on_a_declined_address_is_taken() {
+    let mut db = db_of(4);
+    db.decline(n(2), 100, None, 0).unwrap();
+    assert_eq!(
+        db.alloc(&exact("a", n(2)), 50),
+        Err(Refusal::Taken(Ipv4Addr::from(n(2))))
+    );
+    assert_eq!(get(&mut db, &exact("a", n(2)), 100), n(2));
+}
+
+#[test]
+fn range_picks_within_the_range() {
+    let mut db = db_of(10);
+    let r = |c: &str| with(c, |r| r.want = Want::Range(n(5), n(7)));
+    assert_eq!(get(&mut db, &r("a"), 0), n(5));
+    assert_eq!(get(&mut db, &r("b"), 0), n(6));
+    assert_eq!(get(&mut db, &r("c"), 0), n(7));
+    assert_eq!(db.alloc(&r("d"), 0), Err(Refusal::Exhausted("P".into())));
+    // Addresses outside the range are untouched.
+    assert_eq!(get(&mut db, &req("d"), 0), n(1));
+    // Among freed ones in the range: the one released longest ago.
+    db.release(n(7), None, 10).unwrap();
+    db.release(n(6), None, 20).unwrap();
+    assert_eq!(get(&mut db, &r("e"), 30), n(7));
+    assert_eq!(get(&mut db, &r("f"), 30), n(6));
+}
+
+#[test]
+fn range_partly_outside_the_pool() {
+    let mut db = db_of(3);
+    let r = |c: &str| with(c, |r| r.want = Want::Range(n(3), n(200)));
+    assert_eq!(get(&mut db, &r("a"), 0), n(3));
+    assert_eq!(db.alloc(&r("b"), 0), Err(Refusal::Exhausted("P".into())));
+}
+
+#[test]
+fn exhaustion() {
+    let mut db = db_of(3);
+    for c in ["a", "b", "c"] {
+        db.alloc(&req(c), 0).unwrap();
+    }
+    let err = db.alloc(&req("d"), 0).unwrap_err();
+    assert_eq!(err, Refusal::Exhausted("P".into()));
+    assert_eq!(err.code(), "exhausted");
+    assert_eq!(err.to_string(), "No available addresses in pool P");
+    assert_eq!(stats_of(&mut db, 0).free, 0);
+}
+
+#[test]
+fn renewal_keeps_the_address_and_extends_the_end() {
+    let mut db = db_of(4);
+    let (a, end, _) = db.alloc(&req("a"), 0).unwrap();
+    assert_eq!((a, end), (n(1), 100));
+    let (a2, end2, changes) = db.alloc(&exact("a", n(1)), 50).unwrap();
+    assert_eq!((a2, end2), (n(1), 150));
+    assert_eq!(changes.len(), 1);
+    let e = db.get(n(1)).unwrap();
+    assert_eq!(e.state, State::Leased);
+    assert_eq!(e.end, 150);
+    assert_eq!(e.reserved, 0, "a renewal keeps the reservation time");
+    // Renewal via previous.
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(db.alloc(&r, 80).unwrap().0, n(1));
+    assert_eq!(db.get(n(1)).unwrap().end, 180);
+    assert_eq!(db.len(), 1);
+}
+
+#[test]
+fn forever_lease() {
+    let mut db = db_of(2);
+    let r = with("a", |r| r.lease = FOREVER);
+    let (a, end, _) = db.alloc(&r, 1000).unwrap();
+    assert_eq!((a, end), (n(1), FOREVER));
+    assert_eq!(stats_of(&mut db, u64::MAX - 1).leased, 1);
+    assert_eq!(get(&mut db, &req("b"), u64::MAX - 1), n(2));
+}
+
+#[test]
+fn hold_on_a_leased_address_does_not_shorten_the_lease() {
+    let mut db = db_of(4);
+    db.alloc(&req("a"), 0).unwrap(); // leased until 100
+    let hold = with("a", |r| {
+        r.previous = true;
+        r.hold = true;
+        r.lease = 10;
+    });
+    let (a, end, _) = db.alloc(&hold, 20).unwrap();
+    assert_eq!((a, end), (n(1), 100));
+    let e = db.get(n(1)).unwrap();
+    assert_eq!(e.state, State::Leased);
+    assert_eq!(e.end, 100);
+    // A hold with a longer lease extends it, still leased.
+    let long = with("a", |r| {
+        r.previous = true;
+        r.hold = true;
+        r.lease = 500;
+    });
+    assert_eq!(db.alloc(&long, 30).unwrap().1, 530);
+    assert_eq!(db.get(n(1)).unwrap().state, State::Leased);
+}
+
+#[test]
+fn hold_then_lease() {
+    let mut db = db_of(4);
+    let hold = with("a", |r| {
+        r.previous = true;
+        r.hold = true;
+        r.lease = 10;
+    });
+    let (a, end, _) = db.alloc(&hold, 0).unwrap();
+    assert_eq!((a, end), (n(1), 10));
+    assert_eq!(db.get(n(1)).unwrap().state, State::Offered);
+    // Asked again while offered: still offered, end moved.
+    let (a, end, _) = db.alloc(&hold, 4).unwrap();
+    assert_eq!((a, end), (n(1), 14));
+    assert_eq!(db.get(n(1)).unwrap().reserved, 0);
+    let s = stats_of(&mut db, 0);
+    assert_eq!((s.offered, s.leased), (1, 0));
+    let lease = with("a", |r| r.previous = true);
+    assert_eq!(db.alloc(&lease, 5).unwrap().0, n(1));
+    let s = stats_of(&mut db, 5);
+    assert_eq!((s.offered, s.leased), (0, 1));
+}
+
+#[test]
+fn expired_offer_and_lease_are_free_again() {
+    let mut db = db_of(2);
+    let hold = with("a", |r| {
+        r.hold = true;
+        r.lease = 10;
+    });
+    assert_eq!(get(&mut db, &hold, 0), n(1));
+    assert_eq!(get(&mut db, &req("b"), 0), n(2)); // leased until 100
+    assert_eq!(db.alloc(&req("c"), 9), Err(Refusal::Exhausted("P".into())));
+    let s = stats_of(&mut db, 9);
+    assert_eq!((s.offered, s.leased, s.free), (1, 1, 0));
+    // At its end the offer is free.
+    let s = stats_of(&mut db, 10);
+    assert_eq!((s.offered, s.leased, s.free), (0, 1, 1));
+    assert_eq!(db.get(n(1)).unwrap().state_at(10), State::Free);
+    assert_eq!(get(&mut db, &exact("c", n(1)), 10), n(1));
+    // The lease past its end too.
+    assert_eq!(get(&mut db, &req("d"), 100), n(2));
+    let s = stats_of(&mut db, 100);
+    assert_eq!((s.offered, s.leased, s.free), (0, 2, 0));
+}
+
+#[test]
+fn expiry_sets_released_to_the_end_for_lru() {
+    let mut db = db_of(3);
+    let short = |c: &str, l: Time| with(c, |r| r.lease = l);
+    assert_eq!(get(&mut db, &short("a", 30), 0), n(1));
+    assert_eq!(get(&mut db, &short("b", 10), 0), n(2));
+    assert_eq!(get(&mut db, &short("c", 20), 0), n(3));
+    let s = stats_of(&mut db, 50);
+    assert_eq!(s.free, 3);
+    assert_eq!(db.get(n(2)).unwrap().state, State::Free);
+    assert_eq!(db.get(n(2)).unwrap().released, 10);
+    assert_eq!(get(&mut db, &req("x"), 50), n(2));
+    assert_eq!(get(&mut db, &req("y"), 50), n(3));
+    assert_eq!(get(&mut db, &req("z"), 50), n(1));
+    // An expired client can get its old address back via previous.
+    let mut db = db_of(3);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db, &r, 500), n(1));
+}
+
+#[test]
+fn a_new_address_in_the_same_pool_frees_the_old_one() {
+    let mut db = db_of(4);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    let (a, _, changes) = db.alloc(&exact("a", n(3)), 10).unwrap();
+    assert_eq!(a, n(3));
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].addr, n(1));
+    assert_eq!(changes[0].after.state, State::Free);
+    assert_eq!(changes[1].addr, n(3));
+    let old = db.get(n(1)).unwrap();
+    assert_eq!(old.state, State::Free);
+    assert_eq!((old.released, old.end), (10, 10));
+    let s = stats_of(&mut db, 10);
+    assert_eq!((s.leased, s.free), (1, 3));
+    // Any without previous: a new address, old one freed again.
+    assert_eq!(get(&mut db, &req("a"), 20), n(2));
+    assert_eq!(db.get(n(3)).unwrap().state, State::Free);
+    assert_eq!(stats_of(&mut db, 20).leased, 1);
+}
+
+#[test]
+fn a_client_holds_one_address_per_pool() {
+    let mut db = Db::new(vec![
+        Pool::new("P", vec![(n(1), n(4))]),
+        Pool::new("Q", vec![(n(10), n(14))]),
+    ]);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    let q = with("a", |r| r.pool = "Q".into());
+    assert_eq!(get(&mut db, &q, 0), n(10));
+    // Both still leased.
+    assert_eq!(db.get(n(1)).unwrap().state, State::Leased);
+    assert_eq!(db.get(n(10)).unwrap().state, State::Leased);
+    // Exact in Q of a P address: not in the pool.
+    let qx = with("a", |r| {
+        r.pool = "Q".into();
+        r.want = Want::Exact(n(2));
+    });
+    assert_eq!(
+        db.alloc(&qx, 0),
+        Err(Refusal::NotInPool(Ipv4Addr::from(n(2))))
+    );
+}
+
+#[test]
+fn release_by_holder_other_client_and_admin() {
+    let mut db = db_of(4);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    assert_eq!(
+        db.release(n(1), Some(("dhcp", "b")), 5),
+        Err(Refusal::NotHeld(Ipv4Addr::from(n(1))))
+    );
+    assert_eq!(
+        db.release(n(1), Some(("ppp", "a")), 5),
+        Err(Refusal::NotHeld(Ipv4Addr::from(n(1))))
+    );
+    assert_eq!(db.get(n(1)).unwrap().state, State::Leased);
+    let changes = db.release(n(1), Some(("dhcp", "a")), 5).unwrap();
+    assert_eq!(changes.len(), 1);
+    let e = db.get(n(1)).unwrap();
+    assert_eq!((e.state, e.released, e.end), (State::Free, 5, 5));
+    // Released again by the client: it holds nothing.
+    assert_eq!(
+        db.release(n(1), Some(("dhcp", "a")), 6),
+        Err(Refusal::NotHeld(Ipv4Addr::from(n(1))))
+    );
+    // Admin release of someone's lease.
+    assert_eq!(get(&mut db, &req("b"), 10), n(2));
+    assert_eq!(db.release(n(2), None, 11).unwrap().len(), 1);
+    assert_eq!(db.get(n(2)).unwrap().state, State::Free);
+    // Admin release of a free or never-used address: nothing to do.
+    assert_eq!(db.release(n(2), None, 12).unwrap(), vec![]);
+    assert_eq!(db.release(n(4), None, 12).unwrap(), vec![]);
+    assert_eq!(db.get(n(4)), None);
+    assert_eq!(
+        db.release(n(4), Some(("dhcp", "a")), 12),
+        Err(Refusal::NotHeld(Ipv4Addr::from(n(4))))
+    );
+    assert_eq!(
+        db.release(n(99), None, 12),
+        Err(Refusal::NotInPool(Ipv4Addr::from(n(99))))
+    );
+    // Admin release of a declined address ends the decline.
+    db.decline(n(3), 1000, None, 20).unwrap();
+    assert_eq!(db.release(n(3), None, 21).unwrap().len(), 1);
+    assert_eq!(db.get(n(3)).unwrap().state, State::Free);
+    assert_eq!(stats_of(&mut db, 21).free, 4);
+}
+
+#[test]
+fn release_of_an_expired_lease_by_its_client_is_not_held() {
+    let mut db = db_of(2);
+    get(&mut db, &req("a"), 0);
+    assert_eq!(
+        db.release(n(1), Some(("dhcp", "a")), 100),
+        Err(Refusal::NotHeld(Ipv4Addr::from(n(1))))
+    );
+}
+
+#[test]
+fn unhold_frees_an_offer_not_a_lease() {
+    let mut db = db_of(4);
+    let hold = with("a", |r| r.hold = true);
+    assert_eq!(get(&mut db, &hold, 0), n(1));
+    let changes = db.unhold("P", "dhcp", "a", 5).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(db.get(n(1)).unwrap().state, State::Free);
+    assert_eq!(stats_of(&mut db, 5).offered, 0);
+
+    assert_eq!(get(&mut db, &req("b"), 10), n(2));
+    assert_eq!(db.unhold("P", "dhcp", "b", 11).unwrap(), vec![]);
+    assert_eq!(db.get(n(2)).unwrap().state, State::Leased);
+    // Unknown client, unknown pool.
+    assert_eq!(db.unhold("P", "dhcp", "zz", 11).unwrap(), vec![]);
+    assert_eq!(
+        db.unhold("Q", "dhcp", "a", 11),
+        Err(Refusal::NoPool("Q".into()))
+    );
+}
+
+#[test]
+fn decline_by_holder_out_of_use_until_end() {
+    let mut db = db_of(3);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    assert_eq!(get(&mut db, &req("b"), 0), n(2));
+    assert_eq!(
+        db.decline(n(1), 50, Some(("dhcp", "b")), 10),
+        Err(Refusal::NotHeld(Ipv4Addr::from(n(1))))
+    );
+    assert_eq!(db.get(n(1)).unwrap().state, State::Leased);
+    let changes = db.decline(n(1), 50, Some(("dhcp", "a")), 10).unwrap();
+    assert_eq!(changes.len(), 1);
+    let e = db.get(n(1)).unwrap();
+    assert_eq!((e.state, e.end), (State::Declined, 60));
+    let s = stats_of(&mut db, 10);
+    assert_eq!((s.declined, s.leased, s.free), (1, 1, 1));
+    // Out of use: nobody gets it while declined.
+    assert_eq!(get(&mut db, &req("c"), 20), n(3));
+    assert_eq!(db.alloc(&req("d"), 20), Err(Refusal::Exhausted("P".into())));
+    assert_eq!(
+        db.alloc(&exact("d", n(1)), 59),
+        Err(Refusal::Taken(Ipv4Addr::from(n(1))))
+    );
+    // After its end it is free.
+    let s = stats_of(&mut db, 60);
+    assert_eq!((s.declined, s.free), (0, 1));
+    assert_eq!(get(&mut db, &req("d"), 60), n(1));
+}
+
+#[test]
+fn the_decliner_does_not_get_it_back_via_previous() {
+    let mut db = db_of(3);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    db.decline(n(1), 10, Some(("dhcp", "a")), 5).unwrap();
+    // At 100 .1 is free again, but a's previous no longer points at it:
+    // a gets the LRU address, never-used .2.
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db, &r, 100), n(2));
+    // Both used: .2 released at 1, .1 free since its decline ended at 15.
+    let mut db = db_of(2);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    assert_eq!(get(&mut db, &req("b"), 0), n(2));
+    db.release(n(2), None, 1).unwrap();
+    db.decline(n(1), 10, Some(("dhcp", "a")), 5).unwrap();
+    // LRU is .2; previous must not override that with .1.
+    assert_eq!(get(&mut db, &r, 100), n(2));
+}
+
+#[test]
+fn decline_by_admin_of_a_never_used_address() {
+    let mut db = db_of(2);
+    db.decline(n(1), 30, None, 0).unwrap();
+    assert_eq!(get(&mut db, &req("a"), 0), n(2));
+    assert_eq!(db.alloc(&req("b"), 29), Err(Refusal::Exhausted("P".into())));
+    assert_eq!(get(&mut db, &req("b"), 30), n(1));
+    assert_eq!(
+        db.decline(n(50), 30, None, 0),
+        Err(Refusal::NotInPool(Ipv4Addr::from(n(50))))
+    );
+}
+
+#[test]
+fn disabled_addresses_are_never_allocated() {
+    let mut db = db_of(3);
+    assert_eq!(db.set_disabled(n(1), true, 0).unwrap().len(), 1);
+    // Disabling twice changes nothing.
+    assert_eq!(db.set_disabled(n(1), true, 0).unwrap(), vec![]);
+    assert_eq!(stats_of(&mut db, 0).disabled, 1);
+    assert_eq!(get(&mut db, &req("a"), 0), n(2));
+    assert_eq!(get(&mut db, &req("b"), 0), n(3));
+    assert_eq!(db.alloc(&req("c"), 0), Err(Refusal::Exhausted("P".into())));
+    let range = with("c", |r| r.want = Want::Range(n(1), n(3)));
+    assert_eq!(db.alloc(&range, 0), Err(Refusal::Exhausted("P".into())));
+    // Freed and disabled: still never allocated.
+    db.release(n(2), None, 1).unwrap();
+    db.set_disabled(n(2), true, 2).unwrap();
+    assert_eq!(db.alloc(&req("c"), 3), Err(Refusal::Exhausted("P".into())));
+    let s = stats_of(&mut db, 3);
+    assert_eq!((s.disabled, s.leased, s.free), (2, 1, 0));
+    // Enable makes it allocatable.
+    assert_eq!(db.set_disabled(n(1), false, 4).unwrap().len(), 1);
+    assert_eq!(get(&mut db, &req("c"), 4), n(1));
+    db.set_disabled(n(2), false, 5).unwrap();
+    assert_eq!(get(&mut db, &exact("d", n(2)), 5), n(2));
+    assert_eq!(
+        db.set_disabled(n(9), true, 5),
+        Err(Refusal::NotInPool(Ipv4Addr::from(n(9))))
+    );
+}
+
+#[test]
+fn a_disabled_lease_is_not_renewed() {
+    let mut db = db_of(3);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    db.set_disabled(n(1), true, 10).unwrap();
+    // Still leased until its end.
+    let s = stats_of(&mut db, 10);
+    assert_eq!((s.leased, s.disabled), (1, 0));
+    assert_eq!(
+        db.alloc(&exact("a", n(1)), 20),
+        Err(Refusal::Disabled(Ipv4Addr::from(n(1))))
+    );
+    assert_eq!(db.get(n(1)).unwrap().end, 100);
+    // With previous: another address; the disabled one is freed.
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db, &r, 30), n(2));
+    let e = db.get(n(1)).unwrap();
+    assert_eq!((e.state, e.disabled), (State::Free, true));
+    let s = stats_of(&mut db, 30);
+    assert_eq!((s.leased, s.disabled, s.free), (1, 1, 1));
+    // Enabled again: allocatable.
+    db.set_disabled(n(1), false, 40).unwrap();
+    assert_eq!(get(&mut db, &exact("b", n(1)), 40), n(1));
+}
+
+#[test]
+fn a_disabled_lease_expires_to_disabled() {
+    let mut db = db_of(2);
+    get(&mut db, &req("a"), 0);
+    db.set_disabled(n(1), true, 10).unwrap();
+    let s = stats_of(&mut db, 100);
+    assert_eq!((s.leased, s.disabled, s.free), (0, 1, 1));
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db, &r, 100), n(2));
+}
+
+#[test]
+fn stats_numbers() {
+    let mut db = Db::new(vec![
+        Pool::new("P", vec![(n(1), n(5)), (n(20), n(24))]),
+        Pool::new("Q", vec![(n(100), n(103))]),
+    ]);
+    get(&mut db, &req("a"), 0);
+    get(&mut db, &req("b"), 0);
+    get(&mut db, &with("c", |r| r.hold = true), 0);
+    db.decline(n(20), 100, None, 0).unwrap();
+    db.set_disabled(n(24), true, 0).unwrap();
+    db.set_disabled(n(5), true, 0).unwrap();
+    db.set_disabled(n(5), false, 0).unwrap();
+    get(&mut db, &with("a", |r| r.pool = "Q".into()), 0);
+    let s = db.stats(0);
+    assert_eq!(
+        s,
+        vec![
+            Stats {
+                name: "P".into(),
+                size: 10,
+                leased: 2,
+                offered: 1,
+                free: 5,
+                disabled: 1,
+                declined: 1,
+            },
+            Stats {
+                name: "Q".into(),
+                size: 4,
+                leased: 1,
+                offered: 0,
+                free: 3,
+                disabled: 0,
+                declined: 0,
+            },
+        ]
+    );
+    // After a release and the offer's end.
+    db.release(n(1), None, 10).unwrap();
+    let s = &db.stats(100)[0];
+    assert_eq!(
+        (s.leased, s.offered, s.free, s.disabled, s.declined),
+        (0, 0, 9, 1, 0)
+    );
+}
+
+#[test]
+fn query_filters() {
+    let mut db = Db::new(vec![
+        Pool::new("P", vec![(n(1), n(5))]),
+        Pool::new("Q", vec![(n(10), n(15))]),
+    ]);
+    get(&mut db, &req("a"), 0); // .1 leased dhcp a
+    get(&mut db, &with("b", |r| r.hold = true), 0); // .2 offered
+    get(&mut db, &with("a", |r| r.pool = "Q".into()), 0); // .10
+    get(
+        &mut db,
+        &with("c", |r| {
+            r.pool = "Q".into();
+            r.service = "ppp".into();
+            r.lease = 10;
+        }),
+        0,
+    ); // .11 leased until 10
+    db.set_disabled(n(3), true, 0).unwrap();
+    let addrs = |v: Vec<(u32, &str, &Entry)>| v.into_iter().map(|(a, _, _)| a).collect::<Vec<_>>();
+    assert_eq!(
+        addrs(db.query(&Filter::default(), 1)),
+        vec![n(1), n(2), n(3), n(10), n(11)]
+    );
+    let pools: Vec<String> = db
+        .query(&Filter::default(), 1)
+        .iter()
+        .map(|(_, p, _)| p.to_string())
+        .collect();
+    assert_eq!(pools, ["P", "P", "P", "Q", "Q"]);
+    let f = Filter {
+        pool: Some("Q".into()),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(10), n(11)]);
+    let f = Filter {
+        range: Some((n(2), n(10))),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(2), n(3), n(10)]);
+    let f = Filter {
+        service: Some("ppp".into()),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(11)]);
+    let f = Filter {
+        client: Some("a".into()),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(1), n(10)]);
+    let f = Filter {
+        client: Some("a".into()),
+        pool: Some("P".into()),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(1)]);
+    let f = Filter {
+        state: Some(Selector::State(State::Leased)),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(1), n(10), n(11)]);
+    let f = Filter {
+        state: Some(Selector::State(State::Offered)),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(2)]);
+    let f = Filter {
+        state: Some(Selector::Disabled),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 1)), vec![n(3)]);
+    // Expired by the time of the query: .11 is free now.
+    let f = Filter {
+        state: Some(Selector::State(State::Leased)),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 10)), vec![n(1), n(10)]);
+    let f = Filter {
+        state: Some(Selector::State(State::Free)),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query(&f, 10)), vec![n(3), n(11)]);
+    let f = Filter {
+        pool: Some("nosuch".into()),
+        ..Filter::default()
+    };
+    assert!(db.query(&f, 10).is_empty());
+}
+
+#[test]
+fn state_names_round_trip() {
+    for s in [State::Free, State::Offered, State::Leased, State::Declined] {
+        assert_eq!(State::from_name(s.name()), Some(s));
+    }
+    assert_eq!(State::from_name("disabled"), None);
+}
+
+#[test]
+fn undo_of_a_fresh_allocation() {
+    let mut db = db_of(4);
+    let before = stats_of(&mut db, 0);
+    let (a, _, changes) = db.alloc(&req("a"), 0).unwrap();
+    assert_eq!(a, n(1));
+    db.undo(&changes);
+    assert_eq!(db.get(n(1)), None);
+    assert!(db.is_empty());
+    assert_eq!(stats_of(&mut db, 0), before);
+    assert!(db.query(&Filter::default(), 0).is_empty());
+    // The same address again, for another client and for the same one.
+    let (b, _, changes) = db.alloc(&req("b"), 0).unwrap();
+    assert_eq!(b, n(1));
+    db.undo(&changes);
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db, &r, 1), n(1));
+    assert_eq!(db.get(n(1)).unwrap().client, "a");
+}
+
+#[test]
+fn undo_restores_the_previous_state() {
+    let mut db = db_of(4);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    assert_eq!(get(&mut db, &req("b"), 0), n(2));
+    db.release(n(2), None, 5).unwrap();
+    let snapshot: Vec<(u32, Entry)> = db.entries().map(|(a, e)| (a, e.clone())).collect();
+    let before = stats_of(&mut db, 10);
+    // a moves to .2 (Exact): two changes.
+    let (_, _, changes) = db.alloc(&exact("a", n(2)), 10).unwrap();
+    assert_eq!(changes.len(), 2);
+    db.undo(&changes);
+    let now: Vec<(u32, Entry)> = db.entries().map(|(a, e)| (a, e.clone())).collect();
+    assert_eq!(now, snapshot);
+    assert_eq!(stats_of(&mut db, 10), before);
+    // Indexes agree: a still holds .1 (renewal via previous), .2 is the
+    // LRU free used address after the never-used ones.
+    let r = with("a", |r| r.previous = true);
+    let (a, end, ch) = db.alloc(&r, 10).unwrap();
+    assert_eq!((a, end, ch.len()), (n(1), 110, 1));
+    assert_eq!(get(&mut db, &req("c"), 10), n(3));
+    assert_eq!(get(&mut db, &req("d"), 10), n(4));
+    assert_eq!(get(&mut db, &req("e"), 10), n(2));
+    // Undo of a release and a decline.
+    let ch = db.release(n(4), None, 20).unwrap();
+    db.undo(&ch);
+    assert_eq!(db.get(n(4)).unwrap().state, State::Leased);
+    assert_eq!(db.alloc(&req("f"), 20), Err(Refusal::Exhausted("P".into())));
+    let ch = db.decline(n(4), 100, Some(("dhcp", "d")), 20).unwrap();
+    db.undo(&ch);
+    assert_eq!(db.get(n(4)).unwrap().client, "d");
+    assert_eq!(stats_of(&mut db, 20).declined, 0);
+    let ch = db.set_disabled(n(4), true, 20).unwrap();
+    db.undo(&ch);
+    assert!(!db.get(n(4)).unwrap().disabled);
+}
+
+#[test]
+fn undo_of_a_reuse_gives_the_same_address_again() {
+    let mut db = db_of(2);
+    get(&mut db, &req("a"), 0);
+    get(&mut db, &req("b"), 0);
+    db.release(n(2), None, 1).unwrap();
+    db.release(n(1), None, 2).unwrap();
+    let (a, _, ch) = db.alloc(&req("c"), 3).unwrap();
+    assert_eq!(a, n(2));
+    db.undo(&ch);
+    assert_eq!(db.get(n(2)).unwrap().client, "b");
+    assert_eq!(get(&mut db, &req("c"), 3), n(2));
+    assert_eq!(get(&mut db, &req("d"), 3), n(1));
+}
+
+#[test]
+fn a_slash_8_pool_allocates_without_a_scan() {
+    let lo = ip(10, 0, 0, 0);
+    let hi = ip(10, 255, 255, 255);
+    let mut db = Db::new(vec![Pool::new("Big", vec![(lo, hi)])]);
+    assert_eq!(db.pools()[0].size(), 1 << 24);
+    assert!(db.is_empty());
+    let mut last = 0;
+    for i in 0..10_000u32 {
+        let r = Alloc {
+            pool: "Big".into(),
+            service: "dhcp".into(),
+            client: format!("c{i}"),
+            lease: 3600,
+            want: Want::Any,
+            previous: true,
+            hold: false,
+        };
+        let (a, _, _) = db.alloc(&r, 0).unwrap();
+        assert_eq!(a, lo + i);
+        last = a;
+    }
+    assert_eq!(last, ip(10, 0, 39, 15));
+    assert_eq!(db.len(), 10_000);
+    let s = &db.stats(0)[0];
+    assert_eq!((s.leased, s.free), (10_000, (1 << 24) - 10_000));
+}
+
+#[test]
+fn held_outside() {
+    let p = Pool::new("P", vec![(n(1), n(4))]);
+    let q = Pool::new("Q", vec![(n(10), n(14))]);
+    let mut db = Db::new(vec![p.clone(), q.clone()]);
+    get(&mut db, &req("a"), 0); // .1
+    let inq = |c: &str, l: Time, hold: bool| {
+        with(c, |r| {
+            r.pool = "Q".into();
+            r.lease = l;
+            r.hold = hold;
+        })
+    };
+    assert_eq!(get(&mut db, &inq("b", 100, true), 0), n(10));
+    assert_eq!(get(&mut db, &inq("c", 10, false), 0), n(11)); // ends at 10
+    assert_eq!(get(&mut db, &inq("d", 100, false), 0), n(12));
+    db.release(n(12), None, 1).unwrap();
+    db.decline(n(13), 100, None, 1).unwrap();
+    assert_eq!(
+        db.held_outside(std::slice::from_ref(&p), 5),
+        vec![n(10), n(11)]
+    );
+    assert_eq!(db.held_outside(std::slice::from_ref(&p), 10), vec![n(10)]);
+    assert_eq!(db.held_outside(&[p.clone(), q.clone()], 5), vec![]);
+    // A pool that covers only part of Q.
+    let q2 = Pool::new("Q", vec![(n(11), n(14))]);
+    assert_eq!(db.held_outside(&[p.clone(), q2], 5), vec![n(10)]);
+    assert_eq!(db.held_outside(&[q], 5), vec![n(1)]);
+}
+
+#[test]
+fn with_pools_keeps_entries_inside_and_drops_the_rest() {
+    let p = Pool::new("P", vec![(n(1), n(4))]);
+    let q = Pool::new("Q", vec![(n(10), n(14))]);
+    let mut db = Db::new(vec![p, q]);
+    get(&mut db, &req("a"), 0); // .1
+    get(&mut db, &req("b"), 0); // .2
+    get(&mut db, &with("c", |r| r.pool = "Q".into()), 0); // .10
+    db.release(n(2), None, 1).unwrap();
+    let seq = db.seq();
+    // P grows, Q is gone.
+    let mut db2 = db.with_pools(vec![Pool::new("P", vec![(n(1), n(6))])]);
+    assert_eq!(db2.seq(), seq);
+    assert_eq!(db2.len(), 2);
+    assert_eq!(db2.get(n(1)), db.get(n(1)));
+    assert_eq!(db2.get(n(2)), db.get(n(2)));
+    assert_eq!(db2.get(n(10)), None);
+    assert_eq!(db2.pools().len(), 1);
+    let s = &db2.stats(1)[0];
+    assert_eq!((s.size, s.leased, s.free), (6, 1, 5));
+    // Indexes rebuilt: a renews .1, b gets its previous .2 back, new
+    // clients get never-used addresses first.
+    let r = with("a", |r| r.previous = true);
+    assert_eq!(get(&mut db2, &r, 2), n(1));
+    assert_eq!(get(&mut db2, &req("x"), 2), n(3));
+    let r = with("b", |r| r.previous = true);
+    assert_eq!(get(&mut db2, &r, 2), n(2));
+    assert_eq!(db2.seq(), seq + 3);
+    // The original is unchanged.
+    assert_eq!(db.len(), 3);
+    assert_eq!(db.get(n(10)).unwrap().client, "c");
+    let nopool = with("c", |r| r.pool = "Q".into());
+    assert_eq!(db2.alloc(&nopool, 2), Err(Refusal::NoPool("Q".into())));
+}
+
+#[test]
+fn restore_rebuilds_indexes_and_seq() {
+    let mut db = db_of(4);
+    let leased = Entry {
+        state: State::Leased,
+        disabled: false,
+        service: "dhcp".into(),
+        client: "a".into(),
+        reserved: 0,
+        end: 100,
+        released: 0,
+        seq: 7,
+    };
+    let free = Entry {
+        state: State::Free,
+        client: "b".into(),
+        end: 5,
+        released: 5,
+        seq: 3,
+        ..leased.clone()
+    };
+    assert!(db.restore(n(2), leased));
+    assert!(db.restore(n(1), free));
+    assert!(!db.restore(
+        n(50),
+        Entry {
+            seq: 99,
+            ..db.get(n(2)).unwrap().clone()
+        }
+    ));
+    assert_eq!(db.seq(), 7);
+    let s = stats_of(&mut db, 10);
+    assert_eq!((s.leased, s.free), (1, 3));
+    assert_eq!(get(&mut db, &req("c"), 10), n(3));
+    assert_eq!(get(&mut db, &req("d"), 10), n(4));
+    assert_eq!(get(&mut db, &req("e"), 10), n(1));
+    let (a, _, ch) = db.alloc(&with("a", |r| r.previous = true), 10).unwrap();
+    assert_eq!(a, n(2));
+    assert_eq!(ch[0].after.seq, db.seq());
+    assert!(db.seq() > 7);
+}
+
+#[test]
+fn changes_carry_increasing_seq_and_before_after() {
+    let mut db = db_of(4);
+    let (_, _, c1) = db.alloc(&req("a"), 0).unwrap();
+    let (_, _, c2) = db.alloc(&exact("a", n(3)), 1).unwrap();
+    assert_eq!(c1[0].before, None);
+    assert_eq!(c1[0].after.seq, 1);
+    assert_eq!(c2[0].before.as_ref().unwrap().state, State::Leased);
+    assert_eq!(c2[0].after.seq, 2);
+    assert_eq!(c2[1].after.seq, 3);
+    assert_eq!(db.seq(), 3);
+    assert_eq!(db.get(n(3)).unwrap().seq, 3);
+}
+
+#[test]
+fn prefer_of_the_address_the_client_holds_keeps_it() {
+    let mut db = Db::new(vec![Pool::new("P", vec![(10, 19)])]);
+    let a = Alloc {
+        pool: "P".into(),
+        service: "s".into(),
+        client: "c".into(),
+        lease: 100,
+        want: Want::Any,
+        previous: false,
+        hold: false,
+    };
+    let (first, _, _) = db.alloc(&a, 1000).unwrap();
+    let again = Alloc {
+        want: Want::Prefer(first),
+        ..a.clone()
+    };
+    let (second, _, _) = db.alloc(&again, 1001).unwrap();
+    assert_eq!(second, first);
+    // With a range that excludes it, the current address is not chosen.
+    let ranged = Alloc {
+        want: Want::Range(15, 19),
+        previous: true,
+        ..a
+    };
+    let (third, _, _) = db.alloc(&ranged, 1002).unwrap();
+    assert!((15..=19).contains(&third), "{third}");
+}

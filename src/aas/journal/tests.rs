@@ -1,2 +1,645 @@
-#![allow(unused_imports)]
+use std::net::Ipv4Addr;
+
 use super::*;
+use crate::aas::db::{Alloc, Pool, Time, Want, FOREVER};
+
+fn n(last: u8) -> u32 {
+    u32::from(Ipv4Addr::new(10, 0, 0, last))
+}
+
+fn entry(seq: u64, state: State, client: &str) -> Entry {
+    Entry {
+        state,
+        disabled: false,
+        service: "dhcp".into(),
+        client: client.into(),
+        reserved: 1_000 + seq,
+        end: 2_000 + seq,
+        released: 500 + seq,
+        seq,
+    }
+}
+
+fn encoded(records: &[(u32, Entry)]) -> (Vec<u8>, Vec<usize>) {
+    let mut buf = HEADER.to_vec();
+    let mut offsets = Vec::new();
+    for (a, e) in records {
+        offsets.push(buf.len());
+        encode(*a, e, &mut buf);
+    }
+    (buf, offsets)
+}
+
+fn sample() -> Vec<(u32, Entry)> {
+    vec![
+        (n(1), entry(1, State::Leased, "a")),
+        (
+            n(2),
+            Entry {
+                end: FOREVER,
+                ..entry(2, State::Offered, "b")
+            },
+        ),
+        (
+            n(3),
+            Entry {
+                disabled: true,
+                service: String::new(),
+                client: String::new(),
+                ..entry(3, State::Free, "")
+            },
+        ),
+        (
+            n(4),
+            Entry {
+                service: "s".repeat(255),
+                client: "c".repeat(255),
+                ..entry(4, State::Declined, "")
+            },
+        ),
+        (
+            u32::MAX,
+            Entry {
+                seq: u64::MAX,
+                ..entry(5, State::Leased, "é ü")
+            },
+        ),
+    ]
+}
+
+#[test]
+fn crc32_check_value() {
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    assert_eq!(crc32(b""), 0);
+    assert_eq!(crc32(b"a"), 0xE8B7_BE43);
+}
+
+#[test]
+fn encode_replay_round_trip() {
+    let recs = sample();
+    let (buf, offsets) = encoded(&recs);
+    let r = replay(&buf).expect("header");
+    assert_eq!(r.records, recs);
+    assert!(r.holes.is_empty());
+    assert_eq!(r.torn_at, None);
+    // The frame: mark, length, payload, CRC of the payload.
+    let at = offsets[0];
+    assert_eq!(buf[at], 0xA5);
+    let len = usize::from(u16::from_le_bytes([buf[at + 1], buf[at + 2]]));
+    assert_eq!(offsets[1] - at, len + 7);
+    let crc = u32::from_le_bytes(buf[at + 3 + len..at + 7 + len].try_into().unwrap());
+    assert_eq!(crc, crc32(&buf[at + 3..at + 3 + len]));
+    // 255-byte names fit.
+    let long = offsets[4] - offsets[3];
+    assert_eq!(long, 7 + FIXED + 2 + 255 + 255);
+}
+
+#[test]
+fn replay_of_an_empty_log() {
+    let r = replay(HEADER).unwrap();
+    assert_eq!(r, Replay::default());
+}
+
+#[test]
+fn longer_names_are_cut_at_255_bytes() {
+    let e = Entry {
+        client: "x".repeat(300),
+        ..entry(1, State::Leased, "")
+    };
+    let mut buf = HEADER.to_vec();
+    encode(n(1), &e, &mut buf);
+    let r = replay(&buf).unwrap();
+    assert_eq!(r.records[0].1.client, "x".repeat(255));
+}
+
+#[test]
+fn torn_tail_is_reported_and_earlier_records_kept() {
+    let recs = sample();
+    let (buf, offsets) = encoded(&recs);
+    let last = *offsets.last().unwrap();
+    for cut in [1, 3, 10] {
+        let torn = &buf[..buf.len() - cut];
+        let r = replay(torn).unwrap();
+        assert_eq!(r.torn_at, Some(last), "cut {cut}");
+        assert_eq!(r.records, recs[..recs.len() - 1]);
+        assert!(r.holes.is_empty());
+    }
+    // Cut to just the mark byte of the last record.
+    let r = replay(&buf[..last + 1]).unwrap();
+    assert_eq!(r.torn_at, Some(last));
+    // Garbage after the last record.
+    let mut junk = buf.clone();
+    junk.extend_from_slice(&[0xA5, 0xff, 0x00, 1, 2, 3]);
+    let r = replay(&junk).unwrap();
+    assert_eq!(r.torn_at, Some(buf.len()));
+    assert_eq!(r.records, recs);
+}
+
+#[test]
+fn flipped_byte_in_a_middle_record_is_a_hole() {
+    let recs = sample();
+    let (buf, offsets) = encoded(&recs);
+    for flip_at in [offsets[1] + 10, offsets[1] + 3, offsets[1] + 1, offsets[1]] {
+        let mut bad = buf.clone();
+        bad[flip_at] ^= 0x40;
+        let r = replay(&bad).unwrap();
+        assert_eq!(
+            r.holes,
+            vec![Damage {
+                offset: offsets[1],
+                len: offsets[2] - offsets[1],
+            }],
+            "flip at {flip_at}"
+        );
+        assert_eq!(r.torn_at, None);
+        let mut want = recs.clone();
+        want.remove(1);
+        assert_eq!(r.records, want);
+    }
+    // A flipped byte in the last record: a torn tail, not a hole.
+    let mut bad = buf.clone();
+    let last = *offsets.last().unwrap();
+    bad[last + 12] ^= 1;
+    let r = replay(&bad).unwrap();
+    assert!(r.holes.is_empty());
+    assert_eq!(r.torn_at, Some(last));
+    assert_eq!(r.records.len(), recs.len() - 1);
+}
+
+#[test]
+fn two_holes() {
+    let recs = sample();
+    let (mut buf, offsets) = encoded(&recs);
+    buf[offsets[0] + 20] ^= 0xff;
+    buf[offsets[2] + 20] ^= 0xff;
+    let r = replay(&buf).unwrap();
+    assert_eq!(
+        r.holes.iter().map(|h| h.offset).collect::<Vec<_>>(),
+        vec![offsets[0], offsets[2]]
+    );
+    assert_eq!(
+        r.records.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+        vec![n(2), n(4), u32::MAX]
+    );
+}
+
+#[test]
+fn bad_header_is_none() {
+    let (mut buf, _) = encoded(&sample());
+    assert!(replay(&buf).is_some());
+    buf[7] = b'2';
+    assert_eq!(replay(&buf), None);
+    assert_eq!(replay(b""), None);
+    assert_eq!(replay(b"AASD"), None);
+}
+
+#[test]
+fn bad_state_code_is_damage() {
+    let recs = vec![
+        (n(1), entry(1, State::Leased, "a")),
+        (n(2), entry(2, State::Leased, "b")),
+    ];
+    let (buf, offsets) = encoded(&recs);
+    // State 9 with a matching CRC: the frame checks, the payload does not.
+    let mut bad = buf.clone();
+    let at = offsets[0];
+    let len = offsets[1] - at - 7;
+    bad[at + 3 + 12] = 9;
+    let crc = crc32(&bad[at + 3..at + 3 + len]);
+    bad[at + 3 + len..at + 7 + len].copy_from_slice(&crc.to_le_bytes());
+    let r = replay(&bad).unwrap();
+    assert_eq!(r.records, recs[1..]);
+    assert_eq!(r.holes.len(), 1);
+}
+
+// ---------------------------------------------------------------- Store
+
+/// A fresh directory, removed when dropped.
+struct Tmp(PathBuf);
+
+impl Tmp {
+    fn new(test: &str) -> Tmp {
+        let p = std::env::temp_dir().join(format!("indhcpd-journal-{}-{test}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        Tmp(p)
+    }
+
+    fn cfg(&self) -> StoreConfig {
+        StoreConfig {
+            database_dir: self.0.join("db"),
+            checkpoint_dir: self.0.join("ckpt"),
+            num_checkpoints: 3,
+            max_db_size: 1 << 20,
+            sync: true,
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.0.join("db").join(LOG_NAME)
+    }
+
+    fn ckpt_dir(&self) -> PathBuf {
+        self.0.join("ckpt")
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn new_db() -> Db {
+    Db::new(vec![Pool::new("P", vec![(n(1), n(50))])])
+}
+
+fn req(client: &str) -> Alloc {
+    Alloc {
+        pool: "P".into(),
+        service: "dhcp".into(),
+        client: client.into(),
+        lease: 3600,
+        want: Want::Any,
+        previous: true,
+        hold: false,
+    }
+}
+
+/// Allocate and log it, as in.aasd does.
+fn alloc(db: &mut Db, store: &mut Store, r: &Alloc, now: Time) -> u32 {
+    let (a, _, changes) = db.alloc(r, now).unwrap();
+    let recs: Vec<(u32, &Entry)> = changes.iter().map(|c| (c.addr, &c.after)).collect();
+    store.append(&recs).unwrap();
+    store.flush().unwrap();
+    a
+}
+
+fn state(db: &Db) -> Vec<(u32, Entry)> {
+    db.entries().map(|(a, e)| (a, e.clone())).collect()
+}
+
+fn reopen(t: &Tmp) -> (Db, Store) {
+    let mut db = new_db();
+    let store = Store::open(t.cfg(), &mut db).unwrap();
+    (db, store)
+}
+
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).unwrap().len()
+}
+
+#[test]
+fn open_on_an_empty_dir() {
+    let t = Tmp::new("open_empty");
+    let (db, store) = reopen(&t);
+    assert!(db.is_empty());
+    assert_eq!(db.seq(), 0);
+    assert_eq!(fs::read(t.log()).unwrap(), HEADER);
+    assert_eq!(store.log_path(), t.log());
+    assert!(t.ckpt_dir().is_dir());
+    assert!(checkpoints(&t.ckpt_dir()).is_empty());
+    drop(store);
+    let (db, _) = reopen(&t);
+    assert!(db.is_empty());
+}
+
+#[test]
+fn reopen_gives_the_same_entries() {
+    let t = Tmp::new("reopen_same");
+    let (mut db, mut store) = reopen(&t);
+    for (i, c) in ["a", "b", "c", "d"].iter().enumerate() {
+        alloc(&mut db, &mut store, &req(c), i as Time);
+    }
+    // A renewal, a move and a release: several records per address.
+    alloc(&mut db, &mut store, &req("a"), 100);
+    let mv = Alloc {
+        want: Want::Exact(n(10)),
+        ..req("b")
+    };
+    alloc(&mut db, &mut store, &mv, 110);
+    let ch = db.release(n(3), Some(("dhcp", "c")), 120).unwrap();
+    store.append(&[(ch[0].addr, &ch[0].after)]).unwrap();
+    let ch = db.set_disabled(n(4), true, 130).unwrap();
+    store.append(&[(ch[0].addr, &ch[0].after)]).unwrap();
+    let ch = db.decline(n(20), FOREVER, None, 140).unwrap();
+    store.append(&[(ch[0].addr, &ch[0].after)]).unwrap();
+    let len = file_len(&t.log());
+    let want = state(&db);
+    let seq = db.seq();
+    drop(store);
+
+    let (mut db2, store2) = reopen(&t);
+    assert_eq!(state(&db2), want);
+    assert_eq!(db2.seq(), seq);
+    // A clean log is not rewritten.
+    assert_eq!(file_len(&t.log()), len);
+    assert_eq!(db2.get(n(20)).unwrap().end, FOREVER);
+    // The indexes work after recovery: b keeps .10, e gets .5.
+    let (a, _, _) = db2.alloc(&req("b"), 150).unwrap();
+    assert_eq!(a, n(10));
+    let (a, _, _) = db2.alloc(&req("e"), 150).unwrap();
+    assert_eq!(a, n(5));
+    drop(store2);
+}
+
+#[test]
+fn records_of_addresses_in_no_pool_are_dropped() {
+    let t = Tmp::new("no_pool");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    drop(store);
+    let mut small = Db::new(vec![Pool::new("P", vec![(n(2), n(50))])]);
+    let _store = Store::open(t.cfg(), &mut small).unwrap();
+    assert!(small.is_empty());
+}
+
+#[test]
+fn a_torn_tail_is_cut_on_open() {
+    let t = Tmp::new("torn_tail");
+    let (mut db, mut store) = reopen(&t);
+    let mut lens = vec![file_len(&t.log())];
+    for c in ["a", "b", "c"] {
+        alloc(&mut db, &mut store, &req(c), 0);
+        lens.push(file_len(&t.log()));
+    }
+    drop(store);
+    let good = lens[2];
+    let full = fs::read(t.log()).unwrap();
+    fs::write(t.log(), &full[..full.len() - 4]).unwrap();
+
+    let (db2, store2) = reopen(&t);
+    assert_eq!(state(&db2), state(&db)[..2]);
+    // One record per address, in address order: the good part itself.
+    assert_eq!(file_len(&t.log()), good);
+    assert_eq!(fs::read(t.log()).unwrap(), full[..good as usize]);
+    drop(store2);
+    let (db3, mut store3) = reopen(&t);
+    assert_eq!(state(&db3), state(&db2));
+    assert_eq!(file_len(&t.log()), good);
+    // Appends go after the good part and read back.
+    let mut db3 = db3;
+    let a = alloc(&mut db3, &mut store3, &req("z"), 5);
+    assert_eq!(a, n(3));
+    drop(store3);
+    let (db4, _) = reopen(&t);
+    assert_eq!(state(&db4), state(&db3));
+}
+
+#[test]
+fn a_lost_log_is_rebuilt_from_the_checkpoint() {
+    let t = Tmp::new("lost_log");
+    let (mut db, mut store) = reopen(&t);
+    for c in ["a", "b", "c"] {
+        alloc(&mut db, &mut store, &req(c), 0);
+    }
+    let path = store.checkpoint(&db, false).unwrap().expect("written");
+    assert_eq!(checkpoints(&t.ckpt_dir()), vec![path.clone()]);
+    assert_eq!(
+        path.file_name().unwrap().to_str().unwrap(),
+        format!("aasd.{:020}.ckpt", db.seq())
+    );
+    drop(store);
+    fs::remove_file(t.log()).unwrap();
+    let (db2, store2) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+    assert_eq!(db2.seq(), db.seq());
+    // The log was written again from it.
+    assert_eq!(
+        replay(&fs::read(t.log()).unwrap()).unwrap().records,
+        state(&db)
+    );
+    drop(store2);
+    let (db3, _) = reopen(&t);
+    assert_eq!(state(&db3), state(&db));
+}
+
+#[test]
+fn a_log_with_a_bad_header_is_rebuilt_from_the_checkpoint() {
+    let t = Tmp::new("bad_header");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    store.checkpoint(&db, false).unwrap().unwrap();
+    drop(store);
+    let mut bytes = fs::read(t.log()).unwrap();
+    bytes[0] = b'X';
+    fs::write(t.log(), &bytes).unwrap();
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+    assert!(t.log().with_extension("bad").exists());
+    assert!(replay(&fs::read(t.log()).unwrap()).is_some());
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_to_an_older_one() {
+    let t = Tmp::new("bad_ckpt");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    alloc(&mut db, &mut store, &req("b"), 0);
+    let old = store.checkpoint(&db, false).unwrap().unwrap();
+    let old_state = state(&db);
+    alloc(&mut db, &mut store, &req("c"), 10);
+    let newest = store.checkpoint(&db, false).unwrap().unwrap();
+    assert_ne!(old, newest);
+    assert_eq!(checkpoints(&t.ckpt_dir()), vec![newest.clone(), old]);
+    drop(store);
+    let mut bytes = fs::read(&newest).unwrap();
+    let mid = bytes.len() - 30;
+    bytes[mid] ^= 0x10;
+    fs::write(&newest, &bytes).unwrap();
+    fs::remove_file(t.log()).unwrap();
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), old_state);
+}
+
+#[test]
+fn damage_in_the_log_is_filled_from_the_checkpoint() {
+    let t = Tmp::new("damaged_log");
+    let (mut db, mut store) = reopen(&t);
+    for c in ["a", "b", "c"] {
+        alloc(&mut db, &mut store, &req(c), 0);
+    }
+    store.checkpoint(&db, false).unwrap().unwrap();
+    let at_checkpoint = state(&db);
+    // Renew all three later: the log has newer records than the checkpoint.
+    let mut offsets = Vec::new();
+    for c in ["a", "b", "c"] {
+        offsets.push(file_len(&t.log()) as usize);
+        alloc(&mut db, &mut store, &req(c), 1000);
+    }
+    let after = state(&db);
+    drop(store);
+    // Damage b's renewal, in the middle of the log.
+    let mut bytes = fs::read(t.log()).unwrap();
+    bytes[offsets[1] + 20] ^= 0xff;
+    fs::write(t.log(), &bytes).unwrap();
+    assert_eq!(replay(&bytes).unwrap().holes.len(), 1);
+
+    let (db2, store2) = reopen(&t);
+    let got = state(&db2);
+    assert_eq!(got[0], after[0]);
+    assert_eq!(got[1], at_checkpoint[1]);
+    assert_eq!(got[2], after[2]);
+    assert_eq!(got.len(), 3);
+    // The damage is gone: the log was rewritten from the result.
+    let r = replay(&fs::read(t.log()).unwrap()).unwrap();
+    assert!(r.holes.is_empty());
+    assert_eq!(r.records, got);
+    drop(store2);
+    let (db3, _) = reopen(&t);
+    assert_eq!(state(&db3), got);
+}
+
+#[test]
+fn a_newer_checkpoint_entry_wins_over_an_older_log_record() {
+    let t = Tmp::new("ckpt_newer");
+    let (mut db, mut store) = reopen(&t);
+    for c in ["a", "b", "c"] {
+        alloc(&mut db, &mut store, &req(c), 0);
+    }
+    // b renewed (seq 4) and checkpointed, then a renewed (seq 5).
+    let b_renewal_at = file_len(&t.log()) as usize;
+    alloc(&mut db, &mut store, &req("b"), 500);
+    store.checkpoint(&db, false).unwrap().unwrap();
+    alloc(&mut db, &mut store, &req("a"), 600);
+    let want = state(&db);
+    assert_eq!(want[1].1.seq, 4);
+    drop(store);
+    // Damage b's renewal: the log still has b's older record (seq 2),
+    // which must not replace the checkpoint's entry (seq 4).
+    let mut bytes = fs::read(t.log()).unwrap();
+    bytes[b_renewal_at + 20] ^= 0xff;
+    fs::write(t.log(), &bytes).unwrap();
+    let r = replay(&bytes).unwrap();
+    assert_eq!(r.holes.len(), 1);
+    assert!(r.records.iter().any(|(a, e)| *a == n(2) && e.seq == 2));
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), want);
+}
+
+#[test]
+fn compaction_leaves_one_record_per_address() {
+    let t = Tmp::new("compact");
+    let mut cfg = t.cfg();
+    cfg.max_db_size = 0;
+    let mut db = new_db();
+    let mut store = Store::open(cfg, &mut db).unwrap();
+    assert!(!store.wants_compaction());
+    for round in 0..20 {
+        for c in ["a", "b", "c"] {
+            alloc(&mut db, &mut store, &req(c), round * 100);
+        }
+    }
+    assert!(store.wants_compaction());
+    let before = file_len(&t.log());
+    let want = state(&db);
+    assert_eq!(want.len(), 3);
+    store.compact(&db).unwrap();
+    let after = file_len(&t.log());
+    let (expect, _) = encoded(&want);
+    assert_eq!(after, expect.len() as u64);
+    assert!(after < before / 10);
+    assert_eq!(fs::read(t.log()).unwrap(), expect);
+    assert!(!store.wants_compaction());
+    // Appends after compaction land in the new file.
+    alloc(&mut db, &mut store, &req("d"), 5000);
+    assert!(file_len(&t.log()) > after);
+    drop(store);
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+}
+
+#[test]
+fn only_the_newest_checkpoints_are_kept() {
+    let t = Tmp::new("keep_n");
+    let mut cfg = t.cfg();
+    cfg.num_checkpoints = 2;
+    let mut db = new_db();
+    let mut store = Store::open(cfg, &mut db).unwrap();
+    let mut written = Vec::new();
+    for c in ["a", "b", "c", "d", "e"] {
+        alloc(&mut db, &mut store, &req(c), 0);
+        written.push(store.checkpoint(&db, false).unwrap().unwrap());
+        assert!(checkpoints(&t.ckpt_dir()).len() <= 2);
+    }
+    assert_eq!(
+        checkpoints(&t.ckpt_dir()),
+        vec![written[4].clone(), written[3].clone()]
+    );
+    assert!(!written[0].exists());
+    // No temporary files left behind.
+    let names: Vec<_> = fs::read_dir(t.ckpt_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2);
+}
+
+#[test]
+fn checkpoint_without_a_change() {
+    let t = Tmp::new("ckpt_unchanged");
+    let (mut db, mut store) = reopen(&t);
+    // Nothing at all yet: the first one is written even so.
+    let first = store.checkpoint(&db, false).unwrap();
+    assert!(first.is_some());
+    assert_eq!(store.checkpoint(&db, false).unwrap(), None);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    let p = store.checkpoint(&db, false).unwrap().unwrap();
+    assert_eq!(store.checkpoint(&db, false).unwrap(), None);
+    // Forced: the newest, not a new file.
+    assert_eq!(store.checkpoint(&db, true).unwrap(), Some(p.clone()));
+    assert_eq!(checkpoints(&t.ckpt_dir()).len(), 2);
+    drop(store);
+    // After a restart, still nothing new to write.
+    let (db2, mut store2) = reopen(&t);
+    assert_eq!(store2.checkpoint(&db2, false).unwrap(), None);
+    assert_eq!(store2.checkpoint(&db2, true).unwrap(), Some(p));
+}
+
+#[test]
+fn checkpoint_names_keep_growing_after_an_undo_and_a_restart() {
+    let t = Tmp::new("ckpt_undo");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    // Three allocations whose log writes failed: undone, sequences used.
+    for c in ["x", "y", "z"] {
+        let (_, _, ch) = db.alloc(&req(c), 0).unwrap();
+        db.undo(&ch);
+    }
+    store.checkpoint(&db, false).unwrap().unwrap();
+    drop(store);
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("b"), 10);
+    let p = store.checkpoint(&db, false).unwrap();
+    assert!(p.is_some(), "a change since the last checkpoint");
+    // The newest checkpoint holds b.
+    let newest = &checkpoints(&t.ckpt_dir())[0];
+    let r = replay(&fs::read(newest).unwrap()).unwrap();
+    assert_eq!(r.records, state(&db));
+    drop(store);
+    fs::remove_file(t.log()).unwrap();
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+}
+
+#[test]
+fn checkpoint_seq_of_names() {
+    assert_eq!(
+        checkpoint_seq(Path::new("/x/aasd.00000000000000000042.ckpt")),
+        Some(42)
+    );
+    assert_eq!(checkpoint_seq(Path::new("/x/aasd.log")), None);
+    assert_eq!(checkpoint_seq(Path::new("/x/aasd.new.ckpt")), None);
+}
+
+#[test]
+fn an_emptied_log_is_rebuilt_from_the_checkpoint() {
+    let t = Tmp::new("emptied_log");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    store.checkpoint(&db, false).unwrap().unwrap();
+    drop(store);
+    fs::write(t.log(), b"").unwrap();
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+}
