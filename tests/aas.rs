@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -105,37 +104,7 @@ fn udhcpc_renews_releases_and_gets_its_previous_address_back() {
     net.start_aasd("srv", &aconf);
     let conf = dhcpd_conf(&net, None);
     let (_, log) = net.start_standalone(&conf, &[]);
-    let cli = net.ns("cli");
-    let hook_log = net.path("udhcpc.hook");
-    let out = net.path("udhcpc.out");
-    let pid = net.spawn(
-        &cli,
-        &[
-            "udhcpc",
-            "-i",
-            "cli0",
-            "-f",
-            "-n",
-            "-R",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-s",
-            &tool("hook.sh"),
-        ],
-        &[
-            ("HOOK_LOG", &hook_log),
-            ("HOOK_APPLY", "1"),
-            ("IFACE", "cli0"),
-        ],
-        Path::new(&out),
-    );
-    assert!(
-        wait_for(&hook_log, "event=bound", Duration::from_secs(15)),
-        "{}",
-        read(&out)
-    );
+    let (pid, hook_log, out) = net.start_udhcpc();
     let ip = last_lease(&hook_log).unwrap().ip;
     assert!(in_pool(&ip, "10.77.0."), "{ip}");
 
@@ -189,21 +158,7 @@ fn direct_and_relayed_subnets_draw_from_their_own_pools() {
     net.start_aasd("srv", &aconf);
     let conf = dhcpd_conf(&net, None);
     net.start_standalone(&conf, &[]);
-    let rly = net.ns("rly");
-    let relay_log = net.path("dhcrelay.log");
-    net.spawn(
-        &rly,
-        &[
-            "dhcrelay", "-4", "-d", "--no-pid", "-id", "rly1", "-iu", "rly0", SERVER,
-        ],
-        &[],
-        Path::new(&relay_log),
-    );
-    assert!(wait_for(
-        &relay_log,
-        "Sending on   Socket",
-        Duration::from_secs(5)
-    ));
+    net.start_dhcrelay();
     let near = get_lease(&mut net, Client::Dhclient, "cli", "cli0").unwrap();
     let far = get_lease(&mut net, Client::Dhclient, "cli2", "cli2").unwrap();
     assert!(in_pool(&near.ip, "10.77.0."), "{}", near.ip);
@@ -220,23 +175,7 @@ fn each_new_inetd_instance_knows_every_lease() {
     let aconf = net.aasd_conf("", POOLS);
     net.start_aasd("srv", &aconf);
     let conf = dhcpd_conf(&net, None);
-    let inetd_conf = net.path("inetd.conf");
-    fs::write(
-        &inetd_conf,
-        format!(
-            "bootps\tdgram\tudp4\twait\troot\t{}\tin.dhcpd -t 1s -c {conf}\n",
-            server_bin()
-        ),
-    )
-    .unwrap();
-    let srv = net.ns("srv");
-    let log = net.path("inetd.log");
-    net.spawn_cmd(
-        &[&tool("nsrun.sh"), &srv, "inetd", "-d", "-E", &inetd_conf],
-        &[],
-        Path::new(&log),
-    );
-    assert!(wait_for(&log, "ADD: bootps", Duration::from_secs(5)));
+    net.start_inetd(&format!("-t 1s -c {conf}"));
     let cli = net.ns("cli");
     let mut seen = Vec::new();
     for round in 0..2 {

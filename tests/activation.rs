@@ -27,27 +27,7 @@ fn standalone_serves_every_client() {
 fn inetd_wait_mode_serves_then_exits_idle_and_respawns() {
     let mut net = Net::new(false);
     let conf = net.config("basic.conf");
-    let inetd_conf = net.path("inetd.conf");
-    std::fs::write(
-        &inetd_conf,
-        format!(
-            "bootps\tdgram\tudp4\twait\troot\t{}\tin.dhcpd -t 2s -c {conf}\n",
-            server_bin()
-        ),
-    )
-    .unwrap();
-    let srv = net.ns("srv");
-    let log = net.path("inetd.log");
-    net.spawn_cmd(
-        &[&tool("nsrun.sh"), &srv, "inetd", "-d", "-E", &inetd_conf],
-        &[],
-        Path::new(&log),
-    );
-    assert!(
-        wait_for(&log, "ADD: bootps", Duration::from_secs(5)),
-        "{}",
-        read(&log)
-    );
+    let log = net.start_inetd(&format!("-t 2s -c {conf}"));
     assert!(
         net.server_pids().is_empty(),
         "nothing runs before the first request"

@@ -201,38 +201,7 @@ fn udhcpc_release_is_logged() {
     let mut net = Net::new(false);
     let conf = net.config("basic.conf");
     let (_, log) = net.start_standalone(&conf, &[]);
-    let cli = net.ns("cli");
-    let hook_log = net.path("udhcpc.hook");
-    let out = net.path("udhcpc.out");
-    // Without -q, with -R: after SIGTERM udhcpc unicasts a DHCPRELEASE.
-    let pid = net.spawn(
-        &cli,
-        &[
-            "udhcpc",
-            "-i",
-            "cli0",
-            "-f",
-            "-n",
-            "-R",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-s",
-            &tool("hook.sh"),
-        ],
-        &[
-            ("HOOK_LOG", &hook_log),
-            ("HOOK_APPLY", "1"),
-            ("IFACE", "cli0"),
-        ],
-        Path::new(&out),
-    );
-    assert!(
-        wait_for(&hook_log, "event=bound", Duration::from_secs(15)),
-        "{}",
-        read(&out)
-    );
+    let (pid, _, _) = net.start_udhcpc();
     kill(pid);
     assert!(
         wait_for(

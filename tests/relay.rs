@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
 
 use common::*;
 
@@ -12,21 +10,7 @@ fn every_client_gets_its_address_through_dhcrelay() {
     let mut net = Net::new(true);
     let conf = net.config("basic.conf");
     let (_, log) = net.start_standalone(&conf, &[]);
-    let rly = net.ns("rly");
-    let relay_log = net.path("dhcrelay.log");
-    net.spawn(
-        &rly,
-        &[
-            "dhcrelay", "-4", "-d", "--no-pid", "-id", "rly1", "-iu", "rly0", SERVER,
-        ],
-        &[],
-        Path::new(&relay_log),
-    );
-    assert!(
-        wait_for(&relay_log, "Sending on   Socket", Duration::from_secs(5)),
-        "{}",
-        read(&relay_log)
-    );
+    net.start_dhcrelay();
     all_clients_get(&mut net, "cli2", "cli2", "10.78.0.50");
     let text = read(&log);
     assert!(

@@ -274,6 +274,90 @@ impl Net {
         (pid, log)
     }
 
+    /// ISC dhcrelay in the relay namespace, relaying cli2's link to the
+    /// server; returns once it listens.
+    pub fn start_dhcrelay(&mut self) {
+        let rly = self.ns("rly");
+        let log = self.path("dhcrelay.log");
+        self.spawn(
+            &rly,
+            &[
+                "dhcrelay", "-4", "-d", "--no-pid", "-id", "rly1", "-iu", "rly0", SERVER,
+            ],
+            &[],
+            Path::new(&log),
+        );
+        assert!(
+            wait_for(&log, "Sending on   Socket", Duration::from_secs(5)),
+            "{}",
+            read(&log)
+        );
+    }
+
+    /// openbsd-inetd in the server namespace with one bootps line running
+    /// in.dhcpd with `args`; returns inetd's log once the service is added.
+    pub fn start_inetd(&mut self, args: &str) -> String {
+        let inetd_conf = self.path("inetd.conf");
+        fs::write(
+            &inetd_conf,
+            format!(
+                "bootps\tdgram\tudp4\twait\troot\t{}\tin.dhcpd {args}\n",
+                server_bin()
+            ),
+        )
+        .unwrap();
+        let srv = self.ns("srv");
+        let log = self.path("inetd.log");
+        self.spawn_cmd(
+            &[&tool("nsrun.sh"), &srv, "inetd", "-d", "-E", &inetd_conf],
+            &[],
+            Path::new(&log),
+        );
+        assert!(
+            wait_for(&log, "ADD: bootps", Duration::from_secs(5)),
+            "{}",
+            read(&log)
+        );
+        log
+    }
+
+    /// busybox udhcpc left running on cli0 (no -q), releasing on SIGTERM
+    /// (-R); returns (pid, hook log, output) once it is bound.
+    pub fn start_udhcpc(&mut self) -> (u32, String, String) {
+        let cli = self.ns("cli");
+        let hook_log = self.path("udhcpc.hook");
+        let out = self.path("udhcpc.out");
+        let pid = self.spawn(
+            &cli,
+            &[
+                "udhcpc",
+                "-i",
+                "cli0",
+                "-f",
+                "-n",
+                "-R",
+                "-t",
+                "5",
+                "-T",
+                "2",
+                "-s",
+                &tool("hook.sh"),
+            ],
+            &[
+                ("HOOK_LOG", &hook_log),
+                ("HOOK_APPLY", "1"),
+                ("IFACE", "cli0"),
+            ],
+            Path::new(&out),
+        );
+        assert!(
+            wait_for(&hook_log, "event=bound", Duration::from_secs(15)),
+            "{}",
+            read(&out)
+        );
+        (pid, hook_log, out)
+    }
+
     /// Write aasd.conf into the scratch directory: database, checkpoints
     /// and socket there too, `extra` keys on top, then `pools` sections.
     pub fn aasd_conf(&self, extra: &str, pools: &str) -> String {
