@@ -428,7 +428,7 @@ impl Exchange<'_> {
         };
         log_info!("DHCPREQUEST for {wanted} from {} ({state:?})", req.mac());
         if let Some(sid) = req.server_id() {
-            if !self.at.own_addrs.contains(&sid) {
+            if !self.at.own_addrs.contains(&sid) && Some(sid) != self.server_id_override() {
                 // RFC 2131 §4.3.2: the client chose another server; free
                 // what we reserved for it.
                 log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
@@ -519,13 +519,15 @@ impl Exchange<'_> {
         Some(ip)
     }
 
-    /// The client's subnet: from giaddr when relayed, from ciaddr when the
+    /// The client's subnet: from the link address when relayed (giaddr, or
+    /// the relay's link selection, or option 118), from ciaddr when the
     /// client has an address (a renewal may be routed from another link),
     /// else from the arrival interface's addresses.
     fn subnet(&self) -> Option<&Subnet> {
         let req = self.req;
-        let found = if !req.giaddr.is_unspecified() {
-            self.cfg.subnet_containing(req.giaddr)
+        let link = req.link_address();
+        let found = if !link.is_unspecified() {
+            self.cfg.subnet_containing(link)
         } else if !req.ciaddr.is_unspecified() {
             self.cfg.subnet_containing(req.ciaddr)
         } else if self.at.local.is_unspecified() && self.at.iface_addrs.is_empty() {
@@ -581,6 +583,14 @@ impl Exchange<'_> {
         self.at.local
     }
 
+    /// RFC 5107: a relay that asks for it is named as the server (option 54),
+    /// so that renewals go through it.
+    fn server_id_override(&self) -> Option<Ipv4Addr> {
+        self.req
+            .agent_address(code::AGENT_SERVER_ID_OVERRIDE)
+            .filter(|a| !a.is_unspecified() && !a.is_broadcast())
+    }
+
     /// Global < subnet < vendor class < user class < client.
     fn params(&self, subnet: &Subnet) -> Params {
         let vendor = self
@@ -611,7 +621,13 @@ impl Exchange<'_> {
         let server_id = self.server_id(subnet);
         let mut opts = vec![
             required(code::MESSAGE_TYPE, vec![u8::from(answer.kind)]),
-            required(code::SERVER_ID, server_id.octets().to_vec()),
+            required(
+                code::SERVER_ID,
+                self.server_id_override()
+                    .unwrap_or(server_id)
+                    .octets()
+                    .to_vec(),
+            ),
         ];
         if let Some(lease) = answer.lease {
             opts.extend(lease_options(lease, &params));

@@ -43,6 +43,10 @@ pub mod code {
     pub const RELAY_AGENT_INFO: u8 = 82;
     /// RFC 3011.
     pub const SUBNET_SELECTION: u8 = 118;
+    /// Sub-options of option 82: RFC 3527 link selection, RFC 5107 server
+    /// identifier override.
+    pub const AGENT_LINK_SELECTION: u8 = 5;
+    pub const AGENT_SERVER_ID_OVERRIDE: u8 = 11;
     pub const END: u8 = 255;
 }
 
@@ -140,6 +144,40 @@ impl Request {
 
     pub fn broadcast_flag(&self) -> bool {
         self.flags & 0x8000 != 0
+    }
+
+    /// A sub-option of the relay agent information (option 82), from a
+    /// relayed request only. A walk that overruns stops there: what came
+    /// before it is still good, nothing after it is trusted.
+    pub fn agent_suboption(&self, sub: u8) -> Option<&[u8]> {
+        if self.giaddr.is_unspecified() {
+            return None;
+        }
+        let info = self.option(code::RELAY_AGENT_INFO)?;
+        let mut at = 0;
+        while at + 2 <= info.len() {
+            let (c, len) = (info[at], usize::from(info[at + 1]));
+            let value = info.get(at + 2..at + 2 + len)?;
+            if c == sub {
+                return Some(value);
+            }
+            at += 2 + len;
+        }
+        None
+    }
+
+    /// An address sub-option of option 82 (4 bytes), if well formed.
+    pub fn agent_address(&self, sub: u8) -> Option<Ipv4Addr> {
+        self.agent_suboption(sub).and_then(ipv4)
+    }
+
+    /// The address that names the client's link: option 82 link selection
+    /// (RFC 3527), else option 118 subnet selection (RFC 3011), else giaddr.
+    /// Unspecified for a client on one of our own links.
+    pub fn link_address(&self) -> Ipv4Addr {
+        self.agent_address(code::AGENT_LINK_SELECTION)
+            .or_else(|| self.option(code::SUBNET_SELECTION).and_then(ipv4))
+            .unwrap_or(self.giaddr)
     }
 }
 

@@ -692,3 +692,74 @@ fn choosing_another_server_frees_the_reservation() {
     assert!(dyn_ask(&mut aas, &b).is_none());
     assert_eq!(state_of(&aas, FIRST).unwrap().0, State::Free);
 }
+
+// Relays: link selection (RFC 3527), subnet selection (RFC 3011), server
+// identifier override (RFC 5107).
+
+const RELAYED_MAC: [u8; 6] = [0x02, 0x78, 0, 0, 0, 0x10];
+const RELAYED_FIXED: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 50);
+
+/// A request relayed by an agent at `giaddr` with option 82 `agent`.
+fn relayed(kind: u8, giaddr: Ipv4Addr, extra: &[u8]) -> Vec<u8> {
+    let mut o = vec![53, 1, kind];
+    o.extend_from_slice(extra);
+    let mut b = request_bytes(RELAYED_MAC, &o);
+    set_ip(&mut b, 24, giaddr);
+    b[3] = 1;
+    b
+}
+
+const UNKNOWN_LINK: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+
+#[test]
+fn link_selection_suboption_chooses_the_subnet() {
+    let conf = cfg(CONF);
+    // giaddr on no configured subnet: nothing without a selection.
+    assert!(ask(&conf, &arrival(), &relayed(1, UNKNOWN_LINK, &[])).is_none());
+    let agent = [82, 10, 1, 2, 0xaa, 0xbb, 5, 4, 10, 78, 0, 0];
+    let (r, to) = ask(&conf, &arrival(), &relayed(1, UNKNOWN_LINK, &agent)).unwrap();
+    assert_eq!(r.yiaddr, RELAYED_FIXED);
+    assert_eq!(r.opt(82), Some(&agent[2..]), "82 echoed unchanged");
+    assert_eq!(to, Destination::Relay(UNKNOWN_LINK), "reply still to giaddr");
+}
+
+#[test]
+fn subnet_selection_option_chooses_the_subnet() {
+    let conf = cfg(CONF);
+    let sel = [118, 4, 10, 78, 0, 0];
+    let (r, _) = ask(&conf, &arrival(), &relayed(1, UNKNOWN_LINK, &sel)).unwrap();
+    assert_eq!(r.yiaddr, RELAYED_FIXED);
+    // Link selection wins over option 118 when both are given.
+    let both = [118, 4, 10, 99, 0, 0, 82, 6, 5, 4, 10, 78, 0, 0];
+    let (r, _) = ask(&conf, &arrival(), &relayed(1, UNKNOWN_LINK, &both)).unwrap();
+    assert_eq!(r.yiaddr, RELAYED_FIXED);
+    // A truncated sub-option is not trusted: back to giaddr, which is unknown.
+    let cut = [82, 5, 5, 4, 10, 78, 0];
+    assert!(ask(&conf, &arrival(), &relayed(1, UNKNOWN_LINK, &cut)).is_none());
+}
+
+#[test]
+fn server_identifier_override_names_the_relay() {
+    let conf = cfg(CONF);
+    let relay = Ipv4Addr::new(10, 78, 0, 1);
+    let agent = [82, 6, 11, 4, 10, 78, 0, 1];
+    let (r, _) = ask(&conf, &arrival(), &relayed(1, relay, &agent)).unwrap();
+    assert_eq!(r.opt(54), Some(&relay.octets()[..]));
+    // The client then selects the relay's address as server: that is us.
+    let mut o = vec![50, 4, 10, 78, 0, 50, 54, 4, 10, 78, 0, 1];
+    o.extend_from_slice(&agent);
+    let (r, _) = ask(&conf, &arrival(), &relayed(3, relay, &o)).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(r.opt(54), Some(&relay.octets()[..]));
+    // Without the override that server id is someone else's.
+    assert!(ask(&conf, &arrival(), &relayed(3, relay, &o[..12])).is_none());
+}
+
+#[test]
+fn seventeen_hops_are_dropped() {
+    let mut b = relayed(1, Ipv4Addr::new(10, 78, 0, 1), &[]);
+    b[3] = 16;
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_some());
+    b[3] = 17;
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}
