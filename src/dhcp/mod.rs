@@ -1,6 +1,7 @@
 //! The DHCP protocol core: a request in, a reply (or nothing) out. No I/O
 //! here apart from log lines; sockets and clocks stay in the caller.
 
+mod bootp;
 pub mod options;
 pub mod packet;
 pub mod route;
@@ -71,20 +72,16 @@ pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config, aas: &mut dyn Requester) -
     for bad in &req.ignored {
         log_debug!("ignoring from {} xid {:#x}: {bad}", at.src, req.xid);
     }
-    let Some(kind) = req.message_type else {
-        log_detail!(
-            "BOOTREQUEST from {} via {}: BOOTP is not served by this release",
-            req.mac(),
-            via(&req, at)
-        );
-        return None;
-    };
     let ctx = Exchange {
         client: cfg.find_client(req.client_id(), req.htype, req.hw_addr()),
         req: &req,
+        request_len: buf.len(),
         at,
         cfg,
         aas: RefCell::new(aas),
+    };
+    let Some(kind) = req.message_type else {
+        return ctx.bootp();
     };
     match kind {
         MessageType::Discover => ctx.discover(),
@@ -141,6 +138,8 @@ struct Answer {
 /// One request being answered.
 struct Exchange<'a> {
     req: &'a Request,
+    /// Bytes received: a BOOTP reply is as long as its request, as in bootpd.
+    request_len: usize,
     at: &'a Arrival<'a>,
     cfg: &'a Config,
     client: Option<&'a Client>,
@@ -267,7 +266,6 @@ impl Exchange<'_> {
     /// for, then the pool's least recently used), and offer it.
     fn dynamic_offer(&self, subnet: &Subnet) -> Option<Reply> {
         let pool = subnet.pool.as_deref()?;
-        let mac = self.req.mac();
         let key = self.client_key(subnet)?;
         let mut line = format!(
             "ALLOC {pool} {SERVICE} {key} {} previous",
@@ -281,13 +279,28 @@ impl Exchange<'_> {
             line.push_str(&format!(" prefer={a}"));
         }
         line.push_str(" hold");
-        // A pool address that cannot be a host on the subnet is disabled
-        // and another one tried.
+        let addr = self.allocate(subnet, pool, &line, "DHCPDISCOVER")?;
+        let lease = self.lease_for(&self.params(subnet));
+        self.reply(
+            subnet,
+            Answer {
+                kind: MessageType::Offer,
+                yiaddr: addr,
+                lease: Some(lease),
+                message: None,
+            },
+        )
+    }
+
+    /// Send an ALLOC line and return the address given. A pool address that
+    /// cannot be a host on the subnet is disabled and another one tried.
+    fn allocate(&self, subnet: &Subnet, pool: &str, line: &str, what: &str) -> Option<Ipv4Addr> {
+        let mac = self.req.mac();
         for _ in 0..3 {
-            let addr = match self.ask(&line)? {
+            let addr = match self.ask(line)? {
                 AasAnswer::Ok(words) => words.first().and_then(|w| w.parse::<Ipv4Addr>().ok()),
                 AasAnswer::Err { text, .. } => {
-                    log_info!("DHCPDISCOVER from {mac}: no address: {text}");
+                    log_info!("{what} from {mac}: no address: {text}");
                     return None;
                 }
             };
@@ -295,26 +308,16 @@ impl Exchange<'_> {
                 log_error!("the AAS answered ALLOC without an address");
                 return None;
             };
-            if !host_address(subnet, addr) {
-                log_error!(
-                    "pool {pool} gave {addr}, which is not a host address of subnet {}/{}: \
-                     disabling it in the AAS; fix aasd.conf",
-                    subnet.network,
-                    subnet.prefix_len
-                );
-                self.ask(&format!("DISABLE {addr}"))?;
-                continue;
+            if host_address(subnet, addr) {
+                return Some(addr);
             }
-            let lease = self.lease_for(&self.params(subnet));
-            return self.reply(
-                subnet,
-                Answer {
-                    kind: MessageType::Offer,
-                    yiaddr: addr,
-                    lease: Some(lease),
-                    message: None,
-                },
+            log_error!(
+                "pool {pool} gave {addr}, which is not a host address of subnet {}/{}: \
+                 disabling it in the AAS; fix aasd.conf",
+                subnet.network,
+                subnet.prefix_len
             );
+            self.ask(&format!("DISABLE {addr}"))?;
         }
         None
     }

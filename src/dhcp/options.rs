@@ -15,6 +15,8 @@ pub const MIN_IP_DATAGRAM: usize = 576;
 pub const IP_UDP_HEADERS: usize = 28;
 /// RFC 1542 §3.3: replies shorter than a BOOTP frame confuse old relays and clients.
 pub const MIN_REPLY_LEN: usize = 300;
+/// Where the vendor area (cookie and options) starts.
+pub const VENDOR_AREA: usize = HEADER_LEN;
 const SNAME_LEN: usize = 64;
 const FILE_LEN: usize = 128;
 

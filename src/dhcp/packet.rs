@@ -99,6 +99,9 @@ pub struct Request {
     pub chaddr: [u8; 16],
     /// `None` for BOOTP (no option 53).
     pub message_type: Option<MessageType>,
+    /// The vendor area starts with the magic cookie (RFC 1497); a pure
+    /// RFC 951 BOOTP request has none, and gets no options back.
+    pub cookie: bool,
     /// Options in order of first appearance; repeated ones joined (RFC 3396).
     pub options: Vec<(u8, Vec<u8>)>,
     /// Options ignored because of a wrong length; the handler logs them.
@@ -258,11 +261,12 @@ pub fn parse(buf: &[u8]) -> Result<Request, Malformed> {
         giaddr,
         chaddr,
         message_type: None,
+        cookie: buf[HEADER_LEN..HEADER_LEN + 4] == MAGIC_COOKIE,
         options: Vec::new(),
         ignored: Vec::new(),
     };
     // Without the cookie the vendor area is not options (RFC 951 BOOTP).
-    if buf[HEADER_LEN..HEADER_LEN + 4] == MAGIC_COOKIE {
+    if req.cookie {
         walk_all(buf, &mut req.options)?;
         check_options(&mut req)?;
     }

@@ -441,10 +441,51 @@ fn relay_loop_and_malformed_are_dropped() {
     }
 }
 
+/// A 300-byte BOOTREQUEST: the cookie and END, or an all-zero RFC 951
+/// vendor area.
+fn bootp_request(mac: [u8; 6], cookie: bool) -> Vec<u8> {
+    let mut b = request_bytes(mac, &[]);
+    if !cookie {
+        b[236..].fill(0);
+    }
+    b.resize(300, 0);
+    b
+}
+
 #[test]
-fn bootp_is_not_answered_yet() {
-    let b = request_bytes(MAC, &[]);
-    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+fn bootp_client_entry_gets_its_address_and_rfc1497_options() {
+    let (r, to) = ask(&cfg(CONF), &arrival(), &bootp_request(MAC, true)).unwrap();
+    assert_eq!(r.op, 2);
+    assert_eq!(r.yiaddr, PINNED);
+    assert_eq!(r.len, 300);
+    assert_eq!(r.opt(1), Some(&[255, 255, 255, 0][..]));
+    assert_eq!(r.opt(3), Some(&[10, 77, 0, 1][..]));
+    assert_eq!(r.opt(12), Some(&b"cli0"[..]));
+    for dhcp_only in [51, 53, 54, 58, 59] {
+        assert_eq!(r.opt(dhcp_only), None, "option {dhcp_only} in a BOOTP reply");
+    }
+    assert_eq!(
+        to,
+        Destination::UnicastNoArp {
+            ip: PINNED,
+            hw: MAC.to_vec()
+        }
+    );
+}
+
+#[test]
+fn rfc951_bootp_client_gets_no_vendor_area() {
+    let conf = cfg(CONF);
+    let mut aas = Local::new(Db::new(Vec::new()), NOW);
+    let r = handle(&bootp_request(MAC, false), &arrival(), &conf, &mut aas).unwrap();
+    assert_eq!(r.bytes.len(), 300);
+    assert_eq!(&r.bytes[16..20], &PINNED.octets());
+    assert!(r.bytes[236..].iter().all(|&b| b == 0), "vendor area left empty");
+}
+
+#[test]
+fn bootp_unknown_client_gets_nothing() {
+    assert!(ask(&cfg(CONF), &arrival(), &bootp_request(OTHER_MAC, true)).is_none());
 }
 
 // Dynamic addresses: the same handler with an in-process AAS database.
@@ -762,4 +803,22 @@ fn seventeen_hops_are_dropped() {
     assert!(ask(&cfg(CONF), &arrival(), &b).is_some());
     b[3] = 17;
     assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+}
+
+#[test]
+fn dynamic_bootp_only_when_enabled_and_then_forever() {
+    let mut aas = pool_aas();
+    let off = cfg(DYN_CONF);
+    assert!(handle(&bootp_request(DYN_MAC, true), &arrival(), &off, &mut aas).is_none());
+    assert!(aas.asked.is_empty(), "bootp_dynamic off: the AAS is not asked");
+    let on = cfg(&DYN_CONF.replace("[server]\n", "[server]\nbootp_dynamic = yes\n"));
+    let r = handle(&bootp_request(DYN_MAC, true), &arrival(), &on, &mut aas).unwrap();
+    let r = decode(&r.bytes);
+    assert_eq!((r.op, r.yiaddr, r.opt(51)), (2, FIRST, None));
+    let (state, client, end) = state_of(&aas, FIRST).unwrap();
+    assert_eq!((state, client.as_str()), (State::Leased, DYN_KEY));
+    assert_eq!(end, crate::aas::db::FOREVER);
+    // The client boots again: the same address.
+    let r = handle(&bootp_request(DYN_MAC, true), &arrival(), &on, &mut aas).unwrap();
+    assert_eq!(decode(&r.bytes).yiaddr, FIRST);
 }
