@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -54,22 +54,6 @@ impl Socket {
     pub fn local_port(&self) -> io::Result<u16> {
         let addr: SockaddrIn = nix::sys::socket::getsockname(self.fd.as_raw_fd())?;
         Ok(addr.port())
-    }
-
-    /// Wait until a datagram is queued. `Ok(false)` when the timeout passed;
-    /// `Err(Interrupted)` when a signal arrived.
-    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let ms = match timeout {
-            None => PollTimeout::NONE,
-            Some(t) => PollTimeout::try_from(t.as_millis().min(i32::MAX as u128) as i32)
-                .unwrap_or(PollTimeout::MAX),
-        };
-        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, ms) {
-            Ok(n) => Ok(n > 0),
-            Err(Errno::EINTR) => Err(io::Error::from(io::ErrorKind::Interrupted)),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Read one datagram; `Ok(None)` when none is queued.
@@ -134,6 +118,36 @@ impl Socket {
         )?;
         Ok(())
     }
+}
+
+/// Wait until one of `fds` is readable. Returns which are; all false when
+/// the timeout passed; `Err(Interrupted)` when a signal arrived. `None`
+/// entries are never ready.
+pub fn wait(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let ms = match timeout {
+        None => PollTimeout::NONE,
+        // Round up, so a deadline is never polled for 0 ms again and again.
+        Some(t) => PollTimeout::try_from(t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX),
+    };
+    let mut polled: Vec<PollFd> = fds
+        .iter()
+        .flatten()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    match poll(&mut polled, ms) {
+        Ok(_) => {}
+        Err(Errno::EINTR) => return Err(io::Error::from(io::ErrorKind::Interrupted)),
+        Err(e) => return Err(e.into()),
+    }
+    let mut ready = polled.iter().map(|p| {
+        p.revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+    });
+    Ok(fds
+        .iter()
+        .map(|fd| fd.is_some() && ready.next().unwrap_or(false))
+        .collect())
 }
 
 /// One network interface as the server sees it.

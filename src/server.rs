@@ -3,16 +3,19 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::aas::client::{Link, Target};
 use crate::config::{self, Config};
-use crate::dhcp::{self, Arrival, Destination, Reply};
-use crate::net::{Datagram, Interfaces, Socket, MAX_DATAGRAM};
+use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
+use crate::forward::{Forwarder, Received};
+use crate::net::{self, Datagram, Interfaces, Socket, MAX_DATAGRAM};
+use crate::probe::{Prober, Waiting};
 use crate::signals;
-use crate::{log_debug, log_detail, log_error};
+use crate::{log_debug, log_detail, log_error, log_info};
 
 /// What identifies one version of the file: a rewrite or a rename changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +51,15 @@ pub struct Server {
     idle: Option<Duration>,
     /// The connection to in.aasd, opened at the first dynamic client.
     aas: Link,
+    /// `-b`: BOOTP requests go to a local bootpd.
+    forwarder: Option<Forwarder>,
+    /// `probe = yes`: offers wait for an ICMP echo to go unanswered.
+    prober: Option<Prober>,
 }
+
+/// A DISCOVER whose offered addresses keep answering pings gets no offer
+/// after this many.
+const MAX_CONFLICTS: u8 = 3;
 
 /// How long in.aasd may take to answer before it counts as down.
 const AAS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -71,8 +82,12 @@ impl Server {
         config_path: PathBuf,
         ports: (u16, u16),
         idle: Option<Duration>,
+        bootpd_port: Option<u16>,
     ) -> io::Result<Server> {
-        Ok(Server {
+        let forwarder = bootpd_port.map(Forwarder::new).transpose()?;
+        let mut server = Server {
+            forwarder,
+            prober: None,
             aas: Link::new(aas_target(&config), AAS_TIMEOUT),
             socket,
             config_stamp: stamp(&config_path),
@@ -82,7 +97,21 @@ impl Server {
             server_port: ports.0,
             client_port: ports.1,
             idle,
-        })
+        };
+        server.open_prober();
+        Ok(server)
+    }
+
+    /// The ICMP socket, when the configuration asks for probes and it is
+    /// not open yet. Without it offers go out unprobed, after one error line.
+    fn open_prober(&mut self) {
+        if !self.config.server.probe || self.prober.is_some() {
+            return;
+        }
+        match Prober::new() {
+            Ok(p) => self.prober = Some(p),
+            Err(e) => log_error!("probe = yes, but no ICMP socket ({e}): offering without probes"),
+        }
     }
 
     /// Serve until idle or terminated. Returns normally for a clean exit.
@@ -106,28 +135,51 @@ impl Server {
                 );
                 return Ok(());
             }
-            match self.socket.wait(left) {
-                Ok(true) => {}
-                Ok(false) => continue,
+            let now = Instant::now();
+            let probe_due = self.prober.as_ref().and_then(|p| p.next_deadline());
+            let timeout = match (left, probe_due.map(|d| d.saturating_duration_since(now))) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let fds = [
+                Some(self.socket.fd().as_fd()),
+                self.forwarder.as_ref().and_then(|f| f.fd()),
+                self.prober.as_ref().map(|p| p.fd()),
+            ];
+            let ready = match net::wait(&fds, timeout) {
+                Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
-            }
-            // Drain what is queued; each datagram restarts the idle timer.
-            loop {
-                let d = match self.socket.recv(&mut buf) {
-                    Ok(Some(d)) => d,
-                    Ok(None) => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
-                    Err(e) => {
-                        log_error!("recvmsg: {e}");
-                        break;
-                    }
-                };
+            };
+            if ready[0] {
                 last = Instant::now();
-                self.serve(&buf[..d.len.min(buf.len())], &d);
-                if signals::terminated() {
+                self.drain(&mut buf);
+            }
+            if ready[1] {
+                self.relay_bootpd_replies(&mut buf);
+            }
+            if ready[2] {
+                self.probes_answered(&mut buf);
+            }
+            self.send_unanswered_probes();
+        }
+    }
+
+    /// Serve every datagram queued on the server socket.
+    fn drain(&mut self, buf: &mut [u8]) {
+        loop {
+            let d = match self.socket.recv(buf) {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
+                Err(e) => {
+                    log_error!("recvmsg: {e}");
                     break;
                 }
+            };
+            self.serve(&buf[..d.len.min(buf.len())], &d);
+            if signals::terminated() {
+                break;
             }
         }
     }
@@ -149,6 +201,7 @@ impl Server {
                     self.aas = Link::new(aas_target(&c), AAS_TIMEOUT);
                 }
                 self.config = c;
+                self.open_prober();
                 log_detail!("reloaded {}", self.config_path.display());
             }
             Err(errors) => {
@@ -170,6 +223,24 @@ impl Server {
             log_debug!("drop from {}: datagram truncated", d.src);
             return;
         }
+        if let Some(forwarder) = &mut self.forwarder {
+            // A BOOTP request (valid, no option 53) is bootpd's; anything
+            // malformed is left to the handler, which logs the drop.
+            if let Ok(req) = packet::parse(bytes) {
+                if req.message_type.is_none() && !self.interfaces.all_addrs().contains(&req.giaddr)
+                {
+                    forwarder.forward(bytes, &req, d);
+                    return;
+                }
+            }
+        }
+        if let Some(reply) = self.handle(bytes, d) {
+            self.dispatch(reply, bytes, d, 0);
+        }
+    }
+
+    /// The handler's answer to one datagram.
+    fn handle(&mut self, bytes: &[u8], d: &Datagram) -> Option<Reply> {
         let iface = self.interfaces.get(d.ifindex).cloned().unwrap_or_default();
         let arrival = Arrival {
             src: d.src,
@@ -183,17 +254,110 @@ impl Server {
         let aas = &mut self.aas;
         // A last guard: a bug on one packet must not take the service down
         // (under inetd a crash on every spawn would keep it down).
-        let reply = match catch_unwind(AssertUnwindSafe(|| {
+        match catch_unwind(AssertUnwindSafe(|| {
             dhcp::handle(bytes, &arrival, config, aas)
         })) {
             Ok(r) => r,
             Err(_) => {
                 log_error!("internal error on a datagram from {}: dropped", d.src);
-                return;
+                None
             }
+        }
+    }
+
+    /// Send a reply now, or, for an offer to probe, once the probe times out.
+    fn dispatch(&mut self, reply: Reply, request: &[u8], d: &Datagram, conflicts: u8) {
+        let timeout = Duration::from_millis(u64::from(self.config.server.probe_timeout));
+        if let (Some(probe), Some(prober)) = (&reply.probe, &mut self.prober) {
+            let addr = probe.addr;
+            let waiting = Waiting {
+                addr,
+                deadline: Instant::now(),
+                offer: reply,
+                request: request.to_vec(),
+                arrival: *d,
+                conflicts,
+            };
+            if let Err(failed) = prober.start(waiting, timeout) {
+                let (e, waiting) = *failed;
+                log_error!("probe of {addr}: {e}: offering it unprobed");
+                self.send(&waiting.offer, d);
+            }
+            return;
+        }
+        self.send(&reply, d);
+    }
+
+    /// An address answered its ping: take it out of use and offer another.
+    fn probes_answered(&mut self, buf: &mut [u8]) {
+        let Some(prober) = &mut self.prober else {
+            return;
         };
-        if let Some(reply) = reply {
-            self.send(&reply, d);
+        for w in prober.answered(buf) {
+            let Some(probe) = &w.offer.probe else {
+                continue;
+            };
+            log_error!(
+                "{} answers ping: in use by a host the AAS does not know; declined for {} s",
+                probe.addr,
+                self.config.server.decline_time
+            );
+            if let Err(e) = self.aas.ask(&probe.decline) {
+                log_detail!("declining {}: {}", probe.addr, e.0);
+            }
+            if w.conflicts + 1 >= MAX_CONFLICTS {
+                log_error!(
+                    "{} addresses in a row answered pings: no offer for this DISCOVER",
+                    MAX_CONFLICTS
+                );
+                continue;
+            }
+            if let Some(reply) = self.handle(&w.request, &w.arrival) {
+                self.dispatch(reply, &w.request, &w.arrival, w.conflicts + 1);
+            }
+        }
+    }
+
+    /// Offers whose probe went unanswered go out now.
+    fn send_unanswered_probes(&mut self) {
+        let Some(prober) = &mut self.prober else {
+            return;
+        };
+        for w in prober.expired(Instant::now()) {
+            self.send(&w.offer, &w.arrival);
+        }
+    }
+
+    /// bootpd's replies, sent on to their clients from the server port.
+    fn relay_bootpd_replies(&mut self, buf: &mut [u8]) {
+        loop {
+            let Some(forwarder) = &mut self.forwarder else {
+                return;
+            };
+            let (bytes, pending) = match forwarder.receive(buf) {
+                Ok(Received::Reply(bytes, pending)) => (bytes, pending),
+                Ok(Received::Dropped) => continue,
+                Ok(Received::Empty) => return,
+                Err(e) => {
+                    log_error!("reading bootpd's reply: {e}");
+                    return;
+                }
+            };
+            let req = &pending.request;
+            let yiaddr = Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[16..20]).unwrap_or_default());
+            log_info!("BOOTREPLY from bootpd on {yiaddr} to {}", req.mac());
+            let server_id = if pending.arrival.local.is_unspecified() {
+                Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[20..24]).unwrap_or_default())
+            } else {
+                pending.arrival.local
+            };
+            let reply = Reply {
+                to: route::destination(req, yiaddr, false),
+                bytes,
+                server_id,
+                probe: None,
+            };
+            self.send(&reply, &pending.arrival);
         }
     }
 

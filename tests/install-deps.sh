@@ -5,7 +5,7 @@
 set -eu
 [ "$(id -u)" = 0 ] || { echo "install-deps.sh: run as root" >&2; exit 1; }
 pkgs="iproute2 procps ethtool isc-dhcp-client udhcpc busybox dhcpcd-base isc-dhcp-relay
-      openbsd-inetd systemd python3 mandoc netbase"
+      openbsd-inetd systemd python3 python3-scapy bootp mandoc netbase"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -9,22 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn field<'a>(json: &'a str, key: &str) -> &'a str {
-    let start = json
-        .find(&format!("\"{key}\": "))
-        .unwrap_or_else(|| panic!("{key} in {json}"));
-    let rest = &json[start + key.len() + 4..];
-    let rest = rest.trim_start_matches('"');
-    let end = rest.find(['"', ',', '}']).unwrap();
-    &rest[..end]
-}
-
-fn option(json: &str, code: u8) -> Option<&str> {
-    let key = format!("\"{code}\": \"");
-    let start = json.find(&key)? + key.len();
-    Some(&json[start..start + json[start..].find('"')?])
-}
-
 #[test]
 fn renewing_and_init_reboot_are_acked_wrong_address_is_naked() {
     let mut net = Net::new(false);

@@ -122,11 +122,6 @@ fn run(opts: Options) -> i32 {
         return 1;
     }
     std::panic::set_hook(Box::new(|info| log_error!("panic: {info}")));
-    if opts.bootpd_port.is_some() {
-        log_error!(
-            "-b: BOOTP forwarding to bootpd is not in this release; BOOTP requests are dropped"
-        );
-    }
     log_detail!(
         "started ({mode}), port {server_port}, config {}",
         config_path.display()
@@ -137,10 +132,11 @@ fn run(opts: Options) -> i32 {
         config_path,
         (server_port, client_port),
         idle,
+        opts.bootpd_port,
     ) {
         Ok(s) => s,
         Err(e) => {
-            log_error!("reading interfaces: {e}");
+            log_error!("starting: {e}");
             return 1;
         }
     };

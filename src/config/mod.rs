@@ -45,6 +45,8 @@ pub struct ServerParams {
     pub lease_res_time: u32,
     pub pad_lease: f64,
     pub probe: bool,
+    /// How long to wait for an echo reply, in milliseconds.
+    pub probe_timeout: u32,
     pub option_overload: bool,
     pub decline_time: u32,
     pub bootp_dynamic: bool,
@@ -59,6 +61,7 @@ impl Default for ServerParams {
             lease_res_time: 10,
             pad_lease: 1.0,
             probe: false,
+            probe_timeout: 500,
             option_overload: false,
             decline_time: 3600,
             bootp_dynamic: false,

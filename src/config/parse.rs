@@ -63,7 +63,7 @@ struct Parser<'a> {
 
 /// Keys the same in every section that takes them.
 const SERVER_KEYS: &str = "aas_socket, aas_address, aas_password, lease_res_time, pad_lease, \
-                           probe, option_overload, decline_time, bootp_dynamic";
+                           probe, probe_timeout, option_overload, decline_time, bootp_dynamic";
 
 impl Parser<'_> {
     fn err(&mut self, line: usize, message: String) {
@@ -183,6 +183,13 @@ impl Parser<'_> {
                     sp.pad_lease = pad.unwrap_or(1.0);
                 }
                 "probe" => sp.probe = self.value(e, value::boolean).unwrap_or(false),
+                "probe_timeout" => {
+                    let ms = self.value(e, |v| match value::uint(v, 10_000) {
+                        Ok(0) => Err("probe_timeout: expected 1 to 10000 milliseconds".into()),
+                        other => other,
+                    });
+                    sp.probe_timeout = ms.unwrap_or(500) as u32
+                }
                 "option_overload" => {
                     sp.option_overload = self.value(e, value::boolean).unwrap_or(false)
                 }

@@ -17,14 +17,19 @@ const DHCP_ONLY: std::ops::RangeInclusive<u8> = 50..=61;
 impl Exchange<'_> {
     pub(super) fn bootp(&self) -> Option<Reply> {
         let mac = self.req.mac();
-        log_info!("BOOTREQUEST from {mac} via {}", super::via(self.req, self.at));
+        log_info!(
+            "BOOTREQUEST from {mac} via {}",
+            super::via(self.req, self.at)
+        );
         let subnet = self.subnet()?;
         let ip = match self.client.and_then(|c| c.ip_address) {
             Some(_) => self.fixed_address(subnet)?,
             None => match subnet.pool.as_deref() {
                 Some(pool) if self.cfg.server.bootp_dynamic => self.bootp_address(subnet, pool)?,
                 Some(_) => {
-                    log_detail!("BOOTREQUEST from {mac}: no client entry, and bootp_dynamic is off");
+                    log_detail!(
+                        "BOOTREQUEST from {mac}: no client entry, and bootp_dynamic is off"
+                    );
                     return None;
                 }
                 None => {
@@ -74,9 +79,10 @@ impl Exchange<'_> {
             chaddr: req.chaddr,
             file: params.boot_file.clone().unwrap_or_default().into_bytes(),
         };
-        let limit = self
-            .request_len
-            .clamp(options::MIN_REPLY_LEN, self.at.mtu - options::IP_UDP_HEADERS);
+        let limit = self.request_len.clamp(
+            options::MIN_REPLY_LEN,
+            self.at.mtu - options::IP_UDP_HEADERS,
+        );
         if !req.cookie {
             opts.clear();
         }
@@ -98,6 +104,7 @@ impl Exchange<'_> {
             bytes: encoded.bytes,
             to: route::destination(req, ip, false),
             server_id: self.server_id(subnet),
+            probe: None,
         })
     }
 }

@@ -43,6 +43,16 @@ pub struct Reply {
     /// Our address named in the reply: its source, and its interface when
     /// the arrival interface is unknown.
     pub server_id: Ipv4Addr,
+    /// With `probe = yes`, an offer of a pool address: ping it first.
+    pub probe: Option<Probe>,
+}
+
+/// An address to probe before the offer goes out, and the AAS line that
+/// takes it out of use if a host answers.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub addr: Ipv4Addr,
+    pub decline: String,
 }
 
 /// Handle one datagram. Dynamic addresses come from `aas`. Every path that
@@ -281,7 +291,7 @@ impl Exchange<'_> {
         line.push_str(" hold");
         let addr = self.allocate(subnet, pool, &line, "DHCPDISCOVER")?;
         let lease = self.lease_for(&self.params(subnet));
-        self.reply(
+        let mut offer = self.reply(
             subnet,
             Answer {
                 kind: MessageType::Offer,
@@ -289,7 +299,17 @@ impl Exchange<'_> {
                 lease: Some(lease),
                 message: None,
             },
-        )
+        )?;
+        if self.cfg.server.probe {
+            offer.probe = Some(Probe {
+                addr,
+                decline: format!(
+                    "DECLINE {addr} {} {SERVICE} {key}",
+                    self.cfg.server.decline_time
+                ),
+            });
+        }
+        Some(offer)
     }
 
     /// Send an ALLOC line and return the address given. A pool address that
@@ -722,6 +742,7 @@ impl Exchange<'_> {
             bytes: encoded.bytes,
             to,
             server_id,
+            probe: None,
         })
     }
 }

@@ -462,7 +462,11 @@ fn bootp_client_entry_gets_its_address_and_rfc1497_options() {
     assert_eq!(r.opt(3), Some(&[10, 77, 0, 1][..]));
     assert_eq!(r.opt(12), Some(&b"cli0"[..]));
     for dhcp_only in [51, 53, 54, 58, 59] {
-        assert_eq!(r.opt(dhcp_only), None, "option {dhcp_only} in a BOOTP reply");
+        assert_eq!(
+            r.opt(dhcp_only),
+            None,
+            "option {dhcp_only} in a BOOTP reply"
+        );
     }
     assert_eq!(
         to,
@@ -480,7 +484,10 @@ fn rfc951_bootp_client_gets_no_vendor_area() {
     let r = handle(&bootp_request(MAC, false), &arrival(), &conf, &mut aas).unwrap();
     assert_eq!(r.bytes.len(), 300);
     assert_eq!(&r.bytes[16..20], &PINNED.octets());
-    assert!(r.bytes[236..].iter().all(|&b| b == 0), "vendor area left empty");
+    assert!(
+        r.bytes[236..].iter().all(|&b| b == 0),
+        "vendor area left empty"
+    );
 }
 
 #[test]
@@ -761,7 +768,11 @@ fn link_selection_suboption_chooses_the_subnet() {
     let (r, to) = ask(&conf, &arrival(), &relayed(1, UNKNOWN_LINK, &agent)).unwrap();
     assert_eq!(r.yiaddr, RELAYED_FIXED);
     assert_eq!(r.opt(82), Some(&agent[2..]), "82 echoed unchanged");
-    assert_eq!(to, Destination::Relay(UNKNOWN_LINK), "reply still to giaddr");
+    assert_eq!(
+        to,
+        Destination::Relay(UNKNOWN_LINK),
+        "reply still to giaddr"
+    );
 }
 
 #[test]
@@ -810,7 +821,10 @@ fn dynamic_bootp_only_when_enabled_and_then_forever() {
     let mut aas = pool_aas();
     let off = cfg(DYN_CONF);
     assert!(handle(&bootp_request(DYN_MAC, true), &arrival(), &off, &mut aas).is_none());
-    assert!(aas.asked.is_empty(), "bootp_dynamic off: the AAS is not asked");
+    assert!(
+        aas.asked.is_empty(),
+        "bootp_dynamic off: the AAS is not asked"
+    );
     let on = cfg(&DYN_CONF.replace("[server]\n", "[server]\nbootp_dynamic = yes\n"));
     let r = handle(&bootp_request(DYN_MAC, true), &arrival(), &on, &mut aas).unwrap();
     let r = decode(&r.bytes);

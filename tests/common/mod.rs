@@ -99,7 +99,7 @@ impl Net {
         format!("{}-{role}", self.prefix)
     }
 
-    fn add_ns(&mut self, role: &str) -> String {
+    pub fn add_ns(&mut self, role: &str) -> String {
         let ns = self.ns(role);
         let _ = try_sh(&["ip", "netns", "del", &ns]); // leftover of a failed run
         sh(&["ip", "netns", "add", &ns]);
@@ -118,7 +118,7 @@ impl Net {
     }
 
     /// A veth from the bridge namespace into `ns`, named `ifname` there.
-    fn port(&self, ns: &str, ifname: &str, mac: &str, addr: Option<&str>) {
+    pub fn port(&self, ns: &str, ifname: &str, mac: &str, addr: Option<&str>) {
         let sw = self.ns("sw");
         let peer = format!("p{ifname}");
         sh(&[
@@ -297,28 +297,81 @@ impl Net {
     /// openbsd-inetd in the server namespace with one bootps line running
     /// in.dhcpd with `args`; returns inetd's log once the service is added.
     pub fn start_inetd(&mut self, args: &str) -> String {
+        let line = format!(
+            "bootps\tdgram\tudp4\twait\troot\t{}\tin.dhcpd {args}\n",
+            server_bin()
+        );
+        self.start_inetd_conf(&line, &[])
+    }
+
+    /// openbsd-inetd in the server namespace with this inetd.conf, under
+    /// `services` entries added to /etc/services (a private copy).
+    pub fn start_inetd_conf(&mut self, lines: &str, services: &[&str]) -> String {
         let inetd_conf = self.path("inetd.conf");
-        fs::write(
-            &inetd_conf,
-            format!(
-                "bootps\tdgram\tudp4\twait\troot\t{}\tin.dhcpd {args}\n",
-                server_bin()
-            ),
-        )
-        .unwrap();
+        fs::write(&inetd_conf, lines).unwrap();
         let srv = self.ns("srv");
         let log = self.path("inetd.log");
+        let bind = self.services(services);
         self.spawn_cmd(
             &[&tool("nsrun.sh"), &srv, "inetd", "-d", "-E", &inetd_conf],
-            &[],
+            &[("NSRUN_BIND", &bind)],
             Path::new(&log),
         );
+        let first = lines.split_whitespace().next().unwrap_or("bootps");
         assert!(
-            wait_for(&log, "ADD: bootps", Duration::from_secs(5)),
+            wait_for(&log, &format!("ADD: {first}"), Duration::from_secs(5)),
             "{}",
             read(&log)
         );
         log
+    }
+
+    /// A copy of /etc/services with `extra` lines, as an NSRUN_BIND value
+    /// ("" when there is nothing to add). A line naming a service already
+    /// there replaces it.
+    pub fn services(&self, extra: &[&str]) -> String {
+        if extra.is_empty() {
+            return String::new();
+        }
+        let names: Vec<&str> = extra
+            .iter()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let mut text: String = fs::read_to_string("/etc/services")
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                !l.split_whitespace()
+                    .next()
+                    .is_some_and(|n| names.contains(&n))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for l in extra {
+            text.push_str(l);
+            text.push('\n');
+        }
+        let path = self.path("services");
+        fs::write(&path, text).unwrap();
+        format!("{path}:/etc/services")
+    }
+
+    /// tests/tools/bootp-probe.py on cli0 of `role`: the reply as JSON.
+    pub fn bootp_probe(&self, role: &str, args: &[&str]) -> Option<String> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(role),
+                "/usr/bin/python3",
+                &tool("bootp-probe.py"),
+                "cli0",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && text.starts_with('{')).then_some(text)
     }
 
     /// busybox udhcpc left running on cli0 (no -q), releasing on SIGTERM
@@ -674,4 +727,22 @@ pub fn all_clients_get(net: &mut Net, role: &str, ifname: &str, want: &str) {
         assert_eq!(lease.ip, want, "{c:?}");
         assert_eq!(lease.server, SERVER, "{c:?}");
     }
+}
+
+/// A field of a one-line JSON object printed by a probe tool.
+pub fn field<'a>(json: &'a str, key: &str) -> &'a str {
+    let start = json
+        .find(&format!("\"{key}\": "))
+        .unwrap_or_else(|| panic!("{key} in {json}"));
+    let rest = &json[start + key.len() + 4..];
+    let rest = rest.trim_start_matches('"');
+    let end = rest.find(['"', ',', '}']).unwrap();
+    &rest[..end]
+}
+
+/// An option's hex value in a probe tool's JSON.
+pub fn option(json: &str, code: u8) -> Option<&str> {
+    let key = format!("\"{code}\": \"");
+    let start = json.find(&key)? + key.len();
+    Some(&json[start..start + json[start..].find('"')?])
 }
