@@ -267,3 +267,28 @@ fn remote_aas_over_tcp_and_a_wrong_password_is_refused() {
         read(&log)
     );
 }
+
+#[test]
+fn probe_skips_an_address_that_answers_ping() {
+    let mut net = Net::new(false);
+    // A host on the client link squats on the pool's first address.
+    let squatter = net.add_ns("sq");
+    net.port(&squatter, "sq0", "02:77:00:00:00:77", Some("10.77.0.100/24"));
+    let aconf = net.aasd_conf("", POOLS);
+    net.start_aasd("srv", &aconf);
+    let conf = dhcpd_conf(&net, None);
+    let text = read(&conf).replace("[server]\n", "[server]\nprobe = yes\nprobe_timeout = 300\n");
+    fs::write(&conf, text).unwrap();
+    let (_, log) = net.start_standalone(&conf, &[]);
+    let (_, hook, out) = net.start_udhcpc();
+    let lease = last_lease(&hook).unwrap_or_else(|| panic!("{}\n{}", read(&out), read(&log)));
+    assert_eq!(lease.ip, "10.77.0.101", "{}", read(&log));
+    assert!(
+        read(&log).contains("10.77.0.100 answers ping: in use by a host the AAS does not know"),
+        "{}",
+        read(&log)
+    );
+    let declined = leases(&net, &["state=declined"]);
+    assert_eq!(declined.len(), 1, "{declined:?}");
+    assert_eq!(declined[0].0, "10.77.0.100");
+}
