@@ -273,7 +273,12 @@ fn probe_skips_an_address_that_answers_ping() {
     let mut net = Net::new(false);
     // A host on the client link squats on the pool's first address.
     let squatter = net.add_ns("sq");
-    net.port(&squatter, "sq0", "02:77:00:00:00:77", Some("10.77.0.100/24"));
+    net.port(
+        &squatter,
+        "sq0",
+        "02:77:00:00:00:77",
+        Some("10.77.0.100/24"),
+    );
     let aconf = net.aasd_conf("", POOLS);
     net.start_aasd("srv", &aconf);
     let conf = dhcpd_conf(&net, None);

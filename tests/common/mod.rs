@@ -157,62 +157,54 @@ impl Net {
         if relay {
             let rly = self.add_ns("rly");
             self.port(&rly, "rly0", "02:77:00:00:00:02", Some("10.77.0.2/24"));
-            let cli2 = self.add_ns("cli2");
-            sh(&[
-                "ip",
-                "-n",
-                &rly,
-                "link",
-                "add",
-                "rly1",
-                "address",
-                "02:78:00:00:00:01",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "cli2",
-                "address",
-                CLI2_MAC,
-                "netns",
-                &cli2,
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &rly,
-                "addr",
-                "add",
-                "10.78.0.1/24",
-                "brd",
-                "+",
-                "dev",
-                "rly1",
-            ]);
-            sh(&["ip", "-n", &rly, "link", "set", "rly1", "up"]);
-            sh(&["ip", "-n", &cli2, "link", "set", "cli2", "up"]);
-            no_offload(&rly, "rly1");
-            no_offload(&cli2, "cli2");
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &rly,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &srv,
-                "route",
-                "add",
-                "10.78.0.0/24",
-                "via",
-                "10.77.0.2",
-            ]);
+            self.relayed_link(1);
         }
+    }
+
+    /// Relayed link `n` behind the relay namespace: rly<n> with 10.78.0.1/24
+    /// (n = 1, client namespace cli2) or 10.80.0.1/24 (n = 2, cli3), routed
+    /// from the server through 10.77.0.2.
+    pub fn relayed_link(&mut self, n: u8) {
+        let rly = self.ns("rly");
+        let net = if n == 1 { 78 } else { 80 };
+        let role = format!("cli{}", n + 1);
+        let cli = self.add_ns(&role);
+        let rly_if = format!("rly{n}");
+        let rly_mac = format!("02:{net}:00:00:00:01");
+        let cli_mac = format!("02:{net}:00:00:00:10");
+        sh(&[
+            "ip", "-n", &rly, "link", "add", &rly_if, "address", &rly_mac, "type", "veth", "peer",
+            "name", &role, "address", &cli_mac, "netns", &cli,
+        ]);
+        let addr = format!("10.{net}.0.1/24");
+        sh(&[
+            "ip", "-n", &rly, "addr", "add", &addr, "brd", "+", "dev", &rly_if,
+        ]);
+        sh(&["ip", "-n", &rly, "link", "set", &rly_if, "up"]);
+        sh(&["ip", "-n", &cli, "link", "set", &role, "up"]);
+        no_offload(&rly, &rly_if);
+        no_offload(&cli, &role);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &rly,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ]);
+        let srv = self.ns("srv");
+        let subnet = format!("10.{net}.0.0/24");
+        sh(&[
+            "ip",
+            "-n",
+            &srv,
+            "route",
+            "add",
+            &subnet,
+            "via",
+            "10.77.0.2",
+        ]);
     }
 
     /// Start a long-running program in `ns`; output goes to `log`.
@@ -277,16 +269,19 @@ impl Net {
     /// ISC dhcrelay in the relay namespace, relaying cli2's link to the
     /// server; returns once it listens.
     pub fn start_dhcrelay(&mut self) {
+        self.start_dhcrelay_on(&["rly1"]);
+    }
+
+    /// dhcrelay relaying each of the `downstream` links.
+    pub fn start_dhcrelay_on(&mut self, downstream: &[&str]) {
         let rly = self.ns("rly");
         let log = self.path("dhcrelay.log");
-        self.spawn(
-            &rly,
-            &[
-                "dhcrelay", "-4", "-d", "--no-pid", "-id", "rly1", "-iu", "rly0", SERVER,
-            ],
-            &[],
-            Path::new(&log),
-        );
+        let mut args = vec!["dhcrelay", "-4", "-d", "--no-pid"];
+        for d in downstream {
+            args.extend_from_slice(&["-id", d]);
+        }
+        args.extend_from_slice(&["-iu", "rly0", SERVER]);
+        self.spawn(&rly, &args, &[], Path::new(&log));
         assert!(
             wait_for(&log, "Sending on   Socket", Duration::from_secs(5)),
             "{}",
@@ -377,15 +372,20 @@ impl Net {
     /// busybox udhcpc left running on cli0 (no -q), releasing on SIGTERM
     /// (-R); returns (pid, hook log, output) once it is bound.
     pub fn start_udhcpc(&mut self) -> (u32, String, String) {
-        let cli = self.ns("cli");
-        let hook_log = self.path("udhcpc.hook");
-        let out = self.path("udhcpc.out");
+        self.start_udhcpc_on("cli", "cli0")
+    }
+
+    /// The same on interface `ifname` of namespace `role`.
+    pub fn start_udhcpc_on(&mut self, role: &str, ifname: &str) -> (u32, String, String) {
+        let cli = self.ns(role);
+        let hook_log = self.path(&format!("udhcpc-{ifname}.hook"));
+        let out = self.path(&format!("udhcpc-{ifname}.out"));
         let pid = self.spawn(
             &cli,
             &[
                 "udhcpc",
                 "-i",
-                "cli0",
+                ifname,
                 "-f",
                 "-n",
                 "-R",
@@ -399,7 +399,7 @@ impl Net {
             &[
                 ("HOOK_LOG", &hook_log),
                 ("HOOK_APPLY", "1"),
-                ("IFACE", "cli0"),
+                ("IFACE", ifname),
             ],
             Path::new(&out),
         );

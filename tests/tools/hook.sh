@@ -9,7 +9,11 @@ server="${new_dhcp_server_identifier:-$serverid}"
 echo "event=$event ip=$addr server=$server domain=${new_domain_name:-$domain}" >> "${HOOK_LOG:-/tmp/idt_hook.log}"
 if [ "${HOOK_APPLY:-0}" = 1 ] && [ -n "$addr" ]; then
   case "$event" in
-    BOUND|REBOOT|RENEW|REBIND|bound|renew) ip addr replace "$addr/24" dev "${interface:-$IFACE}" ;;
+    BOUND|REBOOT|RENEW|REBIND|bound|renew)
+      ip addr replace "$addr/24" dev "${interface:-$IFACE}"
+      # A client behind a relay reaches the server through its router.
+      gw=$(echo ${new_routers:-$router} | cut -d' ' -f1)
+      [ -n "$gw" ] && ip route replace default via "$gw" || true ;;
   esac
 fi
 exit 0

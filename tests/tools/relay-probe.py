@@ -1,20 +1,31 @@
 #!/usr/bin/python3
-"""relay-probe.py SERVER GIADDR MAC AGENT_HEX: send a DISCOVER as a relay
-agent would (from port 67, hops 1, giaddr set, option 82 = AGENT_HEX) and
-print the reply's yiaddr and options as JSON, or TIMEOUT."""
-import json, random, socket, struct, sys
+"""relay-probe.py SERVER GIADDR MAC AGENT_HEX [--hops N] [--extra HEX] [--timeout S]
 
-server, giaddr, mac, agent = sys.argv[1:5]
+Send a DISCOVER as a relay agent would (from GIADDR port 67, giaddr set,
+option 82 = AGENT_HEX unless empty) and print the reply's yiaddr and options
+as JSON, or TIMEOUT (exit 1). --extra adds raw option bytes before 82."""
+import argparse, json, random, socket, struct, sys
+
+p = argparse.ArgumentParser()
+for name in ("server", "giaddr", "mac", "agent"):
+    p.add_argument(name)
+p.add_argument("--hops", type=int, default=1)
+p.add_argument("--extra", default="")
+p.add_argument("--timeout", type=float, default=3)
+a = p.parse_args()
 xid = random.getrandbits(32)
-hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0, bytes(4), bytes(4),
-                  bytes(4), socket.inet_aton(giaddr),
-                  bytes.fromhex(mac.replace(":", "")).ljust(16, b"\0"), b"", b"")
-a = bytes.fromhex(agent)
-pkt = hdr + b"\x63\x82\x53\x63" + bytes([53, 1, 1, 55, 2, 1, 3, 82, len(a)]) + a + b"\xff"
+hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, a.hops, xid, 0, 0, bytes(4), bytes(4),
+                  bytes(4), socket.inet_aton(a.giaddr),
+                  bytes.fromhex(a.mac.replace(":", "")).ljust(16, b"\0"), b"", b"")
+opts = bytes([53, 1, 1, 55, 2, 1, 3]) + bytes.fromhex(a.extra)
+agent = bytes.fromhex(a.agent)
+if agent:
+    opts += bytes([82, len(agent)]) + agent
+pkt = hdr + b"\x63\x82\x53\x63" + opts + b"\xff"
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((giaddr, 67))
-s.settimeout(3)
-s.sendto(pkt, (server, 67))
+s.bind((a.giaddr, 67))
+s.settimeout(a.timeout)
+s.sendto(pkt, (a.server, 67))
 try:
     while True:
         data = s.recv(65535)
@@ -23,11 +34,11 @@ try:
 except socket.timeout:
     print("TIMEOUT")
     sys.exit(1)
-opts, i = {}, 240
+out, i = {}, 240
 while i < len(data) and data[i] != 255:
     if data[i] == 0:
         i += 1
         continue
-    opts[str(data[i])] = data[i + 2:i + 2 + data[i + 1]].hex()
+    out[str(data[i])] = data[i + 2:i + 2 + data[i + 1]].hex()
     i += 2 + data[i + 1]
-print(json.dumps({"yiaddr": socket.inet_ntoa(data[16:20]), "options": opts}))
+print(json.dumps({"yiaddr": socket.inet_ntoa(data[16:20]), "options": out}))
