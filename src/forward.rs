@@ -157,11 +157,6 @@ impl Forwarder {
         };
         let mut reply = bytes.to_vec();
         reply[24..28].copy_from_slice(&pending.request.giaddr.octets());
-        // bootpd names the interface that faces giaddr, loopback here, as
-        // the boot server when bootptab gives none: put ours instead.
-        if reply[20] == 127 {
-            reply[20..24].copy_from_slice(&pending.arrival.local.octets());
-        }
         Ok(Received::Reply(reply, pending))
     }
 }

@@ -344,13 +344,16 @@ impl Server {
                 }
             };
             let req = &pending.request;
-            let yiaddr = Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[16..20]).unwrap_or_default());
+            let ip_at = |b: &[u8], at: usize| Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]);
+            let yiaddr = ip_at(&bytes, 16);
             log_info!("BOOTREPLY from bootpd on {yiaddr} to {}", req.mac());
-            let server_id = if pending.arrival.local.is_unspecified() {
-                Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[20..24]).unwrap_or_default())
-            } else {
-                pending.arrival.local
-            };
+            let server_id = self.local_address(&pending.arrival, yiaddr);
+            let mut bytes = bytes;
+            // bootpd names the interface facing giaddr, loopback here, as the
+            // boot server when bootptab gives none: ours is the right one.
+            if ip_at(&bytes, 20).is_loopback() {
+                bytes[20..24].copy_from_slice(&server_id.octets());
+            }
             let reply = Reply {
                 to: route::destination(req, yiaddr, false),
                 bytes,
@@ -359,6 +362,24 @@ impl Server {
             };
             self.send(&reply, &pending.arrival);
         }
+    }
+
+    /// Our address on the way a datagram came: where it arrived, else an
+    /// address of its interface, else (the datagram that woke an activated
+    /// server has neither) ours on the subnet of `client`.
+    fn local_address(&mut self, d: &Datagram, client: Ipv4Addr) -> Ipv4Addr {
+        if !d.local.is_unspecified() {
+            return d.local;
+        }
+        if let Some(a) = self.interfaces.get(d.ifindex).and_then(|i| i.addrs.first()) {
+            return *a;
+        }
+        let subnet = self.config.subnet_containing(client);
+        let own = self.interfaces.all_addrs();
+        subnet
+            .and_then(|s| own.iter().find(|a| s.contains(**a)))
+            .copied()
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
     fn send(&mut self, reply: &Reply, d: &Datagram) {

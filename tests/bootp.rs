@@ -63,6 +63,12 @@ fn bootp_goes_to_bootpd_under_inetd_and_dhcp_stays_with_us() {
         server_bin()
     );
     net.start_inetd_conf(&lines, &["bootps-alt\t950/udp"]);
+    // The first request wakes in.dhcpd: it carries no arrival interface.
+    let first = net
+        .bootp_probe("cli", &[])
+        .expect("the waking request is answered");
+    assert_eq!(field(&first, "from"), "10.77.0.1:67", "{first}");
+    assert_eq!(field(&first, "siaddr"), "10.77.0.1", "{first}");
     let reply = bootp_and_dhcp_together(&mut net);
     assert_eq!(field(&reply, "yiaddr"), "10.77.0.50", "{reply}");
     // Relayed by in.dhcpd: from the BOOTP server port, to the client port.
