@@ -32,15 +32,8 @@ fn write(net: &Net, name: &str, text: &str) -> String {
 fn bootp_and_dhcp_together(net: &mut Net) -> String {
     let cli = net.ns("cli");
     let probe = thread::spawn(move || {
-        let out = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &cli,
-                "/usr/bin/python3",
-                &tool("bootp-probe.py"),
-                "cli0",
-            ])
+        let out = tool_in(&cli, "bootp-probe.py")
+            .arg("cli0")
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()

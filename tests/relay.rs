@@ -33,14 +33,7 @@ fn relayed_reply_echoes_option_82_and_names_the_relay_subnet() {
     let conf = net.config("basic.conf");
     net.start_standalone(&conf, &[]);
     let rly = net.ns("rly");
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &rly,
-            "/usr/bin/python3",
-            &tool("relay-probe.py"),
-        ])
+    let out = tool_in(&rly, "relay-probe.py")
         .args(["10.77.0.1", "10.78.0.1", CLI2_MAC, "020201bb0102aaaa"])
         .output()
         .unwrap();
@@ -70,9 +63,7 @@ fn dynamic_conf(net: &Net) -> String {
 }
 
 fn relay_probe(net: &Net, args: &[&str]) -> String {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &net.ns("rly"), "/usr/bin/python3"])
-        .arg(tool("relay-probe.py"))
+    let out = tool_in(&net.ns("rly"), "relay-probe.py")
         .arg(SERVER)
         .args(args)
         .output()

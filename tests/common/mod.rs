@@ -33,6 +33,14 @@ pub fn aasadmin_bin() -> &'static str {
     env!("CARGO_BIN_EXE_aasadmin")
 }
 
+/// A Python tool of tests/tools, to run in namespace `ns` (Debian's
+/// python3, which has scapy).
+pub fn tool_in(ns: &str, name: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, "/usr/bin/python3", &tool(name)]);
+    c
+}
+
 pub fn tool(name: &str) -> String {
     format!("{}/tests/tools/{name}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -353,15 +361,8 @@ impl Net {
 
     /// tests/tools/bootp-probe.py on cli0 of `role`: the reply as JSON.
     pub fn bootp_probe(&self, role: &str, args: &[&str]) -> Option<String> {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns(role),
-                "/usr/bin/python3",
-                &tool("bootp-probe.py"),
-                "cli0",
-            ])
+        let out = tool_in(&self.ns(role), "bootp-probe.py")
+            .arg("cli0")
             .args(args)
             .output()
             .unwrap();
@@ -502,14 +503,7 @@ impl Net {
 
     /// Send raw bytes (hex) from the client port of `ns` to the server port.
     pub fn probe_raw(&self, ns: &str, hex: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "/usr/bin/python3",
-                &tool("dhcp-probe.py"),
-            ])
+        tool_in(ns, "dhcp-probe.py")
             .args(["cli0", "--raw", hex])
             .status()
             .is_ok_and(|s| s.success())
@@ -517,17 +511,7 @@ impl Net {
 
     /// Send one message with tests/tools/dhcp-probe.py from `ns`.
     pub fn probe(&self, ns: &str, args: &[&str]) -> Option<String> {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "/usr/bin/python3",
-                &tool("dhcp-probe.py"),
-            ])
-            .args(args)
-            .output()
-            .unwrap();
+        let out = tool_in(ns, "dhcp-probe.py").args(args).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
         (out.status.success() && text.starts_with('{')).then_some(text)
     }
