@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::socket::{bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType};
 
-use crate::dhcp::packet::{Request, HEADER_LEN};
+use crate::dhcp::packet::{self, Request, HEADER_LEN};
 use crate::net::Datagram;
 use crate::{log_debug, log_info};
 
@@ -146,7 +146,7 @@ impl Forwarder {
             log_debug!("drop from {from} on the bootpd port: not a BOOTREPLY");
             return Ok(Received::Dropped);
         }
-        let xid = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        let xid = packet::be32(bytes, 4);
         let found = self
             .pending
             .iter()

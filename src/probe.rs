@@ -6,7 +6,7 @@
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -60,26 +60,18 @@ impl Prober {
         self.fd.as_fd()
     }
 
-    /// Send the echo and hold the offer until `timeout` passes. On failure
-    /// the offer comes back with the error.
-    pub fn start(
-        &mut self,
-        mut w: Waiting,
-        timeout: Duration,
-    ) -> Result<(), Box<(io::Error, Waiting)>> {
+    /// Send one echo request to `addr`.
+    pub fn echo(&mut self, addr: Ipv4Addr) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let packet = echo_request(self.ident, self.seq);
-        if let Err(e) = sendto(
-            self.fd.as_raw_fd(),
-            &packet,
-            &SockaddrIn::from(std::net::SocketAddrV4::new(w.addr, 0)),
-            MsgFlags::empty(),
-        ) {
-            return Err(Box::new((e.into(), w)));
-        }
-        w.deadline = Instant::now() + timeout;
-        self.waiting.push(w);
+        let to = SockaddrIn::from(std::net::SocketAddrV4::new(addr, 0));
+        sendto(self.fd.as_raw_fd(), &packet, &to, MsgFlags::empty())?;
         Ok(())
+    }
+
+    /// Hold an offer until its deadline or an answer from its address.
+    pub fn hold(&mut self, w: Waiting) {
+        self.waiting.push(w);
     }
 
     /// When the next offer is due.

@@ -270,19 +270,19 @@ impl Server {
         let timeout = Duration::from_millis(u64::from(self.config.server.probe_timeout));
         if let (Some(probe), Some(prober)) = (&reply.probe, &mut self.prober) {
             let addr = probe.addr;
-            let waiting = Waiting {
+            if let Err(e) = prober.echo(addr) {
+                log_error!("probe of {addr}: {e}: offering it unprobed");
+                self.send(&reply, d);
+                return;
+            }
+            prober.hold(Waiting {
                 addr,
-                deadline: Instant::now(),
+                deadline: Instant::now() + timeout,
                 offer: reply,
                 request: request.to_vec(),
                 arrival: *d,
                 conflicts,
-            };
-            if let Err(failed) = prober.start(waiting, timeout) {
-                let (e, waiting) = *failed;
-                log_error!("probe of {addr}: {e}: offering it unprobed");
-                self.send(&waiting.offer, d);
-            }
+            });
             return;
         }
         self.send(&reply, d);
@@ -344,14 +344,13 @@ impl Server {
                 }
             };
             let req = &pending.request;
-            let ip_at = |b: &[u8], at: usize| Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]);
-            let yiaddr = ip_at(&bytes, 16);
+            let yiaddr = packet::addr(&bytes, 16);
             log_info!("BOOTREPLY from bootpd on {yiaddr} to {}", req.mac());
             let server_id = self.local_address(&pending.arrival, yiaddr);
             let mut bytes = bytes;
             // bootpd names the interface facing giaddr, loopback here, as the
             // boot server when bootptab gives none: ours is the right one.
-            if ip_at(&bytes, 20).is_loopback() {
+            if packet::addr(&bytes, 20).is_loopback() {
                 bytes[20..24].copy_from_slice(&server_id.octets());
             }
             let reply = Reply {

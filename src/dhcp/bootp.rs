@@ -58,13 +58,19 @@ impl Exchange<'_> {
     fn bootp_reply(&self, subnet: &Subnet, ip: Ipv4Addr) -> Option<Reply> {
         let req = self.req;
         let params = self.params(subnet);
-        let mut opts: Vec<ReplyOption> = super::parameter_options(req, subnet, &params)
-            .into_iter()
-            .filter(|o| !DHCP_ONLY.contains(&o.code))
-            .collect();
-        if !req.giaddr.is_unspecified() {
-            if let Some(info) = req.option(code::RELAY_AGENT_INFO) {
-                opts.push(super::required(code::RELAY_AGENT_INFO, info.to_vec()));
+        // A pure RFC 951 client sent no cookie: its vendor area is not ours
+        // to fill.
+        let mut opts: Vec<ReplyOption> = Vec::new();
+        if req.cookie {
+            opts.extend(
+                super::parameter_options(req, subnet, &params)
+                    .into_iter()
+                    .filter(|o| !DHCP_ONLY.contains(&o.code)),
+            );
+            if !req.giaddr.is_unspecified() {
+                if let Some(info) = req.option(code::RELAY_AGENT_INFO) {
+                    opts.push(super::required(code::RELAY_AGENT_INFO, info.to_vec()));
+                }
             }
         }
         let header = Header {
@@ -83,9 +89,6 @@ impl Exchange<'_> {
             options::MIN_REPLY_LEN,
             self.at.mtu - options::IP_UDP_HEADERS,
         );
-        if !req.cookie {
-            opts.clear();
-        }
         let mut encoded = match options::encode(&header, &opts, limit, false) {
             Ok(e) => e,
             Err(options::TooBig) => {

@@ -216,11 +216,13 @@ pub fn identity(buf: &[u8]) -> Identity {
     Identity { xid, chaddr }
 }
 
-fn be32(buf: &[u8], at: usize) -> u32 {
+/// The big-endian u32 at `at`; the caller has checked the length.
+pub fn be32(buf: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
 }
 
-fn addr(buf: &[u8], at: usize) -> Ipv4Addr {
+/// The IPv4 address at `at`; the caller has checked the length.
+pub fn addr(buf: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::from(be32(buf, at))
 }
 
