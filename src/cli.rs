@@ -1,4 +1,5 @@
-//! The in.dhcpd command line (SPEC §2): `-t -D -b -c -f -i -s -C -V`.
+//! The in.dhcpd command line (SPEC §2): `-t -D -b -c -f -i -s -C -V`, and
+//! `-u`, the user to run as.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,8 +7,10 @@ use std::time::Duration;
 use crate::activation::Mode;
 
 pub const USAGE: &str =
-    "usage: in.dhcpd [-CfisV] [-b bootpd_port] [-c config] [-D debug_level] [-t timeout]";
+    "usage: in.dhcpd [-CfisV] [-b bootpd_port] [-c config] [-D debug_level] [-t timeout] [-u user]";
 pub const DEFAULT_CONFIG: &str = "/etc/dhcpd.conf";
+/// Who in.dhcpd becomes once its sockets are open (`-u`).
+pub const DEFAULT_USER: &str = "nobody";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -21,6 +24,8 @@ pub struct Options {
     pub force: Option<Mode>,
     pub check: bool,
     pub version: bool,
+    /// `-u`: the user to run as after start-up; "root" keeps root.
+    pub user: String,
 }
 
 /// A bad flag or value: the caller prints it and the usage line, exits 2.
@@ -38,6 +43,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
     spec.optflag("s", "", "standalone mode");
     spec.optflag("C", "", "check configuration");
     spec.optflag("V", "", "version");
+    spec.optopt("u", "", "user to run as", "user");
     let m = spec.parse(args).map_err(|e| UsageError(e.to_string()))?;
     if let Some(extra) = m.free.first() {
         return Err(UsageError(format!("unexpected argument \"{extra}\"")));
@@ -73,6 +79,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
         force,
         check: m.opt_present("C"),
         version: m.opt_present("V"),
+        user: m.opt_str("u").unwrap_or_else(|| DEFAULT_USER.into()),
     })
 }
 

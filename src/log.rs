@@ -4,6 +4,7 @@
 //! 2 adds decisions (ignored clients, reloads); 3 adds every dropped packet.
 //! The logger is process-wide, like syslog itself; it is set once at start-up.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
 use std::sync::Mutex;
@@ -80,13 +81,43 @@ pub fn init(program: &'static str, level: u8, target: Target) {
     };
 }
 
+thread_local! {
+    /// While [`capture`] runs on this thread: every line, at every level.
+    static CAPTURED: RefCell<Option<Vec<(Level, String)>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with this thread's log lines, at every level (as `-D 3`), kept
+/// instead of written: for tests and fuzz targets that check what is logged.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<(Level, String)>) {
+    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let r = f();
+    let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    (r, lines.unwrap_or_default())
+}
+
+fn captured(level: Level, args: &fmt::Arguments<'_>) -> bool {
+    CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+        Some(lines) => {
+            lines.push((level, args.to_string()));
+            true
+        }
+        None => false,
+    })
+}
+
 /// Is a line at `level` written? Lets callers skip building costly text.
 pub fn enabled(level: Level) -> bool {
+    if CAPTURED.with(|c| c.borrow().is_some()) {
+        return true;
+    }
     let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     level <= state.level
 }
 
 pub fn write(level: Level, args: fmt::Arguments<'_>) {
+    if captured(level, &args) {
+        return;
+    }
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     if level > state.level {
         return;

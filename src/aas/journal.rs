@@ -26,6 +26,8 @@ pub const HEADER: &[u8; 8] = b"AASDLOG1";
 const MARK: u8 = 0xA5;
 /// seq + addr + state + disabled + 3 times: the payload without its strings.
 const FIXED: usize = 8 + 4 + 1 + 1 + 8 + 8 + 8;
+/// The fixed part and two names of at most 255 bytes, each with its length.
+const MAX_PAYLOAD: usize = FIXED + 2 * (1 + 255);
 pub const LOG_NAME: &str = "aasd.log";
 
 /// CRC-32 (IEEE 802.3, reflected), as zlib computes it.
@@ -142,6 +144,11 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry, usize)> {
     let len = usize::from(u16::from_le_bytes(
         bytes.get(at + 1..at + 3)?.try_into().ok()?,
     ));
+    // No record is longer, and checking the length first keeps the search
+    // for the next good frame in a damaged file linear, not quadratic.
+    if !(FIXED + 2..=MAX_PAYLOAD).contains(&len) {
+        return None;
+    }
     let payload = bytes.get(at + 3..at + 3 + len)?;
     let crc = u32::from_le_bytes(bytes.get(at + 3 + len..at + 7 + len)?.try_into().ok()?);
     if crc != crc32(payload) {

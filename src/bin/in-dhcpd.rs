@@ -11,6 +11,7 @@ use indhcpd::activation::{self, Mode};
 use indhcpd::cli::{self, Options};
 use indhcpd::log::{self, Target};
 use indhcpd::net::Socket;
+use indhcpd::privilege;
 use indhcpd::server::Server;
 use indhcpd::{config, log_detail, log_error};
 
@@ -126,6 +127,10 @@ fn run(opts: Options) -> i32 {
         "started ({mode}), port {server_port}, config {}",
         config_path.display()
     );
+    let aas_group = match &config.server.aas_address {
+        None => privilege::socket_group(&config.server.aas_socket),
+        Some(_) => None,
+    };
     let mut server = match Server::new(
         socket,
         config,
@@ -140,6 +145,10 @@ fn run(opts: Options) -> i32 {
             return 1;
         }
     };
+    if let Err(e) = drop_root(&opts.user, aas_group) {
+        log_error!("-u {}: {e}", opts.user);
+        return 1;
+    }
     match server.run() {
         Ok(()) => 0,
         Err(e) => {
@@ -147,6 +156,25 @@ fn run(opts: Options) -> i32 {
             1
         }
     }
+}
+
+/// With every socket open, become `user`, keeping the AAS socket's group
+/// and the two capabilities still used.
+fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result<()> {
+    let Some(u) = privilege::target_user(user)? else {
+        return Ok(());
+    };
+    let groups: Vec<_> = aas_group.into_iter().collect();
+    privilege::become_user(
+        &u,
+        &groups,
+        &[privilege::CAP_NET_ADMIN, privilege::CAP_NET_RAW],
+    )?;
+    log_detail!(
+        "running as {user} (uid {}), with CAP_NET_ADMIN and CAP_NET_RAW",
+        u.uid
+    );
+    Ok(())
 }
 
 /// Point fds 1 and 2 at /dev/null (inetd gave us the socket there too).
