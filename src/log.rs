@@ -139,6 +139,66 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
+/// Events of one kind (`key`) are logged at most `burst` times a minute;
+/// the rest are counted, and the count goes out with the next line of that
+/// kind after the minute. So a flood of one bad packet cannot flood syslog.
+/// Keys remembered at once (a flood of random MACs cannot grow it further).
+const MAX_KEYS: usize = 4096;
+
+struct Window {
+    start: std::time::Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+thread_local! {
+    static WINDOWS: RefCell<std::collections::HashMap<String, Window>> =
+        RefCell::new(std::collections::HashMap::new());
+}
+
+/// Write a line of kind `key` unless this minute's burst is used up.
+pub fn limited(level: Level, key: &str, burst: u32, args: fmt::Arguments<'_>) {
+    let now = std::time::Instant::now();
+    let minute = std::time::Duration::from_secs(60);
+    let verdict = WINDOWS.with(|w| {
+        let mut windows = w.borrow_mut();
+        if windows.len() >= MAX_KEYS && !windows.contains_key(key) {
+            windows.retain(|_, win| now.duration_since(win.start) < minute);
+            if windows.len() >= MAX_KEYS {
+                return None;
+            }
+        }
+        let win = windows.entry(key.to_string()).or_insert(Window {
+            start: now,
+            logged: 0,
+            suppressed: 0,
+        });
+        let mut earlier = 0;
+        if now.duration_since(win.start) >= minute {
+            earlier = win.suppressed;
+            *win = Window {
+                start: now,
+                logged: 0,
+                suppressed: 0,
+            };
+        }
+        if win.logged >= burst {
+            win.suppressed += 1;
+            return None;
+        }
+        win.logged += 1;
+        Some(earlier)
+    });
+    match verdict {
+        Some(0) => write(level, args),
+        Some(n) => write(
+            level,
+            format_args!("{args} ({n} more like this not logged)"),
+        ),
+        None => {}
+    }
+}
+
 #[macro_export]
 macro_rules! log_error {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($arg)*)) };

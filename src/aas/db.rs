@@ -178,6 +178,13 @@ pub struct Alloc {
     pub previous: bool,
     /// A reservation (an offer), not a lease.
     pub hold: bool,
+    /// With `exact`: only if the client already holds that address (a
+    /// DHCPREQUEST answering our offer, RFC 2131 §4.3.2).
+    pub mine: bool,
+    /// A renewal of a lease that still has this many seconds to run keeps
+    /// the end it has (0: never): nothing is written, so a client renewing
+    /// in a loop does not grow the log by a record per request.
+    pub keep: Time,
 }
 
 /// One address changed: what to write to the log, and how to undo it if
@@ -461,6 +468,9 @@ impl Db {
                 if e.is_some_and(|e| e.disabled) {
                     return Err(Refusal::Disabled(Ipv4Addr::from(a)));
                 }
+                if req.mine && held != Some(a) {
+                    return Err(Refusal::NotHeld(Ipv4Addr::from(a)));
+                }
                 if held != Some(a) && !self.usable(a, now) {
                     return Err(Refusal::Taken(Ipv4Addr::from(a)));
                 }
@@ -502,6 +512,10 @@ impl Db {
         let mut e = prior.unwrap_or_else(Entry::fresh);
         let end = now.saturating_add(req.lease);
         let end = if req.lease == FOREVER { FOREVER } else { end };
+        let keeps = req.keep > 0 && e.end != FOREVER && e.end.saturating_sub(now) >= req.keep;
+        if renewal && !req.hold && e.state == State::Leased && keeps {
+            return Ok((addr, e.end, changes));
+        }
         if renewal && req.hold && e.state == State::Leased {
             // A bound client asking again (a DISCOVER) keeps its lease.
             e.end = e.end.max(end);

@@ -6,7 +6,7 @@
 //! ```text
 //! AUTH password                       (TCP only, first)
 //! PING
-//! ALLOC pool service client lease [exact=A | range=A-B | prefer=A] [previous] [hold]
+//! ALLOC pool service client lease [exact=A [mine] | range=A-B | prefer=A] [previous] [hold] [keep=S]
 //!                                     -> OK address end
 //! UNHOLD pool service client          -> OK
 //! RELEASE address [service client]    -> OK
@@ -180,7 +180,7 @@ pub fn parse(line: &str) -> Result<Request, String> {
 
 fn alloc(args: &[&str]) -> Result<Request, String> {
     const USAGE: &str =
-        "ALLOC pool service client lease [exact=A|range=A-B|prefer=A] [previous] [hold]";
+        "ALLOC pool service client lease [exact=A [mine]|range=A-B|prefer=A] [previous] [hold] [keep=S]";
     if args.len() < 4 {
         return Err(format!("usage: {USAGE}"));
     }
@@ -192,11 +192,19 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         want: Want::Any,
         previous: false,
         hold: false,
+        mine: false,
+        keep: 0,
     };
     for w in &args[4..] {
         let want = match w.split_once('=') {
             Some(("exact", v)) => Want::Exact(addr(v)?),
             Some(("prefer", v)) => Want::Prefer(addr(v)?),
+            Some(("keep", v)) => {
+                a.keep = v
+                    .parse()
+                    .map_err(|_| format!("keep={v}: not a number of seconds"))?;
+                continue;
+            }
             Some(("range", v)) => {
                 let (lo, hi) = range(v)?;
                 Want::Range(lo, hi)
@@ -209,12 +217,19 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
                 a.hold = true;
                 continue;
             }
+            None if *w == "mine" => {
+                a.mine = true;
+                continue;
+            }
             _ => return Err(format!("unknown ALLOC argument \"{w}\"; usage: {USAGE}")),
         };
         if a.want != Want::Any {
             return Err("exact=, range= and prefer= exclude each other".into());
         }
         a.want = want;
+    }
+    if a.mine && !matches!(a.want, Want::Exact(_)) {
+        return Err("mine needs exact=".into());
     }
     Ok(Request::Alloc(a))
 }
@@ -305,6 +320,8 @@ mod tests {
                 want: Want::Prefer(u32::from(Ipv4Addr::new(10, 0, 0, 7))),
                 previous: true,
                 hold: true,
+                mine: false,
+                keep: 0,
             })
         );
         let r = parse("ALLOC p s c infinite range=10.0.0.1-10.0.0.9").unwrap();

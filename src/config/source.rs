@@ -78,6 +78,18 @@ fn lex_file(
             ));
             continue;
         }
+        // A lone carriage return, NUL or escape is no text an editor shows
+        // as it is (and INI readers count a lone CR as a line end).
+        if let Some((at, c)) = raw
+            .char_indices()
+            .find(|(_, c)| c.is_control() && *c != '\t')
+        {
+            errors.push(err(
+                line,
+                format!("control character {:?} in column {}", c, at + 1),
+            ));
+            continue;
+        }
         let body = strip_comment(raw).trim();
         if body.is_empty() {
             continue;

@@ -62,15 +62,31 @@ pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config, aas: &mut dyn Requester) -
         Ok(req) => req,
         Err(why) => {
             let id = packet::identity(buf);
-            log_debug!(
-                "drop from {} xid {:#x} chaddr {}: {why}",
-                at.src,
-                id.xid,
-                id.chaddr
+            crate::log::limited(
+                crate::log::Level::Debug,
+                why.kind(),
+                DROP_BURST,
+                format_args!(
+                    "drop from {} xid {:#x} chaddr {}: {why}",
+                    at.src, id.xid, id.chaddr
+                ),
             );
             return None;
         }
     };
+    if req.giaddr.is_unspecified() && req.option(code::RELAY_AGENT_INFO).is_some() {
+        // RFC 3046 §2.1: only a relay adds option 82; from a client it is
+        // not trusted (packet::agent_suboption ignores it).
+        crate::log::limited(
+            crate::log::Level::Debug,
+            &format!("82 from {}", req.mac()),
+            1,
+            format_args!(
+                "option 82 from client {} (no relay): not trusted, ignored",
+                req.mac()
+            ),
+        );
+    }
     if at.own_addrs.contains(&req.giaddr) {
         drop_line(
             &req,
@@ -156,12 +172,18 @@ struct Exchange<'a> {
     aas: RefCell<&'a mut dyn Requester>,
 }
 
+/// The shortest lease a client may ask for (option 51), in seconds.
+const MIN_LEASE: u32 = 60;
+
+/// Drop lines of one kind logged in a minute before they are only counted.
+const DROP_BURST: u32 = 10;
+
 /// The AAS's name for its requester: in.dhcpd asks as `dhcp`.
 const SERVICE: &str = "dhcp";
 
 /// The AAS refusals that mean "not this address for this client": a NAK.
 /// Others (a storage error) get silence, so the client tries again.
-const NAK_REFUSALS: [&str; 4] = ["taken", "notinpool", "disabled", "nopool"];
+const NAK_REFUSALS: [&str; 5] = ["taken", "notinpool", "disabled", "nopool", "notheld"];
 
 /// An address a client may have on the subnet: inside it, and not its
 /// network or broadcast address (for prefixes that have them).
@@ -254,6 +276,8 @@ impl Exchange<'_> {
                 }
             });
         match asked {
+            // A lease of a second or none at all is a renewal storm.
+            Some(LeaseTime::Secs(s)) if s < MIN_LEASE => shorter(LeaseTime::Secs(MIN_LEASE), max),
             Some(a) => shorter(a, max),
             None => default,
         }
@@ -319,6 +343,15 @@ impl Exchange<'_> {
         for _ in 0..3 {
             let addr = match self.ask(line)? {
                 AasAnswer::Ok(words) => words.first().and_then(|w| w.parse::<Ipv4Addr>().ok()),
+                AasAnswer::Err { code, .. } if code == "exhausted" => {
+                    crate::log::limited(
+                        crate::log::Level::Error,
+                        &format!("exhausted {pool}"),
+                        1,
+                        format_args!("pool {pool} exhausted: {what} from {mac} gets no offer"),
+                    );
+                    return None;
+                }
                 AasAnswer::Err { text, .. } => {
                     log_info!("{what} from {mac}: no address: {text}");
                     return None;
@@ -345,16 +378,31 @@ impl Exchange<'_> {
     /// REQUEST from a client without a fixed address: lease `wanted` in
     /// the AAS (a renewal when the client holds it), then ACK; NAK when the
     /// AAS says it is not the client's to have; silence when the AAS is down.
-    fn dynamic_ack(&self, subnet: &Subnet, pool: &str, wanted: Ipv4Addr) -> Option<Reply> {
+    /// In SELECTING the address must be the one we offered (`mine`). A
+    /// renewal may keep the AAS's end while it outlasts the lease we ACK
+    /// (`keep`), so renewal storms write nothing.
+    fn dynamic_ack(
+        &self,
+        subnet: &Subnet,
+        pool: &str,
+        wanted: Ipv4Addr,
+        selecting: bool,
+    ) -> Option<Reply> {
         if !host_address(subnet, wanted) {
             return self.nak(subnet, wanted, "not a host address of this network");
         }
         let key = self.client_key(subnet)?;
         let lease = self.lease_for(&self.params(subnet));
-        let line = format!(
+        let mut line = format!(
             "ALLOC {pool} {SERVICE} {key} {} exact={wanted}",
             self.padded(lease)
         );
+        if selecting {
+            line.push_str(" mine");
+        }
+        if let LeaseTime::Secs(s) = lease {
+            line.push_str(&format!(" keep={s}"));
+        }
         let Some(answer) = self.ask(&line) else {
             log_detail!(
                 "DHCPREQUEST from {}: the AAS is unreachable: no answer",
@@ -397,6 +445,13 @@ impl Exchange<'_> {
     fn release(&self) -> Option<Reply> {
         let req = self.req;
         log_info!("DHCPRELEASE of {} from {}", req.ciaddr, req.mac());
+        if let Some(sid) = req.server_id().filter(|s| !self.ours(*s)) {
+            log_detail!(
+                "DHCPRELEASE from {}: server {sid} is not us: ignored",
+                req.mac()
+            );
+            return None;
+        }
         let subnet = self.cfg.subnet_containing(req.ciaddr)?;
         let (_, key) = self.dynamic(subnet)?;
         let line = format!("RELEASE {} {SERVICE} {key}", req.ciaddr);
@@ -416,6 +471,13 @@ impl Exchange<'_> {
             "DHCPDECLINE of {addr} from {}: the address is in use by another host",
             req.mac()
         );
+        if let Some(sid) = req.server_id().filter(|s| !self.ours(*s)) {
+            log_detail!(
+                "DHCPDECLINE from {}: server {sid} is not us: ignored",
+                req.mac()
+            );
+            return None;
+        }
         let subnet = self.subnet()?;
         let (_, key) = self.dynamic(subnet)?;
         let line = format!(
@@ -451,7 +513,7 @@ impl Exchange<'_> {
         };
         log_info!("DHCPREQUEST for {wanted} from {} ({state:?})", req.mac());
         if let Some(sid) = req.server_id() {
-            if !self.at.own_addrs.contains(&sid) && Some(sid) != self.server_id_override() {
+            if !self.ours(sid) {
                 // RFC 2131 §4.3.2: the client chose another server; free
                 // what we reserved for it.
                 log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
@@ -480,7 +542,8 @@ impl Exchange<'_> {
             ),
             Some(ip) => self.nak(subnet, wanted, &format!("the client's address is {ip}")),
             None if subnet.pool.is_some() => {
-                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted)
+                let selecting = state == RequestState::Selecting;
+                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted, selecting)
             }
             // We offered nothing to this client, so a REQUEST naming our
             // server id is wrong; other states: RFC 2131 §4.3.2 says a server
@@ -604,6 +667,12 @@ impl Exchange<'_> {
             return on_subnet.copied().unwrap_or(self.at.local);
         }
         self.at.local
+    }
+
+    /// A server identifier naming us: one of our addresses, or the relay
+    /// that asked to stand in for us (RFC 5107).
+    fn ours(&self, sid: Ipv4Addr) -> bool {
+        self.at.own_addrs.contains(&sid) || Some(sid) == self.server_id_override()
     }
 
     /// RFC 5107: a relay that asks for it is named as the server (option 54),
@@ -889,5 +958,7 @@ fn encapsulate(subs: &std::collections::BTreeMap<u8, Vec<u8>>) -> Vec<u8> {
     v
 }
 
+#[cfg(test)]
+mod catalogue;
 #[cfg(test)]
 mod tests;

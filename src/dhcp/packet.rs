@@ -65,6 +65,25 @@ pub enum Malformed {
     BadLength { code: u8, len: usize },
 }
 
+impl Malformed {
+    /// The kind of problem, without its numbers: the key for rate-limiting
+    /// the log during a flood.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Malformed::Short(_) => "short",
+            Malformed::NotRequest(_) => "op",
+            Malformed::HlenTooLong(_) => "hlen",
+            Malformed::NoIdentity => "identity",
+            Malformed::TooManyHops(_) => "hops",
+            Malformed::BadGiaddr(_) => "giaddr",
+            Malformed::OptionOverrun { .. } => "overrun",
+            Malformed::BadMessageType => "message type",
+            Malformed::Repeated(_) => "repeated",
+            Malformed::BadLength { .. } => "length",
+        }
+    }
+}
+
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

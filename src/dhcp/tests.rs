@@ -9,12 +9,12 @@ use crate::aas::db::{Db, Pool, State};
 use crate::aas::ops::Local;
 use crate::config;
 
-const MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x10];
-const OTHER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x99];
-const SRV: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-const PINNED: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 50);
+pub(super) const MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x10];
+pub(super) const OTHER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x99];
+pub(super) const SRV: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+pub(super) const PINNED: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 50);
 
-const CONF: &str = "\
+pub(super) const CONF: &str = "\
 [server]
 [global]
 domain_name = example.test
@@ -31,13 +31,13 @@ host_name = cli0
 ip_address = 10.78.0.50
 ";
 
-fn cfg(text: &str) -> Config {
+pub(super) fn cfg(text: &str) -> Config {
     config::parse(text, "test.conf").unwrap_or_else(|e| panic!("{e:?}"))
 }
 
-const OWN: [Ipv4Addr; 2] = [SRV, Ipv4Addr::LOCALHOST];
+pub(super) const OWN: [Ipv4Addr; 2] = [SRV, Ipv4Addr::LOCALHOST];
 
-fn arrival() -> Arrival<'static> {
+pub(super) fn arrival() -> Arrival<'static> {
     Arrival {
         src: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
         ifname: "srv0",
@@ -50,29 +50,29 @@ fn arrival() -> Arrival<'static> {
 
 /// A decoded reply: header fields and options (main area, then file and
 /// sname when overloaded), each option once with its pieces joined.
-struct Decoded {
-    op: u8,
-    flags: u16,
-    ciaddr: Ipv4Addr,
-    yiaddr: Ipv4Addr,
-    siaddr: Ipv4Addr,
-    giaddr: Ipv4Addr,
-    file: Vec<u8>,
-    options: Vec<(u8, Vec<u8>)>,
-    len: usize,
+pub(super) struct Decoded {
+    pub(super) op: u8,
+    pub(super) flags: u16,
+    pub(super) ciaddr: Ipv4Addr,
+    pub(super) yiaddr: Ipv4Addr,
+    pub(super) siaddr: Ipv4Addr,
+    pub(super) giaddr: Ipv4Addr,
+    pub(super) file: Vec<u8>,
+    pub(super) options: Vec<(u8, Vec<u8>)>,
+    pub(super) len: usize,
 }
 
 impl Decoded {
-    fn opt(&self, code: u8) -> Option<&[u8]> {
+    pub(super) fn opt(&self, code: u8) -> Option<&[u8]> {
         self.options
             .iter()
             .find(|o| o.0 == code)
             .map(|o| o.1.as_slice())
     }
-    fn codes(&self) -> Vec<u8> {
+    pub(super) fn codes(&self) -> Vec<u8> {
         self.options.iter().map(|o| o.0).collect()
     }
-    fn message_type(&self) -> u8 {
+    pub(super) fn message_type(&self) -> u8 {
         self.opt(53).unwrap()[0]
     }
 }
@@ -93,7 +93,7 @@ fn walk(b: &[u8], mut at: usize, end: usize, out: &mut Vec<(u8, Vec<u8>)>) {
     }
 }
 
-fn decode(b: &[u8]) -> Decoded {
+pub(super) fn decode(b: &[u8]) -> Decoded {
     assert_eq!(&b[236..240], &MAGIC_COOKIE);
     let ip = |at: usize| Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]);
     let mut options = Vec::new();
@@ -131,21 +131,21 @@ fn ask(conf: &Config, at: &Arrival, bytes: &[u8]) -> Option<(Decoded, Destinatio
     r
 }
 
-const NOW: u64 = 1_800_000_000;
+pub(super) const NOW: u64 = 1_800_000_000;
 
-fn discover(extra: &[u8]) -> Vec<u8> {
+pub(super) fn discover(extra: &[u8]) -> Vec<u8> {
     let mut o = vec![53, 1, 1];
     o.extend_from_slice(extra);
     request_bytes(MAC, &o)
 }
 
-fn request(mac: [u8; 6], extra: &[u8]) -> Vec<u8> {
+pub(super) fn request(mac: [u8; 6], extra: &[u8]) -> Vec<u8> {
     let mut o = vec![53, 1, 3];
     o.extend_from_slice(extra);
     request_bytes(mac, &o)
 }
 
-fn set_ip(b: &mut [u8], at: usize, ip: Ipv4Addr) {
+pub(super) fn set_ip(b: &mut [u8], at: usize, ip: Ipv4Addr) {
     b[at..at + 4].copy_from_slice(&ip.octets());
 }
 
@@ -443,7 +443,7 @@ fn relay_loop_and_malformed_are_dropped() {
 
 /// A 300-byte BOOTREQUEST: the cookie and END, or an all-zero RFC 951
 /// vendor area.
-fn bootp_request(mac: [u8; 6], cookie: bool) -> Vec<u8> {
+pub(super) fn bootp_request(mac: [u8; 6], cookie: bool) -> Vec<u8> {
     let mut b = request_bytes(mac, &[]);
     if !cookie {
         b[236..].fill(0);
@@ -497,7 +497,7 @@ fn bootp_unknown_client_gets_nothing() {
 
 // Dynamic addresses: the same handler with an in-process AAS database.
 
-const DYN_CONF: &str = "\
+pub(super) const DYN_CONF: &str = "\
 [server]
 lease_res_time = 10
 pad_lease = 10
@@ -512,26 +512,26 @@ routers = 10.77.0.1
 ip_address = 10.77.0.50
 ";
 
-fn pool_aas() -> Local {
+pub(super) fn pool_aas() -> Local {
     let lo = u32::from(Ipv4Addr::new(10, 77, 0, 100));
     Local::new(Db::new(vec![Pool::new("Dyn", vec![(lo, lo + 2)])]), NOW)
 }
 
-fn dyn_ask(aas: &mut Local, bytes: &[u8]) -> Option<Decoded> {
+pub(super) fn dyn_ask(aas: &mut Local, bytes: &[u8]) -> Option<Decoded> {
     handle(bytes, &arrival(), &cfg(DYN_CONF), aas).map(|r| decode(&r.bytes))
 }
 
-const DYN_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x21];
-const DYN_KEY: &str = "10.77.0.0/1/02:77:00:00:00:21";
-const FIRST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+pub(super) const DYN_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x21];
+pub(super) const DYN_KEY: &str = "10.77.0.0/1/02:77:00:00:00:21";
+pub(super) const FIRST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 
-fn state_of(aas: &Local, ip: Ipv4Addr) -> Option<(State, String, u64)> {
+pub(super) fn state_of(aas: &Local, ip: Ipv4Addr) -> Option<(State, String, u64)> {
     aas.db
         .get(u32::from(ip))
         .map(|e| (e.state_at(NOW), e.client.clone(), e.end))
 }
 
-fn selecting(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
+pub(super) fn selecting(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
     let o = ip.octets();
     request_bytes(
         mac,
@@ -568,7 +568,7 @@ fn dynamic_request_leases_padded_and_acks_unpadded() {
     assert_eq!(r.opt(51), Some(&1000u32.to_be_bytes()[..]));
     assert_eq!(
         aas.asked[1],
-        format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST}")
+        format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST} mine keep=1000")
     );
     assert_eq!(
         state_of(&aas, FIRST),
@@ -748,7 +748,7 @@ const RELAYED_MAC: [u8; 6] = [0x02, 0x78, 0, 0, 0, 0x10];
 const RELAYED_FIXED: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 50);
 
 /// A request relayed by an agent at `giaddr` with option 82 `agent`.
-fn relayed(kind: u8, giaddr: Ipv4Addr, extra: &[u8]) -> Vec<u8> {
+pub(super) fn relayed(kind: u8, giaddr: Ipv4Addr, extra: &[u8]) -> Vec<u8> {
     let mut o = vec![53, 1, kind];
     o.extend_from_slice(extra);
     let mut b = request_bytes(RELAYED_MAC, &o);

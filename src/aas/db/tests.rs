@@ -23,6 +23,8 @@ fn req(client: &str) -> Alloc {
         want: Want::Any,
         previous: false,
         hold: false,
+        mine: false,
+        keep: 0,
     }
 }
 
@@ -823,6 +825,8 @@ fn a_slash_8_pool_allocates_without_a_scan() {
             want: Want::Any,
             previous: true,
             hold: false,
+            mine: false,
+            keep: 0,
         };
         let (a, _, _) = db.alloc(&r, 0).unwrap();
         assert_eq!(a, lo + i);
@@ -966,6 +970,8 @@ fn prefer_of_the_address_the_client_holds_keeps_it() {
         want: Want::Any,
         previous: false,
         hold: false,
+        mine: false,
+        keep: 0,
     };
     let (first, _, _) = db.alloc(&a, 1000).unwrap();
     let again = Alloc {

@@ -263,6 +263,8 @@ fn req(client: &str) -> Alloc {
         want: Want::Any,
         previous: true,
         hold: false,
+        mine: false,
+        keep: 0,
     }
 }
 
