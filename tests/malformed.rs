@@ -51,6 +51,20 @@ fn malformed_packets_are_dropped_and_logged() {
         let sent = net.probe_raw(&cli, hex);
         assert!(sent, "sending {hex}");
     }
+    // The largest UDP datagram (65,507 bytes, fragmented on the wire) is
+    // read whole and answered.
+    let mut big = request(|_| {}, &[53, 1, 1]);
+    big.push_str(&"00".repeat(65_507 - big.len() / 2));
+    assert!(net.probe_raw(&cli, &big), "sending 65,507 bytes");
+    assert!(
+        wait_for(
+            &log,
+            "DHCPOFFER on 10.77.0.50",
+            std::time::Duration::from_secs(3)
+        ),
+        "{}",
+        read(&log)
+    );
     // The server still answers a good request, after all of the above.
     let offer = net
         .probe(&cli, &["cli0", "--broadcast"])
@@ -65,4 +79,72 @@ fn malformed_packets_are_dropped_and_logged() {
             .count();
         assert_eq!(lines, 1, "one line for \"{reason}\" in:\n{text}");
     }
+}
+
+/// VmRSS in KiB and the number of open descriptors of a process.
+fn footprint(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (rss, fds)
+}
+
+/// Catalogue case 28, scaled to CI: a stream of floods and malformed
+/// packets leaves both daemons' memory and descriptors flat.
+#[test]
+fn a_long_mixed_stream_leaves_memory_and_descriptors_flat() {
+    let mut net = Net::new(true);
+    let aconf = net.aasd_conf(
+        "sync = never",
+        "[pool Near]\nrange = 10.77.0.100-10.77.0.120\n",
+    );
+    let aasd = net.start_aasd("srv", &aconf);
+    let text = std::fs::read_to_string(config("dynamic.conf")).unwrap();
+    let conf = net.path("dhcpd.conf");
+    std::fs::write(&conf, text.replace("AAS_SOCKET", &net.path("aasd.sock"))).unwrap();
+    let (dhcpd, _) = net.start_standalone(&conf, &[]);
+    let rly = net.ns("rly");
+    let blast = |count: &str, seed: &str| {
+        let soak = tool("soak.py");
+        let out = net.run(
+            &rly,
+            &["/usr/bin/python3", &soak, SERVER, count, seed, "10.77.0.2"],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    blast("20000", "1"); // warm up: every buffer at its working size
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = (footprint(dhcpd), footprint(aasd));
+    blast("200000", "2");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = (footprint(dhcpd), footprint(aasd));
+    for (name, (b, a)) in [
+        ("in.dhcpd", (before.0, after.0)),
+        ("in.aasd", (before.1, after.1)),
+    ] {
+        assert!(
+            a.0 <= b.0 + 1024,
+            "{name} RSS grew from {} to {} KiB",
+            b.0,
+            a.0
+        );
+        assert_eq!(a.1, b.1, "{name} descriptors");
+    }
+    assert!(alive(dhcpd) && alive(aasd));
+    // Still serving: a real client gets a lease once the flood's
+    // reservations (lease_res_time = 10 s) are over.
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let (_, hook_log, _) = net.start_udhcpc();
+    assert!(last_lease(&hook_log).is_some());
 }

@@ -272,3 +272,37 @@ fn config_edits_apply_without_restart_and_broken_edits_keep_the_old() {
     assert_eq!(field(&discover(&net), "yiaddr"), "10.77.0.52");
     assert!(alive(pid));
 }
+
+#[test]
+fn reload_from_empty_binary_half_written_or_unreadable_files_keeps_the_old() {
+    let mut net = Net::new(false);
+    let conf = net.path("dhcpd.conf");
+    let good = read(&config("basic.conf"));
+    std::fs::write(&conf, &good).unwrap();
+    let (pid, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    let half = &good[..good.find("ip_address = 10.77.0.50").unwrap() + 17];
+    let edits: [(&str, &[u8]); 4] = [
+        ("empty", b""),
+        ("binary", b"\x7fELF\x02\x01\x01\x00\xff\xfe\x00\x00"),
+        ("half-written", half.as_bytes()),
+        ("unreadable", good.as_bytes()),
+    ];
+    for (n, (what, bytes)) in edits.iter().enumerate() {
+        std::fs::write(&conf, bytes).unwrap();
+        if *what == "unreadable" {
+            // in.dhcpd runs as nobody: mode 000 keeps it out.
+            sh(&["chmod", "000", &conf]);
+        }
+        for _ in 0..2 {
+            let offer = net
+                .probe(&cli, &["cli0", "--broadcast"])
+                .unwrap_or_else(|| panic!("{what}: no OFFER: {}", read(&log)));
+            assert_eq!(field(&offer, "yiaddr"), "10.77.0.50", "{what}");
+        }
+        let text = read(&log);
+        let kept = text.matches("keeping the previous configuration").count();
+        assert_eq!(kept, n + 1, "{what}: logged once per edit:\n{text}");
+    }
+    assert!(alive(pid));
+}

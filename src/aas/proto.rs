@@ -76,9 +76,11 @@ pub fn lease(s: &str) -> Result<Time, String> {
     if s.eq_ignore_ascii_case("infinite") {
         return Ok(FOREVER);
     }
-    s.parse::<u32>()
-        .map(Time::from)
-        .map_err(|_| format!("\"{s}\" is not a lease (seconds or infinite)"))
+    match s.parse::<u32>() {
+        Ok(0) => Err("a lease of 0 seconds ends before it starts".into()),
+        Ok(n) => Ok(Time::from(n)),
+        Err(_) => Err(format!("\"{s}\" is not a lease (seconds or infinite)")),
+    }
 }
 
 pub fn time_text(t: Time) -> String {
@@ -93,6 +95,10 @@ pub fn time_text(t: Time) -> String {
 fn name(s: &str) -> Result<String, String> {
     if s.len() > 255 {
         return Err("a name is longer than 255 bytes".into());
+    }
+    // Names come back in QUERY rows and log lines: text only.
+    if s.chars().any(char::is_control) {
+        return Err("a name has a control character".into());
     }
     Ok(s.to_string())
 }
@@ -347,6 +353,18 @@ mod tests {
             ("QUERY state=gone", "is not a state"),
             ("QUERY colour=red", "unknown QUERY key"),
             ("ENABLE 300.1.1.1", "not an IPv4 address"),
+            ("ALLOC p s c 0", "a lease of 0 seconds"),
+            ("ALLOC p s c -5", "\"-5\" is not a lease"),
+            ("ALLOC p s c 4294967296", "is not a lease"),
+            ("ALLOC p s c\0x 10", "a name has a control character"),
+            ("ALLOC p s c 10 extra", "unknown ALLOC argument"),
+            ("ALLOC p s c 10 keep=-1", "keep=-1: not a number"),
+            ("ALLOC p s c 10 mine", "mine needs exact="),
+            (
+                "DECLINE 10.0.0.1 99999999999999999999",
+                "not a number of seconds",
+            ),
+            ("PING extra", "usage: PING"),
         ] {
             let e = parse(line).unwrap_err();
             assert!(e.contains(want), "{line:?}: {e}");

@@ -190,6 +190,13 @@ pub use parse::{load, parse};
 pub fn read_text(path: &std::path::Path) -> Result<String, ConfigError> {
     let file = path.display().to_string();
     match std::fs::read(path) {
+        // A file with nothing in it is most likely one an editor is still
+        // writing: never take it for a configuration with nothing to serve.
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Err(ConfigError {
+            file,
+            line: 0,
+            message: "the file is empty".into(),
+        }),
         Ok(bytes) => String::from_utf8(bytes).map_err(|e| ConfigError {
             file,
             line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]

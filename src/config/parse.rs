@@ -807,4 +807,37 @@ mod tests {
             .to_string()
             .starts_with("/nonexistent/dhcpd.conf:0: cannot read"));
     }
+
+    #[test]
+    fn file_level_faults_each_named_with_its_line() {
+        // CRLF line ends and a missing final newline are fine.
+        assert!(parse(
+            "[server]\r\nlease_res_time = 20\r\n[global]\r\nlease_time = 1h",
+            "t.conf"
+        )
+        .is_ok());
+        let long = format!("domain_name = {}", "x".repeat(1100));
+        let got = errors(&format!(
+            "[server]\nlease_res_time = 2\0\nprobe = 3\nlease_res_time = 99999999999\n\
+             [global]\n{long}\nhost_name = a\rb\n"
+        ));
+        let want = [
+            "t.conf:2: control character '\\0' in column 19",
+            "t.conf:3: probe: \"3\" is not yes or no",
+            "t.conf:4: lease_res_time:",
+            "t.conf:6: line is longer than 1023 characters",
+            "t.conf:7: control character '\\r' in column 14",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{g}\n  wanted {w}");
+        }
+        // Bytes that are not UTF-8: the line they are on.
+        let path = std::env::temp_dir().join(format!("binary-{}.conf", std::process::id()));
+        std::fs::write(&path, b"[server]\nlease_res_time = 20\n\xff\xfe\x00\x01\n").unwrap();
+        let e = load(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].line, e[0].message.as_str()), (3, "not UTF-8 text"));
+    }
 }

@@ -146,7 +146,10 @@ fn lex_file(
     // A second opinion from rust-ini, once our own reading found no fault.
     if errors.len() == before {
         if let Err(e) = ini::Ini::load_from_str_noescape(text) {
-            errors.push(err(e.line, format!("INI syntax: {}", e.msg)));
+            // Its "line" for an error at the end of the file can be one past
+            // the last: name a line the file has.
+            let last = text.lines().count().max(1);
+            errors.push(err(e.line.min(last), format!("INI syntax: {}", e.msg)));
         }
     }
     sections

@@ -989,3 +989,66 @@ fn prefer_of_the_address_the_client_holds_keeps_it() {
     let (third, _, _) = db.alloc(&ranged, 1002).unwrap();
     assert!((15..=19).contains(&third), "{third}");
 }
+
+#[test]
+fn leases_keep_absolute_ends_when_the_clock_jumps() {
+    // Catalogue case 40: ends are unix times, so a clock set back a day
+    // keeps every lease and a clock set forward a day ends only those
+    // whose end has passed.
+    const DAY: Time = 86_400;
+    let mut db = db_of(5);
+    let t = 1_800_000_000;
+    let short = get(&mut db, &with("a", |r| r.lease = 600), t);
+    let long = get(&mut db, &with("b", |r| r.lease = 3 * DAY), t);
+    db.expire(t - DAY);
+    assert_eq!(db.get(short).unwrap().state_at(t - DAY), State::Leased);
+    assert_eq!(db.get(long).unwrap().state_at(t - DAY), State::Leased);
+    db.expire(t + DAY);
+    assert_eq!(db.get(short).unwrap().state_at(t + DAY), State::Free);
+    assert_eq!(db.get(long).unwrap().state_at(t + DAY), State::Leased);
+    assert_eq!(db.get(long).unwrap().end, t + 3 * DAY);
+}
+
+#[test]
+fn an_early_renewal_keeps_its_end_and_writes_nothing() {
+    let mut db = db_of(5);
+    let r = with("a", |r| {
+        r.lease = 1100;
+        r.keep = 1000;
+    });
+    let (a, end, changes) = db.alloc(&r, 1000).unwrap();
+    assert_eq!((end, changes.len()), (2100, 1));
+    let r = with("a", |r| {
+        r.lease = 1100;
+        r.keep = 1000;
+        r.want = Want::Exact(a);
+    });
+    // 50 s later 1050 s remain, more than the 1000 to be promised: kept.
+    let (_, end, changes) = db.alloc(&r, 1050).unwrap();
+    assert_eq!((end, changes.len()), (2100, 0));
+    // 150 s later only 950 s remain: renewed and written.
+    let (_, end, changes) = db.alloc(&r, 1150).unwrap();
+    assert_eq!((end, changes.len()), (2250, 1));
+}
+
+#[test]
+fn mine_takes_only_the_clients_own_address() {
+    let mut db = db_of(5);
+    let offered = get(&mut db, &with("a", |r| r.hold = true), 10);
+    let free = n(5);
+    let mine = |client: &str, a: u32| {
+        with(client, |r| {
+            r.want = Want::Exact(a);
+            r.mine = true;
+        })
+    };
+    assert_eq!(
+        db.alloc(&mine("a", free), 11).unwrap_err().code(),
+        "notheld"
+    );
+    assert_eq!(
+        db.alloc(&mine("b", offered), 11).unwrap_err().code(),
+        "notheld"
+    );
+    assert_eq!(get(&mut db, &mine("a", offered), 11), offered);
+}
