@@ -7,7 +7,7 @@ SBIN = $(DESTDIR)$(PREFIX)/sbin
 MAN5 = $(DESTDIR)$(PREFIX)/share/man/man5
 MAN8 = $(DESTDIR)$(PREFIX)/share/man/man8
 
-.PHONY: all build test install demo lint clean need-root
+.PHONY: all build test install demo fuzz clean need-root
 
 all: build
 
@@ -29,6 +29,14 @@ test: need-root
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	cd man && mandoc -Tlint -W warning *.5 *.8
+
+# The long fuzz runs, outside CI: each target until FUZZ_SECONDS or
+# FUZZ_RUNS executions, whichever comes first. `cargo test` replays the
+# seeds and every kept finding (tests/fuzz_corpus.rs) without a fuzzer.
+FUZZ_SECONDS ?= 1800
+FUZZ_RUNS ?= 10000000
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_RUNS)
 
 install: build
 	install -d $(SBIN) $(MAN5) $(MAN8)

@@ -121,6 +121,12 @@ fn holder(words: &[&str], usage: &str) -> Result<Option<(String, String)>, Strin
 
 /// Parse one request line (without its newline).
 pub fn parse(line: &str) -> Result<Request, String> {
+    // Errors quote the request; whatever bytes it held, the answer and the
+    // log line stay one line of printable text.
+    parse_words(line).map_err(|e| crate::log::escape(e.as_bytes()))
+}
+
+fn parse_words(line: &str) -> Result<Request, String> {
     let words: Vec<&str> = line.split_ascii_whitespace().collect();
     let Some((cmd, args)) = words.split_first() else {
         return Err("empty request".into());
