@@ -832,6 +832,10 @@ mod tests {
         for (g, w) in got.iter().zip(want) {
             assert!(g.starts_with(w), "{g}\n  wanted {w}");
         }
+        // Values that could never be sent are refused when the file is read.
+        let got = errors(&format!("[global]\nboot_file = {}\n", "b".repeat(128)));
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("t.conf:2: boot_file: expected ASCII text of at most 127 bytes"));
         // Bytes that are not UTF-8: the line they are on.
         let path = std::env::temp_dir().join(format!("binary-{}.conf", std::process::id()));
         std::fs::write(&path, b"[server]\nlease_res_time = 20\n\xff\xfe\x00\x01\n").unwrap();
