@@ -201,21 +201,18 @@ pub fn packet_validate(data: &[u8]) {
 
 /// Target `dhcpd_conf`: no panic; every error names a line of the text.
 pub fn dhcpd_conf(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let lines = text.lines().count().max(1);
-    if let Err(errors) = config::parse(&text, "fuzz.conf") {
-        assert!(!errors.is_empty());
-        for e in errors {
-            assert!(e.line <= lines, "error at line {} of {lines}: {e}", e.line);
-        }
-    }
+    check_config_errors(data, |text| config::parse(text, "fuzz.conf").err());
 }
 
 /// Target `aasd_conf`: as [`dhcpd_conf`], for aasd.conf.
 pub fn aasd_conf(data: &[u8]) {
+    check_config_errors(data, |text| aas_config::parse(text, "fuzz.conf").err());
+}
+
+fn check_config_errors(data: &[u8], parse: impl Fn(&str) -> Option<Vec<config::ConfigError>>) {
     let text = String::from_utf8_lossy(data);
     let lines = text.lines().count().max(1);
-    if let Err(errors) = aas_config::parse(&text, "fuzz.conf") {
+    if let Some(errors) = parse(&text) {
         assert!(!errors.is_empty());
         for e in errors {
             assert!(e.line <= lines, "error at line {} of {lines}: {e}", e.line);

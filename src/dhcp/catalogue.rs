@@ -428,61 +428,44 @@ fn case_14_parameter_request_lists() {
     assert!(pos(1) < pos(3) && pos(3) < pos(6), "{codes:?}");
 }
 
+/// DISCOVER then REQUEST, both asking for `secs` (option 51): the
+/// lease in the ACK and the AAS line that leased it.
+fn ask_lease(conf: &str, secs: u32) -> (Option<u32>, String) {
+    let mut aas = pool_aas();
+    let mut o = vec![51, 4];
+    o.extend_from_slice(&secs.to_be_bytes());
+    let offer = run_with(conf, &mut aas, &dyn_discover(DYN_MAC, &o)).decoded();
+    let mut sel = selecting(DYN_MAC, offer.yiaddr);
+    sel.pop();
+    sel.extend_from_slice(&o);
+    sel.push(255);
+    let ack = run_with(conf, &mut aas, &sel).decoded();
+    let lease = ack
+        .opt(51)
+        .map(|v| u32::from_be_bytes(v.try_into().unwrap()));
+    (lease, aas.asked.last().unwrap().clone())
+}
+
 #[test]
 fn case_15_lease_times_are_capped_without_overflow() {
-    let ask_lease = |secs: u32| -> (Option<u32>, String) {
-        let mut aas = pool_aas();
-        let mut o = vec![51, 4];
-        o.extend_from_slice(&secs.to_be_bytes());
-        let out = run_with(DYN_CONF, &mut aas, &dyn_discover(DYN_MAC, &o));
-        let r = out.decoded();
-        let sel = selecting(DYN_MAC, r.yiaddr);
-        let mut sel = sel;
-        sel.pop();
-        sel.extend_from_slice(&o);
-        sel.push(255);
-        let ack = run_with(DYN_CONF, &mut aas, &sel).decoded();
-        let lease = ack
-            .opt(51)
-            .map(|v| u32::from_be_bytes(v.try_into().unwrap()));
-        (lease, aas.asked.last().unwrap().clone())
-    };
     // max_lease_time = 5000, pad_lease = 10 %.
-    assert_eq!(ask_lease(u32::MAX).0, Some(5000));
-    assert_eq!(ask_lease(6000).0, Some(5000));
-    let (lease, line) = ask_lease(4000);
+    assert_eq!(ask_lease(DYN_CONF, u32::MAX).0, Some(5000));
+    assert_eq!(ask_lease(DYN_CONF, 6000).0, Some(5000));
+    let (lease, line) = ask_lease(DYN_CONF, 4000);
     assert_eq!(lease, Some(4000));
     assert!(line.contains(" 4400 exact="), "{line}");
     // 0 and 1 second are raised to the floor of a minute.
-    assert_eq!(ask_lease(0).0, Some(60));
-    assert_eq!(ask_lease(1).0, Some(60));
+    assert_eq!(ask_lease(DYN_CONF, 0).0, Some(60));
+    assert_eq!(ask_lease(DYN_CONF, 1).0, Some(60));
     // An infinite maximum keeps an infinite lease infinite, padding too.
     let conf = DYN_CONF.replace("max_lease_time = 5000", "max_lease_time = infinite");
-    let mut aas = pool_aas();
-    let o = [51, 4, 0xff, 0xff, 0xff, 0xff];
-    let r = run_with(&conf, &mut aas, &dyn_discover(DYN_MAC, &o)).decoded();
-    let mut sel = selecting(DYN_MAC, r.yiaddr);
-    sel.pop();
-    sel.extend_from_slice(&o);
-    sel.push(255);
-    let ack = run_with(&conf, &mut aas, &sel).decoded();
-    assert_eq!(ack.opt(51), Some(&[0xff; 4][..]));
-    assert!(aas.asked.last().unwrap().contains(" infinite exact="));
+    let (lease, line) = ask_lease(&conf, u32::MAX);
+    assert_eq!(lease, Some(u32::MAX));
+    assert!(line.contains(" infinite exact="), "{line}");
     // A lease just short of infinite, padded, saturates below "infinite".
-    let mut aas = pool_aas();
-    let o = [51, 4, 0xff, 0xff, 0xff, 0xfe];
-    let r = run_with(&conf, &mut aas, &dyn_discover(DYN_MAC, &o)).decoded();
-    let mut sel = selecting(DYN_MAC, r.yiaddr);
-    sel.pop();
-    sel.extend_from_slice(&o);
-    sel.push(255);
-    let ack = run_with(&conf, &mut aas, &sel).decoded();
-    assert_eq!(ack.opt(51), Some(&[0xff, 0xff, 0xff, 0xfe][..]));
-    assert!(
-        aas.asked.last().unwrap().contains(" 4294967294 exact="),
-        "{:?}",
-        aas.asked
-    );
+    let (lease, line) = ask_lease(&conf, u32::MAX - 1);
+    assert_eq!(lease, Some(u32::MAX - 1));
+    assert!(line.contains(" 4294967294 exact="), "{line}");
 }
 
 #[test]
