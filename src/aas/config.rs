@@ -273,8 +273,14 @@ fn pool(
         return;
     }
     let mut ranges = Vec::new();
+    let mut max_declined = None;
     for e in &s.entries {
         match e.key.as_str() {
+            "max_declined" => match p.value(e, |v| value::uint(v, u64::from(u32::MAX))) {
+                Some(0) => p.err(e.line, "max_declined: must be at least 1".into()),
+                Some(n) => max_declined = Some(n),
+                None => {}
+            },
             "type" => {
                 if e.value != "inet" {
                     p.err(
@@ -304,14 +310,20 @@ fn pool(
             }
             k => p.err(
                 e.line,
-                format!("unknown key \"{k}\" in [pool {name}]: expected type, range or address"),
+                format!(
+                    "unknown key \"{k}\" in [pool {name}]: expected type, range, address or max_declined"
+                ),
             ),
         }
     }
     if ranges.is_empty() {
         p.err(s.line, format!("[pool {name}]: no range or address"));
     }
-    cfg.pools.push(Pool::new(name, ranges));
+    let mut pool = Pool::new(name, ranges);
+    if let Some(n) = max_declined {
+        pool.max_declined = n;
+    }
+    cfg.pools.push(pool);
 }
 
 #[cfg(test)]
@@ -340,6 +352,22 @@ mod tests {
         assert_eq!(c.pools.len(), 2);
         assert_eq!(c.pools[0].size(), 102);
         assert_eq!(c.pools[1].size(), 1 << 24);
+        assert_eq!(c.pools[0].max_declined, 25, "a quarter of 102");
+    }
+
+    #[test]
+    fn max_declined() {
+        let c = parse(
+            "[pool A]\naddress = 10.0.0.1\n[pool B]\nrange = 10.0.1.0-10.0.1.255\nmax_declined = 3\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.pools[0].max_declined, 1, "at least 1");
+        assert_eq!(c.pools[1].max_declined, 3);
+        let e = parse("[pool A]\naddress = 10.0.0.1\nmax_declined = 0\n", "f").unwrap_err();
+        assert!(e[0]
+            .to_string()
+            .contains("max_declined: must be at least 1"));
     }
 
     #[test]
