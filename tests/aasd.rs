@@ -433,3 +433,116 @@ fn an_idle_in_dhcpd_connection_is_reopened_without_losing_a_request() {
         "{log}"
     );
 }
+
+fn owner(path: &str) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    (m.uid(), m.gid())
+}
+
+/// The Uid and Gid lines of /proc/PID/status: (real, effective, saved, fs).
+fn ids(pid: u32, key: &str) -> String {
+    read(&format!("/proc/{pid}/status"))
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const NOBODY: (u32, u32) = (65534, 65534);
+
+#[test]
+fn runs_as_the_user_of_dash_u_and_owns_what_it_writes() {
+    let mut net = Net::new(false);
+    // The flag wins over the key.
+    let conf = net.aasd_conf(
+        "user = daemon\nlisten = 127.0.0.1:15310\npassword = pw\n",
+        POOL,
+    );
+    let pid = net.start_aasd_with("srv", &conf, &["-u", "nobody"]);
+    assert_eq!(ids(pid, "Uid"), "65534 65534 65534 65534");
+    assert_eq!(ids(pid, "Gid"), "65534 65534 65534 65534");
+    assert_eq!(ids(pid, "Groups"), "65534");
+    let sock = net.path("aasd.sock");
+    assert_eq!(owner(&sock), NOBODY);
+    assert_eq!(
+        fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o660
+    );
+    // TCP was bound (a port below 1024 would need root too) and answers.
+    let mut s = tcp(&net);
+    assert_eq!(say(&mut s, "AUTH pw"), "OK");
+
+    // aasadmin works; the log and the checkpoint it writes are nobody's.
+    let (code, text) = net.aasadmin(&["disable", "10.0.0.15"]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = net.aasadmin(&["checkpoint"]);
+    assert_eq!(code, 0, "{text}");
+    let ckpt = text.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(ckpt.ends_with(".ckpt"), "{text}");
+    for p in [
+        net.path("aasdb"),
+        net.path("aasdb/aasd.log"),
+        net.path("aasdb/checkpoints"),
+        ckpt,
+    ] {
+        assert_eq!(owner(&p), NOBODY, "{p}");
+    }
+    let (_, text) = net.aasadmin(&["list", "state=disabled"]);
+    assert!(text.contains("10.0.0.15"), "{text}");
+}
+
+#[test]
+fn a_database_dir_the_user_cannot_write_stops_it_with_its_name() {
+    let net = Net::new(false);
+    // Made by root, mode 0755: nobody (the user key here) cannot write it.
+    let db = net.path("aasdb");
+    fs::create_dir(&db).unwrap();
+    let conf = net.aasd_conf("user = nobody\n", POOL);
+    let out = Command::new(aasd_bin())
+        .args(["-D", "3", "-c", &conf])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("database_dir {db} is not writable by user nobody")),
+        "{err}"
+    );
+    assert!(!Path::new(&format!("{db}/aasd.log")).exists());
+    // A user that does not exist.
+    let out = Command::new(aasd_bin())
+        .args(["-D", "3", "-c", &conf, "-u", "no-such-user-x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user no-such-user-x: no such user"));
+}
+
+#[test]
+fn the_socket_refuses_a_user_outside_its_group() {
+    let mut net = Net::new(false);
+    let conf = net.aasd_conf("", POOL);
+    net.start_aasd("srv", &conf);
+    let sock = net.path("aasd.sock");
+    assert_eq!(owner(&sock), (0, 0));
+    let before = read(&net.path("aasd.log"));
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(aasadmin_bin())
+        .args(["-s", &sock, "stats"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("aasadmin: {sock}: permission denied")),
+        "{err}"
+    );
+    assert!(!err.contains("is in.aasd running?"), "{err}");
+    // in.aasd never saw it, and serves on.
+    assert_eq!(read(&net.path("aasd.log")), before);
+    assert_eq!(net.aasadmin(&["stats"]).0, 0);
+}

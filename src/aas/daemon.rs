@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::{access, chown, setgid, setgroups, setuid, AccessFlags, User};
 
 use super::config::{self, AasConfig};
 use super::db::{Change, Db, Time};
@@ -152,10 +153,62 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+fn err(msg: String) -> io::Error {
+    io::Error::other(msg)
+}
+
+/// Hand the socket and the database directories to `user`, then become
+/// it, so that nothing after this runs as root and every file written is
+/// the user's. Directories that exist are left as they are, but must be
+/// writable by the user.
+fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
+    let me = nix::unistd::geteuid();
+    if !me.is_root() {
+        return if me == user.uid {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "user {}: only root can change user",
+                user.name
+            )))
+        };
+    }
+    let name = &user.name;
+    chown(&cfg.socket, Some(user.uid), Some(user.gid))
+        .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
+    let dirs = [
+        ("database_dir", &cfg.store.database_dir),
+        ("checkpoint_dir", &cfg.store.checkpoint_dir),
+    ];
+    for (_, dir) in dirs {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+            chown(dir, Some(user.uid), Some(user.gid))
+                .map_err(|e| err(format!("{}: chown to {name}: {e}", dir.display())))?;
+        }
+    }
+    // Supplementary groups first: after setuid there is no changing them.
+    setgroups(&[user.gid]).map_err(|e| err(format!("setgroups: {e}")))?;
+    setgid(user.gid).map_err(|e| err(format!("setgid {}: {e}", user.gid)))?;
+    setuid(user.uid).map_err(|e| err(format!("setuid {}: {e}", user.uid)))?;
+    for (key, dir) in dirs {
+        if access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_err() {
+            return Err(err(format!(
+                "{key} {} is not writable by user {name}: make it theirs (chown {name} {}) \
+                 or choose another",
+                dir.display(),
+                dir.display()
+            )));
+        }
+    }
+    log_detail!("running as user {name}");
+    Ok(())
+}
+
 impl Daemon {
-    pub fn new(cfg: AasConfig, config_path: PathBuf) -> io::Result<Daemon> {
-        let mut db = Db::new(cfg.pools.clone());
-        let store = Store::open(cfg.store.clone(), &mut db)?;
+    /// Bind the sockets (as root, if started so), become `user` if given,
+    /// then open the database.
+    pub fn new(cfg: AasConfig, config_path: PathBuf, user: Option<&User>) -> io::Result<Daemon> {
         let unix = bind_unix(&cfg.socket)?;
         let tcp = match &cfg.listen {
             Some(l) => {
@@ -167,6 +220,11 @@ impl Daemon {
             }
             None => None,
         };
+        if let Some(u) = user {
+            become_user(u, &cfg)?;
+        }
+        let mut db = Db::new(cfg.pools.clone());
+        let store = Store::open(cfg.store.clone(), &mut db)?;
         Ok(Daemon {
             next_checkpoint: Instant::now() + Duration::from_secs(cfg.checkpoint_intvl),
             cfg,
