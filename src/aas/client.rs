@@ -108,7 +108,14 @@ impl Link {
     fn connect(&self) -> Result<BufReader<Stream>, String> {
         let stream = match &self.target {
             Target::Unix(path) => {
-                let s = UnixStream::connect(path).map_err(|e| e.to_string())?;
+                // Named plainly: the usual cause is a user outside the
+                // socket's group, not a stopped in.aasd.
+                let s = UnixStream::connect(path).map_err(|e| match e.kind() {
+                    io::ErrorKind::PermissionDenied => {
+                        format!("{}: permission denied", path.display())
+                    }
+                    _ => e.to_string(),
+                })?;
                 s.set_read_timeout(Some(self.timeout))
                     .map_err(|e| e.to_string())?;
                 s.set_write_timeout(Some(self.timeout))

@@ -21,11 +21,20 @@ pub struct AasConfig {
     pub socket: PathBuf,
     /// `host:port` (or `host:service`) for TCP requesters.
     pub listen: Option<String>,
+    /// Close a connection with no complete request for this many seconds.
+    pub idle_timeout: u64,
+    /// The same for a TCP connection that has not sent AUTH yet.
+    pub auth_timeout: u64,
+    /// TCP connections open at once; the Unix socket has its own cap.
+    pub max_tcp_connections: usize,
+    /// Run as this user once the sockets are bound.
+    pub user: Option<String>,
     pub pools: Vec<Pool>,
 }
 
 const TOP_KEYS: &str = "database_dir, max_db_size, checkpoint_dir, checkpoint_intvl, \
-                        num_checkpoints, password, socket, listen, sync";
+                        num_checkpoints, password, socket, listen, sync, idle_timeout, \
+                        auth_timeout, max_tcp_connections, user";
 
 pub fn load(path: &Path) -> Result<AasConfig, Vec<ConfigError>> {
     let text = read_text(path).map_err(|e| vec![e])?;
@@ -123,6 +132,10 @@ pub fn parse(text: &str, file: &str) -> Result<AasConfig, Vec<ConfigError>> {
         passwords: Vec::new(),
         socket: PathBuf::from("/run/aasd.sock"),
         listen: None,
+        idle_timeout: 60,
+        auth_timeout: 10,
+        max_tcp_connections: 64,
+        user: None,
         pools: Vec::new(),
     };
     let mut checkpoint_dir = None;
@@ -233,6 +246,32 @@ fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig, ckpt: &mut Option<PathB
                     p.err(e.line, format!("listen: \"{}\" is not host:port", e.value));
                 }
             }
+            "idle_timeout" | "auth_timeout" => {
+                if let Some(n) = p.value(e, |v| value::uint(v, 86400)) {
+                    if n == 0 {
+                        p.err(e.line, format!("{}: must be at least 1 second", e.key));
+                    } else if e.key == "idle_timeout" {
+                        cfg.idle_timeout = n;
+                    } else {
+                        cfg.auth_timeout = n;
+                    }
+                }
+            }
+            "max_tcp_connections" => {
+                if let Some(n) = p.value(e, |v| value::uint(v, 4096)) {
+                    if n == 0 {
+                        p.err(e.line, "max_tcp_connections: must be at least 1".into());
+                    }
+                    cfg.max_tcp_connections = n.max(1) as usize;
+                }
+            }
+            "user" => {
+                if e.value.is_empty() || e.value.contains(char::is_whitespace) {
+                    p.err(e.line, "user: expected a user name".into());
+                } else {
+                    cfg.user = Some(e.value.clone());
+                }
+            }
             "sync" => match e.value.as_str() {
                 "always" => cfg.store.sync = true,
                 "never" => cfg.store.sync = false,
@@ -273,8 +312,14 @@ fn pool(
         return;
     }
     let mut ranges = Vec::new();
+    let mut max_declined = None;
     for e in &s.entries {
         match e.key.as_str() {
+            "max_declined" => match p.value(e, |v| value::uint(v, u64::from(u32::MAX))) {
+                Some(0) => p.err(e.line, "max_declined: must be at least 1".into()),
+                Some(n) => max_declined = Some(n),
+                None => {}
+            },
             "type" => {
                 if e.value != "inet" {
                     p.err(
@@ -304,14 +349,20 @@ fn pool(
             }
             k => p.err(
                 e.line,
-                format!("unknown key \"{k}\" in [pool {name}]: expected type, range or address"),
+                format!(
+                    "unknown key \"{k}\" in [pool {name}]: expected type, range, address or max_declined"
+                ),
             ),
         }
     }
     if ranges.is_empty() {
         p.err(s.line, format!("[pool {name}]: no range or address"));
     }
-    cfg.pools.push(Pool::new(name, ranges));
+    let mut pool = Pool::new(name, ranges);
+    if let Some(n) = max_declined {
+        pool.max_declined = n;
+    }
+    cfg.pools.push(pool);
 }
 
 #[cfg(test)]
@@ -340,6 +391,22 @@ mod tests {
         assert_eq!(c.pools.len(), 2);
         assert_eq!(c.pools[0].size(), 102);
         assert_eq!(c.pools[1].size(), 1 << 24);
+        assert_eq!(c.pools[0].max_declined, 25, "a quarter of 102");
+    }
+
+    #[test]
+    fn max_declined() {
+        let c = parse(
+            "[pool A]\naddress = 10.0.0.1\n[pool B]\nrange = 10.0.1.0-10.0.1.255\nmax_declined = 3\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.pools[0].max_declined, 1, "at least 1");
+        assert_eq!(c.pools[1].max_declined, 3);
+        let e = parse("[pool A]\naddress = 10.0.0.1\nmax_declined = 0\n", "f").unwrap_err();
+        assert!(e[0]
+            .to_string()
+            .contains("max_declined: must be at least 1"));
     }
 
     #[test]
@@ -349,6 +416,22 @@ mod tests {
         assert_eq!(c.store.max_db_size, 1 << 20);
         assert_eq!(c.checkpoint_intvl, 3600);
         assert_eq!(c.socket, PathBuf::from("/run/aasd.sock"));
+        assert_eq!((c.idle_timeout, c.auth_timeout), (60, 10));
+        assert_eq!(c.max_tcp_connections, 64);
+        assert_eq!(c.user, None);
+        let c = parse(
+            "idle_timeout = 5\nauth_timeout = 2\nmax_tcp_connections = 3\nuser = aasd\n\
+             [pool P]\naddress = 10.0.0.1\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!((c.idle_timeout, c.auth_timeout), (5, 2));
+        assert_eq!(c.max_tcp_connections, 3);
+        assert_eq!(c.user.as_deref(), Some("aasd"));
+        let e = parse("idle_timeout = 0\n[pool P]\naddress = 10.0.0.1\n", "f").unwrap_err();
+        assert!(e[0]
+            .to_string()
+            .contains("idle_timeout: must be at least 1"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::{access, chown, setgid, setgroups, setuid, AccessFlags, User};
 
 use super::config::{self, AasConfig};
 use super::db::{Change, Db, Time};
@@ -23,8 +24,18 @@ use super::ops;
 use super::proto::{self, Request, MAX_LINE};
 use crate::{log_debug, log_detail, log_error, log_info, signals};
 
-/// More connections than this are refused (closed at once).
-pub const MAX_CONNECTIONS: usize = 256;
+/// More Unix-socket connections than this are refused (closed at once).
+/// TCP ones have their own cap (`max_tcp_connections`), so remote
+/// requesters cannot lock out the local in.dhcpd.
+pub const MAX_UNIX_CONNECTIONS: usize = 256;
+
+/// Answers waiting for a requester beyond this stop reading its requests.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// A failed AUTH is answered, and its connection closed, only after this:
+/// guessing passwords goes at one a second per connection. The loop goes
+/// on meanwhile; only that connection's output waits.
+pub const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
 
 pub fn now() -> Time {
     SystemTime::now()
@@ -72,6 +83,30 @@ struct Conn {
     output: Vec<u8>,
     /// Close once the output is sent.
     closing: bool,
+    /// The last complete request line, or the connection.
+    active: Instant,
+    /// Send nothing before this (a failed AUTH).
+    hold_until: Option<Instant>,
+}
+
+impl Conn {
+    fn is_tcp(&self) -> bool {
+        matches!(self.stream, Stream::Tcp(_))
+    }
+
+    fn held(&self, now: Instant) -> bool {
+        self.hold_until.is_some_and(|t| now < t)
+    }
+
+    /// When this connection is closed for idleness.
+    fn idle_deadline(&self, cfg: &AasConfig) -> Instant {
+        let secs = if self.authed {
+            cfg.idle_timeout
+        } else {
+            cfg.auth_timeout
+        };
+        self.active + Duration::from_secs(secs)
+    }
 }
 
 pub struct Daemon {
@@ -83,6 +118,8 @@ pub struct Daemon {
     tcp: Option<TcpListener>,
     conns: Vec<Conn>,
     next_checkpoint: Instant,
+    /// When a refused connection was last logged (a flood logs once a minute).
+    refusal_logged: Option<Instant>,
 }
 
 /// Bind the Unix socket, refusing to take it from a running in.aasd.
@@ -116,10 +153,62 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+fn err(msg: String) -> io::Error {
+    io::Error::other(msg)
+}
+
+/// Hand the socket and the database directories to `user`, then become
+/// it, so that nothing after this runs as root and every file written is
+/// the user's. Directories that exist are left as they are, but must be
+/// writable by the user.
+fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
+    let me = nix::unistd::geteuid();
+    if !me.is_root() {
+        return if me == user.uid {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "user {}: only root can change user",
+                user.name
+            )))
+        };
+    }
+    let name = &user.name;
+    chown(&cfg.socket, Some(user.uid), Some(user.gid))
+        .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
+    let dirs = [
+        ("database_dir", &cfg.store.database_dir),
+        ("checkpoint_dir", &cfg.store.checkpoint_dir),
+    ];
+    for (_, dir) in dirs {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+            chown(dir, Some(user.uid), Some(user.gid))
+                .map_err(|e| err(format!("{}: chown to {name}: {e}", dir.display())))?;
+        }
+    }
+    // Supplementary groups first: after setuid there is no changing them.
+    setgroups(&[user.gid]).map_err(|e| err(format!("setgroups: {e}")))?;
+    setgid(user.gid).map_err(|e| err(format!("setgid {}: {e}", user.gid)))?;
+    setuid(user.uid).map_err(|e| err(format!("setuid {}: {e}", user.uid)))?;
+    for (key, dir) in dirs {
+        if access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_err() {
+            return Err(err(format!(
+                "{key} {} is not writable by user {name}: make it theirs (chown {name} {}) \
+                 or choose another",
+                dir.display(),
+                dir.display()
+            )));
+        }
+    }
+    log_detail!("running as user {name}");
+    Ok(())
+}
+
 impl Daemon {
-    pub fn new(cfg: AasConfig, config_path: PathBuf) -> io::Result<Daemon> {
-        let mut db = Db::new(cfg.pools.clone());
-        let store = Store::open(cfg.store.clone(), &mut db)?;
+    /// Bind the sockets (as root, if started so), become `user` if given,
+    /// then open the database.
+    pub fn new(cfg: AasConfig, config_path: PathBuf, user: Option<&User>) -> io::Result<Daemon> {
         let unix = bind_unix(&cfg.socket)?;
         let tcp = match &cfg.listen {
             Some(l) => {
@@ -131,6 +220,11 @@ impl Daemon {
             }
             None => None,
         };
+        if let Some(u) = user {
+            become_user(u, &cfg)?;
+        }
+        let mut db = Db::new(cfg.pools.clone());
+        let store = Store::open(cfg.store.clone(), &mut db)?;
         Ok(Daemon {
             next_checkpoint: Instant::now() + Duration::from_secs(cfg.checkpoint_intvl),
             cfg,
@@ -140,6 +234,7 @@ impl Daemon {
             unix,
             tcp,
             conns: Vec::new(),
+            refusal_logged: None,
         })
     }
 
@@ -161,7 +256,7 @@ impl Daemon {
                 self.checkpoint(false);
             }
             let wait = self
-                .next_checkpoint
+                .next_deadline()
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_secs(1));
             let ready = self.wait(wait)?;
@@ -169,6 +264,7 @@ impl Daemon {
             for i in ready.2 {
                 self.read_from(i);
             }
+            self.close_idle();
             self.commit_round();
             self.write_out();
             self.conns.retain(|c| !(c.closing && c.output.is_empty()));
@@ -186,19 +282,66 @@ impl Daemon {
         self.store.flush()
     }
 
+    /// The soonest checkpoint, held answer or idle timeout.
+    fn next_deadline(&self) -> Instant {
+        let mut t = self.next_checkpoint;
+        for c in &self.conns {
+            t = t.min(c.hold_until.unwrap_or_else(|| c.idle_deadline(&self.cfg)));
+        }
+        t
+    }
+
+    /// Close connections that made no progress for too long (no complete
+    /// request read, no answer bytes taken): a forgotten or hung
+    /// requester, one sending a byte now and then (slowloris), or one
+    /// that does not read its answers. in.dhcpd reconnects by itself when
+    /// it finds its connection closed.
+    fn close_idle(&mut self) {
+        let now = Instant::now();
+        for c in &mut self.conns {
+            if c.hold_until.is_some() || c.idle_deadline(&self.cfg) > now {
+                continue;
+            }
+            if !c.closing {
+                let secs = (now - c.active).as_secs();
+                if c.authed {
+                    log_debug!("{}: no complete request for {secs} s: closing", c.peer);
+                } else {
+                    log_error!("{}: no AUTH for {secs} s: closing", c.peer);
+                }
+            }
+            c.closing = true;
+            c.input.clear();
+            c.output.clear();
+        }
+    }
+
     /// poll(2): (unix listener ready, tcp listener ready, readable conns).
+    /// A connection whose answer is held is left out: the loop must not
+    /// spin on what it will not read yet.
     fn wait(&mut self, timeout: Duration) -> io::Result<(bool, bool, Vec<usize>)> {
         let mut fds = vec![PollFd::new(self.unix.as_fd(), PollFlags::POLLIN)];
         if let Some(t) = &self.tcp {
             fds.push(PollFd::new(t.as_fd(), PollFlags::POLLIN));
         }
         let first_conn = fds.len();
-        for c in &self.conns {
-            let mut ev = PollFlags::POLLIN;
+        let now = Instant::now();
+        let mut polled = Vec::new();
+        for (i, c) in self.conns.iter().enumerate() {
+            if c.held(now) {
+                continue;
+            }
+            // No reading from a closing connection, nor from one that does
+            // not take its answers (it would grow `output` without bound).
+            let mut ev = PollFlags::empty();
+            if !c.closing && c.output.len() < MAX_OUTPUT {
+                ev |= PollFlags::POLLIN;
+            }
             if !c.output.is_empty() {
                 ev |= PollFlags::POLLOUT;
             }
             fds.push(PollFd::new(c.stream.fd(), ev));
+            polled.push(i);
         }
         let ms = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
             .unwrap_or(PollTimeout::NONE);
@@ -212,7 +355,7 @@ impl Daemon {
         let tcp = self.tcp.is_some() && hit(&fds[1]);
         let conns = (first_conn..fds.len())
             .filter(|&i| hit(&fds[i]))
-            .map(|i| i - first_conn)
+            .map(|i| polled[i - first_conn])
             .collect();
         Ok((unix, tcp, conns))
     }
@@ -241,8 +384,20 @@ impl Daemon {
     }
 
     fn add(&mut self, stream: Stream, peer: String, authed: bool) {
-        if self.conns.len() >= MAX_CONNECTIONS {
-            log_error!("{peer}: more than {MAX_CONNECTIONS} connections: refused");
+        let tcp = matches!(stream, Stream::Tcp(_));
+        let (cap, what) = if tcp {
+            (self.cfg.max_tcp_connections, "TCP")
+        } else {
+            (MAX_UNIX_CONNECTIONS, "Unix-socket")
+        };
+        if self.conns.iter().filter(|c| c.is_tcp() == tcp).count() >= cap {
+            let due = self
+                .refusal_logged
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+            if due {
+                log_error!("{peer}: {cap} {what} connections open already: refused (logged at most once a minute)");
+                self.refusal_logged = Some(Instant::now());
+            }
             return;
         }
         let nonblocking = match &stream {
@@ -262,6 +417,8 @@ impl Daemon {
             pending: Vec::new(),
             output: Vec::new(),
             closing: false,
+            active: Instant::now(),
+            hold_until: None,
         });
     }
 
@@ -295,6 +452,7 @@ impl Daemon {
         {
             let line = self.conns[i].input[start..start + nl].to_vec();
             start += nl + 1;
+            self.conns[i].active = Instant::now();
             self.request(i, &line);
             if self.conns[i].closing && !self.conns[i].authed {
                 break;
@@ -319,18 +477,35 @@ impl Daemon {
         let line = String::from_utf8_lossy(raw);
         let line = line.trim_end_matches('\r');
         let parsed = proto::parse(line);
-        if !self.conns[i].authed {
-            let c = &mut self.conns[i];
-            let ok = matches!(&parsed, Ok(Request::Auth(pw))
-                if self.cfg.passwords.iter().any(|p| same_secret(p.as_bytes(), pw.as_bytes())));
+        let c = &mut self.conns[i];
+        // Unix requesters are trusted by the socket's permissions; on TCP
+        // every AUTH is checked, also a repeated one.
+        let auth = match &parsed {
+            Ok(Request::Auth(pw)) if c.is_tcp() => Some(pw),
+            _ => None,
+        };
+        if !c.authed || auth.is_some() {
+            let ok = auth.is_some_and(|pw| {
+                self.cfg
+                    .passwords
+                    .iter()
+                    .any(|p| same_secret(p.as_bytes(), pw.as_bytes()))
+            });
             if ok {
                 c.authed = true;
                 c.pending.push(("OK".into(), false));
             } else {
-                log_error!("{}: authentication failed: closing", c.peer);
+                let why = if auth.is_some() {
+                    "authentication failed (wrong password)"
+                } else {
+                    "request before AUTH"
+                };
+                log_error!("{}: {why}: closing", c.peer);
                 c.pending
                     .push(("ERR auth authentication failed".into(), false));
+                c.authed = false;
                 c.closing = true;
+                c.hold_until = Some(Instant::now() + AUTH_FAILURE_DELAY);
             }
             return;
         }
@@ -442,13 +617,19 @@ impl Daemon {
         if cfg.store != self.cfg.store
             || cfg.socket != self.cfg.socket
             || cfg.listen != self.cfg.listen
+            || cfg.user != self.cfg.user
         {
-            log_info!("reload: database, socket and listen changes take effect at the next start");
+            log_info!(
+                "reload: database, socket, listen and user changes take effect at the next start"
+            );
         }
         self.db = self.db.with_pools(cfg.pools.clone());
         self.cfg.pools = cfg.pools;
         self.cfg.passwords = cfg.passwords;
         self.cfg.checkpoint_intvl = cfg.checkpoint_intvl;
+        self.cfg.idle_timeout = cfg.idle_timeout;
+        self.cfg.auth_timeout = cfg.auth_timeout;
+        self.cfg.max_tcp_connections = cfg.max_tcp_connections;
         log_detail!("reloaded {}", self.config_path.display());
         Ok(())
     }
@@ -479,11 +660,16 @@ impl Daemon {
     }
 
     fn write_out(&mut self) {
+        let now = Instant::now();
         for c in &mut self.conns {
+            if c.held(now) {
+                continue;
+            }
             while !c.output.is_empty() {
                 match c.stream.write(&c.output) {
                     Ok(n) => {
                         c.output.drain(..n);
+                        c.active = Instant::now();
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

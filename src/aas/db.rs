@@ -99,20 +99,31 @@ impl Entry {
 pub struct Pool {
     pub name: String,
     pub ranges: Vec<(u32, u32)>,
+    /// At most this many addresses declined at once: a client that
+    /// declines every offer cannot take the whole pool out of use.
+    pub max_declined: u64,
 }
 
 impl Pool {
     pub fn new(name: &str, mut ranges: Vec<(u32, u32)>) -> Pool {
         ranges.sort_unstable();
-        Pool {
+        let mut p = Pool {
             name: name.to_string(),
             ranges,
-        }
+            max_declined: 0,
+        };
+        p.max_declined = default_max_declined(p.size());
+        p
     }
 
     pub fn size(&self) -> u64 {
         self.ranges.iter().map(|(a, b)| u64::from(b - a) + 1).sum()
     }
+}
+
+/// A quarter of the pool, at least 1.
+pub fn default_max_declined(size: u64) -> u64 {
+    (size / 4).max(1)
 }
 
 /// Why a request was refused. `code()` is the word on the wire.
@@ -215,6 +226,11 @@ struct PoolIndex {
     free: BTreeSet<(Time, u32)>,
     /// Held or declined addresses with a finite end, soonest first.
     timed: BTreeSet<(Time, u32)>,
+    /// Declined addresses, oldest decline first: the first to free when
+    /// the pool's cap is reached, or to reuse when nothing else is free.
+    declines: BTreeSet<(Time, u32)>,
+    /// When "pool exhausted" was last logged.
+    exhausted_logged: Option<Time>,
     /// Addresses before this position in the pool were used at some time,
     /// so the never-used ones are found without a scan.
     cursor: u64,
@@ -333,6 +349,7 @@ impl Db {
             let ix = &mut self.index[p];
             ix.free.remove(&(old.released, addr));
             ix.timed.remove(&(old.end, addr));
+            ix.declines.remove(&(old.reserved, addr));
             *count(ix, &old) -= 1;
         }
         let Some(e) = new else { return };
@@ -344,6 +361,9 @@ impl Db {
             }
         } else if e.end != FOREVER {
             ix.timed.insert((e.end, addr));
+        }
+        if e.state == State::Declined {
+            ix.declines.insert((e.reserved, addr));
         }
         if !e.client.is_empty() {
             self.by_client
@@ -499,6 +519,16 @@ impl Db {
                     (None, Want::Range(lo, hi)) => self.least_recently_used_in(p, lo, hi),
                     (None, _) => self.least_recently_used(p),
                 };
+                // Nothing free: the oldest decline is likelier to be free by
+                // now than a refusal is to help (as ISC dhcpd reuses
+                // abandoned leases). The caller sees it in the change.
+                let choice = choice.or_else(|| {
+                    self.index[p]
+                        .declines
+                        .iter()
+                        .map(|&(_, a)| a)
+                        .find(|a| !self.entries[a].disabled && in_range(a))
+                });
                 choice.ok_or_else(|| Refusal::Exhausted(req.pool.clone()))?
             }
         };
@@ -622,6 +652,19 @@ impl Db {
                 return Err(Refusal::NotHeld(Ipv4Addr::from(addr)));
             }
         }
+        let mut changes = Vec::new();
+        let p = self.pool_of(addr).expect("checked above");
+        let already = self.entries.get(&addr).map(|e| e.state) == Some(State::Declined);
+        if !already {
+            // Over the cap: the oldest decline ends now.
+            while self.index[p].declined >= self.pools[p].max_declined {
+                let Some(&(_, old)) = self.index[p].declines.first() else {
+                    break;
+                };
+                let e = self.freed(old, now);
+                self.change(old, e, &mut changes);
+            }
+        }
         let mut e = self
             .entries
             .get(&addr)
@@ -633,7 +676,6 @@ impl Db {
         // Nobody's previous address: the one who declined it must not get it back.
         e.service.clear();
         e.client.clear();
-        let mut changes = Vec::new();
         self.change(addr, e, &mut changes);
         Ok(changes)
     }
@@ -658,6 +700,23 @@ impl Db {
             self.change(addr, e, &mut changes);
         }
         Ok(changes)
+    }
+
+    /// Whether to log that `pool` is exhausted: at most once a minute, so
+    /// a flood of requests does not flood the log too.
+    pub fn exhausted_log_due(&mut self, pool: &str, now: Time) -> bool {
+        let Ok(p) = self.pool_named(pool) else {
+            return true;
+        };
+        let ix = &mut self.index[p];
+        if ix
+            .exhausted_logged
+            .is_some_and(|t| now < t.saturating_add(60))
+        {
+            return false;
+        }
+        ix.exhausted_logged = Some(now);
+        true
     }
 
     pub fn stats(&mut self, now: Time) -> Vec<Stats> {

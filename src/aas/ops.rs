@@ -5,9 +5,9 @@
 use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
-use super::db::{Change, Db, Refusal, Time};
+use super::db::{Change, Db, Refusal, State, Time};
 use super::proto::{self, time_text, word, Answer, Request};
-use crate::{log_detail, log_info};
+use crate::{log_debug, log_detail, log_error, log_info};
 
 pub struct Outcome {
     /// One line, or rows ending with `END n`; no final newline.
@@ -17,7 +17,8 @@ pub struct Outcome {
 
 fn refused(r: Refusal) -> Outcome {
     match &r {
-        Refusal::Exhausted(_) => log_info!("{r}"),
+        // Logged by the caller, at most once a minute.
+        Refusal::Exhausted(_) => log_debug!("refused: {r}"),
         _ => log_detail!("refused: {r}"),
     }
     Outcome {
@@ -49,6 +50,14 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
     match r {
         Request::Alloc(a) => match db.alloc(&a, now) {
             Ok((addr, end, changes)) => {
+                if let Some(e) = reused_decline(&changes, addr) {
+                    log_error!(
+                        "pool {} has no free address: reusing {}, declined at {}",
+                        a.pool,
+                        Ipv4Addr::from(addr),
+                        e
+                    );
+                }
                 log_detail!(
                     "{} {} to {} {} until {}",
                     if a.hold { "reserved" } else { "leased" },
@@ -62,7 +71,14 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                     changes,
                 }
             }
-            Err(r) => refused(r),
+            Err(r) => {
+                if let Refusal::Exhausted(p) = &r {
+                    if db.exhausted_log_due(p, now) {
+                        log_error!("pool {p} exhausted (logged at most once a minute)");
+                    }
+                }
+                refused(r)
+            }
         },
         Request::Unhold {
             pool,
@@ -80,7 +96,13 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
         Request::Decline { addr, secs, by } => {
             let by = by.as_ref().map(|(s, c)| (s.as_str(), c.as_str()));
             let res = db.decline(addr, secs, by, now);
-            if res.is_ok() {
+            if let Ok(changes) = &res {
+                for c in changes.iter().filter(|c| c.addr != addr) {
+                    log_info!(
+                        "{} free again: its pool has reached its max_declined",
+                        Ipv4Addr::from(c.addr)
+                    );
+                }
                 log_info!("{} declined: out of use for {secs} s", Ipv4Addr::from(addr));
             }
             done(res)
@@ -130,6 +152,13 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             changes: Vec::new(),
         },
     }
+}
+
+/// When `addr` was declined, if this allocation took a declined address.
+fn reused_decline(changes: &[Change], addr: u32) -> Option<Time> {
+    let c = changes.iter().find(|c| c.addr == addr)?;
+    let before = c.before.as_ref()?;
+    (before.state == State::Declined).then_some(before.reserved)
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests

@@ -123,6 +123,11 @@ impl Admin {
         let target = self.link.target();
         if d.0.contains("authentication refused") {
             eprintln!("aasadmin: in.aasd at {target} refused the password");
+        } else if d.0.contains(": permission denied") {
+            eprintln!(
+                "aasadmin: {target}: permission denied: run aasadmin as root, as the \
+                 socket's owner or as a member of its group"
+            );
         } else {
             eprintln!("aasadmin: in.aasd is not answering at {target}: {}", d.0);
             eprintln!("aasadmin: is in.aasd running? (systemctl status in.aasd)");

@@ -12,7 +12,7 @@ use indhcpd::aas::daemon::Daemon;
 use indhcpd::log::{self, Target};
 use indhcpd::{log_detail, log_error, signals};
 
-const USAGE: &str = "usage: in.aasd [-CfV] [-c config] [-D debug_level]";
+const USAGE: &str = "usage: in.aasd [-CfV] [-c config] [-D debug_level] [-u user]";
 
 struct Options {
     debug: u8,
@@ -20,6 +20,7 @@ struct Options {
     foreground: bool,
     check: bool,
     version: bool,
+    user: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -29,6 +30,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     spec.optflag("f", "", "foreground");
     spec.optflag("C", "", "check configuration");
     spec.optflag("V", "", "version");
+    spec.optopt("u", "", "run as this user", "user");
     let m = spec.parse(args).map_err(|e| e.to_string())?;
     if let Some(extra) = m.free.first() {
         return Err(format!("unexpected argument \"{extra}\""));
@@ -46,6 +48,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         foreground: m.opt_present("f"),
         check: m.opt_present("C"),
         version: m.opt_present("V"),
+        user: m.opt_str("u"),
     })
 }
 
@@ -107,7 +110,22 @@ fn run(opts: Options) -> i32 {
     }
     std::panic::set_hook(Box::new(|info| log_error!("panic: {info}")));
     let start = std::time::Instant::now();
-    let mut daemon = match Daemon::new(cfg, config_path.clone()) {
+    // -u wins over the user key.
+    let user = match opts.user.clone().or(cfg.user.clone()) {
+        None => None,
+        Some(name) => match nix::unistd::User::from_name(&name) {
+            Ok(Some(u)) => Some(u),
+            Ok(None) => {
+                log_error!("user {name}: no such user");
+                return 1;
+            }
+            Err(e) => {
+                log_error!("user {name}: {e}");
+                return 1;
+            }
+        },
+    };
+    let mut daemon = match Daemon::new(cfg, config_path.clone(), user.as_ref()) {
         Ok(d) => d,
         Err(e) => {
             log_error!("start-up: {e}");

@@ -677,7 +677,7 @@ fn case_24_a_discover_flood_holds_addresses_only_for_lease_res_time() {
     assert_eq!(offers, 2, "the two free addresses, then none");
     let warnings = lines
         .iter()
-        .filter(|(_, l)| l.contains("pool Dyn exhausted"));
+        .filter(|(_, l)| l.contains("pool Dyn exhausted: DHCPDISCOVER"));
     assert_eq!(warnings.count(), 1, "one warning a minute");
     // The holder still renews.
     let mut renew = request_bytes(DYN_MAC, &[53, 1, 3]);

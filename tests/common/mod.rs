@@ -429,6 +429,11 @@ impl Net {
     /// namespace `role` (it matters only for TCP). Returns its PID once
     /// the socket answers.
     pub fn start_aasd(&mut self, role: &str, conf: &str) -> u32 {
+        self.start_aasd_with(role, conf, &[])
+    }
+
+    /// The same with more arguments.
+    pub fn start_aasd_with(&mut self, role: &str, conf: &str, extra: &[&str]) -> u32 {
         let log = self.path("aasd.log");
         let ns = self.ns(role);
         // Append, so restarts keep the earlier lines.
@@ -439,6 +444,7 @@ impl Net {
             .unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &ns, aasd_bin(), "-D", "3", "-c", conf])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -449,7 +455,9 @@ impl Net {
         let sock = self.path("aasd.sock");
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(5) {
-            if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            // The socket is bound before the database is read: wait for an
+            // answer, which comes once the serve loop runs.
+            if ping(&sock) {
                 return pid;
             }
             sleep(Duration::from_millis(10));
@@ -540,6 +548,18 @@ impl Drop for Net {
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+fn ping(sock: &str) -> bool {
+    use std::io::{BufRead, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    s.write_all(b"PING\n").is_ok()
+        && std::io::BufReader::new(s).read_line(&mut line).is_ok()
+        && line.starts_with("OK")
 }
 
 fn no_offload(ns: &str, ifname: &str) {

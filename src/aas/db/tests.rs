@@ -482,9 +482,10 @@ fn decline_by_holder_out_of_use_until_end() {
     assert_eq!((e.state, e.end), (State::Declined, 60));
     let s = stats_of(&mut db, 10);
     assert_eq!((s.declined, s.leased, s.free), (1, 1, 1));
-    // Out of use: nobody gets it while declined.
+    // Out of use while another address is free (then reused: see
+    // a_full_pool_reuses_its_oldest_decline_before_refusing).
     assert_eq!(get(&mut db, &req("c"), 20), n(3));
-    assert_eq!(db.alloc(&req("d"), 20), Err(Refusal::Exhausted("P".into())));
+    assert_eq!(stats_of(&mut db, 20).free, 0);
     assert_eq!(
         db.alloc(&exact("d", n(1)), 59),
         Err(Refusal::Taken(Ipv4Addr::from(n(1))))
@@ -519,8 +520,8 @@ fn decline_by_admin_of_a_never_used_address() {
     let mut db = db_of(2);
     db.decline(n(1), 30, None, 0).unwrap();
     assert_eq!(get(&mut db, &req("a"), 0), n(2));
-    assert_eq!(db.alloc(&req("b"), 29), Err(Refusal::Exhausted("P".into())));
-    assert_eq!(get(&mut db, &req("b"), 30), n(1));
+    // Nothing else free: the decline is reused before its end.
+    assert_eq!(get(&mut db, &req("b"), 29), n(1));
     assert_eq!(
         db.decline(n(50), 30, None, 0),
         Err(Refusal::NotInPool(Ipv4Addr::from(n(50))))
@@ -1051,4 +1052,146 @@ fn mine_takes_only_the_clients_own_address() {
         "notheld"
     );
     assert_eq!(get(&mut db, &mine("a", offered), 11), offered);
+}
+
+#[test]
+fn decline_from_another_client_leaves_the_lease_alone() {
+    let mut db = db_of(4);
+    assert_eq!(get(&mut db, &req("a"), 0), n(1));
+    let hold = with("b", |r| r.hold = true);
+    assert_eq!(get(&mut db, &hold, 0), n(2));
+    let before = (db.get(n(1)).cloned(), db.get(n(2)).cloned());
+    for addr in [n(1), n(2)] {
+        assert_eq!(
+            db.decline(addr, 50, Some(("dhcp", "x")), 5),
+            Err(Refusal::NotHeld(Ipv4Addr::from(addr)))
+        );
+        // Same client name from another service is another client.
+        assert_eq!(
+            db.decline(addr, 50, Some(("ppp", "a")), 5),
+            Err(Refusal::NotHeld(Ipv4Addr::from(addr)))
+        );
+    }
+    assert_eq!((db.get(n(1)).cloned(), db.get(n(2)).cloned()), before);
+    assert_eq!(stats_of(&mut db, 5).declined, 0);
+}
+
+#[test]
+fn declines_are_capped_per_pool_the_oldest_freed() {
+    let mut db = db_of(8);
+    assert_eq!(db.pools()[0].max_declined, 2, "a quarter of 8");
+    db.decline(n(1), 1000, None, 10).unwrap();
+    db.decline(n(2), 1000, None, 20).unwrap();
+    // Declining one again does not count twice.
+    assert_eq!(db.decline(n(2), 1000, None, 25).unwrap().len(), 1);
+    let changes = db.decline(n(3), 1000, None, 30).unwrap();
+    // The oldest (.1) is freed first, and both changes are logged.
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].addr, n(1));
+    assert_eq!(
+        changes[0].before.as_ref().map(|e| e.state),
+        Some(State::Declined)
+    );
+    assert_eq!(changes[0].after.state, State::Free);
+    assert_eq!(changes[1].addr, n(3));
+    assert_eq!(db.get(n(1)).unwrap().state_at(30), State::Free);
+    assert_eq!(stats_of(&mut db, 30).declined, 2);
+    // Undo puts both back (a failed log write).
+    db.undo(&changes);
+    assert_eq!(db.get(n(1)).unwrap().state, State::Declined);
+    assert!(db.get(n(3)).is_none());
+    assert_eq!(stats_of(&mut db, 30).declined, 2);
+}
+
+#[test]
+fn a_lower_cap_on_reload_is_applied_at_the_next_decline() {
+    let mut db = Db::new(vec![Pool::new("P", vec![(n(1), n(20))])]);
+    for i in 1..=4 {
+        db.decline(n(i), 1000, None, u64::from(i)).unwrap();
+    }
+    let mut pool = Pool::new("P", vec![(n(1), n(20))]);
+    pool.max_declined = 1;
+    let mut db = db.with_pools(vec![pool]);
+    let changes = db.decline(n(9), 1000, None, 10).unwrap();
+    let freed: Vec<u32> = changes[..changes.len() - 1]
+        .iter()
+        .map(|c| c.addr)
+        .collect();
+    assert_eq!(freed, vec![n(1), n(2), n(3), n(4)]);
+    assert_eq!(stats_of(&mut db, 10).declined, 1);
+}
+
+#[test]
+fn a_full_pool_reuses_its_oldest_decline_before_refusing() {
+    assert_eq!(db_of(4).pools()[0].max_declined, 1);
+    let mut pool = Pool::new("P", vec![(n(1), n(4))]);
+    pool.max_declined = 2;
+    let mut db = Db::new(vec![pool]);
+    db.decline(n(3), 1000, None, 2).unwrap();
+    db.decline(n(1), 1000, None, 1).unwrap();
+    assert_eq!(get(&mut db, &req("a"), 5), n(2));
+    assert_eq!(get(&mut db, &req("b"), 5), n(4));
+    // No free address: .1, declined first, is reused; the change says so.
+    let (addr, _, changes) = db.alloc(&req("c"), 6).unwrap();
+    assert_eq!(addr, n(1));
+    assert_eq!(
+        changes.last().unwrap().before.as_ref().unwrap().state,
+        State::Declined
+    );
+    assert_eq!(db.get(n(1)).unwrap().state, State::Leased);
+    // A disabled decline is never reused; exact= on a decline stays taken.
+    db.set_disabled(n(3), true, 7).unwrap();
+    assert_eq!(db.alloc(&req("d"), 7), Err(Refusal::Exhausted("P".into())));
+    db.set_disabled(n(3), false, 7).unwrap();
+    assert_eq!(
+        db.alloc(&exact("d", n(3)), 7),
+        Err(Refusal::Taken(Ipv4Addr::from(n(3))))
+    );
+    // range= reuses only within the range.
+    let r = with("d", |r| r.want = Want::Range(n(4), n(4)));
+    assert_eq!(db.alloc(&r, 7), Err(Refusal::Exhausted("P".into())));
+    assert_eq!(get(&mut db, &req("d"), 7), n(3));
+}
+
+#[test]
+fn a_flood_of_reservations_exhausts_the_pool_only_for_their_time() {
+    let mut db = db_of(10);
+    let offer = |i: u32| Alloc {
+        client: format!("01:02:03:{i:06x}"),
+        lease: 30,
+        hold: true,
+        ..req("")
+    };
+    let mut given = 0;
+    for i in 0..1000 {
+        match db.alloc(&offer(i), 100 + u64::from(i % 5)) {
+            Ok(_) => given += 1,
+            Err(r) => assert_eq!(r, Refusal::Exhausted("P".into())),
+        }
+    }
+    assert_eq!(given, 10);
+    assert_eq!(stats_of(&mut db, 104).offered, 10);
+    // A real client is refused while the reservations run ...
+    assert_eq!(
+        db.alloc(&req("real"), 129),
+        Err(Refusal::Exhausted("P".into()))
+    );
+    // ... and served once they end, 30 s after the last: nothing was leased.
+    let s = stats_of(&mut db, 134);
+    assert_eq!((s.offered, s.leased, s.free), (0, 0, 10));
+    assert_eq!(db.alloc(&req("real"), 134).unwrap().1, 234);
+}
+
+#[test]
+fn exhaustion_is_logged_at_most_once_a_minute_per_pool() {
+    let mut db = Db::new(vec![
+        Pool::new("P", vec![(n(1), n(1))]),
+        Pool::new("Q", vec![(n(2), n(2))]),
+    ]);
+    assert!(db.exhausted_log_due("P", 1000));
+    assert!(!db.exhausted_log_due("P", 1000));
+    assert!(!db.exhausted_log_due("P", 1059));
+    assert!(db.exhausted_log_due("Q", 1059), "each pool on its own");
+    assert!(db.exhausted_log_due("P", 1060));
+    assert!(!db.exhausted_log_due("P", 1061));
 }
