@@ -83,6 +83,8 @@ pub struct Daemon {
     tcp: Option<TcpListener>,
     conns: Vec<Conn>,
     next_checkpoint: Instant,
+    /// This round's logged changes, in order, until its fsync.
+    unsynced: Vec<Change>,
 }
 
 /// Bind the Unix socket, refusing to take it from a running in.aasd.
@@ -140,6 +142,7 @@ impl Daemon {
             unix,
             tcp,
             conns: Vec::new(),
+            unsynced: Vec::new(),
         })
     }
 
@@ -350,8 +353,12 @@ impl Daemon {
             return Ok(());
         }
         let records: Vec<(u32, &_)> = changes.iter().map(|c| (c.addr, &c.after)).collect();
-        match self.store.append(&records) {
-            Ok(()) => Ok(()),
+        match self.store.append(&records, &self.db) {
+            Ok(()) => {
+                // Kept until the round's fsync, to undo if that fails.
+                self.unsynced.extend(changes);
+                Ok(())
+            }
             Err(e) => {
                 self.db.undo(&changes);
                 log_error!("{}: {e}", self.store.log_path().display());
@@ -460,8 +467,12 @@ impl Daemon {
         }
         let synced = self.store.flush();
         if let Err(e) = &synced {
+            // The requesters hear ERR, so memory must not keep the changes;
+            // the log is rewritten from memory before the next answer.
             log_error!("fsync {}: {e}", self.store.log_path().display());
+            self.db.undo(&self.unsynced);
         }
+        self.unsynced.clear();
         for c in &mut self.conns {
             for (text, durable) in c.pending.drain(..) {
                 match &synced {
