@@ -280,13 +280,14 @@ fn corrupt_name(path: &Path) -> PathBuf {
     name
 }
 
-/// Keep a copy of a damaged log before it is rewritten: never lose bytes
-/// someone may want to look at.
-fn keep_copy(path: &Path, bytes: &[u8]) {
+/// Keep a damaged log, as it is, under a second name before it is
+/// rewritten: a hard link needs no space on a full disk, and the rewrite
+/// (a rename over the log) leaves the old file to it.
+fn keep_aside(path: &Path) {
     let to = corrupt_name(path);
-    match fs::write(&to, bytes) {
-        Ok(()) => log_error!("{}: damaged copy kept as {}", path.display(), to.display()),
-        Err(e) => log_error!("{}: cannot keep a copy: {e}", to.display()),
+    match fs::hard_link(path, &to) {
+        Ok(()) => log_error!("{}: damaged log kept as {}", path.display(), to.display()),
+        Err(e) => log_error!("{}: cannot keep the damaged log: {e}", to.display()),
     }
 }
 
@@ -390,7 +391,7 @@ impl Store {
                         rewrite = true;
                     }
                     if rewrite || !r.holes.is_empty() {
-                        keep_copy(&path, &bytes);
+                        keep_aside(&path);
                     }
                     from_log = r.records;
                     !r.holes.is_empty()
@@ -402,7 +403,7 @@ impl Store {
                         "{}: not a transaction log (bad header): rebuilding from checkpoints",
                         path.display()
                     );
-                    keep_copy(&path, &bytes);
+                    keep_aside(&path);
                     true
                 }
             },
