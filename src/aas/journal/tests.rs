@@ -753,3 +753,32 @@ fn a_checkpoint_into_a_missing_or_unusable_dir_fails_and_is_retried() {
         "no temporary left"
     );
 }
+
+#[test]
+fn a_failed_fsync_is_not_retried_the_log_is_rewritten_from_memory() {
+    let t = Tmp::new("failed_fsync");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    // b's record is written, then its fsync fails (fsync of a pipe is
+    // EINVAL): b is refused and undone, as the daemon does.
+    let (_, _, ch) = db.alloc(&req("b"), 0).unwrap();
+    let recs: Vec<(u32, &Entry)> = ch.iter().map(|c| (c.addr, &c.after)).collect();
+    store.append(&recs, &db).unwrap();
+    let (_r, w) = nix::unistd::pipe().unwrap();
+    let real = std::mem::replace(&mut store.file, File::from(w));
+    assert!(store.flush().is_err());
+    assert!(store.suspect());
+    db.undo(&ch);
+    // Not tried again as if nothing happened.
+    assert!(store.flush().is_ok(), "nothing left to sync");
+    assert!(store.suspect());
+    drop(real);
+    // The next change rewrites the log from memory: b's record, which the
+    // old file still holds, is gone with it.
+    alloc(&mut db, &mut store, &req("c"), 0);
+    assert!(!store.suspect());
+    drop(store);
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+    assert!(db2.entries().all(|(_, e)| e.client != "b"));
+}
