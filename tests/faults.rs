@@ -112,6 +112,8 @@ fn disk_full_gives_no_ack_and_the_service_resumes_when_space_is_back() {
     let (_, dlog) = net.start_standalone(&conf, &[]);
 
     let mut acked = vec![("before".to_string(), alloc(&net, "before").unwrap())];
+    let good = ask(&net, &["CHECKPOINT"]).remove(0);
+    assert!(good.starts_with("OK "), "{good}");
     let filler = db_dir.join("filler");
     let dd = Command::new("dd")
         .arg("if=/dev/zero")
@@ -147,6 +149,14 @@ fn disk_full_gives_no_ack_and_the_service_resumes_when_space_is_back() {
     // temporary file does not stay behind.
     assert!(alloc(&net, "second").unwrap_err().starts_with("ERR io "));
     assert!(!db_dir.join("aasd.new").exists());
+    // A checkpoint fails the same way and leaves the older one current.
+    let ckpt = ask(&net, &["CHECKPOINT"]).remove(0);
+    assert!(ckpt.starts_with("ERR io "), "{ckpt}");
+    let names: Vec<String> = fs::read_dir(db_dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    assert_eq!(names, [good["OK ".len()..].to_string()]);
 
     // A real client gets nothing: no OFFER, no ACK, no NAK, and nothing is
     // offered or leased to it.
