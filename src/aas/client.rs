@@ -144,33 +144,32 @@ impl Link {
         Ok(conn)
     }
 
-    /// Ask once; on a broken connection (in.aasd restarted since the last
-    /// request) reconnect and ask again. Every request of ours may be
-    /// repeated: an ALLOC for an address the client holds is a renewal.
+    /// Ask once; on a broken connection kept from an earlier request
+    /// (in.aasd restarted since) reconnect and ask again. Every request of
+    /// ours may be repeated: an ALLOC for an address the client holds is a
+    /// renewal. A fresh connection that fails is not tried again, so a hung
+    /// in.aasd costs one timeout, not two.
     fn ask_lines(&mut self, line: &str, multi: bool) -> Result<Vec<String>, Down> {
-        let mut last = String::new();
-        for attempt in 0..2 {
-            if self.conn.is_none() {
+        let last = loop {
+            let fresh = self.conn.is_none();
+            if fresh {
                 match self.connect() {
                     Ok(c) => self.conn = Some(c),
-                    Err(e) => {
-                        last = e;
-                        break;
-                    }
+                    Err(e) => break e,
                 }
             }
             let conn = self.conn.as_mut().expect("connected above");
             match talk(conn, line, multi) {
                 Ok(lines) => return Ok(lines),
                 Err(e) => {
+                    // Never read a late answer as the next request's.
                     self.conn = None;
-                    last = e;
-                    if attempt == 1 {
-                        break;
+                    if fresh {
+                        break e;
                     }
                 }
             }
-        }
+        };
         let why = format!("cannot reach the AAS at {}: {last}", self.target);
         self.complain(&why);
         Err(Down(why))
@@ -200,7 +199,12 @@ impl Link {
         } else {
             match proto::answer(&last) {
                 Some(a) => Ok(Err(a)),
-                None => Err(Down(format!("the AAS at {} answered garbage", self.target))),
+                None => {
+                    self.conn = None;
+                    let why = format!("the AAS at {} answered garbage", self.target);
+                    self.complain(&why);
+                    Err(Down(why))
+                }
             }
         }
     }
@@ -251,5 +255,86 @@ fn talk(conn: &mut BufReader<Stream>, line: &str, multi: bool) -> Result<Vec<Str
         if done {
             return Ok(lines);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+    use std::path::Path;
+    use std::thread;
+
+    /// A fake in.aasd at a fresh path: each connection reads one request
+    /// line and gets `reply` (written raw), after `delay`; then it closes.
+    fn fake(name: &str, reply: &'static [u8], delay: Duration) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("indhcpd-fake-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).unwrap();
+        thread::spawn(move || {
+            for s in l.incoming() {
+                let mut s = s.unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = r.read_line(&mut line);
+                thread::sleep(delay);
+                let _ = s.write_all(reply);
+            }
+        });
+        path
+    }
+
+    fn link(path: &Path) -> Link {
+        Link::new(Target::Unix(path.to_path_buf()), Duration::from_millis(300)).without_logging()
+    }
+
+    #[test]
+    fn garbage_a_cut_answer_and_a_late_one_are_down() {
+        for (name, reply, delay) in [
+            ("garbage", &b"\xff\xfe\x00junk\n"[..], Duration::ZERO),
+            ("words", &b"HELLO THERE\n"[..], Duration::ZERO),
+            ("cut", &b"OK 10.0.0"[..], Duration::ZERO),
+            ("late", &b"OK\n"[..], Duration::from_secs(2)),
+        ] {
+            let path = fake(name, reply, delay);
+            let mut l = link(&path);
+            let t0 = Instant::now();
+            assert!(l.ask("PING").is_err(), "{name}");
+            // One timeout, not one per attempt.
+            assert!(
+                t0.elapsed() < Duration::from_millis(550),
+                "{name}: {:?}",
+                t0.elapsed()
+            );
+            assert!(l.conn.is_none(), "{name}: the connection is dropped");
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    #[test]
+    fn a_stale_connection_is_reopened_once() {
+        let path = std::env::temp_dir().join(format!("indhcpd-fake-{}-stale", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let first = UnixListener::bind(&path).unwrap();
+        let mut l = link(&path);
+        // Connected, then that in.aasd goes away mid-request.
+        let serve = thread::spawn(move || {
+            let (s, _) = first.accept().unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            r.get_mut().write_all(b"OK in.aasd\n").unwrap();
+            line.clear();
+            r.read_line(&mut line).unwrap();
+        });
+        assert!(l.ask("PING").is_ok());
+        std::fs::remove_file(&path).unwrap();
+        let fresh = fake("stale", b"OK in.aasd\n", Duration::ZERO);
+        assert_eq!(fresh, path);
+        // The old one reads the request and closes without an answer: the
+        // link reconnects to the new one and asks again.
+        assert!(matches!(l.ask("PING"), Ok(Answer::Ok(_))));
+        serve.join().unwrap();
+        let _ = std::fs::remove_file(&path);
     }
 }

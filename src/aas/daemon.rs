@@ -120,6 +120,8 @@ pub struct Daemon {
     next_checkpoint: Instant,
     /// When a refused connection was last logged (a flood logs once a minute).
     refusal_logged: Option<Instant>,
+    /// This round's logged changes, in order, until its fsync.
+    unsynced: Vec<Change>,
 }
 
 /// Bind the Unix socket, refusing to take it from a running in.aasd.
@@ -235,6 +237,7 @@ impl Daemon {
             tcp,
             conns: Vec::new(),
             refusal_logged: None,
+            unsynced: Vec::new(),
         })
     }
 
@@ -525,8 +528,12 @@ impl Daemon {
             return Ok(());
         }
         let records: Vec<(u32, &_)> = changes.iter().map(|c| (c.addr, &c.after)).collect();
-        match self.store.append(&records) {
-            Ok(()) => Ok(()),
+        match self.store.append(&records, &self.db) {
+            Ok(()) => {
+                // Kept until the round's fsync, to undo if that fails.
+                self.unsynced.extend(changes);
+                Ok(())
+            }
             Err(e) => {
                 self.db.undo(&changes);
                 log_error!("{}: {e}", self.store.log_path().display());
@@ -641,8 +648,12 @@ impl Daemon {
         }
         let synced = self.store.flush();
         if let Err(e) = &synced {
+            // The requesters hear ERR, so memory must not keep the changes;
+            // the log is rewritten from memory before the next answer.
             log_error!("fsync {}: {e}", self.store.log_path().display());
+            self.db.undo(&self.unsynced);
         }
+        self.unsynced.clear();
         for c in &mut self.conns {
             for (text, durable) in c.pending.drain(..) {
                 match &synced {

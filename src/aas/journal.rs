@@ -16,8 +16,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::db::{Db, Entry, State};
 use crate::{log_detail, log_error, log_info};
@@ -29,6 +31,8 @@ const FIXED: usize = 8 + 4 + 1 + 1 + 8 + 8 + 8;
 /// The fixed part and two names of at most 255 bytes, each with its length.
 const MAX_PAYLOAD: usize = FIXED + 2 * (1 + 255);
 pub const LOG_NAME: &str = "aasd.log";
+/// Held with flock(2) while an in.aasd uses the database directory.
+pub const LOCK_NAME: &str = "lock";
 
 /// CRC-32 (IEEE 802.3, reflected), as zlib computes it.
 pub fn crc32(data: &[u8]) -> u32 {
@@ -230,6 +234,68 @@ pub struct Store {
     unsynced: bool,
     /// Database sequence of the newest checkpoint.
     checkpointed: u64,
+    /// A write or fsync failed: what the file holds is unknown (the kernel
+    /// may have dropped the dirty pages and cleared the error), so it is
+    /// rewritten from memory before anything is acknowledged again.
+    suspect: bool,
+    /// The flock on database_dir/lock, released when in.aasd ends.
+    _lock: File,
+}
+
+/// Take database_dir/lock, or fail saying who holds it.
+fn lock(dir: &Path) -> io::Result<File> {
+    let path = dir.join(LOCK_NAME);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{}: another in.aasd uses this database ({} is locked)",
+                    dir.display(),
+                    path.display()
+                ),
+            ));
+        }
+        return Err(e);
+    }
+    Ok(f)
+}
+
+/// Unix seconds, for the names of files set aside.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A free name `<path>.corrupt.<unix time>[.n]` to keep a damaged file under.
+fn corrupt_name(path: &Path) -> PathBuf {
+    let base = format!("{}.corrupt.{}", path.display(), unix_now());
+    let mut name = PathBuf::from(&base);
+    let mut n = 1;
+    while name.exists() {
+        name = PathBuf::from(format!("{base}.{n}"));
+        n += 1;
+    }
+    name
+}
+
+/// Keep a damaged log, as it is, under a second name before it is
+/// rewritten: a hard link needs no space on a full disk, and the rewrite
+/// (a rename over the log) leaves the old file to it.
+fn keep_aside(path: &Path) {
+    let to = corrupt_name(path);
+    match fs::hard_link(path, &to) {
+        Ok(()) => log_error!("{}: damaged log kept as {}", path.display(), to.display()),
+        Err(e) => log_error!("{}: cannot keep the damaged log: {e}", to.display()),
+    }
 }
 
 fn write_state_file(path: &Path, db: &Db) -> io::Result<u64> {
@@ -239,11 +305,15 @@ fn write_state_file(path: &Path, db: &Db) -> io::Result<u64> {
     for (a, e) in db.entries() {
         encode(a, e, &mut buf);
     }
-    let mut f = File::create(&tmp)?;
-    f.write_all(&buf)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(&buf)?;
+        f.sync_all()
+    });
+    // A full disk: the old file stays current, and the partial new one goes.
+    if let Err(e) = written.and_then(|_| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
     }
@@ -267,18 +337,32 @@ pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The newest checkpoint that reads without damage.
+/// The newest checkpoint that reads without damage. Damaged ones are
+/// renamed aside, so they are neither used nor counted again.
 fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Vec<(u32, Entry)>)> {
     for path in checkpoints(dir) {
-        match fs::read(&path).ok().as_deref().map(replay) {
-            Some(Some(r)) if r.holes.is_empty() && r.torn_at.is_none() => {
-                return Some((path, r.records))
-            }
-            _ => log_error!(
-                "checkpoint {} is damaged: trying an older one",
-                path.display()
-            ),
-        }
+        let why = match fs::read(&path) {
+            Ok(bytes) => match replay(&bytes) {
+                Some(r) if r.holes.is_empty() && r.torn_at.is_none() => {
+                    return Some((path, r.records))
+                }
+                Some(r) => {
+                    let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
+                    format!("damaged at offset {}", at.unwrap_or(0))
+                }
+                None => "not a checkpoint (bad header)".into(),
+            },
+            Err(e) => e.to_string(),
+        };
+        let to = corrupt_name(&path);
+        let kept = match fs::rename(&path, &to) {
+            Ok(()) => format!("kept as {}", to.display()),
+            Err(e) => format!("cannot set it aside: {e}"),
+        };
+        log_error!(
+            "checkpoint {}: {why}: trying an older one; {kept}",
+            path.display()
+        );
     }
     None
 }
@@ -289,6 +373,7 @@ impl Store {
     /// good checkpoint, and the log is then rewritten from the result.
     pub fn open(cfg: StoreConfig, db: &mut Db) -> io::Result<Store> {
         fs::create_dir_all(&cfg.database_dir)?;
+        let lock = lock(&cfg.database_dir)?;
         fs::create_dir_all(&cfg.checkpoint_dir)?;
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
@@ -312,6 +397,9 @@ impl Store {
                         );
                         rewrite = true;
                     }
+                    if rewrite || !r.holes.is_empty() {
+                        keep_aside(&path);
+                    }
                     from_log = r.records;
                     !r.holes.is_empty()
                 }
@@ -322,8 +410,7 @@ impl Store {
                         "{}: not a transaction log (bad header): rebuilding from checkpoints",
                         path.display()
                     );
-                    let bad = path.with_extension("bad");
-                    let _ = fs::rename(&path, &bad);
+                    keep_aside(&path);
                     true
                 }
             },
@@ -353,7 +440,7 @@ impl Store {
         } else {
             fs::metadata(&path)?.len()
         };
-        let file = OpenOptions::new().append(true).open(&path)?;
+        let file = OpenOptions::new().write(true).open(&path)?;
         let checkpointed = checkpoints(&cfg.checkpoint_dir)
             .first()
             .and_then(|p| checkpoint_seq(p))
@@ -372,6 +459,8 @@ impl Store {
             len,
             unsynced: false,
             checkpointed,
+            suspect: false,
+            _lock: lock,
         })
     }
 
@@ -383,9 +472,14 @@ impl Store {
         self.cfg.database_dir.join(LOG_NAME)
     }
 
-    /// Append records. On failure the log is cut back to where it was, so a
-    /// half-written record never sits before later ones.
-    pub fn append(&mut self, records: &[(u32, &Entry)]) -> io::Result<()> {
+    /// Append records. `db` must already hold them: after an earlier
+    /// failure the whole log is rewritten from it instead. On failure the
+    /// log is cut back to where it was, so a half-written record never sits
+    /// before later ones, and it is rewritten before the next append.
+    pub fn append(&mut self, records: &[(u32, &Entry)], db: &Db) -> io::Result<()> {
+        if self.suspect {
+            return self.compact(db);
+        }
         let mut buf = Vec::with_capacity(records.len() * 64);
         for (a, e) in records {
             encode(*a, e, &mut buf);
@@ -397,6 +491,7 @@ impl Store {
                 Ok(())
             }
             Err(e) => {
+                self.suspect = true;
                 let _ = self.file.set_len(self.len);
                 Err(e)
             }
@@ -404,12 +499,22 @@ impl Store {
     }
 
     /// fsync what was appended since the last call, if `sync = always`.
+    /// A failure is not retried: the log is rewritten at the next append.
     pub fn flush(&mut self) -> io::Result<()> {
         if self.cfg.sync && self.unsynced {
-            self.file.sync_data()?;
+            self.unsynced = false;
+            if let Err(e) = self.file.sync_data() {
+                self.suspect = true;
+                return Err(e);
+            }
         }
         self.unsynced = false;
         Ok(())
+    }
+
+    /// A write or fsync failed and the log has not been rewritten since.
+    pub fn suspect(&self) -> bool {
+        self.suspect
     }
 
     pub fn wants_compaction(&self) -> bool {
@@ -420,11 +525,33 @@ impl Store {
     pub fn compact(&mut self, db: &Db) -> io::Result<()> {
         let path = self.log_path();
         let before = self.len;
-        let len = write_state_file(&path, db)?;
-        self.file = OpenOptions::new().append(true).open(&path)?;
+        let reopened = write_state_file(&path, db)
+            .and_then(|len| Ok((len, OpenOptions::new().write(true).open(&path)?)));
+        let (len, file) = match reopened {
+            Ok(r) => r,
+            Err(e) => {
+                // Renamed but not reopened: our descriptor is the old,
+                // unlinked file, so nothing may be appended through it.
+                let ino = |m: io::Result<fs::Metadata>| m.ok().map(|m| m.ino());
+                if ino(fs::metadata(&path)) != ino(self.file.metadata()) {
+                    self.suspect = true;
+                }
+                // Try again only once the log has grown as much again.
+                self.compact_at = self.compact_at.max(self.len * 2);
+                return Err(e);
+            }
+        };
+        self.file = file;
         self.len = len;
         self.compact_at = self.cfg.max_db_size.max(len * 2);
         self.unsynced = false;
+        if self.suspect {
+            log_info!(
+                "{}: rewritten from memory after a failed write",
+                path.display()
+            );
+            self.suspect = false;
+        }
         log_detail!("compacted {}: {before} -> {len} bytes", path.display());
         Ok(())
     }

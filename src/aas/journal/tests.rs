@@ -272,7 +272,7 @@ fn req(client: &str) -> Alloc {
 fn alloc(db: &mut Db, store: &mut Store, r: &Alloc, now: Time) -> u32 {
     let (a, _, changes) = db.alloc(r, now).unwrap();
     let recs: Vec<(u32, &Entry)> = changes.iter().map(|c| (c.addr, &c.after)).collect();
-    store.append(&recs).unwrap();
+    store.append(&recs, db).unwrap();
     store.flush().unwrap();
     a
 }
@@ -321,11 +321,11 @@ fn reopen_gives_the_same_entries() {
     };
     alloc(&mut db, &mut store, &mv, 110);
     let ch = db.release(n(3), Some(("dhcp", "c")), 120).unwrap();
-    store.append(&[(ch[0].addr, &ch[0].after)]).unwrap();
+    store.append(&[(ch[0].addr, &ch[0].after)], &db).unwrap();
     let ch = db.set_disabled(n(4), true, 130).unwrap();
-    store.append(&[(ch[0].addr, &ch[0].after)]).unwrap();
+    store.append(&[(ch[0].addr, &ch[0].after)], &db).unwrap();
     let ch = db.decline(n(20), FOREVER, None, 140).unwrap();
-    store.append(&[(ch[0].addr, &ch[0].after)]).unwrap();
+    store.append(&[(ch[0].addr, &ch[0].after)], &db).unwrap();
     let len = file_len(&t.log());
     let want = state(&db);
     let seq = db.seq();
@@ -428,8 +428,21 @@ fn a_log_with_a_bad_header_is_rebuilt_from_the_checkpoint() {
     fs::write(t.log(), &bytes).unwrap();
     let (db2, _) = reopen(&t);
     assert_eq!(state(&db2), state(&db));
-    assert!(t.log().with_extension("bad").exists());
+    let kept = set_aside(&t.0.join("db"));
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(fs::read(&kept[0]).unwrap(), bytes);
     assert!(replay(&fs::read(t.log()).unwrap()).is_some());
+}
+
+/// Files kept aside as damaged in `dir`.
+fn set_aside(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".corrupt."))
+        .collect();
+    v.sort();
+    v
 }
 
 #[test]
@@ -452,6 +465,14 @@ fn a_damaged_newest_checkpoint_falls_back_to_an_older_one() {
     fs::remove_file(t.log()).unwrap();
     let (db2, _) = reopen(&t);
     assert_eq!(state(&db2), old_state);
+    // The damaged one is renamed aside, not deleted, and no longer counts.
+    let kept = set_aside(&t.ckpt_dir());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0]
+        .to_string_lossy()
+        .starts_with(&*newest.to_string_lossy()));
+    assert_eq!(fs::read(&kept[0]).unwrap(), bytes);
+    assert_eq!(checkpoints(&t.ckpt_dir()).len(), 1);
 }
 
 #[test]
@@ -483,6 +504,10 @@ fn damage_in_the_log_is_filled_from_the_checkpoint() {
     assert_eq!(got[1], at_checkpoint[1]);
     assert_eq!(got[2], after[2]);
     assert_eq!(got.len(), 3);
+    // The damaged log is kept aside as it was.
+    let kept = set_aside(&t.0.join("db"));
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(fs::read(&kept[0]).unwrap(), bytes);
     // The damage is gone: the log was rewritten from the result.
     let r = replay(&fs::read(t.log()).unwrap()).unwrap();
     assert!(r.holes.is_empty());
@@ -644,4 +669,118 @@ fn an_emptied_log_is_rebuilt_from_the_checkpoint() {
     fs::write(t.log(), b"").unwrap();
     let (db2, _) = reopen(&t);
     assert_eq!(state(&db2), state(&db));
+}
+
+// ---------------------------------------------------------------- faults
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused() {
+    let t = Tmp::new("lock");
+    let (_db, store) = reopen(&t);
+    let mut db2 = new_db();
+    let e = Store::open(t.cfg(), &mut db2).err().expect("locked");
+    assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+    assert!(e.to_string().contains("another in.aasd"), "{e}");
+    drop(store);
+    reopen(&t);
+}
+
+#[test]
+fn a_failed_append_is_cut_and_the_log_rewritten_before_the_next() {
+    let t = Tmp::new("failed_append");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    let len = file_len(&t.log());
+    // A descriptor that cannot write stands in for a full disk.
+    let good = std::mem::replace(&mut store.file, File::open(t.log()).unwrap());
+    let (_, _, ch) = db.alloc(&req("b"), 0).unwrap();
+    let recs: Vec<(u32, &Entry)> = ch.iter().map(|c| (c.addr, &c.after)).collect();
+    assert!(store.append(&recs, &db).is_err());
+    db.undo(&ch);
+    assert!(store.suspect());
+    assert_eq!(file_len(&t.log()), len);
+    // Writable again (space is back): the next append rewrites the whole
+    // log from memory through a fresh descriptor, never the old one.
+    drop(good);
+    let c = alloc(&mut db, &mut store, &req("c"), 0);
+    assert!(!store.suspect());
+    assert_eq!(c, n(2), "b's undone address is free again");
+    drop(store);
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+    assert_eq!(db2.len(), 2);
+}
+
+#[test]
+fn a_failed_compaction_keeps_the_old_log() {
+    let t = Tmp::new("failed_compact");
+    let (mut db, mut store) = reopen(&t);
+    for c in ["a", "b", "a", "b"] {
+        alloc(&mut db, &mut store, &req(c), 0);
+    }
+    let before = fs::read(t.log()).unwrap();
+    // The temporary file cannot be created.
+    let tmp = t.log().with_extension("new");
+    fs::create_dir(&tmp).unwrap();
+    assert!(store.compact(&db).is_err());
+    assert_eq!(fs::read(t.log()).unwrap(), before);
+    assert!(!store.suspect(), "the old log is whole");
+    fs::remove_dir(&tmp).unwrap();
+    alloc(&mut db, &mut store, &req("c"), 0);
+    drop(store);
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+}
+
+#[test]
+fn a_checkpoint_into_a_missing_or_unusable_dir_fails_and_is_retried() {
+    let t = Tmp::new("ckpt_dir_gone");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    fs::remove_dir_all(t.ckpt_dir()).unwrap();
+    assert!(store.checkpoint(&db, false).is_err());
+    // A file where the directory should be.
+    fs::write(t.ckpt_dir(), b"").unwrap();
+    assert!(store.checkpoint(&db, false).is_err());
+    // Serving goes on meanwhile.
+    alloc(&mut db, &mut store, &req("b"), 0);
+    fs::remove_file(t.ckpt_dir()).unwrap();
+    fs::create_dir(t.ckpt_dir()).unwrap();
+    let p = store.checkpoint(&db, false).unwrap().unwrap();
+    let r = replay(&fs::read(p).unwrap()).unwrap();
+    assert_eq!(r.records, state(&db));
+    assert_eq!(
+        fs::read_dir(t.ckpt_dir()).unwrap().count(),
+        1,
+        "no temporary left"
+    );
+}
+
+#[test]
+fn a_failed_fsync_is_not_retried_the_log_is_rewritten_from_memory() {
+    let t = Tmp::new("failed_fsync");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    // b's record is written, then its fsync fails (fsync of a pipe is
+    // EINVAL): b is refused and undone, as the daemon does.
+    let (_, _, ch) = db.alloc(&req("b"), 0).unwrap();
+    let recs: Vec<(u32, &Entry)> = ch.iter().map(|c| (c.addr, &c.after)).collect();
+    store.append(&recs, &db).unwrap();
+    let (_r, w) = nix::unistd::pipe().unwrap();
+    let real = std::mem::replace(&mut store.file, File::from(w));
+    assert!(store.flush().is_err());
+    assert!(store.suspect());
+    db.undo(&ch);
+    // Not tried again as if nothing happened.
+    assert!(store.flush().is_ok(), "nothing left to sync");
+    assert!(store.suspect());
+    drop(real);
+    // The next change rewrites the log from memory: b's record, which the
+    // old file still holds, is gone with it.
+    alloc(&mut db, &mut store, &req("c"), 0);
+    assert!(!store.suspect());
+    drop(store);
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+    assert!(db2.entries().all(|(_, e)| e.client != "b"));
 }
