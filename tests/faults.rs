@@ -6,6 +6,7 @@ mod common;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -400,6 +401,9 @@ struct Fake {
 impl Fake {
     fn start(path: &Path, how: Misbehave) -> Fake {
         let l = UnixListener::bind(path).unwrap();
+        // As in.aasd makes its socket: mode 0660, for in.dhcpd (which runs
+        // as nobody and keeps the socket's group).
+        fs::set_permissions(path, fs::Permissions::from_mode(0o660)).unwrap();
         l.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let asked = Arc::new(AtomicUsize::new(0));

@@ -212,21 +212,13 @@ impl Daemon {
     /// then open the database.
     pub fn new(cfg: AasConfig, config_path: PathBuf, user: Option<&User>) -> io::Result<Daemon> {
         let unix = bind_unix(&cfg.socket)?;
-        let tcp = match &cfg.listen {
-            Some(l) => {
-                let addr = crate::sys::tcp_address(l)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let t = TcpListener::bind(addr)?;
-                t.set_nonblocking(true)?;
-                Some(t)
-            }
-            None => None,
-        };
-        if let Some(u) = user {
-            become_user(u, &cfg)?;
+        // Whatever stops the start from here on, the socket just made must
+        // not stay behind looking like a running in.aasd.
+        let opened = Self::open_rest(&cfg, user);
+        if opened.is_err() {
+            let _ = std::fs::remove_file(&cfg.socket);
         }
-        let mut db = Db::new(cfg.pools.clone());
-        let store = Store::open(cfg.store.clone(), &mut db)?;
+        let (tcp, db, store) = opened?;
         Ok(Daemon {
             next_checkpoint: Instant::now() + Duration::from_secs(cfg.checkpoint_intvl),
             cfg,
@@ -239,6 +231,29 @@ impl Daemon {
             refusal_logged: None,
             unsynced: Vec::new(),
         })
+    }
+
+    /// The TCP listener, the change of user and the database.
+    fn open_rest(
+        cfg: &AasConfig,
+        user: Option<&User>,
+    ) -> io::Result<(Option<TcpListener>, Db, Store)> {
+        let tcp = match &cfg.listen {
+            Some(l) => {
+                let addr = crate::sys::tcp_address(l)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let t = TcpListener::bind(addr)?;
+                t.set_nonblocking(true)?;
+                Some(t)
+            }
+            None => None,
+        };
+        if let Some(u) = user {
+            become_user(u, cfg)?;
+        }
+        let mut db = Db::new(cfg.pools.clone());
+        let store = Store::open(cfg.store.clone(), &mut db)?;
+        Ok((tcp, db, store))
     }
 
     pub fn db(&self) -> &Db {

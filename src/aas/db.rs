@@ -454,7 +454,13 @@ impl Db {
     /// a requester that limits itself to a range pays for its length.
     fn least_recently_used_in(&self, p: usize, lo: u32, hi: u32) -> Option<u32> {
         let mut best: Option<(Time, u32)> = None;
-        for addr in lo..=hi {
+        // Only the part of the range inside the pool: a range of a
+        // billion addresses around a small pool costs the pool's size.
+        let inside = self.pools[p]
+            .ranges
+            .iter()
+            .filter_map(|&(a, b)| (a.max(lo) <= b.min(hi)).then(|| a.max(lo)..=b.min(hi)));
+        for addr in inside.flatten() {
             if self.pool_of(addr) != Some(p) {
                 continue;
             }
