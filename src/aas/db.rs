@@ -459,7 +459,7 @@ impl Db {
         let inside = self.pools[p]
             .ranges
             .iter()
-            .filter_map(|&(a, b)| (a.max(lo) <= b.min(hi)).then(|| a.max(lo)..=b.min(hi)));
+            .map(|&(a, b)| a.max(lo)..=b.min(hi)); // empty where they miss
         for addr in inside.flatten() {
             if self.pool_of(addr) != Some(p) {
                 continue;
