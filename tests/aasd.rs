@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -18,22 +18,6 @@ use indhcpd::aas::client::{Link, Target};
 use indhcpd::aas::proto::Answer;
 
 const POOL: &str = "[pool P]\nrange = 10.0.0.10-10.0.0.19\n";
-
-/// Send protocol lines straight to in.aasd; the answer line of each.
-fn ask(net: &Net, lines: &[&str]) -> Vec<String> {
-    let s = UnixStream::connect(net.path("aasd.sock")).unwrap();
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
-    lines
-        .iter()
-        .map(|l| {
-            writeln!(w, "{l}").unwrap();
-            let mut a = String::new();
-            r.read_line(&mut a).unwrap();
-            a.trim_end().to_string()
-        })
-        .collect()
-}
 
 #[test]
 fn aasadmin_commands_checkpoints_and_reload_rules() {

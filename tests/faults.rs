@@ -21,22 +21,6 @@ const POOLS: &str = "[pool Near]\nrange = 10.77.0.100-10.77.0.120\n\
                      [pool Far]\nrange = 10.78.0.100-10.78.0.120\n\
                      [pool Line]\nrange = 10.99.0.1-10.99.0.250\n";
 
-/// Send protocol lines straight to in.aasd; the answer line of each.
-fn ask(net: &Net, lines: &[&str]) -> Vec<String> {
-    let s = UnixStream::connect(net.path("aasd.sock")).unwrap();
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
-    lines
-        .iter()
-        .map(|l| {
-            writeln!(w, "{l}").unwrap();
-            let mut a = String::new();
-            r.read_line(&mut a).unwrap();
-            a.trim_end().to_string()
-        })
-        .collect()
-}
-
 /// `ALLOC Line ppp <client>`: the address given, or the whole answer.
 fn alloc(net: &Net, client: &str) -> Result<String, String> {
     let a = ask(net, &[&format!("ALLOC Line ppp {client} 3600")]).remove(0);

@@ -580,6 +580,23 @@ fn nix_kill(pid: u32, sig: i32) -> bool {
     unsafe { libc::kill(pid as i32, sig) == 0 }
 }
 
+/// Send protocol lines straight to in.aasd; the answer line of each.
+pub fn ask(net: &Net, lines: &[&str]) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let s = std::os::unix::net::UnixStream::connect(net.path("aasd.sock")).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    lines
+        .iter()
+        .map(|l| {
+            writeln!(w, "{l}").unwrap();
+            let mut a = String::new();
+            r.read_line(&mut a).unwrap();
+            a.trim_end().to_string()
+        })
+        .collect()
+}
+
 pub fn kill(pid: u32) {
     nix_kill(pid, 15);
 }
