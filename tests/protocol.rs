@@ -124,6 +124,13 @@ fn a_restarted_dhclient_reboots_into_the_same_lease() {
             "{}",
             read(&out)
         );
+        // dhclient writes its lease file after the hook: killed before
+        // that (a loaded machine), it would have nothing to reboot from.
+        assert!(
+            wait_for(&lf, "fixed-address 10.77.0.50", Duration::from_secs(10)),
+            "{}",
+            read(&out)
+        );
         kill(pid);
         sleep(Duration::from_millis(200));
     }
