@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
@@ -38,6 +39,10 @@ static STATE: Mutex<State> = Mutex::new(State {
     program: "in.dhcpd",
     sink: Sink::Stderr,
 });
+
+/// The level of `STATE`, readable without the lock: most lines of a busy
+/// server are above it, and must cost nothing.
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Error as u8);
 
 /// Where log lines go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +78,7 @@ pub fn init(program: &'static str, level: u8, target: Target) {
             }
         }
     };
+    LEVEL.store(level as u8, Ordering::Relaxed);
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     *state = State {
         level,
@@ -84,13 +90,17 @@ pub fn init(program: &'static str, level: u8, target: Target) {
 thread_local! {
     /// While [`capture`] runs on this thread: every line, at every level.
     static CAPTURED: RefCell<Option<Vec<(Level, String)>>> = const { RefCell::new(None) };
+    /// Whether CAPTURED is on, for the cheap test in [`enabled`].
+    static CAPTURING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Run `f` with this thread's log lines, at every level (as `-D 3`), kept
 /// instead of written: for tests and fuzz targets that check what is logged.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<(Level, String)>) {
     let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let was = CAPTURING.with(|c| c.replace(true));
     let r = f();
+    CAPTURING.with(|c| c.set(was));
     let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
     (r, lines.unwrap_or_default())
 }
@@ -107,11 +117,7 @@ fn captured(level: Level, args: &fmt::Arguments<'_>) -> bool {
 
 /// Is a line at `level` written? Lets callers skip building costly text.
 pub fn enabled(level: Level) -> bool {
-    if CAPTURED.with(|c| c.borrow().is_some()) {
-        return true;
-    }
-    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    level <= state.level
+    level as u8 <= LEVEL.load(Ordering::Relaxed) || CAPTURING.with(|c| c.get())
 }
 
 pub fn write(level: Level, args: fmt::Arguments<'_>) {
@@ -158,6 +164,9 @@ thread_local! {
 
 /// Write a line of kind `key` unless this minute's burst is used up.
 pub fn limited(level: Level, key: &str, burst: u32, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
     let now = std::time::Instant::now();
     let minute = std::time::Duration::from_secs(60);
     let verdict = WINDOWS.with(|w| {
@@ -201,19 +210,35 @@ pub fn limited(level: Level, key: &str, burst: u32, args: fmt::Arguments<'_>) {
 
 #[macro_export]
 macro_rules! log_error {
-    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::Error) {
+            $crate::log::write($crate::log::Level::Error, format_args!($($arg)*))
+        }
+    };
 }
 #[macro_export]
 macro_rules! log_info {
-    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::Info) {
+            $crate::log::write($crate::log::Level::Info, format_args!($($arg)*))
+        }
+    };
 }
 #[macro_export]
 macro_rules! log_detail {
-    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Detail, format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::Detail) {
+            $crate::log::write($crate::log::Level::Detail, format_args!($($arg)*))
+        }
+    };
 }
 #[macro_export]
 macro_rules! log_debug {
-    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::Debug) {
+            $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*))
+        }
+    };
 }
 
 /// Client-supplied text made safe for one log line: printable ASCII kept,

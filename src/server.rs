@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::aas::client::{Link, Target};
+use crate::aas::pipeline::{self, Asker, Pipeline, Task};
 use crate::config::{self, Config};
 use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
 use crate::forward::{Forwarder, Received};
-use crate::net::{self, Datagram, Interfaces, Socket, MAX_DATAGRAM};
+use crate::net::{self, Batch, Datagram, Interfaces, Socket, BATCH, MAX_DATAGRAM};
 use crate::probe::{Prober, Waiting};
 use crate::signals;
 use crate::{log_debug, log_detail, log_error, log_info};
@@ -117,6 +118,7 @@ impl Server {
     /// Serve until idle or terminated. Returns normally for a clean exit.
     pub fn run(&mut self) -> io::Result<()> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut batch = Batch::new(BATCH);
         let mut last = Instant::now();
         loop {
             if signals::terminated() {
@@ -153,7 +155,7 @@ impl Server {
             };
             if ready[0] {
                 last = Instant::now();
-                self.drain(&mut buf);
+                self.drain(&mut batch);
             }
             if ready[1] {
                 self.relay_bootpd_replies(&mut buf);
@@ -165,21 +167,23 @@ impl Server {
         }
     }
 
-    /// Serve every datagram queued on the server socket.
-    fn drain(&mut self, buf: &mut [u8]) {
+    /// Serve the datagrams queued on the server socket, a batch at a time.
+    fn drain(&mut self, batch: &mut Batch) {
         loop {
-            let d = match self.socket.recv(buf) {
-                Ok(Some(d)) => d,
-                Ok(None) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
-                Err(e) => {
-                    log_error!("recvmsg: {e}");
-                    break;
+            if let Err(e) = self.socket.recv_batch(batch) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log_error!("recvmmsg: {e}");
                 }
-            };
-            self.serve(&buf[..d.len.min(buf.len())], &d);
-            if signals::terminated() {
-                break;
+                return;
+            }
+            if batch.is_empty() {
+                return;
+            }
+            self.serve_batch(batch);
+            // A short batch emptied the queue: back to poll(2), not one more
+            // read that would find nothing.
+            if batch.len() < batch.capacity() || signals::terminated() {
+                return;
             }
         }
     }
@@ -217,25 +221,70 @@ impl Server {
         }
     }
 
-    fn serve(&mut self, bytes: &[u8], d: &Datagram) {
+    /// Answer a batch of datagrams: every handler runs until it needs the
+    /// AAS, their requests go to in.aasd together, and the answers let them
+    /// finish (SPEC §2's reload check is made once for the batch: every
+    /// datagram in it had arrived before).
+    fn serve_batch(&mut self, batch: &Batch) {
         self.check_config();
-        if d.truncated {
-            log_debug!("drop from {}: datagram truncated", d.src);
-            return;
-        }
-        if let Some(forwarder) = &mut self.forwarder {
-            // A BOOTP request (valid, no option 53) is bootpd's; anything
-            // malformed is left to the handler, which logs the drop.
-            if let Ok(req) = packet::parse(bytes) {
-                if req.message_type.is_none() && !self.interfaces.all_addrs().contains(&req.giaddr)
-                {
-                    forwarder.forward(bytes, &req, d);
-                    return;
-                }
+        let mut work = Vec::with_capacity(batch.len());
+        for (bytes, d) in batch.datagrams() {
+            if d.truncated {
+                log_debug!("drop from {}: datagram truncated", d.src);
+            } else if !self.forwarded_to_bootpd(bytes, d) {
+                self.interfaces.get(d.ifindex);
+                work.push((bytes, d));
             }
         }
-        if let Some(reply) = self.handle(bytes, d) {
-            self.dispatch(reply, bytes, d, 0);
+        let own_addrs = self.interfaces.all_addrs();
+        let arrivals: Vec<Arrival> = work
+            .iter()
+            .map(|(_, d)| {
+                let iface = self.interfaces.known(d.ifindex);
+                Arrival {
+                    src: d.src,
+                    ifname: &iface.name,
+                    local: d.local,
+                    iface_addrs: &iface.addrs,
+                    own_addrs,
+                    mtu: iface.mtu.max(576),
+                }
+            })
+            .collect();
+        let queue = Pipeline::default();
+        let asker = Asker::Queued(&queue);
+        let config = &self.config;
+        let tasks = work
+            .iter()
+            .zip(&arrivals)
+            .map(|((bytes, _), at)| Box::pin(dhcp::answer(bytes, at, config, &asker)) as Task<_>)
+            .collect();
+        let link = &mut self.aas;
+        let results = pipeline::run(&queue, tasks, |lines| link.ask_many(lines));
+        for ((bytes, d), result) in work.into_iter().zip(results) {
+            match result {
+                Some(Some(reply)) => self.dispatch(reply, bytes, d, 0),
+                Some(None) => {}
+                None => log_error!("internal error on a datagram from {}: dropped", d.src),
+            }
+        }
+    }
+
+    /// With `-b`, a BOOTP request (valid, no option 53) is bootpd's;
+    /// anything malformed is left to the handler, which logs the drop.
+    fn forwarded_to_bootpd(&mut self, bytes: &[u8], d: &Datagram) -> bool {
+        let Some(forwarder) = &mut self.forwarder else {
+            return false;
+        };
+        match packet::parse(bytes) {
+            Ok(req)
+                if req.message_type.is_none()
+                    && !self.interfaces.all_addrs().contains(&req.giaddr) =>
+            {
+                forwarder.forward(bytes, &req, d);
+                true
+            }
+            _ => false,
         }
     }
 

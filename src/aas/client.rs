@@ -190,6 +190,43 @@ impl Link {
         }
     }
 
+    /// Several requests at once: every line in one write, then one answer
+    /// line each, in order (in.aasd answers a connection's requests in the
+    /// order they came, after one fsync for all). As in `ask`, a kept
+    /// connection found broken before any answer is reopened once; requests
+    /// left unanswered are `Down`.
+    pub fn ask_many(&mut self, lines: &[String]) -> Vec<Result<Answer, Down>> {
+        let mut msg = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for l in lines {
+            msg.extend_from_slice(l.as_bytes());
+            msg.push(b'\n');
+        }
+        let mut answers = Vec::with_capacity(lines.len());
+        let failure = loop {
+            let fresh = self.conn.is_none();
+            if fresh {
+                match self.connect() {
+                    Ok(c) => self.conn = Some(c),
+                    Err(e) => break e,
+                }
+            }
+            let conn = self.conn.as_mut().expect("connected above");
+            match send_and_read(conn, &msg, lines.len(), &mut answers) {
+                Ok(()) => return answers,
+                Err(e) => {
+                    self.conn = None;
+                    if fresh || !answers.is_empty() {
+                        break e;
+                    }
+                }
+            }
+        };
+        let why = format!("cannot reach the AAS at {}: {failure}", self.target);
+        self.complain(&why);
+        answers.resize(lines.len(), Err(Down(why)));
+        answers
+    }
+
     /// A request answered by rows and `END n` (QUERY, STATS), or one `ERR`.
     pub fn ask_rows(&mut self, line: &str) -> Result<Result<Vec<String>, Answer>, Down> {
         let mut lines = self.ask_lines(line, true)?;
@@ -235,6 +272,22 @@ fn read_line(conn: &mut BufReader<Stream>) -> Result<String, String> {
     }
     buf.pop();
     String::from_utf8(buf).map_err(|_| "answer is not text".into())
+}
+
+/// Write `msg` (`count` request lines), then read `count` answers.
+fn send_and_read(
+    conn: &mut BufReader<Stream>,
+    msg: &[u8],
+    count: usize,
+    answers: &mut Vec<Result<Answer, Down>>,
+) -> Result<(), String> {
+    conn.get_mut().write_all(msg).map_err(|e| e.to_string())?;
+    while answers.len() < count {
+        let line = read_line(conn)?;
+        let answer = proto::answer(&line).ok_or("it answered garbage")?;
+        answers.push(Ok(answer));
+    }
+    Ok(())
 }
 
 fn exchange(conn: &mut BufReader<Stream>, line: &str) -> Result<String, String> {

@@ -297,7 +297,7 @@ impl Daemon {
     fn shutdown(&mut self) -> io::Result<()> {
         log_detail!("exiting on signal");
         let _ = std::fs::remove_file(&self.cfg.socket);
-        self.store.flush()
+        self.store.flush(&self.db)
     }
 
     /// The soonest checkpoint, held answer or idle timeout.
@@ -452,7 +452,14 @@ impl Daemon {
                     c.closing = true;
                     break;
                 }
-                Ok(n) => c.input.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    c.input.extend_from_slice(&buf[..n]);
+                    // A short read took all there was: poll(2) says when
+                    // there is more, without a read that finds nothing.
+                    if n < buf.len() {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -537,24 +544,12 @@ impl Daemon {
         self.conns[i].pending.push(answer);
     }
 
-    /// Log the changes; on a failed write put the old state back.
-    fn commit(&mut self, changes: Vec<Change>) -> Result<(), String> {
-        if changes.is_empty() {
-            return Ok(());
-        }
+    /// Stage the changes for the round's write to the log; they are kept
+    /// until it has reached the disk, to undo if it fails.
+    fn commit(&mut self, changes: Vec<Change>) {
         let records: Vec<(u32, &_)> = changes.iter().map(|c| (c.addr, &c.after)).collect();
-        match self.store.append(&records, &self.db) {
-            Ok(()) => {
-                // Kept until the round's fsync, to undo if that fails.
-                self.unsynced.extend(changes);
-                Ok(())
-            }
-            Err(e) => {
-                self.db.undo(&changes);
-                log_error!("{}: {e}", self.store.log_path().display());
-                Err(format!("ERR io cannot write the transaction log: {e}"))
-            }
-        }
+        self.store.stage(&records);
+        self.unsynced.extend(changes);
     }
 
     /// Carry out one request: the answer, and whether it must wait for
@@ -576,10 +571,8 @@ impl Daemon {
                 if out.changes.is_empty() {
                     return (out.text, false);
                 }
-                match self.commit(out.changes) {
-                    Ok(()) => (out.text, true),
-                    Err(e) => (e, false),
-                }
+                self.commit(out.changes);
+                (out.text, true)
             }
         }
     }
@@ -587,7 +580,7 @@ impl Daemon {
     fn checkpoint(&mut self, force: bool) -> Option<PathBuf> {
         self.next_checkpoint = Instant::now() + Duration::from_secs(self.cfg.checkpoint_intvl);
         // Whatever the checkpoint holds must be in the log first.
-        let flushed = self.store.flush();
+        let flushed = self.store.flush(&self.db);
         match flushed.and_then(|_| self.store.checkpoint(&self.db, force)) {
             Ok(p) => p,
             Err(e) => {
@@ -656,16 +649,17 @@ impl Daemon {
         Ok(())
     }
 
-    /// One fsync for every change of this round, then release the answers.
+    /// One write and one fsync for every change of this round, then
+    /// release the answers.
     fn commit_round(&mut self) {
         if !self.conns.iter().any(|c| !c.pending.is_empty()) {
             return;
         }
-        let synced = self.store.flush();
+        let synced = self.store.flush(&self.db);
         if let Err(e) = &synced {
             // The requesters hear ERR, so memory must not keep the changes;
             // the log is rewritten from memory before the next answer.
-            log_error!("fsync {}: {e}", self.store.log_path().display());
+            log_error!("{}: {e}", self.store.log_path().display());
             self.db.undo(&self.unsynced);
         }
         self.unsynced.clear();
@@ -673,8 +667,9 @@ impl Daemon {
             for (text, durable) in c.pending.drain(..) {
                 match &synced {
                     Err(e) if durable => {
-                        c.output
-                            .extend_from_slice(format!("ERR io fsync failed: {e}\n").as_bytes());
+                        c.output.extend_from_slice(
+                            format!("ERR io cannot write the transaction log: {e}\n").as_bytes(),
+                        );
                     }
                     _ => {
                         c.output.extend_from_slice(text.as_bytes());

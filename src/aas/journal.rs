@@ -232,6 +232,8 @@ pub struct Store {
     compact_at: u64,
     /// Records written since the last fsync.
     unsynced: bool,
+    /// Records staged for the next flush: one write for a round of requests.
+    staged: Vec<u8>,
     /// Database sequence of the newest checkpoint.
     checkpointed: u64,
     /// A write or fsync failed: what the file holds is unknown (the kernel
@@ -458,6 +460,7 @@ impl Store {
             file,
             len,
             unsynced: false,
+            staged: Vec::new(),
             checkpointed,
             suspect: false,
             _lock: lock,
@@ -484,7 +487,46 @@ impl Store {
         for (a, e) in records {
             encode(*a, e, &mut buf);
         }
-        match self.file.write_all_at(&buf, self.len) {
+        self.write_staged(&buf)
+    }
+
+    /// Add records to what the next [`Store::flush`] writes. `db` must
+    /// hold them by then.
+    pub fn stage(&mut self, records: &[(u32, &Entry)]) {
+        for (a, e) in records {
+            encode(*a, e, &mut self.staged);
+        }
+    }
+
+    /// Write the staged records, then fsync what was written since the last
+    /// call, if `sync = always`. A failure is not retried: the log is
+    /// rewritten from `db` at the next write.
+    pub fn flush(&mut self, db: &Db) -> io::Result<()> {
+        if !self.staged.is_empty() {
+            let staged = std::mem::take(&mut self.staged);
+            let written = if self.suspect {
+                self.compact(db)
+            } else {
+                self.write_staged(&staged)
+            };
+            // The buffer is kept for the next round.
+            self.staged = staged;
+            self.staged.clear();
+            written?;
+        }
+        if self.cfg.sync && self.unsynced {
+            self.unsynced = false;
+            if let Err(e) = self.file.sync_data() {
+                self.suspect = true;
+                return Err(e);
+            }
+        }
+        self.unsynced = false;
+        Ok(())
+    }
+
+    fn write_staged(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self.file.write_all_at(buf, self.len) {
             Ok(()) => {
                 self.len += buf.len() as u64;
                 self.unsynced = true;
@@ -496,20 +538,6 @@ impl Store {
                 Err(e)
             }
         }
-    }
-
-    /// fsync what was appended since the last call, if `sync = always`.
-    /// A failure is not retried: the log is rewritten at the next append.
-    pub fn flush(&mut self) -> io::Result<()> {
-        if self.cfg.sync && self.unsynced {
-            self.unsynced = false;
-            if let Err(e) = self.file.sync_data() {
-                self.suspect = true;
-                return Err(e);
-            }
-        }
-        self.unsynced = false;
-        Ok(())
     }
 
     /// A write or fsync failed and the log has not been rewritten since.

@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod db;
 pub mod journal;
 pub mod ops;
+pub mod pipeline;
 pub mod proto;

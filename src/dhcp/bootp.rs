@@ -14,8 +14,8 @@ use crate::{log_detail, log_info};
 /// RFC 2132 §9: the DHCP extensions. A BOOTP client gets none of them.
 const DHCP_ONLY: std::ops::RangeInclusive<u8> = 50..=61;
 
-impl Exchange<'_> {
-    pub(super) fn bootp(&self) -> Option<Reply> {
+impl Exchange<'_, '_> {
+    pub(super) async fn bootp(&self) -> Option<Reply> {
         let mac = self.req.mac();
         log_info!(
             "BOOTREQUEST from {mac} via {}",
@@ -25,7 +25,9 @@ impl Exchange<'_> {
         let ip = match self.client.and_then(|c| c.ip_address) {
             Some(_) => self.fixed_address(subnet)?,
             None => match subnet.pool.as_deref() {
-                Some(pool) if self.cfg.server.bootp_dynamic => self.bootp_address(subnet, pool)?,
+                Some(pool) if self.cfg.server.bootp_dynamic => {
+                    self.bootp_address(subnet, pool).await?
+                }
                 Some(_) => {
                     log_detail!(
                         "BOOTREQUEST from {mac}: no client entry, and bootp_dynamic is off"
@@ -44,12 +46,12 @@ impl Exchange<'_> {
     /// A pool address for a BOOTP client, leased forever: BOOTP has no
     /// renewal, so the client could never extend a finite lease. `previous`
     /// gives a rebooting client its address again.
-    fn bootp_address(&self, subnet: &Subnet, pool: &str) -> Option<Ipv4Addr> {
+    async fn bootp_address(&self, subnet: &Subnet, pool: &str) -> Option<Ipv4Addr> {
         let key = self.client_key(subnet)?;
         let line = format!("ALLOC {pool} {SERVICE} {key} infinite previous");
         // Without `hold` the allocation is the lease: nothing else in BOOTP
         // confirms it.
-        self.allocate(subnet, pool, &line, "BOOTREQUEST")
+        self.allocate(subnet, pool, &line, "BOOTREQUEST").await
     }
 
     /// The BOOTREPLY: RFC 1497 vendor extensions when the client sent the

@@ -12,11 +12,12 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use dhcproto::v4::MessageType;
 
 use crate::aas::client::Requester;
+use crate::aas::pipeline::{self, Asker};
 use crate::aas::proto::Answer as AasAnswer;
 use crate::config::{Client, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
 use options::{Header, ReplyOption};
-use packet::{code, Request};
+use packet::{code, hex, Request};
 pub use route::Destination;
 
 /// What the I/O layer knows about a datagram's arrival.
@@ -55,9 +56,16 @@ pub struct Probe {
     pub decline: String,
 }
 
-/// Handle one datagram. Dynamic addresses come from `aas`. Every path that
-/// sends nothing logs why.
+/// Handle one datagram, asking `aas` and waiting for each answer. Every
+/// path that sends nothing logs why.
 pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config, aas: &mut dyn Requester) -> Option<Reply> {
+    let aas = Asker::Direct(RefCell::new(aas));
+    pipeline::direct(answer(buf, at, cfg, &aas))
+}
+
+/// Handle one datagram. Dynamic addresses come from `aas`; with a queued
+/// asker this waits while other datagrams are handled.
+pub async fn answer(buf: &[u8], at: &Arrival<'_>, cfg: &Config, aas: &Asker<'_>) -> Option<Reply> {
     let req = match packet::parse(buf) {
         Ok(req) => req,
         Err(why) => {
@@ -104,17 +112,17 @@ pub fn handle(buf: &[u8], at: &Arrival, cfg: &Config, aas: &mut dyn Requester) -
         request_len: buf.len(),
         at,
         cfg,
-        aas: RefCell::new(aas),
+        aas,
     };
     let Some(kind) = req.message_type else {
-        return ctx.bootp();
+        return ctx.bootp().await;
     };
     match kind {
-        MessageType::Discover => ctx.discover(),
-        MessageType::Request => ctx.request(),
+        MessageType::Discover => ctx.discover().await,
+        MessageType::Request => ctx.request().await,
         MessageType::Inform => ctx.inform(),
-        MessageType::Release => ctx.release(),
-        MessageType::Decline => ctx.decline(),
+        MessageType::Release => ctx.release().await,
+        MessageType::Decline => ctx.decline().await,
         other => {
             drop_line(
                 &req,
@@ -162,14 +170,14 @@ struct Answer {
 }
 
 /// One request being answered.
-struct Exchange<'a> {
+struct Exchange<'a, 'q> {
     req: &'a Request,
     /// Bytes received: a BOOTP reply is as long as its request, as in bootpd.
     request_len: usize,
     at: &'a Arrival<'a>,
     cfg: &'a Config,
     client: Option<&'a Client>,
-    aas: RefCell<&'a mut dyn Requester>,
+    aas: &'a Asker<'q>,
 }
 
 /// The shortest lease a client may ask for (option 51), in seconds.
@@ -192,14 +200,6 @@ fn host_address(subnet: &Subnet, a: Ipv4Addr) -> bool {
         && (subnet.prefix_len >= 31 || (a != subnet.network && a != subnet.broadcast()))
 }
 
-fn hex(bytes: &[u8], sep: &str) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(sep)
-}
-
 /// `min(a, b)` where infinite is the largest.
 fn shorter(a: LeaseTime, b: LeaseTime) -> LeaseTime {
     match (a, b) {
@@ -208,13 +208,13 @@ fn shorter(a: LeaseTime, b: LeaseTime) -> LeaseTime {
     }
 }
 
-impl Exchange<'_> {
-    fn discover(&self) -> Option<Reply> {
+impl Exchange<'_, '_> {
+    async fn discover(&self) -> Option<Reply> {
         let mac = self.req.mac();
         log_info!("DHCPDISCOVER from {mac} via {}", via(self.req, self.at));
         let subnet = self.subnet()?;
         if self.client.and_then(|c| c.ip_address).is_none() && subnet.pool.is_some() {
-            return self.dynamic_offer(subnet);
+            return self.dynamic_offer(subnet).await;
         }
         let ip = self.fixed_address(subnet)?;
         self.reply(
@@ -230,8 +230,8 @@ impl Exchange<'_> {
 
     /// Ask the AAS; `None` when it cannot be reached (the link logs that,
     /// once a minute).
-    fn ask(&self, line: &str) -> Option<AasAnswer> {
-        self.aas.borrow_mut().ask(line).ok()
+    async fn ask(&self, line: &str) -> Option<AasAnswer> {
+        self.aas.ask(line).await.ok()
     }
 
     /// The client as the AAS knows it: subnet + hardware type + hardware
@@ -298,7 +298,7 @@ impl Exchange<'_> {
     /// DISCOVER from a client without a fixed address: reserve one for
     /// lease_res_time (its previous address first, then the one it asked
     /// for, then the pool's least recently used), and offer it.
-    fn dynamic_offer(&self, subnet: &Subnet) -> Option<Reply> {
+    async fn dynamic_offer(&self, subnet: &Subnet) -> Option<Reply> {
         let pool = subnet.pool.as_deref()?;
         let key = self.client_key(subnet)?;
         let mut line = format!(
@@ -313,7 +313,7 @@ impl Exchange<'_> {
             line.push_str(&format!(" prefer={a}"));
         }
         line.push_str(" hold");
-        let addr = self.allocate(subnet, pool, &line, "DHCPDISCOVER")?;
+        let addr = self.allocate(subnet, pool, &line, "DHCPDISCOVER").await?;
         let lease = self.lease_for(&self.params(subnet));
         let mut offer = self.reply(
             subnet,
@@ -338,10 +338,16 @@ impl Exchange<'_> {
 
     /// Send an ALLOC line and return the address given. A pool address that
     /// cannot be a host on the subnet is disabled and another one tried.
-    fn allocate(&self, subnet: &Subnet, pool: &str, line: &str, what: &str) -> Option<Ipv4Addr> {
+    async fn allocate(
+        &self,
+        subnet: &Subnet,
+        pool: &str,
+        line: &str,
+        what: &str,
+    ) -> Option<Ipv4Addr> {
         let mac = self.req.mac();
         for _ in 0..3 {
-            let addr = match self.ask(line)? {
+            let addr = match self.ask(line).await? {
                 AasAnswer::Ok(words) => words.first().and_then(|w| w.parse::<Ipv4Addr>().ok()),
                 AasAnswer::Err { code, .. } if code == "exhausted" => {
                     crate::log::limited(
@@ -370,7 +376,7 @@ impl Exchange<'_> {
                 subnet.network,
                 subnet.prefix_len
             );
-            self.ask(&format!("DISABLE {addr}"))?;
+            self.ask(&format!("DISABLE {addr}")).await?;
         }
         None
     }
@@ -381,7 +387,7 @@ impl Exchange<'_> {
     /// In SELECTING the address must be the one we offered (`mine`). A
     /// renewal may keep the AAS's end while it outlasts the lease we ACK
     /// (`keep`), so renewal storms write nothing.
-    fn dynamic_ack(
+    async fn dynamic_ack(
         &self,
         subnet: &Subnet,
         pool: &str,
@@ -403,7 +409,7 @@ impl Exchange<'_> {
         if let LeaseTime::Secs(s) = lease {
             line.push_str(&format!(" keep={s}"));
         }
-        let Some(answer) = self.ask(&line) else {
+        let Some(answer) = self.ask(&line).await else {
             log_detail!(
                 "DHCPREQUEST from {}: the AAS is unreachable: no answer",
                 self.req.mac()
@@ -442,7 +448,7 @@ impl Exchange<'_> {
         Some((pool, self.client_key(subnet)?))
     }
 
-    fn release(&self) -> Option<Reply> {
+    async fn release(&self) -> Option<Reply> {
         let req = self.req;
         log_info!("DHCPRELEASE of {} from {}", req.ciaddr, req.mac());
         if let Some(sid) = req.server_id().filter(|s| !self.ours(*s)) {
@@ -455,13 +461,13 @@ impl Exchange<'_> {
         let subnet = self.cfg.subnet_containing(req.ciaddr)?;
         let (_, key) = self.dynamic(subnet)?;
         let line = format!("RELEASE {} {SERVICE} {key}", req.ciaddr);
-        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line) {
+        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line).await {
             log_detail!("DHCPRELEASE of {} from {}: {text}", req.ciaddr, req.mac());
         }
         None
     }
 
-    fn decline(&self) -> Option<Reply> {
+    async fn decline(&self) -> Option<Reply> {
         let req = self.req;
         let Some(addr) = req.requested_address() else {
             drop_line(req, self.at, "DECLINE names no address (no option 50)");
@@ -484,13 +490,13 @@ impl Exchange<'_> {
             "DECLINE {addr} {} {SERVICE} {key}",
             self.cfg.server.decline_time
         );
-        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line) {
+        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line).await {
             log_detail!("DHCPDECLINE of {addr} from {}: {text}", req.mac());
         }
         None
     }
 
-    fn request(&self) -> Option<Reply> {
+    async fn request(&self) -> Option<Reply> {
         let req = self.req;
         let state = if req.server_id().is_some() {
             RequestState::Selecting
@@ -518,7 +524,7 @@ impl Exchange<'_> {
                 // what we reserved for it.
                 log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
                 if let Some((pool, key)) = self.subnet().and_then(|s| self.dynamic(s)) {
-                    self.ask(&format!("UNHOLD {pool} {SERVICE} {key}"));
+                    self.ask(&format!("UNHOLD {pool} {SERVICE} {key}")).await;
                 }
                 return None;
             }
@@ -544,6 +550,7 @@ impl Exchange<'_> {
             None if subnet.pool.is_some() => {
                 let selecting = state == RequestState::Selecting;
                 self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted, selecting)
+                    .await
             }
             // We offered nothing to this client, so a REQUEST naming our
             // server id is wrong; other states: RFC 2131 §4.3.2 says a server

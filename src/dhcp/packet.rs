@@ -208,12 +208,20 @@ fn ipv4(bytes: &[u8]) -> Option<Ipv4Addr> {
 }
 
 pub fn hex_colon(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
+    hex(bytes, ":")
+}
+
+/// Bytes as lowercase hex digits with `sep` between bytes: MAC addresses
+/// and client identifiers, in log lines and AAS keys.
+pub fn hex(bytes: &[u8], sep: &str) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * (2 + sep.len()));
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {
-            s.push(':');
+            s.push_str(sep);
         }
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     s
 }

@@ -273,7 +273,7 @@ fn alloc(db: &mut Db, store: &mut Store, r: &Alloc, now: Time) -> u32 {
     let (a, _, changes) = db.alloc(r, now).unwrap();
     let recs: Vec<(u32, &Entry)> = changes.iter().map(|c| (c.addr, &c.after)).collect();
     store.append(&recs, db).unwrap();
-    store.flush().unwrap();
+    store.flush(db).unwrap();
     a
 }
 
@@ -768,11 +768,11 @@ fn a_failed_fsync_is_not_retried_the_log_is_rewritten_from_memory() {
     store.append(&recs, &db).unwrap();
     let (_r, w) = nix::unistd::pipe().unwrap();
     let real = std::mem::replace(&mut store.file, File::from(w));
-    assert!(store.flush().is_err());
+    assert!(store.flush(&db).is_err());
     assert!(store.suspect());
     db.undo(&ch);
     // Not tried again as if nothing happened.
-    assert!(store.flush().is_ok(), "nothing left to sync");
+    assert!(store.flush(&db).is_ok(), "nothing left to sync");
     assert!(store.suspect());
     drop(real);
     // The next change rewrites the log from memory: b's record, which the
