@@ -7,6 +7,7 @@
 //!
 //! Time is passed in (unix seconds), never read here, so tests control it.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -340,6 +341,74 @@ impl Db {
         self.seq = self.seq.max(e.seq);
         self.put(addr, Some(e));
         true
+    }
+
+    /// Load many records at once (start-up): of each address the newest
+    /// (highest seq; the later one of equal seqs) wins over the entries
+    /// held already and earlier records. Records of addresses in no pool
+    /// are dropped; returns how many. The maps are built sorted in one
+    /// pass, several times faster than [`Db::restore`] one by one.
+    pub fn load(&mut self, records: Vec<(u32, Entry)>) -> usize {
+        let mut all = records;
+        if !self.entries.is_empty() {
+            all.splice(0..0, std::mem::take(&mut self.entries));
+        }
+        // Newest first within each address (the later of equal seqs, by
+        // reversing before a stable sort), then keep each address's first.
+        all.reverse();
+        all.sort_by_key(|(a, e)| (*a, std::cmp::Reverse(e.seq)));
+        all.dedup_by_key(|(a, _)| *a);
+        let before = all.len();
+        all.retain(|(a, _)| self.pool_of(*a).is_some());
+        self.seq = all.iter().map(|(_, e)| e.seq).fold(self.seq, u64::max);
+        self.entries = all.into_iter().collect();
+        self.reindex();
+        before - self.entries.len()
+    }
+
+    /// Rebuild every index from the entries.
+    fn reindex(&mut self) {
+        let n = self.pools.len();
+        let mut free: Vec<Vec<(Time, u32)>> = vec![Vec::new(); n];
+        let mut timed: Vec<Vec<(Time, u32)>> = vec![Vec::new(); n];
+        let mut declines: Vec<Vec<(Time, u32)>> = vec![Vec::new(); n];
+        let mut index: Vec<PoolIndex> = (0..n).map(|_| PoolIndex::default()).collect();
+        self.by_client.clear();
+        self.by_client.reserve(self.entries.len());
+        for (&addr, e) in &self.entries {
+            let p = self.pool_of(addr).expect("entries lie in pools");
+            *count(&mut index[p], e) += 1;
+            if e.state == State::Free {
+                if !e.disabled {
+                    free[p].push((e.released, addr));
+                }
+            } else if e.end != FOREVER {
+                timed[p].push((e.end, addr));
+            }
+            if e.state == State::Declined {
+                declines[p].push((e.reserved, addr));
+            }
+            if !e.client.is_empty() {
+                // The client's newest address, as put() in log order leaves it.
+                match self.by_client.entry(client_hash(p, &e.service, &e.client)) {
+                    Slot::Vacant(v) => {
+                        v.insert(addr);
+                    }
+                    Slot::Occupied(mut o) => {
+                        if self.entries[o.get()].seq < e.seq {
+                            o.insert(addr);
+                        }
+                    }
+                }
+            }
+        }
+        for (p, ix) in index.iter_mut().enumerate() {
+            ix.free = std::mem::take(&mut free[p]).into_iter().collect();
+            ix.timed = std::mem::take(&mut timed[p]).into_iter().collect();
+            ix.declines = std::mem::take(&mut declines[p]).into_iter().collect();
+            ix.exhausted_logged = self.index[p].exhausted_logged;
+        }
+        self.index = index;
     }
 
     /// The only way entries change, so the indexes always agree with them.
@@ -784,9 +853,7 @@ impl Db {
     /// every pool are dropped.
     pub fn with_pools(&self, pools: Vec<Pool>) -> Db {
         let mut db = Db::new(pools);
-        for (a, e) in &self.entries {
-            db.restore(*a, e.clone());
-        }
+        db.load(self.entries().map(|(a, e)| (a, e.clone())).collect());
         db.seq = db.seq.max(self.seq);
         db
     }

@@ -34,10 +34,11 @@ pub const LOG_NAME: &str = "aasd.log";
 /// Held with flock(2) while an in.aasd uses the database directory.
 pub const LOCK_NAME: &str = "lock";
 
-/// CRC-32 (IEEE 802.3, reflected), as zlib computes it.
+/// CRC-32 (IEEE 802.3, reflected), as zlib computes it. Eight bytes a step
+/// ("slicing by 8"): start-up checks every record of the log.
 pub fn crc32(data: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
+    const fn tables() -> [[u32; 256]; 8] {
+        let mut t = [[0u32; 256]; 8];
         let mut i = 0;
         while i < 256 {
             let mut c = i as u32;
@@ -50,15 +51,38 @@ pub fn crc32(data: &[u8]) -> u32 {
                 };
                 k += 1;
             }
-            t[i] = c;
+            t[0][i] = c;
             i += 1;
+        }
+        // t[k][i]: the CRC of byte i followed by k zero bytes.
+        let mut k = 1;
+        while k < 8 {
+            let mut i = 0;
+            while i < 256 {
+                let prev = t[k - 1][i];
+                t[k][i] = t[0][(prev & 0xff) as usize] ^ (prev >> 8);
+                i += 1;
+            }
+            k += 1;
         }
         t
     }
-    static TABLE: [u32; 256] = table();
+    static T: [[u32; 256]; 8] = tables();
     let mut c = !0u32;
-    for &b in data {
-        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+    let mut chunks = data.chunks_exact(8);
+    for w in &mut chunks {
+        let lo = c ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        c = T[7][(lo & 0xff) as usize]
+            ^ T[6][((lo >> 8) & 0xff) as usize]
+            ^ T[5][((lo >> 16) & 0xff) as usize]
+            ^ T[4][(lo >> 24) as usize]
+            ^ T[3][usize::from(w[4])]
+            ^ T[2][usize::from(w[5])]
+            ^ T[1][usize::from(w[6])]
+            ^ T[0][usize::from(w[7])];
+    }
+    for &b in chunks.remainder() {
+        c = T[0][((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
     }
     !c
 }
@@ -620,15 +644,7 @@ fn checkpoint_seq(path: &Path) -> Option<u64> {
 
 /// Apply records: each address takes the record with the highest sequence.
 fn load(db: &mut Db, records: Vec<(u32, Entry)>) {
-    let mut skipped = 0;
-    for (a, e) in records {
-        if db.get(a).is_some_and(|old| old.seq > e.seq) {
-            continue;
-        }
-        if !db.restore(a, e) {
-            skipped += 1;
-        }
-    }
+    let skipped = db.load(records);
     if skipped > 0 {
         log_info!("{skipped} records name addresses in no pool: dropped");
     }

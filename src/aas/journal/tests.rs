@@ -72,6 +72,10 @@ fn crc32_check_value() {
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     assert_eq!(crc32(b""), 0);
     assert_eq!(crc32(b"a"), 0xE8B7_BE43);
+    assert_eq!(
+        crc32(b"The quick brown fox jumps over the lazy dog"),
+        0x414F_A339
+    );
 }
 
 #[test]
