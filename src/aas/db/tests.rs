@@ -947,6 +947,58 @@ fn restore_rebuilds_indexes_and_seq() {
 }
 
 #[test]
+fn load_keeps_the_newest_record_of_each_address_as_restore_does() {
+    // A history: a gets 1, moves to 3 (1 is freed), b gets 2, then 2 is
+    // released. Every record the log would hold, in log order.
+    let mut live = db_of(4);
+    let mut log = Vec::new();
+    let mut record = |chs: Vec<Change>| log.extend(chs.into_iter().map(|c| (c.addr, c.after)));
+    record(live.alloc(&req("a"), 0).unwrap().2);
+    record(live.alloc(&exact("a", n(3)), 1).unwrap().2);
+    record(live.alloc(&req("b"), 2).unwrap().2);
+    record(live.release(n(2), Some(("dhcp", "b")), 3).unwrap());
+    // A record for an address in no pool, and an older duplicate of 3
+    // after the newer one: neither wins.
+    let stray = (n(50), live.get(n(3)).unwrap().clone());
+    let stale = (
+        n(3),
+        Entry {
+            seq: 1,
+            client: "old".into(),
+            ..live.get(n(3)).unwrap().clone()
+        },
+    );
+    log.push(stray);
+    log.push(stale);
+    let mut one_by_one = db_of(4);
+    for (a, e) in log.clone() {
+        if !one_by_one.get(a).is_some_and(|old| old.seq > e.seq) {
+            one_by_one.restore(a, e);
+        }
+    }
+    let mut bulk = db_of(4);
+    assert_eq!(bulk.load(log), 1, "the address in no pool");
+    let all = |db: &Db| {
+        db.entries()
+            .map(|(a, e)| (a, e.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all(&bulk), all(&one_by_one));
+    assert_eq!(all(&bulk), all(&live));
+    assert_eq!(bulk.seq(), live.seq());
+    assert_eq!(stats_of(&mut bulk, 4), stats_of(&mut live, 4));
+    // The indexes agree: a keeps 3, b gets its previous address back, a
+    // new client the least recently used one.
+    let a = with("a", |r| r.previous = true);
+    let b = with("b", |r| r.previous = true);
+    for db in [&mut bulk, &mut live] {
+        assert_eq!(get(db, &a, 5), n(3));
+        assert_eq!(get(db, &b, 5), n(2));
+        assert_eq!(get(db, &req("c"), 5), n(4));
+    }
+}
+
+#[test]
 fn changes_carry_increasing_seq_and_before_after() {
     let mut db = db_of(4);
     let (_, _, c1) = db.alloc(&req("a"), 0).unwrap();
