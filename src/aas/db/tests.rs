@@ -972,7 +972,7 @@ fn load_keeps_the_newest_record_of_each_address_as_restore_does() {
     log.push(stale);
     let mut one_by_one = db_of(4);
     for (a, e) in log.clone() {
-        if !one_by_one.get(a).is_some_and(|old| old.seq > e.seq) {
+        if one_by_one.get(a).is_none_or(|old| old.seq <= e.seq) {
             one_by_one.restore(a, e);
         }
     }
