@@ -1,5 +1,6 @@
 //! Sections to a typed [`Config`], with every error collected.
 
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -21,19 +22,22 @@ pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
         errors: Vec::new(),
         config: Config::default(),
         client_lines: Vec::new(),
+        client_keys: HashSet::new(),
     };
     let sections = lex(text, file, &mut p.errors);
     p.user_options(&sections);
-    let mut seen: Vec<(String, usize)> = Vec::new();
+    // Maps, not lists: a file of thousands of clients is read at every
+    // start under inetd, and must not cost a comparison per pair.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for s in &sections {
-        if let Some((_, first)) = seen.iter().find(|(h, _)| *h == s.header) {
+        if let Some(first) = seen.get(s.header.as_str()) {
             p.err(
                 s.line,
                 format!("[{}] appears twice (first at line {first})", s.header),
             );
             continue;
         }
-        seen.push((s.header.clone(), s.line));
+        seen.insert(&s.header, s.line);
         p.section(s);
     }
     p.check_addresses();
@@ -59,6 +63,8 @@ struct Parser<'a> {
     config: Config,
     /// Header line of each entry of `config.clients`, for later errors.
     client_lines: Vec<usize>,
+    /// The keys of `config.clients`.
+    client_keys: HashSet<ClientKey>,
 }
 
 /// Keys the same in every section that takes them.
@@ -318,7 +324,7 @@ impl Parser<'_> {
                 }
             },
         };
-        if self.config.clients.iter().any(|c| c.key == key) {
+        if !self.client_keys.insert(key.clone()) {
             return self.err(
                 s.line,
                 format!("[client {arg}]: this client is already defined"),
@@ -518,6 +524,7 @@ impl Parser<'_> {
     fn check_addresses(&mut self) {
         let clients = std::mem::take(&mut self.config.clients);
         let lines = std::mem::take(&mut self.client_lines);
+        let mut owners: HashMap<Ipv4Addr, usize> = HashMap::new();
         for (i, c) in clients.iter().enumerate() {
             let Some(ip) = c.ip_address else { continue };
             let line = lines.get(i).copied().unwrap_or(0);
@@ -534,14 +541,15 @@ impl Parser<'_> {
                 }
                 Some(_) => {}
             }
-            if let Some(j) = clients[..i].iter().position(|o| o.ip_address == Some(ip)) {
-                let first = lines.get(j).copied().unwrap_or(0);
+            if let Some(&first) = owners.get(&ip) {
                 self.err(
                     line,
                     format!(
                         "ip_address: {ip} is already the address of the client at line {first}"
                     ),
                 );
+            } else {
+                owners.insert(ip, line);
             }
         }
         self.config.clients = clients;
