@@ -144,12 +144,17 @@ impl Link {
         Ok(conn)
     }
 
-    /// Ask once; on a broken connection kept from an earlier request
-    /// (in.aasd restarted since) reconnect and ask again. Every request of
-    /// ours may be repeated: an ALLOC for an address the client holds is a
-    /// renewal. A fresh connection that fails is not tried again, so a hung
-    /// in.aasd costs one timeout, not two.
-    fn ask_lines(&mut self, line: &str, multi: bool) -> Result<Vec<String>, Down> {
+    /// Run `exchange` on the connection, opened first if need be. When it
+    /// fails on a connection kept from an earlier request (in.aasd
+    /// restarted since) and nothing was answered yet, reconnect and run it
+    /// again: every request of ours may be repeated, as an ALLOC for an
+    /// address the client holds is a renewal. A fresh connection that fails
+    /// is not tried again, so a hung in.aasd costs one timeout, not two.
+    /// `exchange` says with its error whether anything was answered.
+    fn on_connection<T>(
+        &mut self,
+        mut exchange: impl FnMut(&mut BufReader<Stream>) -> Result<T, (String, bool)>,
+    ) -> Result<T, Down> {
         let last = loop {
             let fresh = self.conn.is_none();
             if fresh {
@@ -159,12 +164,12 @@ impl Link {
                 }
             }
             let conn = self.conn.as_mut().expect("connected above");
-            match talk(conn, line, multi) {
-                Ok(lines) => return Ok(lines),
-                Err(e) => {
+            match exchange(conn) {
+                Ok(t) => return Ok(t),
+                Err((e, answered)) => {
                     // Never read a late answer as the next request's.
                     self.conn = None;
-                    if fresh {
+                    if fresh || answered {
                         break e;
                     }
                 }
@@ -173,6 +178,10 @@ impl Link {
         let why = format!("cannot reach the AAS at {}: {last}", self.target);
         self.complain(&why);
         Err(Down(why))
+    }
+
+    fn ask_lines(&mut self, line: &str, multi: bool) -> Result<Vec<String>, Down> {
+        self.on_connection(|conn| talk(conn, line, multi).map_err(|e| (e, false)))
     }
 
     /// One request, one answer line. `Err` when in.aasd is down or answers
@@ -202,28 +211,13 @@ impl Link {
             msg.push(b'\n');
         }
         let mut answers = Vec::with_capacity(lines.len());
-        let failure = loop {
-            let fresh = self.conn.is_none();
-            if fresh {
-                match self.connect() {
-                    Ok(c) => self.conn = Some(c),
-                    Err(e) => break e,
-                }
-            }
-            let conn = self.conn.as_mut().expect("connected above");
-            match send_and_read(conn, &msg, lines.len(), &mut answers) {
-                Ok(()) => return answers,
-                Err(e) => {
-                    self.conn = None;
-                    if fresh || !answers.is_empty() {
-                        break e;
-                    }
-                }
-            }
-        };
-        let why = format!("cannot reach the AAS at {}: {failure}", self.target);
-        self.complain(&why);
-        answers.resize(lines.len(), Err(Down(why)));
+        let sent = self.on_connection(|conn| {
+            send_and_read(conn, &msg, lines.len(), &mut answers)
+                .map_err(|e| (e, !answers.is_empty()))
+        });
+        if let Err(Down(why)) = sent {
+            answers.resize(lines.len(), Err(Down(why)));
+        }
         answers
     }
 
@@ -362,6 +356,70 @@ mod tests {
             assert!(l.conn.is_none(), "{name}: the connection is dropped");
             let _ = std::fs::remove_file(&path);
         }
+    }
+
+    /// A fake in.aasd that reads `expect` request lines on one connection,
+    /// then writes `reply` and closes; it returns the lines it read.
+    fn fake_batch(
+        name: &str,
+        expect: usize,
+        reply: &'static [u8],
+    ) -> (PathBuf, thread::JoinHandle<Vec<String>>) {
+        let path = std::env::temp_dir().join(format!("indhcpd-fake-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).unwrap();
+        let serve = thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s);
+            let mut lines = Vec::new();
+            for _ in 0..expect {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                lines.push(line.trim_end().to_string());
+            }
+            r.get_mut().write_all(reply).unwrap();
+            lines
+        });
+        (path, serve)
+    }
+
+    #[test]
+    fn a_batch_goes_out_at_once_and_its_answers_come_back_in_order() {
+        let (path, serve) = fake_batch(
+            "batch",
+            3,
+            b"OK 10.0.0.1\nERR taken 10.0.0.2 is taken\nOK 10.0.0.3\n",
+        );
+        let mut l = link(&path);
+        let lines = ["ALLOC a".to_string(), "ALLOC b".into(), "ALLOC c".into()];
+        let got = l.ask_many(&lines);
+        assert_eq!(serve.join().unwrap(), lines);
+        assert_eq!(
+            got,
+            [
+                Ok(Answer::Ok(vec!["10.0.0.1".into()])),
+                Ok(Answer::Err {
+                    code: "taken".into(),
+                    text: "10.0.0.2 is taken".into()
+                }),
+                Ok(Answer::Ok(vec!["10.0.0.3".into()])),
+            ]
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_batch_cut_short_keeps_the_answers_given_and_sends_nothing_twice() {
+        // One answer, then in.aasd is gone: the first request has its
+        // answer, the second is down, and nothing is asked again.
+        let (path, serve) = fake_batch("cut", 2, b"OK 10.0.0.1\n");
+        let mut l = link(&path);
+        let got = l.ask_many(&["ALLOC a".to_string(), "ALLOC b".into()]);
+        assert_eq!(serve.join().unwrap().len(), 2);
+        assert_eq!(got[0], Ok(Answer::Ok(vec!["10.0.0.1".into()])));
+        assert!(got[1].is_err());
+        assert!(l.conn.is_none());
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
