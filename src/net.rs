@@ -38,6 +38,9 @@ pub struct Batch {
     got: Vec<Datagram>,
 }
 
+/// Bytes of queued datagrams the server socket may hold.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
 /// Most datagrams read at once.
 pub const BATCH: usize = 32;
 
@@ -104,6 +107,12 @@ impl Socket {
     pub fn new(fd: OwnedFd) -> io::Result<Socket> {
         setsockopt(&fd, sockopt::Ipv4PacketInfo, &true)?;
         setsockopt(&fd, sockopt::Broadcast, &true)?;
+        // Room for the requests that come while in.aasd compacts its log
+        // or syncs: the default (about 200 datagrams) overflows in a few
+        // milliseconds of a burst. Beyond rmem_max only with CAP_NET_ADMIN.
+        if setsockopt(&fd, sockopt::RcvBufForce, &RECEIVE_BUFFER).is_err() {
+            let _ = setsockopt(&fd, sockopt::RcvBuf, &RECEIVE_BUFFER);
+        }
         let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
         let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
         nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
