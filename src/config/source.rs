@@ -144,7 +144,11 @@ fn lex_file(
         });
     }
     // A second opinion from rust-ini, once our own reading found no fault.
-    if errors.len() == before {
+    // What it refuses beyond that starts at a quote or a backslash (an
+    // unclosed quoted value, escapes): without either it has nothing to
+    // add, and a file of thousands of clients is read at every start.
+    let special = |b: &u8| matches!(b, b'"' | b'\'' | b'\\');
+    if errors.len() == before && text.as_bytes().iter().any(special) {
         if let Err(e) = ini::Ini::load_from_str_noescape(text) {
             // Its "line" for an error at the end of the file can be one past
             // the last: name a line the file has.
