@@ -187,6 +187,15 @@ mod tests {
     }
 
     #[test]
+    fn rust_ini_still_refuses_an_unclosed_quote() {
+        let mut errors = Vec::new();
+        lex("[global]\ndomain_name = \"example.test\n", "f", &mut errors);
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].starts_with("f:2: INI syntax: "), "{text:?}");
+    }
+
+    #[test]
     fn syntax_errors_all_reported() {
         let mut errors = Vec::new();
         let long = format!("[global]\nx = {}\n", "a".repeat(1030));
