@@ -140,8 +140,10 @@ impl Request {
         &self.chaddr[..usize::from(self.hlen)]
     }
 
-    pub fn mac(&self) -> String {
-        hex_colon(self.hw_addr())
+    /// The hardware address as log lines show it, written out only when
+    /// a line is.
+    pub fn mac(&self) -> Mac<'_> {
+        Mac(self.hw_addr())
     }
 
     pub fn client_id(&self) -> Option<&[u8]> {
@@ -205,6 +207,21 @@ impl Request {
 
 fn ipv4(bytes: &[u8]) -> Option<Ipv4Addr> {
     <[u8; 4]>::try_from(bytes).ok().map(Ipv4Addr::from)
+}
+
+/// A hardware address, displayed as `02:00:00:00:00:01`.
+pub struct Mac<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Mac<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
 }
 
 pub fn hex_colon(bytes: &[u8]) -> String {
@@ -451,7 +468,7 @@ pub mod tests {
     fn discover_parses() {
         let r = parse(&request_bytes(MAC, &[53, 1, 1, 55, 2, 1, 3])).unwrap();
         assert_eq!(r.message_type, Some(MessageType::Discover));
-        assert_eq!(r.mac(), "02:77:00:00:00:10");
+        assert_eq!(r.mac().to_string(), "02:77:00:00:00:10");
         assert_eq!(r.xid, 0x1234_5678);
         assert_eq!(r.option(55), Some(&[1u8, 3][..]));
     }
