@@ -8,6 +8,7 @@ pub mod route;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::rc::Rc;
 
 use dhcproto::v4::MessageType;
 
@@ -113,6 +114,7 @@ pub async fn answer(buf: &[u8], at: &Arrival<'_>, cfg: &Config, aas: &Asker<'_>)
         at,
         cfg,
         aas,
+        params: RefCell::new(None),
     };
     let Some(kind) = req.message_type else {
         return ctx.bootp().await;
@@ -178,6 +180,8 @@ struct Exchange<'a, 'q> {
     cfg: &'a Config,
     client: Option<&'a Client>,
     aas: &'a Asker<'q>,
+    /// [`Exchange::params`] of the subnet with this network.
+    params: RefCell<Option<(Ipv4Addr, Rc<Params>)>>,
 }
 
 /// The shortest lease a client may ask for (option 51), in seconds.
@@ -691,7 +695,21 @@ impl Exchange<'_, '_> {
     }
 
     /// Global < subnet < vendor class < user class < client.
-    fn params(&self, subnet: &Subnet) -> Params {
+    /// The parameters for `subnet`, merged once per exchange: the offer's
+    /// lease and the reply's options both need them.
+    fn params(&self, subnet: &Subnet) -> Rc<Params> {
+        let mut cache = self.params.borrow_mut();
+        match &*cache {
+            Some((network, p)) if *network == subnet.network => p.clone(),
+            _ => {
+                let p = Rc::new(self.merge_params(subnet));
+                *cache = Some((subnet.network, p.clone()));
+                p
+            }
+        }
+    }
+
+    fn merge_params(&self, subnet: &Subnet) -> Params {
         let vendor = self
             .req
             .option(code::VENDOR_CLASS)
