@@ -62,6 +62,10 @@ fail() {
   exit 1
 }
 ok() { passed=$((passed + 1)); echo "deb.sh: ok: $*"; }
+# What a package may leave on this machine (dpkg's own records excepted).
+snapshot() {
+  find /etc /var/lib /var/cache /usr /run -xdev \( -path /var/lib/dpkg -o -path /run/netns \) -prune -o -print 2>/dev/null | sort
+}
 # A command inside the installed root.
 inroot() { if [ "$root" = / ]; then "$@"; else chroot "$root" "$@"; fi; }
 
@@ -125,6 +129,7 @@ else
   [ -e /var/lib/aasd ] && fail "this machine already has /var/lib/aasd"
   root=/
   pkg=$deb
+  snapshot > "$work/before"
 fi
 r=${root%/}
 
@@ -225,6 +230,9 @@ ok "aasadmin list: ${addr%/*} leased to 02:88:00:00:00:10; /var/lib/aasd/aasd.lo
 for p in $pids; do kill "$p" 2>/dev/null || true; done
 for p in $pids; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
 pids=""
+# in.aasd, by then the user aasd, cannot unlink its socket in root's /run;
+# the next start replaces it. Gone here so the host is left as it was.
+rm -f "$r/run/aasd.sock"
 
 # --- 5. Remove, then purge -----------------------------------------------------
 inroot dpkg -r in-dhcpd > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r"; }
@@ -241,5 +249,10 @@ inroot dpkg -P in-dhcpd > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; f
 [ ! -e "$r/etc/aasd.conf" ] && [ ! -e "$r/etc/dhcpd.conf" ] || fail "dpkg -P left the configuration"
 ! inroot dpkg-statoverride --list /etc/aasd.conf > /dev/null || fail "dpkg -P left the statoverride"
 ok "dpkg -P: /var/lib/aasd, user and group aasd, configuration and statoverride gone"
+if [ "$root" = / ]; then
+  snapshot > "$work/after"
+  diff -u "$work/before" "$work/after" || fail "dpkg -P left this machine changed (- before, + after)"
+  ok "dpkg -P: this machine is as it was before dpkg -i"
+fi
 
 echo "deb: $passed passed, 0 failed"
