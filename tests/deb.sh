@@ -3,8 +3,8 @@
 #
 #  1. its file list, modes, conffiles and dependencies (dpkg-deb -c / -I);
 #  2. lintian: no error;
-#  3. installed with dpkg into a fresh Debian root made by debootstrap
-#     (minbase, plus the client and the package's dependencies): the user
+#  3. installed with apt into a fresh Debian root made by debootstrap
+#     (minbase and the client; apt fetches the dependencies): the user
 #     aasd, /var/lib/aasd, /etc/aasd.conf root:aasd 0640, nothing enabled or
 #     running, in.dhcpd -C and in.aasd -C pass on the shipped files;
 #  4. the shipped files with only the subnet changed; in namespaces of its
@@ -14,8 +14,8 @@
 #     inside the root); the root's own ISC dhclient gets an address, its
 #     dhclient-script puts it on the interface, and the installed aasadmin
 #     lists it as leased;
-#  5. dpkg -r keeps the leases, the user and the configuration; dpkg -P
-#     removes them.
+#  5. apt-get remove keeps the leases, the user and the configuration;
+#     apt-get purge removes them.
 #
 # When debootstrap cannot fetch packages, steps 3 to 5 run on this machine
 # instead (DEB_TEST_HOST=1 forces that), and the purge leaves it as it was.
@@ -96,7 +96,9 @@ conffiles=$(dpkg-deb -I "$deb" conffiles | sort | tr '\n' ' ')
 [ "$conffiles" = "/etc/aasd.conf /etc/dhcpd.conf " ] || fail "conffiles are: $conffiles"
 ok "dpkg-deb -I: the conffiles are /etc/aasd.conf and /etc/dhcpd.conf"
 depends=$(dpkg-deb -f "$deb" Depends)
-case "$depends" in *adduser*libc6*|*libc6*adduser*) ;; *) fail "Depends: $depends" ;; esac
+for d in adduser libc6 procps; do
+  case "$depends" in *"$d"*) ;; *) fail "Depends: $depends: no $d" ;; esac
+done
 ok "dpkg-deb -f: Depends: $depends"
 for s in postinst postrm; do
   dpkg-deb -I "$deb" $s | sh -n || fail "$s: not valid sh"
@@ -115,10 +117,12 @@ ok "lintian: no error ($(grep -c '^W:' "$work/lintian" || true) warnings, listed
 mkdir -p "$top/target/debootstrap-cache"
 start=$(date +%s)
 if [ "${DEB_TEST_HOST:-0}" != 1 ] &&
-  debootstrap --variant=minbase --include=isc-dhcp-client,iproute2,adduser \
+  debootstrap --variant=minbase --include=isc-dhcp-client,iproute2 \
     --cache-dir="$top/target/debootstrap-cache" bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1; then
   ok "debootstrap: a minbase bookworm root in $(($(date +%s) - start)) s"
   mount -t proc proc "$root/proc"
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  chroot "$root" apt-get update -qq > "$work/apt.log" 2>&1 || { cat "$work/apt.log" >&2; fail "apt-get update in the root"; }
   cp "$deb" "$root/tmp/in-dhcpd.deb"
   pkg=/tmp/in-dhcpd.deb
 else
@@ -133,7 +137,8 @@ else
 fi
 r=${root%/}
 
-inroot dpkg -i "$pkg" > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
+DEBIAN_FRONTEND=noninteractive inroot apt-get install -y --no-install-recommends "$pkg" > "$work/dpkg.log" 2>&1 ||
+  { cat "$work/dpkg.log" >&2; fail "apt-get install $pkg"; }
 aasd_uid=$(inroot id -u aasd) || fail "no user aasd after install"
 [ "$aasd_uid" -lt 1000 ] || fail "aasd is uid $aasd_uid, not a system user"
 [ "$(inroot id -gn aasd)" = aasd ] || fail "aasd's group is not aasd"
@@ -143,7 +148,7 @@ aasd_gid=$(inroot id -g aasd)
   fail "/var/lib/aasd is $(stat -c '%u:%g %a' "$r/var/lib/aasd"), not aasd:aasd 0750"
 [ "$(stat -c '%u:%g %a' "$r/etc/aasd.conf")" = "0:$aasd_gid 640" ] ||
   fail "/etc/aasd.conf is $(stat -c '%u:%g %a' "$r/etc/aasd.conf"), not root:aasd 0640"
-ok "dpkg -i: system user aasd (uid $aasd_uid), /var/lib/aasd aasd:aasd 0750, /etc/aasd.conf root:aasd 0640"
+ok "apt-get install: system user aasd (uid $aasd_uid), /var/lib/aasd aasd:aasd 0750, /etc/aasd.conf root:aasd 0640"
 
 enabled=$(find "$r/etc/systemd/system" -name 'in.*' 2>/dev/null || true)
 [ -z "$enabled" ] || fail "units enabled by the package: $enabled"
@@ -152,6 +157,12 @@ for p in /proc/[0-9]*; do
   case "$(cat "$p/comm" 2>/dev/null)" in in.aasd | in.dhcpd) fail "$(cat "$p/comm") runs after install" ;; esac
 done
 ok "nothing enabled in /etc/systemd/system, no in.aasd or in.dhcpd running"
+
+# Every command the units run is there (ExecReload's /bin/kill is procps').
+for cmd in $(sed -n 's/^Exec[A-Za-z]*=[-@!+:]*\([^ ]*\).*/\1/p' "$r"/usr/lib/systemd/system/in.*); do
+  [ -x "$r$cmd" ] || fail "the units run $cmd, which is not installed"
+done
+ok "every ExecStart and ExecReload command of the units is installed"
 
 inroot /usr/sbin/in.dhcpd -C || fail "in.dhcpd -C on the shipped /etc/dhcpd.conf"
 inroot /usr/sbin/in.aasd -C || fail "in.aasd -C on the shipped /etc/aasd.conf"
@@ -235,24 +246,24 @@ pids=""
 rm -f "$r/run/aasd.sock"
 
 # --- 5. Remove, then purge -----------------------------------------------------
-inroot dpkg -r in-dhcpd > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r"; }
-[ ! -e "$r/usr/sbin/in.dhcpd" ] || fail "dpkg -r left /usr/sbin/in.dhcpd"
-[ -s "$r/var/lib/aasd/aasd.log" ] || fail "dpkg -r removed the leases"
-inroot id aasd > /dev/null || fail "dpkg -r removed the user aasd"
-[ -f "$r/etc/aasd.conf" ] && [ -f "$r/etc/dhcpd.conf" ] || fail "dpkg -r removed the configuration"
-ok "dpkg -r: programs gone; leases, user aasd and configuration kept"
+inroot apt-get remove -y in-dhcpd > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "apt-get remove"; }
+[ ! -e "$r/usr/sbin/in.dhcpd" ] || fail "apt-get remove left /usr/sbin/in.dhcpd"
+[ -s "$r/var/lib/aasd/aasd.log" ] || fail "apt-get remove removed the leases"
+inroot id aasd > /dev/null || fail "apt-get remove removed the user aasd"
+[ -f "$r/etc/aasd.conf" ] && [ -f "$r/etc/dhcpd.conf" ] || fail "apt-get remove removed the configuration"
+ok "apt-get remove: programs gone; leases, user aasd and configuration kept"
 
-inroot dpkg -P in-dhcpd > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -P"; }
-[ ! -e "$r/var/lib/aasd" ] || fail "dpkg -P left /var/lib/aasd"
-! inroot getent passwd aasd > /dev/null || fail "dpkg -P left the user aasd"
-! inroot getent group aasd > /dev/null || fail "dpkg -P left the group aasd"
-[ ! -e "$r/etc/aasd.conf" ] && [ ! -e "$r/etc/dhcpd.conf" ] || fail "dpkg -P left the configuration"
-! inroot dpkg-statoverride --list /etc/aasd.conf > /dev/null || fail "dpkg -P left the statoverride"
-ok "dpkg -P: /var/lib/aasd, user and group aasd, configuration and statoverride gone"
+inroot apt-get purge -y in-dhcpd > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "apt-get purge"; }
+[ ! -e "$r/var/lib/aasd" ] || fail "apt-get purge left /var/lib/aasd"
+! inroot getent passwd aasd > /dev/null || fail "apt-get purge left the user aasd"
+! inroot getent group aasd > /dev/null || fail "apt-get purge left the group aasd"
+[ ! -e "$r/etc/aasd.conf" ] && [ ! -e "$r/etc/dhcpd.conf" ] || fail "apt-get purge left the configuration"
+! inroot dpkg-statoverride --list /etc/aasd.conf > /dev/null || fail "apt-get purge left the statoverride"
+ok "apt-get purge: /var/lib/aasd, user and group aasd, configuration and statoverride gone"
 if [ "$root" = / ]; then
   snapshot > "$work/after"
-  diff -u "$work/before" "$work/after" || fail "dpkg -P left this machine changed (- before, + after)"
-  ok "dpkg -P: this machine is as it was before dpkg -i"
+  diff -u "$work/before" "$work/after" || fail "apt-get purge left this machine changed (- before, + after)"
+  ok "apt-get purge: this machine is as it was before the install"
 fi
 
 echo "deb: $passed passed, 0 failed"
