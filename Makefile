@@ -7,7 +7,7 @@ SBIN = $(DESTDIR)$(PREFIX)/sbin
 MAN5 = $(DESTDIR)$(PREFIX)/share/man/man5
 MAN8 = $(DESTDIR)$(PREFIX)/share/man/man8
 
-.PHONY: all build test install demo fuzz clean need-root
+.PHONY: all build test install demo fuzz clean need-root deb deb-test
 
 all: build
 
@@ -21,7 +21,7 @@ need-root:
 	fi
 
 # Unit tests, integration tests with real clients in network namespaces,
-# then format, lint and manual page checks.
+# then format, lint and manual page checks, and the Debian package.
 test: need-root
 	tests/install-deps.sh
 	$(CARGO) build
@@ -29,6 +29,21 @@ test: need-root
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	cd man && mandoc -Tlint -W warning *.5 *.8
+	$(MAKE) deb-test
+
+# The Debian package, built by cargo-deb from [package.metadata.deb] in
+# Cargo.toml and the files in debian/: target/debian/in-dhcpd_*.deb.
+deb:
+	@command -v cargo-deb >/dev/null || { \
+	  echo "make deb: cargo-deb is missing: run tests/install-deps.sh as root, or cargo install cargo-deb --locked" >&2; \
+	  exit 1; }
+	$(CARGO) deb
+
+# The package's contents and lintian, then an install into a fresh Debian
+# root (debootstrap) where a real client gets a lease from it; remove and
+# purge. See tests/deb.sh.
+deb-test: need-root deb
+	tests/deb.sh
 
 # The long fuzz runs, outside CI: each target until FUZZ_SECONDS or
 # FUZZ_RUNS executions, whichever comes first. `cargo test` replays the
