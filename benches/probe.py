@@ -100,6 +100,7 @@ def aasd_fill(path, pool, subnet, count):
     sock.connect(path)
     answers = sock.makefile("rb")
     ok = refused = 0
+    first_refusal = ""
     # in.aasd answers in order and reads pipelined requests; a window of
     # 500 keeps both socket buffers from filling.
     for first in range(0, count, 500):
@@ -120,7 +121,8 @@ def aasd_fill(path, pool, subnet, count):
                 ok += 1
             else:
                 refused += 1
-    print(f"ok={ok} refused={refused}")
+                first_refusal = first_refusal or line.decode(errors="replace").strip()
+    print(f"ok={ok} refused={refused}" + (f" first: {first_refusal}" if refused else ""))
     return 0 if refused == 0 else 1
 
 

@@ -121,9 +121,9 @@ fn message_type(mut opts: &[u8]) -> Option<u8> {
 /// 10.80.0.10 to 10.80.253.241: a fixed address per hardware address
 /// (FNV-1a of the six bytes), so a client's OFFER and ACK agree.
 fn address_for(mac: &[u8]) -> Ipv4Addr {
-    let hash = mac
-        .iter()
-        .fold(0x811c_9dc5u32, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = mac.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     let host = 10 + hash % 65_000;
     Ipv4Addr::new(10, 80, (host >> 8) as u8, host as u8)
 }
