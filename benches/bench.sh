@@ -131,6 +131,7 @@ PROBE=$PWD/benches/probe.py
 
 SRV_PIDS=()     # the server under test: one PID, or in.dhcpd and in.aasd
 SRV_NAMES=()
+RATE_NAMES=()   # SRV_NAMES of the last repeat, for the medians
 
 stop_pid() {
     local pid=$1 i
@@ -455,7 +456,7 @@ summarise_rate() {   # SERVER RATE
         line+="	$m"
     done
     grep -q '	no	' <<< "$rows" && line+="	no" || line+="	yes"
-    for name in "${SRV_NAMES[@]}"; do
+    for name in "${RATE_NAMES[@]}"; do
         m=$(cut -f12 <<< "$rows" | tr ',' '\n' | sed -n "s/^$name=//p" | median)
         per_proc+="${per_proc:+,}$name=$m"
     done
@@ -481,10 +482,10 @@ sweep() {   # SERVER
                 return 0
             fi
             run_perfdhcp "$server" "$rate" "$rep"
-            stop_server_keeping_names
+            RATE_NAMES=("${SRV_NAMES[@]}")
+            stop_server
         done
         summarise_rate "$server" "$rate"
-        SRV_NAMES=()
         lost=$(awk -F'\t' -v s="$server" -v r="$rate" '$1 == s && $2 == r { print $4 }' "$PER_RATE")
         if awk -v a="$lost" -v b="$STOP_PCT" 'BEGIN { exit !(a > b) }'; then
             say "  stopping $server's sweep: $lost % lost > $STOP_PCT %"
@@ -497,13 +498,6 @@ sweep() {   # SERVER
         errors=$(cat "$WORK/ours/dhcpd.log" "$WORK/ours/aasd.log" 2>/dev/null | sort | uniq -c | sort -rn | head -5)
         [[ -z $errors ]] || say "  $server logged (last run, count and line):"$'\n'"$errors"
     fi
-}
-
-# Stop the server but keep SRV_NAMES for summarise_rate.
-stop_server_keeping_names() {
-    local names=("${SRV_NAMES[@]}")
-    stop_server
-    SRV_NAMES=("${names[@]}")
 }
 
 # ---- cold start: inetd starts a fresh in.dhcpd for each DHCPDISCOVER
