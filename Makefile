@@ -7,7 +7,7 @@ SBIN = $(DESTDIR)$(PREFIX)/sbin
 MAN5 = $(DESTDIR)$(PREFIX)/share/man/man5
 MAN8 = $(DESTDIR)$(PREFIX)/share/man/man8
 
-.PHONY: all build test install demo fuzz clean need-root deb deb-test
+.PHONY: all build test install demo fuzz bench clean need-root deb deb-test
 
 all: build
 
@@ -21,7 +21,9 @@ need-root:
 	fi
 
 # Unit tests, integration tests with real clients in network namespaces,
-# then format, lint and manual page checks, and the Debian package.
+# then format, lint and manual page checks, a short run of the benchmark
+# script so that it keeps working (it asserts no timing), and the Debian
+# package.
 test: need-root
 	tests/install-deps.sh
 	$(CARGO) build
@@ -29,6 +31,7 @@ test: need-root
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	cd man && mandoc -Tlint -W warning *.5 *.8
+	benches/bench.sh --quick --debug-build -o target/bench-quick
 	$(MAKE) deb-test
 
 # The Debian package, built by cargo-deb from [package.metadata.deb] in
@@ -52,6 +55,13 @@ FUZZ_SECONDS ?= 1800
 FUZZ_RUNS ?= 10000000
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_RUNS)
+
+# Throughput against Kea, ISC dhcpd, dnsmasq and a reflector, cold start
+# under inetd, in.aasd start-up; about 35 minutes, on a quiet machine.
+# Results in target/bench/results.md. BENCH_ARGS passes options, e.g.
+# BENCH_ARGS='-s ours-never,kea -n 5'.
+bench: need-root
+	benches/bench.sh $(BENCH_ARGS)
 
 install: build
 	install -d $(SBIN) $(MAN5) $(MAN8)
