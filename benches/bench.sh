@@ -638,7 +638,7 @@ summary_table() {
             # At CPU_RATE only where sustained; else the figure with its loss.
             if ($2 + 0 == at && $4 != "-") us_at[s] = $4 + 0 <= sustain ? $7 : "(" $7 ", " $4 " % lost)"
         }
-        function ratio(s, ref) { return (best[s] && best[ref]) ? sprintf("%.2f", best[s] / best[ref]) : "-" }
+        function ratio(s, ref) { return (best[s] && best[ref]) ? sprintf("%.3g", best[s] / best[ref]) : "-" }
         END {
             print "| server | sustained offered/s (≤ " sustain " % lost) | peak DORA/s | mean DORA ms | CPU % per process | CPU µs/DORA | CPU µs/DORA at " at "/s | × Kea | × reflector |"
             print "|---|---|---|---|---|---|---|---|---|"
