@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    recvmmsg, recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    recvmmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
     MultiHeaders, RecvMsg, SockaddrIn,
 };
 
@@ -127,23 +127,6 @@ impl Socket {
     pub fn local_port(&self) -> io::Result<u16> {
         let addr: SockaddrIn = nix::sys::socket::getsockname(self.fd.as_raw_fd())?;
         Ok(addr.port())
-    }
-
-    /// Read one datagram; `Ok(None)` when none is queued.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
-        let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = match recvmsg::<SockaddrIn>(
-            self.fd.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_DONTWAIT,
-        ) {
-            Ok(m) => m,
-            Err(Errno::EAGAIN) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Some(describe(&msg)?))
     }
 
     /// Read the datagrams queued, up to the batch's capacity; none when

@@ -4,7 +4,6 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -221,10 +220,8 @@ impl Server {
         }
     }
 
-    /// Answer a batch of datagrams: every handler runs until it needs the
-    /// AAS, their requests go to in.aasd together, and the answers let them
-    /// finish (SPEC §2's reload check is made once for the batch: every
-    /// datagram in it had arrived before).
+    /// Answer a batch of datagrams (SPEC §2's reload check is made once for
+    /// the batch: every datagram in it had arrived before).
     fn serve_batch(&mut self, batch: &Batch) {
         self.check_config();
         let mut work = Vec::with_capacity(batch.len());
@@ -232,9 +229,25 @@ impl Server {
             if d.truncated {
                 log_debug!("drop from {}: datagram truncated", d.src);
             } else if !self.forwarded_to_bootpd(bytes, d) {
-                self.interfaces.get(d.ifindex);
                 work.push((bytes, d));
             }
+        }
+        let replies = self.answer(&work);
+        for ((bytes, d), reply) in work.into_iter().zip(replies) {
+            if let Some(reply) = reply {
+                self.dispatch(reply, bytes, d, 0);
+            }
+        }
+    }
+
+    /// The handlers' replies to some datagrams: each runs until it needs
+    /// the AAS, their requests go to in.aasd together, and the answers let
+    /// them finish. A handler that panics gets no reply and a log line: a
+    /// bug on one packet must not take the service down (under inetd a
+    /// crash on every spawn would keep it down).
+    fn answer(&mut self, work: &[(&[u8], &Datagram)]) -> Vec<Option<Reply>> {
+        for (_, d) in work {
+            self.interfaces.get(d.ifindex);
         }
         let own_addrs = self.interfaces.all_addrs();
         let arrivals: Vec<Arrival> = work
@@ -261,13 +274,15 @@ impl Server {
             .collect();
         let link = &mut self.aas;
         let results = pipeline::run(&queue, tasks, |lines| link.ask_many(lines));
-        for ((bytes, d), result) in work.into_iter().zip(results) {
-            match result {
-                Some(Some(reply)) => self.dispatch(reply, bytes, d, 0),
-                Some(None) => {}
-                None => log_error!("internal error on a datagram from {}: dropped", d.src),
-            }
-        }
+        work.iter()
+            .zip(results)
+            .map(|((_, d), result)| {
+                if result.is_none() {
+                    log_error!("internal error on a datagram from {}: dropped", d.src);
+                }
+                result.flatten()
+            })
+            .collect()
     }
 
     /// With `-b`, a BOOTP request (valid, no option 53) is bootpd's;
@@ -285,32 +300,6 @@ impl Server {
                 true
             }
             _ => false,
-        }
-    }
-
-    /// The handler's answer to one datagram.
-    fn handle(&mut self, bytes: &[u8], d: &Datagram) -> Option<Reply> {
-        let iface = self.interfaces.get(d.ifindex).cloned().unwrap_or_default();
-        let arrival = Arrival {
-            src: d.src,
-            ifname: &iface.name,
-            local: d.local,
-            iface_addrs: &iface.addrs,
-            own_addrs: self.interfaces.all_addrs(),
-            mtu: iface.mtu.max(576),
-        };
-        let config = &self.config;
-        let aas = &mut self.aas;
-        // A last guard: a bug on one packet must not take the service down
-        // (under inetd a crash on every spawn would keep it down).
-        match catch_unwind(AssertUnwindSafe(|| {
-            dhcp::handle(bytes, &arrival, config, aas)
-        })) {
-            Ok(r) => r,
-            Err(_) => {
-                log_error!("internal error on a datagram from {}: dropped", d.src);
-                None
-            }
         }
     }
 
@@ -361,7 +350,8 @@ impl Server {
                 );
                 continue;
             }
-            if let Some(reply) = self.handle(&w.request, &w.arrival) {
+            let reply = self.answer(&[(&w.request, &w.arrival)]).pop().flatten();
+            if let Some(reply) = reply {
                 self.dispatch(reply, &w.request, &w.arrival, w.conflicts + 1);
             }
         }

@@ -214,13 +214,7 @@ pub struct Mac<'a>(pub &'a [u8]);
 
 impl std::fmt::Display for Mac<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex(self.0, ":"))
     }
 }
 
