@@ -7,12 +7,22 @@ SBIN = $(DESTDIR)$(PREFIX)/sbin
 MAN5 = $(DESTDIR)$(PREFIX)/share/man/man5
 MAN8 = $(DESTDIR)$(PREFIX)/share/man/man8
 
-.PHONY: all build test install demo fuzz bench clean need-root deb deb-test
+.PHONY: all build test install demo fuzz bench clean need-root need-cargo deb deb-test fresh-root
 
 all: build
 
-build:
+build: need-cargo
 	$(CARGO) build --release
+
+# With rustup installed for a user, sudo's secure_path drops ~/.cargo/bin.
+need-cargo:
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "make $(MAKECMDGOALS): $(CARGO) is not on PATH ($$PATH)." >&2; \
+	  echo "  Install the Rust toolchain with rustup (README: Before you start)." >&2; \
+	  if [ -n "$$SUDO_USER" ]; then \
+	    echo "  Under sudo, keep your PATH and home: sudo -E env PATH=\"\$$PATH\" make $(MAKECMDGOALS)" >&2; \
+	  fi; \
+	  exit 1; }
 
 need-root:
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -24,7 +34,7 @@ need-root:
 # then format, lint and manual page checks, a short run of the benchmark
 # script so that it keeps working (it asserts no timing), and the Debian
 # package.
-test: need-root
+test: need-root need-cargo
 	tests/install-deps.sh
 	$(CARGO) build
 	$(CARGO) test
@@ -33,10 +43,15 @@ test: need-root
 	cd man && mandoc -Tlint -W warning *.5 *.8
 	benches/bench.sh --quick --debug-build -o target/bench-quick
 	$(MAKE) deb-test
+	$(GIVE_BACK)
+
+# Under sudo, what the build made goes back to the user who owns the tree,
+# so that a later make without sudo can write there again.
+GIVE_BACK = @if [ -n "$$SUDO_UID" ] && [ -d target ]; then chown -R "$$SUDO_UID:$$SUDO_GID" target; fi
 
 # The Debian package, built by cargo-deb from [package.metadata.deb] in
 # Cargo.toml and the files in debian/: target/debian/in-dhcpd_*.deb.
-deb:
+deb: need-cargo
 	@command -v cargo-deb >/dev/null || { \
 	  echo "make deb: cargo-deb is missing: run tests/install-deps.sh as root, or cargo install cargo-deb --locked" >&2; \
 	  exit 1; }
@@ -63,7 +78,12 @@ fuzz:
 bench: need-root
 	benches/bench.sh $(BENCH_ARGS)
 
-install: build
+# Copies what `make` built; never builds (under sudo, cargo is often not on
+# root's PATH, and a root build would leave root's files in target/).
+install:
+	@for b in in-dhcpd in-aasd aasadmin; do \
+	  [ -x target/release/$$b ] || { echo "make install: target/release/$$b is missing: run make first (as yourself, without sudo)" >&2; exit 1; }; \
+	done
 	install -d $(SBIN) $(MAN5) $(MAN8)
 	install -m 755 target/release/in-dhcpd $(SBIN)/in.dhcpd
 	install -m 755 target/release/in-aasd $(SBIN)/in.aasd
@@ -71,10 +91,16 @@ install: build
 	install -m 644 man/*.5 $(MAN5)
 	install -m 644 man/*.8 $(MAN8)
 
-demo: need-root
+demo: need-root need-cargo
 	tests/install-deps.sh
 	$(CARGO) build --release
+	$(GIVE_BACK)
 	tests/demo.sh target/release
+
+# README's two commands on a fresh Debian 12 machine with only the Rust
+# toolchain (tests/fresh-root.sh): what CI runs.
+fresh-root: need-root
+	tests/fresh-root.sh sh -c 'apt-get update && apt-get install -y --no-install-recommends build-essential && make demo && make test'
 
 clean:
 	$(CARGO) clean

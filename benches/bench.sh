@@ -195,6 +195,18 @@ declare -A PACKAGE_OF=(
     [dnsmasq]=dnsmasq [inetd]=openbsd-inetd [python3]=python3
 )
 
+# PIDs of processes whose name is exactly one of the peers' daemons. Not
+# pgrep: its pattern is a regular expression matched against names cut to 15
+# characters, so a list of alternatives longer than that matches nothing.
+server_pids() {
+    local p
+    for p in /proc/[0-9]*; do
+        case "$(cat "$p/comm" 2>/dev/null)" in
+            kea-dhcp4 | dhcpd | dnsmasq | inetd) echo "${p#/proc/}" ;;
+        esac
+    done | sort
+}
+
 install_missing() {
     local want=(perfdhcp inetd python3) missing=() b
     [[ $QUICK == 1 ]] || want+=(kea-dhcp4 dhcpd dnsmasq)
@@ -216,13 +228,13 @@ install_missing() {
         chmod 755 /usr/sbin/policy-rc.d
         made_policy=1
     fi
-    before=$(pgrep -x 'kea-dhcp4|dhcpd|dnsmasq|inetd' | sort)
+    before=$(server_pids)
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >> "$LOG" 2>&1 || {
         apt-get update >> "$LOG" 2>&1
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >> "$LOG" 2>&1 ||
             say "apt-get install failed (see $LOG); servers still missing are skipped"
     }
-    after=$(pgrep -x 'kea-dhcp4|dhcpd|dnsmasq|inetd' | sort)
+    after=$(server_pids)
     for pid in $(comm -13 <(echo "$before") <(echo "$after")); do
         say "stopping $(cat /proc/"$pid"/comm 2>/dev/null) (PID $pid), started by the install"
         kill "$pid" 2>/dev/null

@@ -1,5 +1,5 @@
-//! The in.dhcpd command line (SPEC §2): `-t -D -b -c -f -i -s -C -V`, and
-//! `-u`, the user to run as.
+//! The in.dhcpd command line: `-t -D -b -c -f -i -s -C -V` as SCO had them,
+//! `-u`, the user to run as, and `-L`, a log file instead of syslog.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::activation::Mode;
 
 pub const USAGE: &str =
-    "usage: in.dhcpd [-CfisV] [-b bootpd_port] [-c config] [-D debug_level] [-t timeout] [-u user]";
+    "usage: in.dhcpd [-CfisV] [-b bootpd_port] [-c config] [-D debug_level] [-L log_file] [-t timeout] [-u user]";
 pub const DEFAULT_CONFIG: &str = "/etc/dhcpd.conf";
 /// Who in.dhcpd becomes once its sockets are open (`-u`).
 pub const DEFAULT_USER: &str = "nobody";
@@ -26,6 +26,8 @@ pub struct Options {
     pub version: bool,
     /// `-u`: the user to run as after start-up; "root" keeps root.
     pub user: String,
+    /// `-L`: append log lines to this file instead of sending them to syslog.
+    pub log_file: Option<PathBuf>,
 }
 
 /// A bad flag or value: the caller prints it and the usage line, exits 2.
@@ -44,6 +46,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
     spec.optflag("C", "", "check configuration");
     spec.optflag("V", "", "version");
     spec.optopt("u", "", "user to run as", "user");
+    spec.optopt("L", "", "log file", "file");
     let m = spec.parse(args).map_err(|e| UsageError(e.to_string()))?;
     if let Some(extra) = m.free.first() {
         return Err(UsageError(format!("unexpected argument \"{extra}\"")));
@@ -80,6 +83,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
         check: m.opt_present("C"),
         version: m.opt_present("V"),
         user: m.opt_str("u").unwrap_or_else(|| DEFAULT_USER.into()),
+        log_file: m.opt_str("L").map(PathBuf::from),
     })
 }
 
@@ -119,7 +123,8 @@ mod tests {
 
     #[test]
     fn every_flag() {
-        let o = parse(&args("-t 5 -D 7 -b 950 -c /x.conf -f -s -C -V")).unwrap();
+        let o = parse(&args("-t 5 -D 7 -b 950 -c /x.conf -f -s -C -V -L /x.log")).unwrap();
+        assert_eq!(o.log_file, Some(PathBuf::from("/x.log")));
         assert_eq!(o.idle, Some(Some(Duration::from_secs(300))));
         assert_eq!(o.debug, 3, "above 3 means 3");
         assert_eq!(o.bootpd_port, Some(950));

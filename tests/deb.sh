@@ -17,10 +17,12 @@
 #  5. apt-get remove keeps the leases, the user and the configuration;
 #     apt-get purge removes them.
 #
-# When debootstrap cannot fetch packages, steps 3 to 5 run on this machine
-# instead (DEB_TEST_HOST=1 forces that), and the purge leaves it as it was.
-# Everything made (namespaces indeb-*, mounts, /tmp/indeb.*) is removed on
-# exit. debootstrap keeps the packages it fetched in target/debootstrap-cache.
+# When the root cannot be made (no mirror, a nodev file system), the test
+# fails. DEB_TEST_HOST=1 runs steps 3 to 5 on this machine instead, tests
+# less (the install meets this machine's packages, not a fresh root's) and
+# says so; the purge must then leave the machine as it was. Everything made
+# (namespaces indeb-*, mounts, target/deb-test.*) is removed on exit.
+# debootstrap keeps the packages it fetched in target/debootstrap-cache.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 deb=${1:-$(ls -t "$top"/target/debian/in-dhcpd_*.deb 2>/dev/null | head -1)}
@@ -31,7 +33,10 @@ mirror=${DEB_TEST_MIRROR:-http://deb.debian.org/debian}
 srv=indeb-srv cli=indeb-cli
 net=10.88.0
 passed=0
-work=$(mktemp -d /tmp/indeb.XXXXXX)
+# On the project's disk: debootstrap makes device nodes, which a nodev
+# tmpfs /tmp (systemd's and Debian 13's default) refuses.
+mkdir -p "$top/target"
+work=$(mktemp -d "$top/target/deb-test.XXXXXX")
 root=$work/root
 pids=""
 
@@ -126,8 +131,11 @@ if [ "${DEB_TEST_HOST:-0}" != 1 ] &&
   cp "$deb" "$root/tmp/in-dhcpd.deb"
   pkg=/tmp/in-dhcpd.deb
 else
-  [ "${DEB_TEST_HOST:-0}" = 1 ] || { tail -5 "$work/debootstrap.log" | sed 's/^/  debootstrap: /'; }
-  echo "deb.sh: no debootstrap root: installing on this machine, purged at the end"
+  if [ "${DEB_TEST_HOST:-0}" != 1 ]; then
+    tail -5 "$work/debootstrap.log" | sed 's/^/  debootstrap: /' >&2
+    fail "debootstrap could not make a root in $root (log above); DEB_TEST_HOST=1 tests on this machine instead, which tests less"
+  fi
+  echo "deb.sh: WARNING: DEB_TEST_HOST=1: installing on this machine, not in a fresh root; this tests less (the machine's own packages meet the install); purged at the end"
   dpkg-query -W in-dhcpd >/dev/null 2>&1 && fail "in-dhcpd is already installed on this machine"
   getent passwd aasd >/dev/null && fail "this machine already has a user aasd"
   [ -e /var/lib/aasd ] && fail "this machine already has /var/lib/aasd"

@@ -8,7 +8,10 @@ bindir=$(readlink -f "${1:-target/release}")
 bin=$bindir/in-dhcpd
 here=$(cd "$(dirname "$0")" && pwd)
 srv=indemo-srv cli=indemo-cli
+# Configuration, AAS socket and logs in one directory that in.dhcpd can
+# still reach once it has dropped root for nobody: 0755 like /etc and /run.
 work=$(mktemp -d /tmp/indemo.XXXXXX)
+chmod 755 "$work"
 cleanup() {
   [ -n "${aaspid:-}" ] && kill "$aaspid" 2>/dev/null || true
   for ns in $srv $cli; do
@@ -40,10 +43,10 @@ socket = $work/aasd.sock
 range = 10.99.0.100-10.99.0.150
 CONF
 "$bindir/in-aasd" -C -c "$work/aasd.conf"
-echo "demo: starting in.aasd (pool DemoPool 10.99.0.100-10.99.0.150)"
-"$bindir/in-aasd" -c "$work/aasd.conf"
+echo "demo: starting in.aasd (pool DemoPool 10.99.0.100-10.99.0.150), log in $work/aasd.log"
+"$bindir/in-aasd" -D 3 -c "$work/aasd.conf" > "$work/aasd.log" 2>&1 &
+aaspid=$!
 for _ in $(seq 50); do [ -S "$work/aasd.sock" ] && break; sleep 0.1; done
-aaspid=$(pgrep -f "in-aasd -c $work/aasd.conf" | head -1)
 
 cat > "$work/dhcpd.conf" <<CONF
 [server]
@@ -59,7 +62,7 @@ pool = DemoPool
 routers = 10.99.0.1
 CONF
 "$bin" -C -c "$work/dhcpd.conf"
-printf 'bootps\tdgram\tudp4\twait\troot\t%s\tin.dhcpd -t 1 -c %s\n' "$bin" "$work/dhcpd.conf" > "$work/inetd.conf"
+printf 'bootps\tdgram\tudp4\twait\troot\t%s\tin.dhcpd -t 1 -D 2 -L %s -c %s\n' "$bin" "$work/dhcpd.log" "$work/dhcpd.conf" > "$work/inetd.conf"
 echo "demo: starting openbsd-inetd in $srv with: $(cat "$work/inetd.conf")"
 "$here/tools/nsrun.sh" $srv inetd -d -E "$work/inetd.conf" > "$work/inetd.log" 2>&1 &
 for _ in $(seq 50); do grep -q "ADD: bootps" "$work/inetd.log" && break; sleep 0.1; done
@@ -70,9 +73,16 @@ echo "demo: running ISC dhclient on cli0 in $cli"
 client=$!
 for _ in $(seq 150); do grep -q "event=BOUND" "$work/hook.log" 2>/dev/null && break; sleep 0.1; done
 kill $client 2>/dev/null || true
+# What each part logged, for a failure.
+show_logs() {
+  for f in dhcpd aasd inetd dhclient; do
+    echo "demo: --- $f log ($work/$f.log) ---" >&2
+    cat "$work/$f.log" >&2 2>/dev/null || echo "(none)" >&2
+  done
+}
 if ! grep -q "event=BOUND" "$work/hook.log" 2>/dev/null; then
   echo "demo: FAILED: the client got no lease" >&2
-  cat "$work/dhclient.log" "$work/inetd.log" >&2
+  show_logs
   exit 1
 fi
 ip=$(grep -o 'ip=[0-9.]*' "$work/hook.log" | tail -1 | cut -d= -f2)
@@ -80,9 +90,12 @@ server=$(grep -o 'server=[0-9.]*' "$work/hook.log" | tail -1 | cut -d= -f2)
 pid=$(grep -o '^[0-9]* execv' "$work/inetd.log" | head -1 | cut -d' ' -f1)
 grep -E "DHCP(DISCOVER|OFFER|REQUEST|ACK)" "$work/dhclient.log" | sed 's/^/  dhclient: /'
 echo "demo: client 02:99:00:00:00:10 got $ip from in.dhcpd at $server (started by inetd, pid $pid)"
+echo "demo: what in.dhcpd logged (-L $work/dhcpd.log):"
+sed 's/^/  /' "$work/dhcpd.log"
 echo "demo: the lease as in.aasd holds it (aasadmin -s $work/aasd.sock list):"
 "$bindir/aasadmin" -s "$work/aasd.sock" list | sed 's/^/  /'
 "$bindir/aasadmin" -s "$work/aasd.sock" list | grep -q "^$ip .*leased .*10.99.0.0/1/02:99:00:00:00:10" || {
   echo "demo: FAILED: aasadmin does not list $ip as leased" >&2
+  show_logs
   exit 1
 }

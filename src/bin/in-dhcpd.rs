@@ -72,7 +72,19 @@ fn run(opts: Options) -> i32 {
         }
     };
     let to_stderr = mode == Mode::Standalone && opts.debug >= 3;
-    let target = if to_stderr {
+    if mode == Mode::Inetd {
+        silence_stdio();
+    }
+    // Opened as root, before the drop, so that the file may be root's.
+    let log_file = match opts.log_file.as_deref().map(log_to_file).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            log::init("in.dhcpd", 0, Target::Syslog { stderr_ok: true });
+            log_error!("-L: {e}");
+            return 1;
+        }
+    };
+    let target = if log_file.is_some() || to_stderr {
         Target::Stderr
     } else {
         // Under inetd fds 1 and 2 are the socket: never write there.
@@ -80,9 +92,6 @@ fn run(opts: Options) -> i32 {
             stderr_ok: mode != Mode::Inetd,
         }
     };
-    if mode == Mode::Inetd {
-        silence_stdio();
-    }
     log::init("in.dhcpd", opts.debug, target);
     // A relative path must survive the chdir of daemon(3).
     let config_path = std::fs::canonicalize(&opts.config).unwrap_or(opts.config.clone());
@@ -116,6 +125,10 @@ fn run(opts: Options) -> i32 {
         if let Err(e) = nix::unistd::daemon(false, false) {
             log_error!("daemon: {e}");
             return 1;
+        }
+        // daemon(3) pointed fd 2 at /dev/null too.
+        if let Some(f) = &log_file {
+            let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(f), 2);
         }
     }
     if let Err(e) = indhcpd::signals::install() {
@@ -175,6 +188,21 @@ fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result
         u.uid
     );
     Ok(())
+}
+
+/// `-L`: fd 2 becomes `path`, opened for appending (created 0640); the
+/// file is kept open to put it back there after daemon(3).
+fn log_to_file(path: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    nix::unistd::dup2(file.as_raw_fd(), 2).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(file)
 }
 
 /// Point fds 1 and 2 at /dev/null (inetd gave us the socket there too).
