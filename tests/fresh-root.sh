@@ -114,6 +114,9 @@ say "root unpacked in $work with $(git -C "$top" rev-parse --short HEAD) in /roo
 inner='
 set -eu
 r=$1 rustup_home=$2 cargo_home=$3 debs=$4; shift 4
+# The root is a mount point, as on a machine (ip netns makes / a slave).
+mount --bind "$r" "$r"
+mount -t proc proc "$r/proc"
 mount -t sysfs sysfs "$r/sys"
 mount --rbind /dev "$r/dev"
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$r/run"
@@ -132,6 +135,6 @@ t0=$(date +%s)
 say "running as root in the fresh root: $*"
 rc=0
 TERM=${TERM:-dumb} unshare --mount --propagation private --uts --ipc --pid --fork --kill-child \
-  --mount-proc="$root/proc" sh -c "$inner" sh "$root" "$rustup_home" "$cargo_home" "$cache/debs" "$@" || rc=$?
+  sh -c "$inner" sh "$root" "$rustup_home" "$cargo_home" "$cache/debs" "$@" || rc=$?
 say "$* exited with $rc after $(($(date +%s) - t0)) s"
 exit $rc
