@@ -4,7 +4,9 @@
 #  1. its file list, modes, conffiles and dependencies (dpkg-deb -c / -I);
 #  2. lintian: no error;
 #  3. installed with apt into a fresh Debian root made by debootstrap
-#     (minbase and the client; apt fetches the dependencies): the user
+#     (minbase and the client; apt fetches the dependencies) that already
+#     has isc-dhcp-server and kea-dhcp4-server, as a machine moving from
+#     them has (no file may clash with theirs): the user
 #     aasd, /var/lib/aasd, /etc/aasd.conf root:aasd 0640, nothing enabled or
 #     running, in.dhcpd -C and in.aasd -C pass on the shipped files;
 #  4. the shipped files with only the subnet changed; in namespaces of its
@@ -128,6 +130,13 @@ if [ "${DEB_TEST_HOST:-0}" != 1 ] &&
   mount -t proc proc "$root/proc"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
   chroot "$root" apt-get update -qq > "$work/apt.log" 2>&1 || { cat "$work/apt.log" >&2; fail "apt-get update in the root"; }
+  # The peers' packages first; their daemons must not start (policy-rc.d).
+  printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
+  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y --no-install-recommends \
+    isc-dhcp-server kea-dhcp4-server > "$work/apt.log" 2>&1 ||
+    { cat "$work/apt.log" >&2; fail "apt-get install isc-dhcp-server kea-dhcp4-server in the root"; }
+  ok "isc-dhcp-server and kea-dhcp4-server installed in the root first"
   cp "$deb" "$root/tmp/in-dhcpd.deb"
   pkg=/tmp/in-dhcpd.deb
 else
@@ -162,9 +171,16 @@ enabled=$(find "$r/etc/systemd/system" -name 'in.*' 2>/dev/null || true)
 [ -z "$enabled" ] || fail "units enabled by the package: $enabled"
 for p in /proc/[0-9]*; do
   [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] || continue
-  case "$(cat "$p/comm" 2>/dev/null)" in in.aasd | in.dhcpd) fail "$(cat "$p/comm") runs after install" ;; esac
+  case "$(cat "$p/comm" 2>/dev/null)" in in.aasd | in.dhcpd | dhcpd | kea-dhcp4) fail "$(cat "$p/comm") runs after install" ;; esac
 done
 ok "nothing enabled in /etc/systemd/system, no in.aasd or in.dhcpd running"
+for peer in isc-dhcp-server kea-dhcp4-server; do
+  inroot dpkg-query -W -f='${Status}' $peer 2>/dev/null | grep -q "install ok installed" ||
+    fail "$peer is not installed beside in-dhcpd"
+done
+[ "$(inroot dpkg-query -S /usr/share/man/man5/dhcpd.conf.5.gz 2>/dev/null | cut -d: -f1)" = isc-dhcp-server ] ||
+  fail "dhcpd.conf(5) is not isc-dhcp-server's"
+ok "installed beside isc-dhcp-server and kea-dhcp4-server; dhcpd.conf(5) stays ISC's, ours is in.dhcpd.conf(5)"
 
 # Every command the units run is there (ExecReload's /bin/kill is procps').
 for cmd in $(sed -n 's/^Exec[A-Za-z]*=[-@!+:]*\([^ ]*\).*/\1/p' "$r"/usr/lib/systemd/system/in.*); do

@@ -435,7 +435,7 @@ impl Parser<'_> {
                 "subnet_mask: set the subnet's mask with \"mask\" in [subnet]".into(),
             );
         } else {
-            self.err(e.line, format!("unknown key \"{key}\" in [{header}]: not an option name (see dhcpd.conf(5)) or option_N"));
+            self.err(e.line, format!("unknown key \"{key}\" in [{header}]: not an option name (see in.dhcpd.conf(5)) or option_N"));
         }
     }
 
