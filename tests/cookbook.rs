@@ -1,0 +1,81 @@
+//! The COOKBOOK of in.dhcpd.conf(5), taken from the page itself and served
+//! to clients that send what real firmware and iPXE send, so the page
+//! cannot drift from what the server does.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+/// The literal block that follows the `.Ss` heading `title` in the page.
+fn example(title: &str) -> String {
+    let page = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/in.dhcpd.conf.5"))
+        .expect("man/in.dhcpd.conf.5");
+    let after = page
+        .split(&format!(".Ss {title}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no .Ss {title}"));
+    let block = after.split(".Bd -literal -offset indent\n").nth(1).unwrap();
+    block.split("\n.Ed").next().unwrap().to_string()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn pxe_by_architecture_with_an_ipxe_chainload() {
+    let mut net = Net::new(false);
+    // The page's documentation subnet becomes the test network's.
+    let text =
+        example("PXE by architecture, with an iPXE chainload").replace("192.0.2.", "10.77.0.");
+    let aasd = net.aasd_conf("", "[pool Lab]\nrange = 10.77.0.100-10.77.0.150\n");
+    net.start_aasd("srv", &aasd);
+    let conf = net.path("dhcpd.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[server]\naas_socket = {}\n\n{text}\n",
+            net.path("aasd.sock")
+        ),
+    )
+    .unwrap();
+    let check = std::process::Command::new(server_bin())
+        .args(["-C", "-c", &conf])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "-C: {check:?}");
+    net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    let offer = |mac: &str, opts: &[(u8, &[u8])]| {
+        let mut args = vec![
+            "cli0".to_string(),
+            "--mac".into(),
+            mac.into(),
+            "--broadcast".into(),
+        ];
+        for (code, value) in opts {
+            args.push("--opt".into());
+            args.push(format!("{code}:{}", hex(value)));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let reply = net.probe(&cli, &args).expect("an OFFER");
+        assert_eq!(field(&reply, "type"), "offer", "{reply}");
+        assert_eq!(
+            field(&reply, "siaddr"),
+            "10.77.0.10",
+            "next_server: {reply}"
+        );
+        field(&reply, "file").to_string()
+    };
+    let bios = b"PXEClient:Arch:00000:UNDI:002001";
+    let uefi = b"PXEClient:Arch:00007:UNDI:003016";
+    assert_eq!(offer("02:77:00:00:01:01", &[(60, bios)]), "undionly.kpxe");
+    assert_eq!(offer("02:77:00:00:01:02", &[(60, uefi)]), "ipxe.efi");
+    // iPXE loaded by UEFI firmware: the same vendor class, and user class iPXE.
+    assert_eq!(
+        offer("02:77:00:00:01:02", &[(60, uefi), (77, b"iPXE")]),
+        "http://10.77.0.10/boot.ipxe"
+    );
+}
