@@ -16,7 +16,8 @@
 #    nothing this host installed with `cargo install` is there; the cargo
 #    registry cache is shared to save downloads;
 #  - what a booted machine has mounted: /proc, /sys, /dev, /dev/pts, a tmpfs
-#    /run (with /run/lock), /etc/resolv.conf, and the host's extra CA
+#    /run (with /run/lock); /etc/resolv.conf, a host name in /etc/hostname
+#    and /etc/hosts as the installer writes them, and the host's extra CA
 #    certificates (/usr/local/share/ca-certificates) so that package
 #    registries are reached as from this host;
 #  - the repository at /root/in-dhcpd, a `git clone` of HEAD (uncommitted
@@ -97,6 +98,10 @@ if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
   chroot "$root" update-ca-certificates > "$work/ca.log" 2>&1 || { cat "$work/ca.log" >&2; die "update-ca-certificates in the root"; }
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A machine's own name resolves, as the Debian installer writes it (CMU
+# bootpd, for one, will not start otherwise).
+echo fresh-root > "$root/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tfresh-root\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n' > "$root/etc/hosts"
 mkdir -p "$root/root/.rustup" "$root/root/.cargo/bin" "$root/root/.cargo/registry" "$cache/debs"
 cp "$cargo_home/bin/rustup" "$root/root/.cargo/bin/rustup"
 for proxy in "$cargo_home"/bin/*; do
