@@ -69,7 +69,8 @@ struct Parser<'a> {
 
 /// Keys the same in every section that takes them.
 const SERVER_KEYS: &str = "aas_socket, aas_address, aas_password, lease_res_time, pad_lease, \
-                           probe, probe_timeout, option_overload, decline_time, bootp_dynamic";
+                           probe, probe_timeout, option_overload, decline_time, bootp_dynamic, \
+                           authoritative";
 
 impl Parser<'_> {
     fn err(&mut self, line: usize, message: String) {
@@ -207,6 +208,9 @@ impl Parser<'_> {
                 "bootp_dynamic" => {
                     sp.bootp_dynamic = self.value(e, value::boolean).unwrap_or(false)
                 }
+                "authoritative" => {
+                    sp.authoritative = self.value(e, value::boolean).unwrap_or(false)
+                }
                 "comment" => {}
                 k => self.err(
                     e.line,
@@ -246,7 +250,11 @@ impl Parser<'_> {
             }
         };
         let mut params = Params::default();
-        let mut extra = self.params(s, &mut params, &["mask", "pool", "comment"]);
+        let mut extra = self.params(
+            s,
+            &mut params,
+            &["mask", "pool", "comment", "authoritative"],
+        );
         if let Some((mask, line)) = extra.remove_with_line("mask") {
             match mask_len(&mask) {
                 Some(l) if prefix.is_none_or(|p| p == l) => prefix = Some(l),
@@ -266,11 +274,22 @@ impl Parser<'_> {
                 format!("[subnet {arg}]: expected a mask (mask = 255.255.255.0) or /length"),
             );
         };
+        let authoritative = match extra.remove_with_line("authoritative") {
+            None => None,
+            Some((v, line)) => match value::boolean(&v) {
+                Ok(b) => Some(b),
+                Err(m) => {
+                    self.err(line, format!("authoritative: {m}"));
+                    None
+                }
+            },
+        };
         let subnet = Subnet {
             network,
             prefix_len,
             pool: extra.remove("pool"),
             comment: extra.remove("comment"),
+            authoritative,
             params,
         };
         if subnet.network != Ipv4Addr::from(u32::from(network) & u32::from(subnet.mask())) {
@@ -569,6 +588,7 @@ fn is_fixed_key(name: &str) -> bool {
         "pool",
         "comment",
         "ip_address",
+        "authoritative",
         "subnet_mask",
     ]
     .contains(&name)

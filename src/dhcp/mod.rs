@@ -388,15 +388,17 @@ impl Exchange<'_, '_> {
     /// REQUEST from a client without a fixed address: lease `wanted` in
     /// the AAS (a renewal when the client holds it), then ACK; NAK when the
     /// AAS says it is not the client's to have; silence when the AAS is down.
-    /// In SELECTING the address must be the one we offered (`mine`). A
-    /// renewal may keep the AAS's end while it outlasts the lease we ACK
+    /// In SELECTING the address must be the one we offered (`mine`); in
+    /// INIT-REBOOT the client's own binding (`known`), and with no record
+    /// of the client RFC 2131 §4.3.2 wants silence unless authoritative.
+    /// A renewal may keep the AAS's end while it outlasts the lease we ACK
     /// (`keep`), so renewal storms write nothing.
     async fn dynamic_ack(
         &self,
         subnet: &Subnet,
         pool: &str,
         wanted: Ipv4Addr,
-        selecting: bool,
+        state: RequestState,
     ) -> Option<Reply> {
         if !host_address(subnet, wanted) {
             return self.nak(subnet, wanted, "not a host address of this network");
@@ -407,8 +409,10 @@ impl Exchange<'_, '_> {
             "ALLOC {pool} {SERVICE} {key} {} exact={wanted}",
             self.padded(lease)
         );
-        if selecting {
-            line.push_str(" mine");
+        match state {
+            RequestState::Selecting => line.push_str(" mine"),
+            RequestState::InitReboot => line.push_str(" known"),
+            RequestState::Renewing => {}
         }
         if let LeaseTime::Secs(s) = lease {
             line.push_str(&format!(" keep={s}"));
@@ -430,6 +434,7 @@ impl Exchange<'_, '_> {
                     message: None,
                 },
             ),
+            AasAnswer::Err { code, .. } if code == "unknown" => self.no_record(subnet, wanted),
             AasAnswer::Err { code, text } if NAK_REFUSALS.contains(&code.as_str()) => {
                 self.nak(subnet, wanted, &text)
             }
@@ -552,21 +557,39 @@ impl Exchange<'_, '_> {
             ),
             Some(ip) => self.nak(subnet, wanted, &format!("the client's address is {ip}")),
             None if subnet.pool.is_some() => {
-                let selecting = state == RequestState::Selecting;
-                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted, selecting)
+                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted, state)
                     .await
             }
             // We offered nothing to this client, so a REQUEST naming our
-            // server id is wrong; other states: RFC 2131 §4.3.2 says a server
-            // with no record of the client must remain silent.
+            // server id is wrong.
             None if state == RequestState::Selecting => {
                 self.nak(subnet, wanted, "no address was offered to this client")
             }
+            None if state == RequestState::InitReboot => self.no_record(subnet, wanted),
             None => {
                 log_detail!("no fixed address for {}", req.mac());
                 None
             }
         }
+    }
+
+    /// An INIT-REBOOT request from a client we have no record of: RFC 2131
+    /// §4.3.2 says remain silent (another server may know it); with
+    /// `authoritative = yes` we are the only server of the link, so NAK
+    /// and the client starts over with a DHCPDISCOVER.
+    fn no_record(&self, subnet: &Subnet, wanted: Ipv4Addr) -> Option<Reply> {
+        if subnet
+            .authoritative
+            .unwrap_or(self.cfg.server.authoritative)
+        {
+            return self.nak(subnet, wanted, "no record of this client");
+        }
+        log_detail!(
+            "DHCPREQUEST for {wanted} from {}: no record of the client: \
+             not answered (authoritative = no)",
+            self.req.mac()
+        );
+        None
     }
 
     fn inform(&self) -> Option<Reply> {

@@ -632,8 +632,12 @@ fn renewal_renews_and_a_taken_address_is_naked() {
     let r = dyn_ask(&mut aas, &renew).unwrap();
     assert_eq!(r.message_type(), 5);
     assert_eq!(state_of(&aas, FIRST).unwrap().2, NOW + 500 + 1100);
-    // INIT-REBOOT by another client for the same address: NAK.
+    // INIT-REBOOT by a client with another lease for this address: NAK.
     let thief = [0x02, 0x77, 0, 0, 0, 0x23];
+    let thief_addr = dyn_ask(&mut aas, &request_bytes(thief, &[53, 1, 1]))
+        .unwrap()
+        .yiaddr;
+    dyn_ask(&mut aas, &selecting(thief, thief_addr)).unwrap();
     let o = FIRST.octets();
     let r = dyn_ask(
         &mut aas,
@@ -651,6 +655,8 @@ fn renewal_renews_and_a_taken_address_is_naked() {
 #[test]
 fn address_outside_the_pool_or_network_is_naked() {
     let mut aas = pool_aas();
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
     let r = dyn_ask(
         &mut aas,
         &request_bytes(DYN_MAC, &[53, 1, 3, 50, 4, 10, 77, 0, 200]),
@@ -663,6 +669,71 @@ fn address_outside_the_pool_or_network_is_naked() {
     )
     .unwrap();
     assert_eq!(r.message_type(), 6, "broadcast address");
+}
+
+/// An INIT-REBOOT REQUEST: option 50, no server id, no ciaddr.
+fn init_reboot(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
+    let o = ip.octets();
+    request_bytes(mac, &[53, 1, 3, 50, 4, o[0], o[1], o[2], o[3]])
+}
+
+#[test]
+fn init_reboot_acks_only_the_clients_own_binding() {
+    // RFC 2131 §4.3.2.
+    let second = Ipv4Addr::new(10, 77, 0, 101);
+    let mut aas = pool_aas();
+    // No record of the client: silence, and nothing leased.
+    assert!(dyn_ask(&mut aas, &init_reboot(DYN_MAC, second)).is_none());
+    assert_eq!(
+        aas.asked,
+        [format!(
+            "ALLOC Dyn dhcp {DYN_KEY} 1100 exact={second} known keep=1000"
+        )]
+    );
+    assert!(state_of(&aas, second).is_none());
+    // Its own binding: ACK.
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
+    let r = dyn_ask(&mut aas, &init_reboot(DYN_MAC, FIRST)).unwrap();
+    assert_eq!((r.message_type(), r.yiaddr), (5, FIRST));
+    // Another address than its binding, free as it is: NAK, and it keeps FIRST.
+    let r = dyn_ask(&mut aas, &init_reboot(DYN_MAC, second)).unwrap();
+    assert_eq!((r.message_type(), r.yiaddr), (6, Ipv4Addr::UNSPECIFIED));
+    assert!(state_of(&aas, second).is_none());
+    assert_eq!(state_of(&aas, FIRST).unwrap().1, DYN_KEY);
+    // Its lease ended, the address still free: still its binding.
+    aas.now += 5000;
+    let r = dyn_ask(&mut aas, &init_reboot(DYN_MAC, FIRST)).unwrap();
+    assert_eq!(r.message_type(), 5);
+}
+
+#[test]
+fn init_reboot_from_an_unknown_client_is_naked_when_authoritative() {
+    let conf = |server: &str, subnet: &str| {
+        DYN_CONF
+            .replace("[server]\n", &format!("[server]\n{server}"))
+            .replace("pool = Dyn\n", &format!("pool = Dyn\n{subnet}"))
+    };
+    let second = Ipv4Addr::new(10, 77, 0, 101);
+    for (server, subnet, nak) in [
+        ("", "", false),
+        ("authoritative = no\n", "", false),
+        ("authoritative = yes\n", "", true),
+        ("", "authoritative = yes\n", true),
+        ("authoritative = yes\n", "authoritative = no\n", false),
+    ] {
+        let c = cfg(&conf(server, subnet));
+        let mut aas = pool_aas();
+        let r = handle(&init_reboot(DYN_MAC, second), &arrival(), &c, &mut aas);
+        let kind = r.map(|r| decode(&r.bytes).message_type());
+        assert_eq!(kind, nak.then_some(6), "{server:?} {subnet:?}");
+        assert!(state_of(&aas, second).is_none());
+        // A subnet without a pool knows no dynamic client either.
+        let c = cfg(&conf(server, subnet).replace("pool = Dyn\n", ""));
+        let r = handle(&init_reboot(DYN_MAC, second), &arrival(), &c, &mut aas);
+        let kind = r.map(|r| decode(&r.bytes).message_type());
+        assert_eq!(kind, nak.then_some(6), "no pool: {server:?} {subnet:?}");
+    }
 }
 
 #[test]
