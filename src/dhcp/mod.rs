@@ -595,6 +595,16 @@ impl Exchange<'_, '_> {
     fn inform(&self) -> Option<Reply> {
         let req = self.req;
         log_info!("DHCPINFORM from {} ({})", req.ciaddr, req.mac());
+        // RFC 2131 §4.3.5: the answer goes to ciaddr, else to the sender;
+        // from 0.0.0.0 with ciaddr 0 there is no one to answer (Kea and
+        // ISC dhcpd drop it too).
+        if req.giaddr.is_unspecified()
+            && req.ciaddr.is_unspecified()
+            && self.at.src.ip().is_unspecified()
+        {
+            drop_line(req, self.at, "DHCPINFORM from 0.0.0.0 with ciaddr 0.0.0.0");
+            return None;
+        }
         let subnet = self.subnet()?;
         self.reply(
             subnet,
@@ -639,6 +649,18 @@ impl Exchange<'_, '_> {
         Some(ip)
     }
 
+    /// Whether ciaddr is the client's address here. RFC 2131 Table 5: a
+    /// DHCPDISCOVER and a SELECTING or INIT-REBOOT DHCPREQUEST carry 0
+    /// there, and whatever they carry instead must not choose the subnet;
+    /// RENEWING, REBINDING, DHCPINFORM (and BOOTP) use it.
+    fn ciaddr_in_use(&self) -> bool {
+        match self.req.message_type {
+            Some(MessageType::Discover) => false,
+            Some(MessageType::Request) => self.req.server_id().is_none(),
+            _ => true,
+        }
+    }
+
     /// The client's subnet: from the link address when relayed (giaddr, or
     /// the relay's link selection, or option 118), from ciaddr when the
     /// client has an address (a renewal may be routed from another link),
@@ -648,7 +670,7 @@ impl Exchange<'_, '_> {
         let link = req.link_address();
         let found = if !link.is_unspecified() {
             self.cfg.subnet_containing(link)
-        } else if !req.ciaddr.is_unspecified() {
+        } else if !req.ciaddr.is_unspecified() && self.ciaddr_in_use() {
             self.cfg.subnet_containing(req.ciaddr)
         } else if self.at.local.is_unspecified() && self.at.iface_addrs.is_empty() {
             self.subnet_without_arrival()
@@ -792,7 +814,8 @@ impl Exchange<'_, '_> {
         if nak && !req.giaddr.is_unspecified() {
             flags |= 0x8000; // RFC 2131 §4.3.2: a relayed NAK is broadcast
         }
-        let ack_of_bound = answer.kind == MessageType::Ack && !req.ciaddr.is_unspecified();
+        let ack_of_bound =
+            answer.kind == MessageType::Ack && !req.ciaddr.is_unspecified() && self.ciaddr_in_use();
         let header = Header {
             htype: req.htype,
             hlen: req.hlen,

@@ -310,6 +310,48 @@ fn inform_gets_options_without_lease() {
 }
 
 #[test]
+fn inform_from_nowhere_with_no_ciaddr_is_dropped() {
+    let b = request_bytes(OTHER_MAC, &[53, 1, 8, 55, 2, 6, 15]);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+    // From an address, with ciaddr 0: answered to the sender.
+    let mut at = arrival();
+    let from = Ipv4Addr::new(10, 77, 0, 77);
+    at.src = SocketAddrV4::new(from, 68);
+    let (r, to) = ask(&cfg(CONF), &at, &b).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(to, Destination::Unicast(from));
+}
+
+#[test]
+fn ciaddr_does_not_choose_the_subnet_of_a_discover_or_selecting_request() {
+    // RFC 2131 Table 5: ciaddr is 0 in these; 255.255.255.255 or an
+    // address of another subnet must not stop the answer.
+    let mut aas = pool_aas();
+    for ciaddr in [Ipv4Addr::BROADCAST, Ipv4Addr::new(10, 78, 0, 7)] {
+        let mut d = request_bytes(DYN_MAC, &[53, 1, 1]);
+        set_ip(&mut d, 12, ciaddr);
+        let r = dyn_ask(&mut aas, &d).unwrap_or_else(|| panic!("no OFFER, ciaddr {ciaddr}"));
+        assert_eq!(
+            (r.message_type(), r.yiaddr, r.ciaddr),
+            (2, FIRST, Ipv4Addr::UNSPECIFIED)
+        );
+        let mut q = selecting(DYN_MAC, FIRST);
+        set_ip(&mut q, 12, ciaddr);
+        let r = dyn_ask(&mut aas, &q).unwrap_or_else(|| panic!("no ACK, ciaddr {ciaddr}"));
+        assert_eq!(
+            (r.message_type(), r.yiaddr, r.ciaddr),
+            (5, FIRST, Ipv4Addr::UNSPECIFIED)
+        );
+    }
+    // The OFFER is broadcast, not sent to 255.255.255.255 as if unicast.
+    let mut d = request_bytes(OTHER_MAC, &[53, 1, 1]);
+    set_ip(&mut d, 12, Ipv4Addr::BROADCAST);
+    d[10] = 0x80;
+    let reply = handle(&d, &arrival(), &cfg(DYN_CONF), &mut aas).unwrap();
+    assert_eq!(reply.to, Destination::Broadcast);
+}
+
+#[test]
 fn release_and_decline_get_no_answer() {
     let mut b = request_bytes(MAC, &[53, 1, 7, 54, 4, 10, 77, 0, 1]);
     set_ip(&mut b, 12, PINNED);
