@@ -185,6 +185,7 @@ impl fmt::Display for ConfigError {
 }
 
 mod optable;
+mod optrules;
 mod parse;
 pub mod source;
 pub mod value;
