@@ -35,26 +35,32 @@ fn world(server: &str, far: &str, pools: &str) -> (Net, String, String, u32) {
     (net, log, aconf, aasd)
 }
 
-/// Where a message comes from: a client on cli0, or a relay for 10.78.0.0/24.
+/// Where a message comes from: a client on cli0, or a relay agent with
+/// this giaddr (10.78.0.1 for the far link, 10.77.0.2 on the server's).
 #[derive(Clone, Copy, Debug)]
 enum From {
     Client,
     Relay,
+    RelayAt(&'static str),
 }
 
 /// One message with scapy; the answer's JSON, or `None` after 2 s of silence.
 fn send(net: &Net, from: From, kind: &str, mac: &str, args: &[&str]) -> Option<String> {
     let mut cmd = match from {
         From::Client => tool_in(&net.ns("cli"), "scapy-dhcp.py"),
-        From::Relay => {
+        From::Relay | From::RelayAt(_) => {
+            let giaddr = match from {
+                From::RelayAt(g) => g,
+                _ => "10.78.0.1",
+            };
             let mut c = tool_in(&net.ns("rly"), "scapy-dhcp.py");
-            c.args(["--relay", "10.78.0.1", "--to", SERVER]);
+            c.args(["--relay", giaddr, "--to", SERVER]);
             c
         }
     };
     let iface = match from {
         From::Client => "cli0",
-        From::Relay => "rly1",
+        _ => "rly1",
     };
     let out = cmd
         .args([iface, kind, "--mac", mac])
@@ -103,7 +109,7 @@ fn assert_nak(reply: Option<String>, from: From, what: &str) {
         // RFC 2131 §4.1: a NAK to a client on the link is broadcast, one
         // through a relay has the broadcast bit set.
         From::Client => assert_eq!(field(&nak, "to"), "255.255.255.255:68", "{nak}"),
-        From::Relay => assert_eq!(field(&nak, "flags"), "32768", "{nak}"),
+        _ => assert_eq!(field(&nak, "flags"), "32768", "{nak}"),
     }
 }
 
@@ -457,4 +463,96 @@ fn a_restarted_dhclient_reboots_into_its_dynamic_lease_across_an_aasd_restart() 
         "{}",
         read(&log)
     );
+}
+
+/// Option 82 with link selection (82.5) naming 10.78.0.0/24.
+const LINK_FAR: &str = "82:05040a4e0000";
+/// Option 82 with a server identifier override (82.11) naming 10.78.0.1.
+const OVERRIDE_FAR: &str = "82:0b040a4e0001";
+
+#[test]
+fn link_selection_chooses_the_subnet_for_the_whole_exchange() {
+    // RFC 3527: a relay on the server's own link (giaddr 10.77.0.2) serving
+    // clients of 10.78.0.0/24, through a DISCOVER and the REQUESTs that
+    // follow, each with option 50.
+    let (net, _, _, _) = world("", "", POOLS);
+    let relay = From::RelayAt("10.77.0.2");
+    let mac = "02:77:00:00:06:01";
+    let ls = ["--opt", LINK_FAR];
+    let offer = send(&net, relay, "discover", mac, &ls).expect("an OFFER");
+    let ip = field(&offer, "yiaddr").to_string();
+    assert!(ip.starts_with("10.78.0."), "{offer}");
+    assert_eq!(option(&offer, 54), Some(SID_HEX), "{offer}");
+    assert_eq!(option(&offer, 3), Some("0a4e0001"), "far routers: {offer}");
+    assert_eq!(option(&offer, 82), Some("05040a4e0000"), "echoed: {offer}");
+    assert_eq!(field(&offer, "giaddr"), "10.77.0.2", "{offer}");
+    let mut args = vec!["--requested", &ip, "--server-id", SERVER];
+    args.extend_from_slice(&ls);
+    let ack = send(&net, relay, "request", mac, &args).expect("an ACK");
+    assert_ack(Some(ack.clone()), &ip, "SELECTING with 82.5");
+    assert_eq!(option(&ack, 3), Some("0a4e0001"), "{ack}");
+    assert_eq!(option(&ack, 82), Some("05040a4e0000"), "{ack}");
+    let mut args = vec!["--requested", &ip];
+    args.extend_from_slice(&ls);
+    assert_ack(
+        send(&net, relay, "request", mac, &args),
+        &ip,
+        "INIT-REBOOT with 82.5",
+    );
+    // Without the sub-option the relay's giaddr names 10.77.0.0/24: the
+    // client is on the wrong network for that address.
+    assert_nak(
+        init_reboot(&net, relay, mac, &ip),
+        relay,
+        "INIT-REBOOT without 82.5",
+    );
+    let (_, rows) = net.aasadmin(&["list", &format!("client=10.78.0.0/1/{mac}")]);
+    assert!(rows.contains(&ip) && rows.contains("leased"), "{rows}");
+}
+
+#[test]
+fn a_server_identifier_override_is_named_and_honoured_in_the_request_that_follows() {
+    // RFC 5107: the relay asks to be named as the server (option 54), and
+    // the client's REQUEST then names the relay's address.
+    let (net, _, _, _) = world("", "", POOLS);
+    let far_sid = "0a4e0001";
+    for (relay, extra, mac) in [
+        (From::Relay, vec![OVERRIDE_FAR], "02:78:00:00:07:01"),
+        // With link selection too, from a relay on the server's link.
+        (
+            From::RelayAt("10.77.0.2"),
+            vec!["82:05040a4e00000b040a4e0001"],
+            "02:78:00:00:07:02",
+        ),
+    ] {
+        let opts: Vec<&str> = extra.iter().flat_map(|o| ["--opt", *o]).collect();
+        let offer = send(&net, relay, "discover", mac, &opts).expect("an OFFER");
+        let ip = field(&offer, "yiaddr").to_string();
+        assert!(ip.starts_with("10.78.0."), "{offer}");
+        assert_eq!(option(&offer, 54), Some(far_sid), "{offer}");
+        let mut args = vec!["--requested", &ip, "--server-id", "10.78.0.1"];
+        args.extend_from_slice(&opts);
+        let ack = send(&net, relay, "request", mac, &args).expect("an ACK");
+        assert_eq!(field(&ack, "type"), "ack", "{ack}");
+        assert_eq!(field(&ack, "yiaddr"), ip, "{ack}");
+        assert_eq!(option(&ack, 54), Some(far_sid), "{ack}");
+        // A renewal through the relay (ciaddr set): the same.
+        let mut args = vec!["--ciaddr", &ip];
+        args.extend_from_slice(&opts);
+        let renew = send(&net, relay, "request", mac, &args).expect("a renewal ACK");
+        assert_eq!(field(&renew, "type"), "ack", "{renew}");
+        assert_eq!(option(&renew, 54), Some(far_sid), "{renew}");
+        let rows = ask(&net, &[&format!("QUERY address={ip}")]);
+        assert!(rows[0].contains(" leased "), "{rows:?}");
+    }
+    // Without the sub-option, 10.78.0.1 is another server: the client chose
+    // it, so nothing is answered and our reservation is released.
+    let mac = "02:78:00:00:07:03";
+    let offer = send(&net, From::Relay, "discover", mac, &[]).expect("an OFFER");
+    let ip = field(&offer, "yiaddr").to_string();
+    assert_eq!(option(&offer, 54), Some(SID_HEX), "{offer}");
+    let args = ["--requested", &ip, "--server-id", "10.78.0.1"];
+    assert_eq!(send(&net, From::Relay, "request", mac, &args), None);
+    let rows = ask(&net, &[&format!("QUERY address={ip}")]);
+    assert!(rows[0].contains(" free "), "{rows:?}");
 }
