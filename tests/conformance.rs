@@ -556,3 +556,81 @@ fn a_server_identifier_override_is_named_and_honoured_in_the_request_that_follow
     let rows = ask(&net, &[&format!("QUERY address={ip}")]);
     assert!(rows[0].contains(" free "), "{rows:?}");
 }
+
+#[test]
+fn client_fqdn_comes_back_qualified_and_says_the_server_updates_no_dns() {
+    // RFC 4702, for a server that does not update DNS: N set, S cleared, O
+    // set because the client asked for S; E and the name as the client sent
+    // it, a partial name qualified with domain_name.
+    let (mut net, log, _, _) = world("", "", POOLS);
+    let conf = read(&net.path("dhcpd.conf"))
+        .replace("[global]\n", "[global]\ndomain_name = example.test\n");
+    std::fs::write(net.path("dhcpd.conf"), conf).unwrap();
+    let want = "0effff04686f7374076578616d706c65047465737400"; // host.example.test.
+    for (from, mac) in [
+        (From::Client, "02:77:00:00:08:01"),
+        (From::Relay, "02:78:00:00:08:01"),
+    ] {
+        // Flags S and E, RCODEs 0, the partial name "host".
+        let fqdn = "81:05000004686f7374";
+        let offer = send(&net, from, "discover", mac, &["--opt", fqdn]).expect("an OFFER");
+        assert_eq!(option(&offer, 81), Some(want), "{from:?} {offer}");
+        let ip = field(&offer, "yiaddr").to_string();
+        let ack = send(
+            &net,
+            from,
+            "request",
+            mac,
+            &["--requested", &ip, "--server-id", SERVER, "--opt", fqdn],
+        )
+        .expect("an ACK");
+        assert_eq!(option(&ack, 81), Some(want), "{from:?} {ack}");
+    }
+    assert!(read(&log).contains("reloaded"), "{}", read(&log));
+    // dhclient sending its name, asking the server to update DNS.
+    let dhclient_conf = net.path("dhclient.conf");
+    std::fs::write(
+        &dhclient_conf,
+        "send fqdn.fqdn \"cli0\";\nsend fqdn.encoded on;\nsend fqdn.server-update on;\n",
+    )
+    .unwrap();
+    let cli = net.ns("cli");
+    let hook_log = net.path("dhclient.hook");
+    let out = net.path("dhclient.out");
+    let pid = net.spawn_cmd(
+        &[
+            &tool("nsrun.sh"),
+            &cli,
+            "dhclient",
+            "-4",
+            "-1",
+            "-d",
+            "-v",
+            "-cf",
+            &dhclient_conf,
+            "-lf",
+            &net.path("dhclient.leases"),
+            "-pf",
+            &net.path("dhclient.pid"),
+            "-sf",
+            &tool("hook.sh"),
+            "-e",
+            &format!("HOOK_LOG={hook_log}"),
+            "cli0",
+        ],
+        &[],
+        Path::new(&out),
+    );
+    assert!(
+        wait_for(&hook_log, "event=BOUND", Duration::from_secs(20)),
+        "{}",
+        read(&out)
+    );
+    kill(pid);
+    // As dhclient decodes the flags: server-update, no-client-update, encoded.
+    let text = read(&hook_log);
+    assert!(
+        text.contains("fqdn=cli0.example.test fqdn_flags=false/true/true"),
+        "{text}"
+    );
+}

@@ -2,6 +2,7 @@
 //! here apart from log lines; sockets and clocks stay in the caller.
 
 mod bootp;
+mod fqdn;
 pub mod options;
 pub mod packet;
 pub mod route;
@@ -799,6 +800,21 @@ impl Exchange<'_, '_> {
         }
         if !nak {
             opts.extend(parameter_options(req, subnet, &params));
+        }
+        if answer.lease.is_some() {
+            if let Some(sent) = req.option(code::CLIENT_FQDN) {
+                let conf = |c: u8| params.options.get(&c).map(Vec::as_slice);
+                match fqdn::reply(sent, conf(code::DOMAIN_NAME), conf(code::HOST_NAME)) {
+                    Some(v) => {
+                        opts.retain(|o| o.code != code::CLIENT_FQDN);
+                        opts.push(optional(code::CLIENT_FQDN, v));
+                    }
+                    None => log_debug!(
+                        "client FQDN (option 81) from {} is malformed: not answered",
+                        req.mac()
+                    ),
+                }
+            }
         }
         // RFC 6842: the client identifier goes back unchanged.
         if let Some(id) = req.client_id() {

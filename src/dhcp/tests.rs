@@ -352,6 +352,29 @@ fn ciaddr_does_not_choose_the_subnet_of_a_discover_or_selecting_request() {
 }
 
 #[test]
+fn client_fqdn_comes_back_qualified_with_flags_of_a_server_that_updates_no_dns() {
+    // RFC 4702: S asked, wire format, a partial name.
+    let fqdn = [81, 8, 0x05, 0, 0, 4, b'h', b'o', b's', b't'];
+    let want = b"\x0e\xff\xff\x04host\x07example\x04test\x00";
+    let (offer, _) = ask(&cfg(CONF), &arrival(), &discover(&fqdn)).unwrap();
+    assert_eq!(offer.opt(81), Some(&want[..]));
+    let mut req = vec![54, 4, 10, 77, 0, 1, 50, 4, 10, 77, 0, 50];
+    req.extend_from_slice(&fqdn);
+    let (ack, _) = ask(&cfg(CONF), &arrival(), &request(MAC, &req)).unwrap();
+    assert_eq!((ack.message_type(), ack.opt(81)), (5, Some(&want[..])));
+    // Not for a NAK, nor for a client that did not send one.
+    let mut wrong = vec![50, 4, 10, 77, 0, 99];
+    wrong.extend_from_slice(&fqdn);
+    let (nak, _) = ask(&cfg(CONF), &arrival(), &request(MAC, &wrong)).unwrap();
+    assert_eq!((nak.message_type(), nak.opt(81)), (6, None));
+    let (plain, _) = ask(&cfg(CONF), &arrival(), &discover(&[])).unwrap();
+    assert_eq!(plain.opt(81), None);
+    // A malformed one is left out; the client is still served.
+    let (r, _) = ask(&cfg(CONF), &arrival(), &discover(&[81, 4, 5, 0, 0, 9])).unwrap();
+    assert_eq!((r.message_type(), r.opt(81)), (2, None));
+}
+
+#[test]
 fn release_and_decline_get_no_answer() {
     let mut b = request_bytes(MAC, &[53, 1, 7, 54, 4, 10, 77, 0, 1]);
     set_ip(&mut b, 12, PINNED);
