@@ -136,6 +136,9 @@ pub enum Refusal {
     Disabled(Ipv4Addr),
     Exhausted(String),
     NotHeld(Ipv4Addr),
+    /// The pool has no record of the client (an INIT-REBOOT, RFC 2131
+    /// §4.3.2: the server must stay silent).
+    Unknown(String),
 }
 
 impl Refusal {
@@ -147,6 +150,7 @@ impl Refusal {
             Refusal::Disabled(_) => "disabled",
             Refusal::Exhausted(_) => "exhausted",
             Refusal::NotHeld(_) => "notheld",
+            Refusal::Unknown(_) => "unknown",
         }
     }
 }
@@ -160,6 +164,7 @@ impl fmt::Display for Refusal {
             Refusal::Disabled(a) => write!(f, "{a} is disabled"),
             Refusal::Exhausted(p) => write!(f, "No available addresses in pool {p}"),
             Refusal::NotHeld(a) => write!(f, "{a} is not held by that client"),
+            Refusal::Unknown(c) => write!(f, "no record of client {c} in this pool"),
         }
     }
 }
@@ -193,6 +198,11 @@ pub struct Alloc {
     /// With `exact`: only if the client already holds that address (a
     /// DHCPREQUEST answering our offer, RFC 2131 §4.3.2).
     pub mine: bool,
+    /// With `exact`: only if the client holds that address or held it
+    /// last and nobody has had it since (a DHCPREQUEST in INIT-REBOOT).
+    /// Refused with [`Refusal::Unknown`] when the pool has no record of
+    /// the client, [`Refusal::NotHeld`] when its record is another address.
+    pub known: bool,
     /// A renewal of a lease that still has this many seconds to run keeps
     /// the end it has (0: never): nothing is written, so a client renewing
     /// in a loop does not grow the log by a record per request.
@@ -228,7 +238,7 @@ struct PoolIndex {
     /// Held or declined addresses with a finite end, soonest first.
     timed: BTreeSet<(Time, u32)>,
     /// Declined addresses, oldest decline first: the first to free when
-    /// the pool's cap is reached, or to reuse when nothing else is free.
+    /// the pool's cap is reached.
     declines: BTreeSet<(Time, u32)>,
     /// When "pool exhausted" was last logged.
     exhausted_logged: Option<Time>,
@@ -490,6 +500,14 @@ impl Db {
             .then_some(addr)
     }
 
+    /// The address this client holds, or held last if nobody has had it
+    /// since (its entry still names the client).
+    fn recorded(&self, p: usize, service: &str, client: &str) -> Option<u32> {
+        let addr = *self.by_client.get(&client_hash(p, service, client))?;
+        let e = self.entries.get(&addr)?;
+        (e.service == service && e.client == client).then_some(addr)
+    }
+
     /// The address this client held last, if it is free and usable now.
     fn previous(&self, p: usize, service: &str, client: &str) -> Option<u32> {
         let addr = *self.by_client.get(&client_hash(p, service, client))?;
@@ -556,6 +574,13 @@ impl Db {
         let held = self.held(p, &req.service, &req.client, now);
         let addr = match req.want {
             Want::Exact(a) => {
+                if req.known {
+                    match self.recorded(p, &req.service, &req.client) {
+                        None => return Err(Refusal::Unknown(req.client.clone())),
+                        Some(r) if r != a => return Err(Refusal::NotHeld(Ipv4Addr::from(a))),
+                        Some(_) => {}
+                    }
+                }
                 if self.pool_of(a) != Some(p) {
                     return Err(Refusal::NotInPool(Ipv4Addr::from(a)));
                 }
@@ -594,16 +619,9 @@ impl Db {
                     (None, Want::Range(lo, hi)) => self.least_recently_used_in(p, lo, hi),
                     (None, _) => self.least_recently_used(p),
                 };
-                // Nothing free: the oldest decline is likelier to be free by
-                // now than a refusal is to help (as ISC dhcpd reuses
-                // abandoned leases). The caller sees it in the change.
-                let choice = choice.or_else(|| {
-                    self.index[p]
-                        .declines
-                        .iter()
-                        .map(|&(_, a)| a)
-                        .find(|a| !self.entries[a].disabled && in_range(a))
-                });
+                // A declined address stays out of use until its end even
+                // when nothing else is free (RFC 2131 §4.3.3); max_declined
+                // bounds how much of the pool that can take.
                 choice.ok_or_else(|| Refusal::Exhausted(req.pool.clone()))?
             }
         };

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
-use super::db::{Change, Db, Refusal, State, Time};
+use super::db::{Change, Db, Refusal, Time};
 use super::proto::{self, time_text, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
@@ -50,14 +50,6 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
     match r {
         Request::Alloc(a) => match db.alloc(&a, now) {
             Ok((addr, end, changes)) => {
-                if let Some(e) = reused_decline(&changes, addr) {
-                    log_error!(
-                        "pool {} has no free address: reusing {}, declined at {}",
-                        a.pool,
-                        Ipv4Addr::from(addr),
-                        e
-                    );
-                }
                 log_detail!(
                     "{} {} to {} {} until {}",
                     if a.hold { "reserved" } else { "leased" },
@@ -152,13 +144,6 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             changes: Vec::new(),
         },
     }
-}
-
-/// When `addr` was declined, if this allocation took a declined address.
-fn reused_decline(changes: &[Change], addr: u32) -> Option<Time> {
-    let c = changes.iter().find(|c| c.addr == addr)?;
-    let before = c.before.as_ref()?;
-    (before.state == State::Declined).then_some(before.reserved)
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests

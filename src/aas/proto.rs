@@ -6,7 +6,7 @@
 //! ```text
 //! AUTH password                       (TCP only, first)
 //! PING
-//! ALLOC pool service client lease [exact=A [mine] | range=A-B | prefer=A] [previous] [hold] [keep=S]
+//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S]
 //!                                     -> OK address end
 //! UNHOLD pool service client          -> OK
 //! RELEASE address [service client]    -> OK
@@ -192,7 +192,7 @@ fn parse_words(line: &str) -> Result<Request, String> {
 
 fn alloc(args: &[&str]) -> Result<Request, String> {
     const USAGE: &str =
-        "ALLOC pool service client lease [exact=A [mine]|range=A-B|prefer=A] [previous] [hold] [keep=S]";
+        "ALLOC pool service client lease [exact=A [mine] [known]|range=A-B|prefer=A] [previous] [hold] [keep=S]";
     if args.len() < 4 {
         return Err(format!("usage: {USAGE}"));
     }
@@ -205,6 +205,7 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         previous: false,
         hold: false,
         mine: false,
+        known: false,
         keep: 0,
     };
     for w in &args[4..] {
@@ -233,6 +234,10 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
                 a.mine = true;
                 continue;
             }
+            None if *w == "known" => {
+                a.known = true;
+                continue;
+            }
             _ => return Err(format!("unknown ALLOC argument \"{w}\"; usage: {USAGE}")),
         };
         if a.want != Want::Any {
@@ -242,6 +247,9 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
     }
     if a.mine && !matches!(a.want, Want::Exact(_)) {
         return Err("mine needs exact=".into());
+    }
+    if a.known && !matches!(a.want, Want::Exact(_)) {
+        return Err("known needs exact=".into());
     }
     Ok(Request::Alloc(a))
 }
@@ -333,6 +341,7 @@ mod tests {
                 previous: true,
                 hold: true,
                 mine: false,
+                known: false,
                 keep: 0,
             })
         );
@@ -366,6 +375,7 @@ mod tests {
             ("ALLOC p s c 10 extra", "unknown ALLOC argument"),
             ("ALLOC p s c 10 keep=-1", "keep=-1: not a number"),
             ("ALLOC p s c 10 mine", "mine needs exact="),
+            ("ALLOC p s c 10 prefer=10.0.0.1 known", "known needs exact="),
             (
                 "DECLINE 10.0.0.1 99999999999999999999",
                 "not a number of seconds",

@@ -50,6 +50,9 @@ pub struct ServerParams {
     pub option_overload: bool,
     pub decline_time: u32,
     pub bootp_dynamic: bool,
+    /// NAK an INIT-REBOOT request of a client we have no record of,
+    /// instead of staying silent (RFC 2131 §4.3.2); a subnet may override.
+    pub authoritative: bool,
 }
 
 impl Default for ServerParams {
@@ -65,6 +68,7 @@ impl Default for ServerParams {
             option_overload: false,
             decline_time: 3600,
             bootp_dynamic: false,
+            authoritative: false,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct Subnet {
     pub prefix_len: u8,
     pub pool: Option<String>,
     pub comment: Option<String>,
+    /// `authoritative` of this subnet; `None` takes the `[server]` one.
+    pub authoritative: Option<bool>,
     pub params: Params,
 }
 
@@ -179,6 +185,7 @@ impl fmt::Display for ConfigError {
 }
 
 mod optable;
+mod optrules;
 mod parse;
 pub mod source;
 pub mod value;

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::optable;
+use super::optrules;
 use super::source::{lex, Entry, Section};
 use super::value;
 use super::*;
@@ -69,7 +70,8 @@ struct Parser<'a> {
 
 /// Keys the same in every section that takes them.
 const SERVER_KEYS: &str = "aas_socket, aas_address, aas_password, lease_res_time, pad_lease, \
-                           probe, probe_timeout, option_overload, decline_time, bootp_dynamic";
+                           probe, probe_timeout, option_overload, decline_time, bootp_dynamic, \
+                           authoritative";
 
 impl Parser<'_> {
     fn err(&mut self, line: usize, message: String) {
@@ -207,6 +209,9 @@ impl Parser<'_> {
                 "bootp_dynamic" => {
                     sp.bootp_dynamic = self.value(e, value::boolean).unwrap_or(false)
                 }
+                "authoritative" => {
+                    sp.authoritative = self.value(e, value::boolean).unwrap_or(false)
+                }
                 "comment" => {}
                 k => self.err(
                     e.line,
@@ -246,7 +251,11 @@ impl Parser<'_> {
             }
         };
         let mut params = Params::default();
-        let mut extra = self.params(s, &mut params, &["mask", "pool", "comment"]);
+        let mut extra = self.params(
+            s,
+            &mut params,
+            &["mask", "pool", "comment", "authoritative"],
+        );
         if let Some((mask, line)) = extra.remove_with_line("mask") {
             match mask_len(&mask) {
                 Some(l) if prefix.is_none_or(|p| p == l) => prefix = Some(l),
@@ -266,11 +275,22 @@ impl Parser<'_> {
                 format!("[subnet {arg}]: expected a mask (mask = 255.255.255.0) or /length"),
             );
         };
+        let authoritative = match extra.remove_with_line("authoritative") {
+            None => None,
+            Some((v, line)) => match value::boolean(&v) {
+                Ok(b) => Some(b),
+                Err(m) => {
+                    self.err(line, format!("authoritative: {m}"));
+                    None
+                }
+            },
+        };
         let subnet = Subnet {
             network,
             prefix_len,
             pool: extra.remove("pool"),
             comment: extra.remove("comment"),
+            authoritative,
             params,
         };
         if subnet.network != Ipv4Addr::from(u32::from(network) & u32::from(subnet.mask())) {
@@ -401,8 +421,11 @@ impl Parser<'_> {
     /// A named option, `option_N = hex`, or a user-defined option.
     fn option(&mut self, e: &Entry, params: &mut Params, header: &str) {
         let key = e.key.as_str();
+        // Each value is held to what its RFC allows (optrules), whether
+        // it was written by name or as option_N.
+        let checked = |code: u8, v: Vec<u8>| optrules::check(code, &v).map(|_| v);
         if let Some((code, kind)) = optable::by_name(key) {
-            if let Some(v) = self.value(e, |v| value::encode(kind, v)) {
+            if let Some(v) = self.value(e, |v| checked(code, value::encode(kind, v)?)) {
                 params.options.insert(code, v);
             }
         } else if let Some(n) = key.strip_prefix("option_") {
@@ -412,7 +435,7 @@ impl Parser<'_> {
                         self.err(e.line, format!("{key}: option {code} cannot be set: {why}"))
                     }
                     None => {
-                        if let Some(v) = self.value(e, value::hex) {
+                        if let Some(v) = self.value(e, |v| checked(code, value::hex(v)?)) {
                             params.options.insert(code, v);
                         }
                     }
@@ -569,6 +592,7 @@ fn is_fixed_key(name: &str) -> bool {
         "pool",
         "comment",
         "ip_address",
+        "authoritative",
         "subnet_mask",
     ]
     .contains(&name)
@@ -782,6 +806,62 @@ mod tests {
             );
         }
         assert_eq!(got.len(), want.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn option_values_are_held_to_rfc_2132() {
+        let got = errors(
+            "[global]\nmax_datagram_reassembly = 512\ndefault_ip_ttl = 0\n\
+             interface_mtu = 60\ntcp_default_ttl = 0\n\
+             static_routes = 0.0.0.0 10.0.0.1\noption_21 = 0a000000ffffff\n\
+             [subnet 10.0.0.0/24]\noption_26 = 0020\noption_19 = 02\n\
+             [client 02:00:00:00:00:01]\nnetbios_node_type = 3\noption_2 = 000001\n",
+        );
+        let want = [
+            "t.conf:2: max_datagram_reassembly: option 22 is at least 576, not 512 (RFC 2132 §4.4)",
+            "t.conf:3: default_ip_ttl: option 23 is 1 to 255, not 0 (RFC 2132 §4.5)",
+            "t.conf:4: interface_mtu: option 26 is at least 68, not 60 (RFC 2132 §5.1)",
+            "t.conf:5: tcp_default_ttl: option 37 is 1 to 255, not 0 (RFC 2132 §7.1)",
+            "t.conf:6: static_routes: option 33 cannot have destination 0.0.0.0",
+            "t.conf:7: option_21: option 21 holds whole address pairs",
+            "t.conf:9: option_26: option 26 is at least 68, not 32",
+            "t.conf:10: option_19: option 19 is 0 or 1, not 2",
+            "t.conf:12: netbios_node_type: option 46 is one of [1, 2, 4, 8], not 3",
+            "t.conf:13: option_2: option 2 is 4 bytes long, not 3",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{g}\n  wanted {w}");
+        }
+        let c = parse(
+            "[global]\nmax_datagram_reassembly = 576\ndefault_ip_ttl = 64\n\
+             interface_mtu = 68\nstatic_routes = 10.1.0.0 10.0.0.1\noption_26 = 05dc\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(c.global.options[&26], [5, 220]);
+    }
+
+    #[test]
+    fn authoritative_in_server_and_subnet() {
+        let c = parse(
+            "[server]\nauthoritative = yes\n[subnet 10.0.0.0/24]\nauthoritative = no\n\
+             [subnet 10.1.0.0/24]\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert!(c.server.authoritative);
+        assert_eq!(c.subnets[0].authoritative, Some(false));
+        assert_eq!(c.subnets[1].authoritative, None);
+        assert!(!parse("[server]\n", "t.conf").unwrap().server.authoritative);
+        let got = errors(
+            "[server]\nauthoritative = maybe\n[subnet 10.0.0.0/24]\nauthoritative = 2\n\
+             [global]\nauthoritative = yes\n",
+        );
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(got[0].starts_with("t.conf:2: authoritative: \"maybe\" is not yes or no"));
+        assert!(got[1].starts_with("t.conf:4: authoritative: \"2\" is not yes or no"));
+        assert!(got[2].starts_with("t.conf:6: unknown key \"authoritative\" in [global]"));
     }
 
     #[test]

@@ -524,11 +524,16 @@ fn case_17_requested_addresses_that_are_never_leased() {
             Some(FIRST),
             "{a}"
         );
-        // REQUEST (INIT-REBOOT): NAK, and nothing leased.
+        // REQUEST (INIT-REBOOT) from a client with a lease: NAK, and
+        // nothing leased (RFC 2131 §4.3.2: a wrong network or a wrong
+        // notion of its address).
         let mut aas = pool_aas();
+        dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+        dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
         let out = run_with(DYN_CONF, &mut aas, &request(DYN_MAC, &hint));
         assert_eq!(out.decoded().message_type(), 6, "{a}");
         assert!(state_of(&aas, ip).is_none(), "{a} leased");
+        assert_eq!(state_of(&aas, FIRST).unwrap().1, DYN_KEY, "{a}");
     }
 }
 

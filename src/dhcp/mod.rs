@@ -2,6 +2,7 @@
 //! here apart from log lines; sockets and clocks stay in the caller.
 
 mod bootp;
+mod fqdn;
 pub mod options;
 pub mod packet;
 pub mod route;
@@ -388,15 +389,17 @@ impl Exchange<'_, '_> {
     /// REQUEST from a client without a fixed address: lease `wanted` in
     /// the AAS (a renewal when the client holds it), then ACK; NAK when the
     /// AAS says it is not the client's to have; silence when the AAS is down.
-    /// In SELECTING the address must be the one we offered (`mine`). A
-    /// renewal may keep the AAS's end while it outlasts the lease we ACK
+    /// In SELECTING the address must be the one we offered (`mine`); in
+    /// INIT-REBOOT the client's own binding (`known`), and with no record
+    /// of the client RFC 2131 §4.3.2 wants silence unless authoritative.
+    /// A renewal may keep the AAS's end while it outlasts the lease we ACK
     /// (`keep`), so renewal storms write nothing.
     async fn dynamic_ack(
         &self,
         subnet: &Subnet,
         pool: &str,
         wanted: Ipv4Addr,
-        selecting: bool,
+        state: RequestState,
     ) -> Option<Reply> {
         if !host_address(subnet, wanted) {
             return self.nak(subnet, wanted, "not a host address of this network");
@@ -407,8 +410,10 @@ impl Exchange<'_, '_> {
             "ALLOC {pool} {SERVICE} {key} {} exact={wanted}",
             self.padded(lease)
         );
-        if selecting {
-            line.push_str(" mine");
+        match state {
+            RequestState::Selecting => line.push_str(" mine"),
+            RequestState::InitReboot => line.push_str(" known"),
+            RequestState::Renewing => {}
         }
         if let LeaseTime::Secs(s) = lease {
             line.push_str(&format!(" keep={s}"));
@@ -430,6 +435,7 @@ impl Exchange<'_, '_> {
                     message: None,
                 },
             ),
+            AasAnswer::Err { code, .. } if code == "unknown" => self.no_record(subnet, wanted),
             AasAnswer::Err { code, text } if NAK_REFUSALS.contains(&code.as_str()) => {
                 self.nak(subnet, wanted, &text)
             }
@@ -552,16 +558,15 @@ impl Exchange<'_, '_> {
             ),
             Some(ip) => self.nak(subnet, wanted, &format!("the client's address is {ip}")),
             None if subnet.pool.is_some() => {
-                let selecting = state == RequestState::Selecting;
-                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted, selecting)
+                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted, state)
                     .await
             }
             // We offered nothing to this client, so a REQUEST naming our
-            // server id is wrong; other states: RFC 2131 §4.3.2 says a server
-            // with no record of the client must remain silent.
+            // server id is wrong.
             None if state == RequestState::Selecting => {
                 self.nak(subnet, wanted, "no address was offered to this client")
             }
+            None if state == RequestState::InitReboot => self.no_record(subnet, wanted),
             None => {
                 log_detail!("no fixed address for {}", req.mac());
                 None
@@ -569,9 +574,38 @@ impl Exchange<'_, '_> {
         }
     }
 
+    /// An INIT-REBOOT request from a client we have no record of: RFC 2131
+    /// §4.3.2 says remain silent (another server may know it); with
+    /// `authoritative = yes` we are the only server of the link, so NAK
+    /// and the client starts over with a DHCPDISCOVER.
+    fn no_record(&self, subnet: &Subnet, wanted: Ipv4Addr) -> Option<Reply> {
+        if subnet
+            .authoritative
+            .unwrap_or(self.cfg.server.authoritative)
+        {
+            return self.nak(subnet, wanted, "no record of this client");
+        }
+        log_detail!(
+            "DHCPREQUEST for {wanted} from {}: no record of the client: \
+             not answered (authoritative = no)",
+            self.req.mac()
+        );
+        None
+    }
+
     fn inform(&self) -> Option<Reply> {
         let req = self.req;
         log_info!("DHCPINFORM from {} ({})", req.ciaddr, req.mac());
+        // RFC 2131 §4.3.5: the answer goes to ciaddr, else to the sender;
+        // from 0.0.0.0 with ciaddr 0 there is no one to answer (Kea and
+        // ISC dhcpd drop it too).
+        if req.giaddr.is_unspecified()
+            && req.ciaddr.is_unspecified()
+            && self.at.src.ip().is_unspecified()
+        {
+            drop_line(req, self.at, "DHCPINFORM from 0.0.0.0 with ciaddr 0.0.0.0");
+            return None;
+        }
         let subnet = self.subnet()?;
         self.reply(
             subnet,
@@ -616,6 +650,18 @@ impl Exchange<'_, '_> {
         Some(ip)
     }
 
+    /// Whether ciaddr is the client's address here. RFC 2131 Table 5: a
+    /// DHCPDISCOVER and a SELECTING or INIT-REBOOT DHCPREQUEST carry 0
+    /// there, and whatever they carry instead must not choose the subnet;
+    /// RENEWING, REBINDING, DHCPINFORM (and BOOTP) use it.
+    fn ciaddr_in_use(&self) -> bool {
+        match self.req.message_type {
+            Some(MessageType::Discover) => false,
+            Some(MessageType::Request) => self.req.server_id().is_none(),
+            _ => true,
+        }
+    }
+
     /// The client's subnet: from the link address when relayed (giaddr, or
     /// the relay's link selection, or option 118), from ciaddr when the
     /// client has an address (a renewal may be routed from another link),
@@ -625,7 +671,7 @@ impl Exchange<'_, '_> {
         let link = req.link_address();
         let found = if !link.is_unspecified() {
             self.cfg.subnet_containing(link)
-        } else if !req.ciaddr.is_unspecified() {
+        } else if !req.ciaddr.is_unspecified() && self.ciaddr_in_use() {
             self.cfg.subnet_containing(req.ciaddr)
         } else if self.at.local.is_unspecified() && self.at.iface_addrs.is_empty() {
             self.subnet_without_arrival()
@@ -755,6 +801,21 @@ impl Exchange<'_, '_> {
         if !nak {
             opts.extend(parameter_options(req, subnet, &params));
         }
+        if answer.lease.is_some() {
+            if let Some(sent) = req.option(code::CLIENT_FQDN) {
+                let conf = |c: u8| params.options.get(&c).map(Vec::as_slice);
+                match fqdn::reply(sent, conf(code::DOMAIN_NAME), conf(code::HOST_NAME)) {
+                    Some(v) => {
+                        opts.retain(|o| o.code != code::CLIENT_FQDN);
+                        opts.push(optional(code::CLIENT_FQDN, v));
+                    }
+                    None => log_debug!(
+                        "client FQDN (option 81) from {} is malformed: not answered",
+                        req.mac()
+                    ),
+                }
+            }
+        }
         // RFC 6842: the client identifier goes back unchanged.
         if let Some(id) = req.client_id() {
             opts.push(required(code::CLIENT_ID, id.to_vec()));
@@ -769,7 +830,8 @@ impl Exchange<'_, '_> {
         if nak && !req.giaddr.is_unspecified() {
             flags |= 0x8000; // RFC 2131 §4.3.2: a relayed NAK is broadcast
         }
-        let ack_of_bound = answer.kind == MessageType::Ack && !req.ciaddr.is_unspecified();
+        let ack_of_bound =
+            answer.kind == MessageType::Ack && !req.ciaddr.is_unspecified() && self.ciaddr_in_use();
         let header = Header {
             htype: req.htype,
             hlen: req.hlen,

@@ -25,6 +25,8 @@ pub mod code {
     //! Option codes the server itself interprets (RFC 2132 unless noted).
     pub const PAD: u8 = 0;
     pub const SUBNET_MASK: u8 = 1;
+    pub const HOST_NAME: u8 = 12;
+    pub const DOMAIN_NAME: u8 = 15;
     pub const VENDOR_SPECIFIC: u8 = 43;
     pub const REQUESTED_ADDRESS: u8 = 50;
     pub const LEASE_TIME: u8 = 51;
@@ -39,6 +41,8 @@ pub mod code {
     pub const VENDOR_CLASS: u8 = 60;
     pub const CLIENT_ID: u8 = 61;
     pub const USER_CLASS: u8 = 77;
+    /// RFC 4702.
+    pub const CLIENT_FQDN: u8 = 81;
     /// RFC 3046.
     pub const RELAY_AGENT_INFO: u8 = 82;
     /// RFC 3011.

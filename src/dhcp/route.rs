@@ -29,8 +29,12 @@ pub fn destination(req: &Request, yiaddr: Ipv4Addr, nak: bool) -> Destination {
     if nak {
         return Destination::Broadcast;
     }
-    if !req.ciaddr.is_unspecified() {
-        return Destination::Unicast(req.ciaddr);
+    // Only an address a host can have: a DISCOVER with ciaddr
+    // 255.255.255.255 (RFC 2131 Table 5 wants 0 there) is answered as one
+    // with ciaddr 0.
+    let c = req.ciaddr;
+    if !(c.is_unspecified() || c.is_broadcast() || c.is_multicast() || c.is_loopback()) {
+        return Destination::Unicast(c);
     }
     // Unicast without ARP needs a hardware address the kernel can put in an
     // ARP entry: Ethernet (htype 1, 6 bytes). Anything else is broadcast.
@@ -75,6 +79,17 @@ mod tests {
     fn ciaddr_is_unicast() {
         let r = req(|b| b[12..16].copy_from_slice(&[10, 77, 0, 50]));
         assert_eq!(destination(&r, YI, false), Destination::Unicast(YI));
+    }
+
+    #[test]
+    fn a_ciaddr_no_host_can_have_is_not_a_destination() {
+        for bad in [[255, 255, 255, 255], [224, 0, 0, 1], [127, 0, 0, 1]] {
+            let r = req(|b| {
+                b[12..16].copy_from_slice(&bad);
+                b[10] = 0x80;
+            });
+            assert_eq!(destination(&r, YI, false), Destination::Broadcast);
+        }
     }
 
     #[test]

@@ -310,6 +310,71 @@ fn inform_gets_options_without_lease() {
 }
 
 #[test]
+fn inform_from_nowhere_with_no_ciaddr_is_dropped() {
+    let b = request_bytes(OTHER_MAC, &[53, 1, 8, 55, 2, 6, 15]);
+    assert!(ask(&cfg(CONF), &arrival(), &b).is_none());
+    // From an address, with ciaddr 0: answered to the sender.
+    let mut at = arrival();
+    let from = Ipv4Addr::new(10, 77, 0, 77);
+    at.src = SocketAddrV4::new(from, 68);
+    let (r, to) = ask(&cfg(CONF), &at, &b).unwrap();
+    assert_eq!(r.message_type(), 5);
+    assert_eq!(to, Destination::Unicast(from));
+}
+
+#[test]
+fn ciaddr_does_not_choose_the_subnet_of_a_discover_or_selecting_request() {
+    // RFC 2131 Table 5: ciaddr is 0 in these; 255.255.255.255 or an
+    // address of another subnet must not stop the answer.
+    let mut aas = pool_aas();
+    for ciaddr in [Ipv4Addr::BROADCAST, Ipv4Addr::new(10, 78, 0, 7)] {
+        let mut d = request_bytes(DYN_MAC, &[53, 1, 1]);
+        set_ip(&mut d, 12, ciaddr);
+        let r = dyn_ask(&mut aas, &d).unwrap_or_else(|| panic!("no OFFER, ciaddr {ciaddr}"));
+        assert_eq!(
+            (r.message_type(), r.yiaddr, r.ciaddr),
+            (2, FIRST, Ipv4Addr::UNSPECIFIED)
+        );
+        let mut q = selecting(DYN_MAC, FIRST);
+        set_ip(&mut q, 12, ciaddr);
+        let r = dyn_ask(&mut aas, &q).unwrap_or_else(|| panic!("no ACK, ciaddr {ciaddr}"));
+        assert_eq!(
+            (r.message_type(), r.yiaddr, r.ciaddr),
+            (5, FIRST, Ipv4Addr::UNSPECIFIED)
+        );
+    }
+    // The OFFER is broadcast, not sent to 255.255.255.255 as if unicast.
+    let mut d = request_bytes(OTHER_MAC, &[53, 1, 1]);
+    set_ip(&mut d, 12, Ipv4Addr::BROADCAST);
+    d[10] = 0x80;
+    let reply = handle(&d, &arrival(), &cfg(DYN_CONF), &mut aas).unwrap();
+    assert_eq!(reply.to, Destination::Broadcast);
+}
+
+#[test]
+fn client_fqdn_comes_back_qualified_with_flags_of_a_server_that_updates_no_dns() {
+    // RFC 4702: S asked, wire format, a partial name.
+    let fqdn = [81, 8, 0x05, 0, 0, 4, b'h', b'o', b's', b't'];
+    let want = b"\x0e\xff\xff\x04host\x07example\x04test\x00";
+    let (offer, _) = ask(&cfg(CONF), &arrival(), &discover(&fqdn)).unwrap();
+    assert_eq!(offer.opt(81), Some(&want[..]));
+    let mut req = vec![54, 4, 10, 77, 0, 1, 50, 4, 10, 77, 0, 50];
+    req.extend_from_slice(&fqdn);
+    let (ack, _) = ask(&cfg(CONF), &arrival(), &request(MAC, &req)).unwrap();
+    assert_eq!((ack.message_type(), ack.opt(81)), (5, Some(&want[..])));
+    // Not for a NAK, nor for a client that did not send one.
+    let mut wrong = vec![50, 4, 10, 77, 0, 99];
+    wrong.extend_from_slice(&fqdn);
+    let (nak, _) = ask(&cfg(CONF), &arrival(), &request(MAC, &wrong)).unwrap();
+    assert_eq!((nak.message_type(), nak.opt(81)), (6, None));
+    let (plain, _) = ask(&cfg(CONF), &arrival(), &discover(&[])).unwrap();
+    assert_eq!(plain.opt(81), None);
+    // A malformed one is left out; the client is still served.
+    let (r, _) = ask(&cfg(CONF), &arrival(), &discover(&[81, 4, 5, 0, 0, 9])).unwrap();
+    assert_eq!((r.message_type(), r.opt(81)), (2, None));
+}
+
+#[test]
 fn release_and_decline_get_no_answer() {
     let mut b = request_bytes(MAC, &[53, 1, 7, 54, 4, 10, 77, 0, 1]);
     set_ip(&mut b, 12, PINNED);
@@ -632,8 +697,12 @@ fn renewal_renews_and_a_taken_address_is_naked() {
     let r = dyn_ask(&mut aas, &renew).unwrap();
     assert_eq!(r.message_type(), 5);
     assert_eq!(state_of(&aas, FIRST).unwrap().2, NOW + 500 + 1100);
-    // INIT-REBOOT by another client for the same address: NAK.
+    // INIT-REBOOT by a client with another lease for this address: NAK.
     let thief = [0x02, 0x77, 0, 0, 0, 0x23];
+    let thief_addr = dyn_ask(&mut aas, &request_bytes(thief, &[53, 1, 1]))
+        .unwrap()
+        .yiaddr;
+    dyn_ask(&mut aas, &selecting(thief, thief_addr)).unwrap();
     let o = FIRST.octets();
     let r = dyn_ask(
         &mut aas,
@@ -651,6 +720,8 @@ fn renewal_renews_and_a_taken_address_is_naked() {
 #[test]
 fn address_outside_the_pool_or_network_is_naked() {
     let mut aas = pool_aas();
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
     let r = dyn_ask(
         &mut aas,
         &request_bytes(DYN_MAC, &[53, 1, 3, 50, 4, 10, 77, 0, 200]),
@@ -663,6 +734,71 @@ fn address_outside_the_pool_or_network_is_naked() {
     )
     .unwrap();
     assert_eq!(r.message_type(), 6, "broadcast address");
+}
+
+/// An INIT-REBOOT REQUEST: option 50, no server id, no ciaddr.
+fn init_reboot(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
+    let o = ip.octets();
+    request_bytes(mac, &[53, 1, 3, 50, 4, o[0], o[1], o[2], o[3]])
+}
+
+#[test]
+fn init_reboot_acks_only_the_clients_own_binding() {
+    // RFC 2131 §4.3.2.
+    let second = Ipv4Addr::new(10, 77, 0, 101);
+    let mut aas = pool_aas();
+    // No record of the client: silence, and nothing leased.
+    assert!(dyn_ask(&mut aas, &init_reboot(DYN_MAC, second)).is_none());
+    assert_eq!(
+        aas.asked,
+        [format!(
+            "ALLOC Dyn dhcp {DYN_KEY} 1100 exact={second} known keep=1000"
+        )]
+    );
+    assert!(state_of(&aas, second).is_none());
+    // Its own binding: ACK.
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();
+    dyn_ask(&mut aas, &selecting(DYN_MAC, FIRST)).unwrap();
+    let r = dyn_ask(&mut aas, &init_reboot(DYN_MAC, FIRST)).unwrap();
+    assert_eq!((r.message_type(), r.yiaddr), (5, FIRST));
+    // Another address than its binding, free as it is: NAK, and it keeps FIRST.
+    let r = dyn_ask(&mut aas, &init_reboot(DYN_MAC, second)).unwrap();
+    assert_eq!((r.message_type(), r.yiaddr), (6, Ipv4Addr::UNSPECIFIED));
+    assert!(state_of(&aas, second).is_none());
+    assert_eq!(state_of(&aas, FIRST).unwrap().1, DYN_KEY);
+    // Its lease ended, the address still free: still its binding.
+    aas.now += 5000;
+    let r = dyn_ask(&mut aas, &init_reboot(DYN_MAC, FIRST)).unwrap();
+    assert_eq!(r.message_type(), 5);
+}
+
+#[test]
+fn init_reboot_from_an_unknown_client_is_naked_when_authoritative() {
+    let conf = |server: &str, subnet: &str| {
+        DYN_CONF
+            .replace("[server]\n", &format!("[server]\n{server}"))
+            .replace("pool = Dyn\n", &format!("pool = Dyn\n{subnet}"))
+    };
+    let second = Ipv4Addr::new(10, 77, 0, 101);
+    for (server, subnet, nak) in [
+        ("", "", false),
+        ("authoritative = no\n", "", false),
+        ("authoritative = yes\n", "", true),
+        ("", "authoritative = yes\n", true),
+        ("authoritative = yes\n", "authoritative = no\n", false),
+    ] {
+        let c = cfg(&conf(server, subnet));
+        let mut aas = pool_aas();
+        let r = handle(&init_reboot(DYN_MAC, second), &arrival(), &c, &mut aas);
+        let kind = r.map(|r| decode(&r.bytes).message_type());
+        assert_eq!(kind, nak.then_some(6), "{server:?} {subnet:?}");
+        assert!(state_of(&aas, second).is_none());
+        // A subnet without a pool knows no dynamic client either.
+        let c = cfg(&conf(server, subnet).replace("pool = Dyn\n", ""));
+        let r = handle(&init_reboot(DYN_MAC, second), &arrival(), &c, &mut aas);
+        let kind = r.map(|r| decode(&r.bytes).message_type());
+        assert_eq!(kind, nak.then_some(6), "no pool: {server:?} {subnet:?}");
+    }
 }
 
 #[test]

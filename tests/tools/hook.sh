@@ -6,7 +6,8 @@
 event="${reason:-$1}"
 addr="${new_ip_address:-$ip}"
 server="${new_dhcp_server_identifier:-$serverid}"
-echo "event=$event ip=$addr server=$server domain=${new_domain_name:-$domain}" >> "${HOOK_LOG:-/tmp/idt_hook.log}"
+# fqdn: the client FQDN option (81) as dhclient decodes it, last.
+echo "event=$event ip=$addr server=$server domain=${new_domain_name:-$domain} fqdn=${new_fqdn_fqdn:-} fqdn_flags=${new_fqdn_server_update:-}/${new_fqdn_no_client_update:-}/${new_fqdn_encoded:-}" >> "${HOOK_LOG:-/tmp/idt_hook.log}"
 if [ "${HOOK_APPLY:-0}" = 1 ] && [ -n "$addr" ]; then
   case "$event" in
     BOUND|REBOOT|RENEW|REBIND|bound|renew)

@@ -24,6 +24,7 @@ fn req(client: &str) -> Alloc {
         previous: false,
         hold: false,
         mine: false,
+        known: false,
         keep: 0,
     }
 }
@@ -482,8 +483,8 @@ fn decline_by_holder_out_of_use_until_end() {
     assert_eq!((e.state, e.end), (State::Declined, 60));
     let s = stats_of(&mut db, 10);
     assert_eq!((s.declined, s.leased, s.free), (1, 1, 1));
-    // Out of use while another address is free (then reused: see
-    // a_full_pool_reuses_its_oldest_decline_before_refusing).
+    // Out of use while another address is free, and when none is (see
+    // a_full_pool_keeps_its_declines_out_of_use_until_they_end).
     assert_eq!(get(&mut db, &req("c"), 20), n(3));
     assert_eq!(stats_of(&mut db, 20).free, 0);
     assert_eq!(
@@ -520,8 +521,9 @@ fn decline_by_admin_of_a_never_used_address() {
     let mut db = db_of(2);
     db.decline(n(1), 30, None, 0).unwrap();
     assert_eq!(get(&mut db, &req("a"), 0), n(2));
-    // Nothing else free: the decline is reused before its end.
-    assert_eq!(get(&mut db, &req("b"), 29), n(1));
+    // Nothing else free: the decline still runs, so nothing is given.
+    assert_eq!(db.alloc(&req("b"), 29), Err(Refusal::Exhausted("P".into())));
+    assert_eq!(get(&mut db, &req("b"), 30), n(1));
     assert_eq!(
         db.decline(n(50), 30, None, 0),
         Err(Refusal::NotInPool(Ipv4Addr::from(n(50))))
@@ -827,6 +829,7 @@ fn a_slash_8_pool_allocates_without_a_scan() {
             previous: true,
             hold: false,
             mine: false,
+            known: false,
             keep: 0,
         };
         let (a, _, _) = db.alloc(&r, 0).unwrap();
@@ -1024,6 +1027,7 @@ fn prefer_of_the_address_the_client_holds_keeps_it() {
         previous: false,
         hold: false,
         mine: false,
+        known: false,
         keep: 0,
     };
     let (first, _, _) = db.alloc(&a, 1000).unwrap();
@@ -1174,35 +1178,94 @@ fn a_lower_cap_on_reload_is_applied_at_the_next_decline() {
 }
 
 #[test]
-fn a_full_pool_reuses_its_oldest_decline_before_refusing() {
-    assert_eq!(db_of(4).pools()[0].max_declined, 1);
+fn a_full_pool_keeps_its_declines_out_of_use_until_they_end() {
+    // RFC 2131 §4.3.3: a declined address must not be used again during
+    // decline_time, even when the pool has nothing else left.
     let mut pool = Pool::new("P", vec![(n(1), n(4))]);
     pool.max_declined = 2;
     let mut db = Db::new(vec![pool]);
+    let long = |c: &str| with(c, |r| r.lease = 100_000);
     db.decline(n(3), 1000, None, 2).unwrap();
     db.decline(n(1), 1000, None, 1).unwrap();
-    assert_eq!(get(&mut db, &req("a"), 5), n(2));
-    assert_eq!(get(&mut db, &req("b"), 5), n(4));
-    // No free address: .1, declined first, is reused; the change says so.
-    let (addr, _, changes) = db.alloc(&req("c"), 6).unwrap();
-    assert_eq!(addr, n(1));
+    assert_eq!(get(&mut db, &long("a"), 5), n(2));
+    assert_eq!(get(&mut db, &long("b"), 5), n(4));
+    for r in [
+        req("c"),
+        with("c", |r| r.want = Want::Range(n(1), n(4))),
+        with("c", |r| r.want = Want::Prefer(n(1))),
+        with("c", |r| r.hold = true),
+    ] {
+        assert_eq!(
+            db.alloc(&r, 6),
+            Err(Refusal::Exhausted("P".into())),
+            "{r:?}"
+        );
+    }
     assert_eq!(
-        changes.last().unwrap().before.as_ref().unwrap().state,
-        State::Declined
-    );
-    assert_eq!(db.get(n(1)).unwrap().state, State::Leased);
-    // A disabled decline is never reused; exact= on a decline stays taken.
-    db.set_disabled(n(3), true, 7).unwrap();
-    assert_eq!(db.alloc(&req("d"), 7), Err(Refusal::Exhausted("P".into())));
-    db.set_disabled(n(3), false, 7).unwrap();
-    assert_eq!(
-        db.alloc(&exact("d", n(3)), 7),
+        db.alloc(&exact("c", n(3)), 6),
         Err(Refusal::Taken(Ipv4Addr::from(n(3))))
     );
-    // range= reuses only within the range.
-    let r = with("d", |r| r.want = Want::Range(n(4), n(4)));
-    assert_eq!(db.alloc(&r, 7), Err(Refusal::Exhausted("P".into())));
-    assert_eq!(get(&mut db, &req("d"), 7), n(3));
+    let s = stats_of(&mut db, 6);
+    assert_eq!((s.declined, s.free), (2, 0));
+    // max_declined stays the bound: a third decline frees the oldest (.1).
+    let changes = db.decline(n(2), 1000, Some(("dhcp", "a")), 7).unwrap();
+    assert_eq!(changes[0].addr, n(1));
+    assert_eq!(get(&mut db, &long("c"), 7), n(1));
+    // A decline ends at its time, and the address is free again.
+    assert_eq!(
+        db.alloc(&req("d"), 1001),
+        Err(Refusal::Exhausted("P".into()))
+    );
+    assert_eq!(get(&mut db, &req("d"), 1002), n(3));
+}
+
+#[test]
+fn known_gives_only_the_address_the_client_holds_or_held_last() {
+    let mut db = db_of(5);
+    let known = |client: &str, a: u32| {
+        with(client, |r| {
+            r.want = Want::Exact(a);
+            r.known = true;
+        })
+    };
+    // No record of the client: unknown, even for a free address.
+    assert_eq!(
+        db.alloc(&known("a", n(3)), 1),
+        Err(Refusal::Unknown("a".into()))
+    );
+    assert_eq!(get(&mut db, &req("a"), 1), n(1));
+    // Its own lease: renewed. Another address: notheld.
+    assert_eq!(get(&mut db, &known("a", n(1)), 2), n(1));
+    assert_eq!(
+        db.alloc(&known("a", n(3)), 2),
+        Err(Refusal::NotHeld(Ipv4Addr::from(n(3))))
+    );
+    // Expired or released, its address is still its record until someone
+    // else has it.
+    assert_eq!(get(&mut db, &known("a", n(1)), 500), n(1));
+    db.release(n(1), Some(("dhcp", "a")), 501).unwrap();
+    assert_eq!(get(&mut db, &known("a", n(1)), 502), n(1));
+    db.release(n(1), Some(("dhcp", "a")), 503).unwrap();
+    assert_eq!(get(&mut db, &exact("b", n(1)), 504), n(1));
+    assert_eq!(
+        db.alloc(&known("a", n(1)), 505),
+        Err(Refusal::Unknown("a".into()))
+    );
+    // A declined address is nobody's record.
+    assert_eq!(get(&mut db, &req("c"), 505), n(2));
+    db.decline(n(2), 50, Some(("dhcp", "c")), 506).unwrap();
+    assert_eq!(
+        db.alloc(&known("c", n(2)), 507),
+        Err(Refusal::Unknown("c".into()))
+    );
+    // The record survives a reload of the entries (a restart).
+    let mut again = db_of(5);
+    again.load(db.entries().map(|(a, e)| (a, e.clone())).collect());
+    assert_eq!(get(&mut again, &known("b", n(1)), 508), n(1));
+    assert_eq!(
+        again.alloc(&known("b", n(4)), 508).unwrap_err().code(),
+        "notheld"
+    );
 }
 
 #[test]

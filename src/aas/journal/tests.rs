@@ -268,6 +268,7 @@ fn req(client: &str) -> Alloc {
         previous: true,
         hold: false,
         mine: false,
+        known: false,
         keep: 0,
     }
 }
