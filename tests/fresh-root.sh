@@ -138,8 +138,18 @@ exec chroot "$r" /usr/bin/env -i \
 '
 t0=$(date +%s)
 say "running as root in the fresh root: $*"
-rc=0
 TERM=${TERM:-dumb} unshare --mount --propagation private --uts --ipc --pid --fork --kill-child \
-  sh -c "$inner" sh "$root" "$rustup_home" "$cargo_home" "$cache/debs" "$@" || rc=$?
+  sh -c "$inner" sh "$root" "$rustup_home" "$cargo_home" "$cache/debs" "$@" &
+upid=$!
+# unshare itself ignores SIGINT and SIGTERM while it waits; killing its
+# child, PID 1 inside, kills every process of the PID namespace with it.
+stop_inside() {
+  for c in $(cat /proc/$upid/task/*/children 2>/dev/null); do kill -KILL "$c" 2>/dev/null || true; done
+  wait $upid 2>/dev/null || true
+}
+trap 'stop_inside; exit 130' INT TERM
+rc=0
+wait $upid || rc=$?
+trap 'exit 130' INT TERM
 say "$* exited with $rc after $(($(date +%s) - t0)) s"
 exit $rc
