@@ -18,7 +18,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{access, chown, setgid, setgroups, setuid, AccessFlags, User};
 
 use super::config::{self, AasConfig};
-use super::db::{Change, Db, Time};
+use super::db::{Change, Db, Filter, Time};
 use super::journal::Store;
 use super::ops;
 use super::proto::{self, Request, MAX_LINE};
@@ -29,8 +29,22 @@ use crate::{log_debug, log_detail, log_error, log_info, signals};
 /// requesters cannot lock out the local in.dhcpd.
 pub const MAX_UNIX_CONNECTIONS: usize = 256;
 
-/// Answers waiting for a requester beyond this stop reading its requests.
-pub const MAX_OUTPUT: usize = 1 << 20;
+/// A requester's answers not yet read (made, or waiting for the round's
+/// fsync) beyond this stop answering its further requests, and reading
+/// them: they wait in the socket, so its input is bounded as well.
+pub const MAX_OUTPUT: usize = 128 << 10;
+
+/// Unread answers of all requesters together beyond this: only a requester
+/// with nothing unread gets an answer, one at a time. With the number of
+/// connections capped, in.aasd's memory is bounded whatever they do.
+pub const MAX_TOTAL_OUTPUT: usize = 8 << 20;
+
+/// Request bytes read ahead of what is answered, per connection.
+const MAX_INPUT: usize = 16 << 10;
+
+/// `LEASE` rows a `QUERY` answer is made of per step: a long listing is
+/// made as its requester reads it, not all at once.
+const QUERY_PAGE: usize = 64;
 
 /// A failed AUTH is answered, and its connection closed, only after this:
 /// guessing passwords goes at one a second per connection. The loop goes
@@ -71,6 +85,14 @@ impl Stream {
     }
 }
 
+/// A `QUERY` answered a page at a time.
+struct Listing {
+    /// Its filter, the range starting where the next page does.
+    filter: Filter,
+    /// Rows sent so far, for `END n`.
+    rows: usize,
+}
+
 struct Conn {
     stream: Stream,
     peer: String,
@@ -78,9 +100,15 @@ struct Conn {
     /// socket's permissions.
     authed: bool,
     input: Vec<u8>,
+    /// The requester sent all it will (EOF): answer what was read, then close.
+    eof: bool,
     /// Answers waiting for this round's fsync: (text, needs the log on disk).
     pending: Vec<(String, bool)>,
+    /// Bytes of `pending`, newlines included.
+    pending_bytes: usize,
     output: Vec<u8>,
+    /// A QUERY still being answered; later requests wait for it.
+    listing: Option<Listing>,
     /// Close once the output is sent.
     closing: bool,
     /// The last complete request line, or the connection.
@@ -96,6 +124,31 @@ impl Conn {
 
     fn held(&self, now: Instant) -> bool {
         self.hold_until.is_some_and(|t| now < t)
+    }
+
+    /// Answer bytes made for this requester and not yet taken by it.
+    fn unread(&self) -> usize {
+        self.pending_bytes + self.output.len()
+    }
+
+    fn answer(&mut self, text: String, durable: bool) {
+        self.pending_bytes += text.len() + 1;
+        self.pending.push((text, durable));
+    }
+
+    /// May another answer be made for it, with `total` unread answer bytes
+    /// of all requesters?
+    fn may_answer(&self, total: usize, now: Instant) -> bool {
+        let unread = self.unread();
+        !self.closing
+            && !self.held(now)
+            && unread < MAX_OUTPUT
+            && (total < MAX_TOTAL_OUTPUT || unread == 0)
+    }
+
+    /// A request line, or a listing, waits to be answered and may be.
+    fn has_work(&self, total: usize, now: Instant) -> bool {
+        self.may_answer(total, now) && (self.listing.is_some() || self.input.contains(&b'\n'))
     }
 
     /// When this connection is closed for idleness.
@@ -282,6 +335,10 @@ impl Daemon {
             for i in ready.2 {
                 self.read_from(i);
             }
+            let mut total = self.unread_total();
+            for i in 0..self.conns.len() {
+                self.serve(i, &mut total);
+            }
             self.close_idle();
             self.commit_round();
             self.write_out();
@@ -331,7 +388,12 @@ impl Daemon {
             c.closing = true;
             c.input.clear();
             c.output.clear();
+            c.listing = None;
         }
+    }
+
+    fn unread_total(&self) -> usize {
+        self.conns.iter().map(Conn::unread).sum()
     }
 
     /// poll(2): (unix listener ready, tcp listener ready, readable conns).
@@ -344,15 +406,21 @@ impl Daemon {
         }
         let first_conn = fds.len();
         let now = Instant::now();
+        let total = self.unread_total();
+        let mut timeout = timeout;
         let mut polled = Vec::new();
         for (i, c) in self.conns.iter().enumerate() {
             if c.held(now) {
                 continue;
             }
-            // No reading from a closing connection, nor from one that does
-            // not take its answers (it would grow `output` without bound).
+            // Requests read are answered without waiting for more.
+            if c.has_work(total, now) {
+                timeout = Duration::ZERO;
+            }
+            // No reading from a closing connection, nor from one that may
+            // not be answered now: its requests wait in the socket.
             let mut ev = PollFlags::empty();
-            if !c.closing && c.output.len() < MAX_OUTPUT {
+            if !c.eof && c.may_answer(total, now) && c.input.len() < MAX_INPUT {
                 ev |= PollFlags::POLLIN;
             }
             if !c.output.is_empty() {
@@ -432,26 +500,24 @@ impl Daemon {
             peer,
             authed,
             input: Vec::new(),
+            eof: false,
             pending: Vec::new(),
+            pending_bytes: 0,
             output: Vec::new(),
+            listing: None,
             closing: false,
             active: Instant::now(),
             hold_until: None,
         });
     }
 
+    /// Read what has arrived, up to [`MAX_INPUT`] ahead of the answers.
     fn read_from(&mut self, i: usize) {
         let mut buf = [0u8; 16384];
-        loop {
-            let c = &mut self.conns[i];
-            if c.closing {
-                return;
-            }
+        let c = &mut self.conns[i];
+        while !c.closing && !c.eof && c.input.len() < MAX_INPUT {
             match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    c.closing = true;
-                    break;
-                }
+                Ok(0) => c.eof = true,
                 Ok(n) => {
                     c.input.extend_from_slice(&buf[..n]);
                     // A short read took all there was: poll(2) says when
@@ -466,29 +532,66 @@ impl Daemon {
                     log_debug!("{}: {e}", c.peer);
                     c.closing = true;
                     c.output.clear();
-                    return;
                 }
             }
         }
+    }
+
+    /// Answer the request lines read from connection `i`, one at a time,
+    /// while its unread answers and everyone's (`total`, kept up to date)
+    /// stay within bounds; the rest wait for a later round. Answer bytes
+    /// are counted as they are made, so no answer set grows past a bound.
+    fn serve(&mut self, i: usize, total: &mut usize) {
+        let now = Instant::now();
         let mut start = 0;
-        while let Some(nl) = self.conns[i].input[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-        {
-            let line = self.conns[i].input[start..start + nl].to_vec();
-            start += nl + 1;
-            self.conns[i].active = Instant::now();
-            self.request(i, &line);
-            if self.conns[i].closing && !self.conns[i].authed {
-                break;
+        while self.conns[i].may_answer(*total, now) {
+            let before = self.conns[i].unread();
+            if self.conns[i].listing.is_some() {
+                self.list_page(i);
+            } else {
+                let c = &mut self.conns[i];
+                let Some(nl) = c.input[start..].iter().position(|&b| b == b'\n') else {
+                    break;
+                };
+                let line = c.input[start..start + nl].to_vec();
+                start += nl + 1;
+                c.active = now;
+                self.request(i, &line);
             }
+            *total += self.conns[i].unread().saturating_sub(before);
         }
         let c = &mut self.conns[i];
         c.input.drain(..start.min(c.input.len()));
-        if c.input.len() > MAX_LINE {
+        let whole_line = c.input.contains(&b'\n');
+        if !whole_line && c.input.len() > MAX_LINE {
             log_error!("{}: request line over {MAX_LINE} bytes: closing", c.peer);
             c.closing = true;
             c.input.clear();
+        }
+        if c.eof && !whole_line && c.listing.is_none() {
+            c.closing = true;
+        }
+    }
+
+    /// The next page of connection `i`'s QUERY answer; `END n` after the last.
+    fn list_page(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        let Some(l) = c.listing.as_mut() else { return };
+        let (mut text, n, next) = ops::lease_rows(&mut self.db, &l.filter, now(), QUERY_PAGE);
+        l.rows += n;
+        match next {
+            Some(from) => {
+                let hi = l.filter.range.map_or(u32::MAX, |(_, hi)| hi);
+                l.filter.range = Some((from, hi));
+                text.pop();
+            }
+            None => {
+                text.push_str(&format!("END {}", l.rows));
+                c.listing = None;
+            }
+        }
+        if !text.is_empty() {
+            c.answer(text, false);
         }
     }
 
@@ -518,7 +621,7 @@ impl Daemon {
             });
             if ok {
                 c.authed = true;
-                c.pending.push(("OK".into(), false));
+                c.answer("OK".into(), false);
             } else {
                 let why = if auth.is_some() {
                     "authentication failed (wrong password)"
@@ -526,8 +629,7 @@ impl Daemon {
                     "request before AUTH"
                 };
                 log_error!("{}: {why}: closing", c.peer);
-                c.pending
-                    .push(("ERR auth authentication failed".into(), false));
+                c.answer("ERR auth authentication failed".into(), false);
                 c.authed = false;
                 c.closing = true;
                 c.hold_until = Some(Instant::now() + AUTH_FAILURE_DELAY);
@@ -535,13 +637,17 @@ impl Daemon {
             return;
         }
         let answer = match parsed {
+            Ok(Request::Query(filter)) => {
+                c.listing = Some(Listing { filter, rows: 0 });
+                return;
+            }
             Ok(r) => self.apply(r),
             Err(e) => {
                 log_debug!("{}: bad request: {e}", self.conns[i].peer);
                 (format!("ERR syntax {e}"), false)
             }
         };
-        self.conns[i].pending.push(answer);
+        self.conns[i].answer(answer.0, answer.1);
     }
 
     /// Stage the changes for the round's write to the log; they are kept
@@ -664,6 +770,7 @@ impl Daemon {
         }
         self.unsynced.clear();
         for c in &mut self.conns {
+            c.pending_bytes = 0;
             for (text, durable) in c.pending.drain(..) {
                 match &synced {
                     Err(e) if durable => {

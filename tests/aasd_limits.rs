@@ -1,0 +1,195 @@
+//! in.aasd under requesters that do not play fair: pipelined queries that
+//! are never read, squatters on the TCP port, and requester credentials
+//! used for admin work. Each test keeps a real in.dhcpd serving a real
+//! client meanwhile.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, sleep};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const POOLS: &str = "[pool Near]\nrange = 10.77.0.100-10.77.0.120\n\
+                     [pool Far]\nrange = 10.78.0.100-10.78.0.120\n\
+                     [pool Line]\nrange = 10.99.0.1-10.99.0.250\n";
+
+fn dhcpd_conf(net: &Net, server: &str) -> String {
+    let text = fs::read_to_string(config("dynamic.conf"))
+        .unwrap()
+        .replace("aas_socket = AAS_SOCKET", server);
+    let path = net.path("dhcpd.conf");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// Write every line at once, then read one answer line per line.
+fn pipelined(net: &Net, lines: &[String]) -> Vec<String> {
+    let s = UnixStream::connect(net.path("aasd.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let writer = thread::spawn(move || w.write_all(text.as_bytes()).unwrap());
+    let mut r = BufReader::new(s);
+    let answers = lines
+        .iter()
+        .map(|_| {
+            let mut a = String::new();
+            r.read_line(&mut a).unwrap();
+            a.trim_end().to_string()
+        })
+        .collect();
+    writer.join().unwrap();
+    answers
+}
+
+/// A kernel field of /proc/PID/status, in kB.
+fn status_kb(pid: u32, key: &str) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sample in.aasd's peak RSS until stopped; past `limit_kb` it is killed
+/// (so a test of the old code fails fast instead of eating the machine).
+struct Watch {
+    peak_kb: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Watch {
+    fn start(pid: u32, limit_kb: u64) -> Watch {
+        let peak_kb = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak_kb.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) && alive(pid) {
+                let hwm = status_kb(pid, "VmHWM:");
+                p.fetch_max(hwm, Ordering::SeqCst);
+                if hwm > limit_kb {
+                    kill9(pid);
+                    return;
+                }
+                sleep(Duration::from_millis(5));
+            }
+        });
+        Watch {
+            peak_kb,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn peak_kb(&self) -> u64 {
+        self.peak_kb.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Bytes waiting to be read on a socket.
+fn unread_bytes(s: &UnixStream) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer we pass.
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD");
+    n as usize
+}
+
+const FLOODERS: usize = 100;
+const LIMIT_KB: u64 = 64 * 1024;
+
+#[test]
+fn pipelined_queries_never_read_leave_memory_bounded_and_others_served() {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf("", POOLS);
+    let aasd = net.start_aasd("srv", &aconf);
+    assert!(
+        fs::read_link(format!("/proc/{aasd}/exe"))
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("in-aasd"),
+        "the PID is in.aasd's own"
+    );
+    // 250 leases for QUERY to list: about 25 KB an answer.
+    let allocs: Vec<String> = (0..250)
+        .map(|i| format!("ALLOC Line ppp line{i} 3600"))
+        .collect();
+    let answers = pipelined(&net, &allocs);
+    assert!(answers.iter().all(|a| a.starts_with("OK ")), "{answers:?}");
+    // A listing is made a page at a time; what follows it on the same
+    // connection is answered after its END.
+    let mut s = UnixStream::connect(net.path("aasd.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"QUERY pool=Line\nPING\n").unwrap();
+    let lines: Vec<String> = BufReader::new(s)
+        .lines()
+        .map(Result::unwrap)
+        .take(252)
+        .collect();
+    assert!(lines[..250].iter().all(|l| l.starts_with("LEASE 10.99.0.")));
+    assert_eq!(lines[250], "END 250");
+    assert!(lines[251].starts_with("OK in.aasd"), "{}", lines[251]);
+    let conf = dhcpd_conf(&net, &format!("aas_socket = {}", net.path("aasd.sock")));
+    let (_, dlog) = net.start_standalone(&conf, &[]);
+
+    let watch = Watch::start(aasd, LIMIT_KB);
+    // Each floods 64 KiB of QUERY lines, about 11,000 queries, and never
+    // reads: without bounds, gigabytes of answers.
+    let flood = "QUERY\n".repeat(64 * 1024 / 6);
+    let flooders: Vec<UnixStream> = (0..FLOODERS)
+        .map(|_| {
+            let mut s = UnixStream::connect(net.path("aasd.sock")).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(flood.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    // in.aasd has answered every flooder as far as it will.
+    let t0 = Instant::now();
+    while !flooders.iter().all(|s| unread_bytes(s) > 0) {
+        assert!(
+            alive(aasd),
+            "in.aasd killed past {LIMIT_KB} kB: {} kB",
+            watch.peak_kb()
+        );
+        assert!(t0.elapsed() < Duration::from_secs(30), "no answers");
+        sleep(Duration::from_millis(20));
+    }
+
+    // Meanwhile a real client is served through in.dhcpd, three times,
+    // and aasadmin lists all 250 leases.
+    let mut served = 0;
+    for _ in 0..3 {
+        if get_lease(&mut net, Client::Udhcpc, "cli", "cli0").is_some() {
+            served += 1;
+        }
+    }
+    let (code, text) = net.aasadmin(&["list", "pool=Line"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("250 address(es)"), "{text}");
+    let peak = watch.peak_kb();
+    drop(watch);
+    assert!(alive(aasd), "in.aasd killed at {peak} kB");
+    assert_eq!(served, 3, "{}", read(&dlog));
+    assert!(peak < LIMIT_KB, "in.aasd peak RSS {peak} kB");
+    // The flood still waits, unread: in.aasd made only a bounded part of it.
+    assert!(flooders.iter().all(|s| unread_bytes(s) > 0));
+    eprintln!("in.aasd peak RSS during the flood: {peak} kB; {served}/3 clients served");
+}
