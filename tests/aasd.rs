@@ -106,6 +106,32 @@ fn aasadmin_commands_checkpoints_and_reload_rules() {
 }
 
 #[test]
+fn aasadmin_escapes_control_and_bidi_characters_in_names() {
+    let mut net = Net::new(false);
+    let conf = net.aasd_conf("", POOL);
+    net.start_aasd("srv", &conf);
+    // A requester names its client so that a terminal would show it
+    // reversed, and the service so that it hides what follows it.
+    let a = ask(&net, &["ALLOC P ppp\u{2067}x admin\u{202e}gpj.exe 3600"]);
+    assert!(a[0].starts_with("OK 10.0.0.10 "), "{a:?}");
+    let (code, text) = net.aasadmin(&["list"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        !text.contains('\u{202e}') && !text.contains('\u{2067}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("ppp\\u{2067}x  admin\\u{202e}gpj.exe"),
+        "{text}"
+    );
+    let (_, json) = net.aasadmin(&["--json", "list"]);
+    assert!(
+        json.contains("\"service\": \"ppp\\u2067x\", \"client\": \"admin\\u202egpj.exe\""),
+        "{json}"
+    );
+}
+
+#[test]
 fn configuration_errors_name_file_and_line() {
     let net = Net::new(false);
     let conf = net.aasd_conf(

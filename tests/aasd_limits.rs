@@ -1,7 +1,7 @@
-//! in.aasd under requesters that do not play fair: pipelined queries that
-//! are never read, squatters on the TCP port, and requester credentials
-//! used for admin work. Each test keeps a real in.dhcpd serving a real
-//! client meanwhile.
+//! in.aasd under requesters that do not play fair (pipelined queries that
+//! are never read, squatters on the TCP port, requester credentials used
+//! for admin work), with a real in.dhcpd serving a real client meanwhile;
+//! and in.dhcpd's probes when they cannot be sent.
 
 mod common;
 
@@ -192,4 +192,67 @@ fn pipelined_queries_never_read_leave_memory_bounded_and_others_served() {
     // The flood still waits, unread: in.aasd made only a bounded part of it.
     assert!(flooders.iter().all(|s| unread_bytes(s) > 0));
     eprintln!("in.aasd peak RSS during the flood: {peak} kB; {served}/3 clients served");
+}
+
+#[test]
+fn probes_that_cannot_be_sent_are_logged_once_and_offers_still_go_out() {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf("", POOLS);
+    net.start_aasd("srv", &aconf);
+    let server = format!(
+        "aas_socket = {}\nprobe = yes\nprobe_timeout = 200",
+        net.path("aasd.sock")
+    );
+    let conf = dhcpd_conf(&net, &server);
+    let (_, log) = net.start_standalone(&conf, &[]);
+    // Every echo to the pool fails (as ENOBUFS does under a flood): the
+    // route to it refuses.
+    let srv = net.ns("srv");
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "route",
+        "add",
+        "prohibit",
+        "10.77.0.96/27",
+    ]);
+    let cli = net.ns("cli");
+    let discover = |i: usize| {
+        let mac = format!("02:77:00:00:01:{i:02x}");
+        net.probe(&cli, &["cli0", "--mac", &mac, "--broadcast"])
+    };
+    for i in 0..15 {
+        let offer = discover(i).unwrap_or_else(|| panic!("no offer {i}: {}", read(&log)));
+        assert_eq!(field(&offer, "type"), "offer", "{offer}");
+        assert!(field(&offer, "yiaddr").starts_with("10.77.0.1"), "{offer}");
+    }
+    let text = read(&log);
+    let off: Vec<&str> = text.lines().filter(|l| l.contains("probe of")).collect();
+    assert_eq!(off.len(), 1, "{text}");
+    assert!(
+        off[0].contains("probing is off while probes fail"),
+        "{text}"
+    );
+    // The route back: probes go out again, and the log says so once.
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "route",
+        "del",
+        "prohibit",
+        "10.77.0.96/27",
+    ]);
+    let offer = discover(15).unwrap_or_else(|| panic!("no offer: {}", read(&log)));
+    assert_eq!(field(&offer, "type"), "offer", "{offer}");
+    assert!(
+        wait_for(
+            &log,
+            "probes work again (15 offers went out unprobed)",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        read(&log)
+    );
 }

@@ -327,13 +327,25 @@ fn damage_at_the_end_of_the_log_brings_in_the_checkpoint() {
     let alog = net.path("aasd.log");
 
     // A power cut with sync = never: the log keeps its first third, the
-    // fsynced checkpoint all 20.
+    // fsynced checkpoint all 20. A later checkpoint was cut short too.
     let bytes = fs::read(&log).unwrap();
     fs::write(&log, &bytes[..bytes.len() / 3]).unwrap();
+    let half = net
+        .dir
+        .join("aasdb/checkpoints/aasd.00000000000000000099.new");
+    fs::write(&half, &bytes[..30]).unwrap();
     let before = read(&alog).len();
     let aasd = net.start_aasd("srv", &conf);
     let lines = read(&alog)[before..].to_string();
     assert!(lines.contains("ends before checkpoint"), "{lines}");
+    assert!(!half.exists(), "{lines}");
+    assert!(
+        lines.contains(&format!(
+            "removed {}, left by an interrupted write",
+            half.display()
+        )),
+        "{lines}"
+    );
     assert_all_leased(&net, &leases);
     stop(aasd);
 

@@ -15,13 +15,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::unistd::{access, chown, setgid, setgroups, setuid, AccessFlags, User};
+use nix::unistd::{access, setgid, setgroups, setuid, AccessFlags, User};
 
 use super::config::{self, AasConfig};
 use super::db::{Change, Db, Filter, Time};
 use super::journal::Store;
 use super::ops;
 use super::proto::{self, Request, MAX_LINE};
+use crate::privilege::chown_no_follow;
 use crate::{log_debug, log_detail, log_error, log_info, signals};
 
 /// More Unix-socket connections than this are refused (closed at once).
@@ -229,7 +230,7 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
         };
     }
     let name = &user.name;
-    chown(&cfg.socket, Some(user.uid), Some(user.gid))
+    chown_no_follow(&cfg.socket, user.uid, user.gid)
         .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
     let dirs = [
         ("database_dir", &cfg.store.database_dir),
@@ -238,7 +239,7 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
     for (_, dir) in dirs {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
-            chown(dir, Some(user.uid), Some(user.gid))
+            chown_no_follow(dir, user.uid, user.gid)
                 .map_err(|e| err(format!("{}: chown to {name}: {e}", dir.display())))?;
         }
     }

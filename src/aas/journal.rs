@@ -367,6 +367,32 @@ fn write_state_file(path: &Path, db: &Db) -> io::Result<u64> {
     Ok(buf.len() as u64)
 }
 
+/// Remove what a compaction (`aasd.new`) or a checkpoint (`aasd.<seq>.new`)
+/// killed half-way left behind: with the lock held nothing else writes them,
+/// and the files they were to replace are still current.
+fn remove_temporaries(cfg: &StoreConfig) {
+    let is_temporary = |name: &str| {
+        name == "aasd.new"
+            || name
+                .strip_prefix("aasd.")
+                .and_then(|n| n.strip_suffix(".new"))
+                .is_some_and(|seq| !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()))
+    };
+    for dir in [&cfg.database_dir, &cfg.checkpoint_dir] {
+        let Ok(rd) = fs::read_dir(dir) else { continue };
+        for path in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !is_temporary(name) {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => log_info!("removed {}, left by an interrupted write", path.display()),
+                Err(e) => log_error!("removing {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
 /// Checkpoint files, newest first: `aasd.<seq>.ckpt`, seq zero-padded.
 pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
@@ -424,6 +450,7 @@ impl Store {
         fs::create_dir_all(&cfg.database_dir)?;
         let lock = lock(&cfg.database_dir)?;
         fs::create_dir_all(&cfg.checkpoint_dir)?;
+        remove_temporaries(&cfg);
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
         let mut from_log = Vec::new();

@@ -742,6 +742,27 @@ fn checkpoint_names_keep_growing_after_an_undo_and_a_restart() {
 }
 
 #[test]
+fn temporaries_of_interrupted_writes_are_removed_at_start() {
+    let t = Tmp::new("temporaries");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    let ckpt = store.checkpoint(&db, false).unwrap().unwrap();
+    drop(store);
+    // What a SIGKILL during a checkpoint and a compaction leaves.
+    let half = t.ckpt_dir().join("aasd.00000000000000000009.new");
+    fs::write(&half, b"AASDLOG1\xa5").unwrap();
+    let log_tmp = t.0.join("db").join("aasd.new");
+    fs::write(&log_tmp, b"AASDLOG1").unwrap();
+    let other = t.ckpt_dir().join("aasd.notes.new");
+    fs::write(&other, b"kept").unwrap();
+    let (db2, _) = reopen(&t);
+    assert!(!half.exists() && !log_tmp.exists());
+    assert!(other.exists(), "not a name in.aasd writes");
+    assert!(ckpt.exists());
+    assert_eq!(state(&db2), state(&db));
+}
+
+#[test]
 fn checkpoint_seq_of_names() {
     assert_eq!(
         checkpoint_seq(Path::new("/x/aasd.00000000000000000042.ckpt")),
