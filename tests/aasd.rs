@@ -361,7 +361,7 @@ fn tcp_auth_failures_are_delayed_closed_and_logged() {
 fn connection_caps_keep_the_unix_socket_for_in_dhcpd() {
     let mut net = Net::new(false);
     let conf = net.aasd_conf(
-        &format!("listen = {TCP}\npassword = pw\nmax_tcp_connections = 3\n"),
+        &format!("listen = {TCP}\npassword = pw\nmax_tcp_connections = 4\n"),
         POOL,
     );
     net.start_aasd("srv", &conf);
@@ -371,13 +371,32 @@ fn connection_caps_keep_the_unix_socket_for_in_dhcpd() {
         let r = s.read(&mut [0u8; 8]);
         matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     };
-    // Three TCP idlers hold the TCP cap; a fourth is closed at once.
+    // Three TCP idlers hold the three quarters of the table that
+    // unauthenticated connections may have; a fourth closes the oldest of
+    // them rather than being refused.
     let mut idlers: Vec<TcpStream> = (0..3).map(|_| tcp(&net)).collect();
     sleep(Duration::from_millis(200));
     let mut extra = tcp(&net);
-    assert!(closed(&mut extra));
-    assert!(idlers.iter_mut().all(quiet), "the first three stay open");
-    assert!(read(&net.path("aasd.log")).contains("3 TCP connections open already: refused"));
+    assert!(closed(&mut idlers[0]), "the oldest idler is closed");
+    assert!(quiet(&mut extra), "the new one stays");
+    assert!(idlers[1..].iter_mut().all(quiet), "the other two stay open");
+    let oldest = idlers[0].local_addr().unwrap();
+    assert!(read(&net.path("aasd.log")).contains(&format!(
+        "{oldest}: closed, unauthenticated for 0 s, to make room for"
+    )));
+    // A table of authenticated connections is not broken into: the next
+    // one is refused.
+    let [_, one, two] = &mut idlers[..] else {
+        unreachable!()
+    };
+    for s in [&mut extra, one, two] {
+        assert_eq!(say(s, "AUTH pw"), "OK");
+    }
+    let mut fourth = tcp(&net);
+    assert_eq!(say(&mut fourth, "AUTH pw"), "OK");
+    let mut refused = tcp(&net);
+    assert!(closed(&mut refused));
+    assert!(read(&net.path("aasd.log")).contains("4 TCP connections open already: refused"));
     // A fresh in.dhcpd-style request on the Unix socket is still served.
     let a = ask(&net, &["ALLOC P dhcp 01:02:03:04:05:06 60 hold"]);
     assert!(a[0].starts_with("OK 10.0.0.10 "), "{a:?}");

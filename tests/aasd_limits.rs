@@ -256,3 +256,156 @@ fn probes_that_cannot_be_sent_are_logged_once_and_offers_still_go_out() {
         read(&log)
     );
 }
+
+/// Run `f` on a thread inside network namespace `ns` (setns(2) moves only
+/// the calling thread).
+fn spawn_in_ns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    thread::spawn(move || {
+        let file = fs::File::open(&path).unwrap();
+        // SAFETY: setns on an open namespace file; affects this thread only.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}");
+        f()
+    })
+}
+
+/// A TCP connection from `from` to `to`, never authenticated.
+fn squat(from: std::net::Ipv4Addr, to: std::net::SocketAddrV4) -> Option<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ok()?;
+    bind(
+        fd.as_raw_fd(),
+        &SockaddrIn::from(std::net::SocketAddrV4::new(from, 0)),
+    )
+    .ok()?;
+    connect(fd.as_raw_fd(), &SockaddrIn::from(to)).ok()?;
+    Some(fd)
+}
+
+/// The server closed this connection (or reset it).
+fn gone(fd: &std::os::fd::OwnedFd) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: recv into a one-byte buffer we own.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+}
+
+#[test]
+fn squatters_on_the_tcp_port_do_not_lock_out_a_remote_in_dhcpd() {
+    let mut net = Net::new(false);
+    // in.aasd on its own host, reached over the link at 10.77.0.5; a
+    // squatter at four more addresses on it.
+    let aas = net.add_ns("aas");
+    net.port(&aas, "aas0", "02:77:00:00:00:05", Some("10.77.0.5/24"));
+    let sq = net.add_ns("sq");
+    net.port(&sq, "sq0", "02:77:00:00:00:06", Some("10.77.0.6/24"));
+    for a in ["10.77.0.7/24", "10.77.0.8/24", "10.77.0.9/24"] {
+        sh(&["ip", "-n", &sq, "addr", "add", a, "dev", "sq0"]);
+    }
+    let aconf = net.aasd_conf(
+        "listen = 10.77.0.5:15310\npassword = pw\nmax_tcp_connections = 8\n\
+         auth_timeout = 1\nidle_timeout = 1\n",
+        POOLS,
+    );
+    net.start_aasd("aas", &aconf);
+    let conf = dhcpd_conf(&net, "aas_address = 10.77.0.5:15310\naas_password = pw");
+    let (_, dlog) = net.start_standalone(&conf, &[]);
+
+    // Six connections from each of its addresses, each reopened as soon as
+    // in.aasd closes it: more than the whole table.
+    let stop = Arc::new(AtomicBool::new(false));
+    let connects = Arc::new(AtomicU64::new(0));
+    let (s2, c2) = (stop.clone(), connects.clone());
+    let squatter = spawn_in_ns(&sq, move || {
+        let to = std::net::SocketAddrV4::new([10, 77, 0, 5].into(), 15310);
+        let from: Vec<std::net::Ipv4Addr> = (6..10).map(|i| [10, 77, 0, i].into()).collect();
+        let mut held: Vec<Option<std::os::fd::OwnedFd>> = (0..24).map(|_| None).collect();
+        while !s2.load(Ordering::SeqCst) {
+            for (i, slot) in held.iter_mut().enumerate() {
+                if slot.as_ref().is_none_or(gone) {
+                    *slot = squat(from[i % from.len()], to);
+                    c2.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            sleep(Duration::from_millis(1));
+        }
+    });
+    let alog = net.path("aasd.log");
+    let t0 = Instant::now();
+    while connects.load(Ordering::SeqCst) < 48 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the squatter did not start"
+        );
+        sleep(Duration::from_millis(10));
+    }
+
+    // in.dhcpd's connection is closed when idle (1 s), so each lease needs
+    // a new one, made during the attack.
+    let idle_closes = || {
+        read(&alog)
+            .lines()
+            .filter(|l| l.contains("10.77.0.1:") && l.contains("no complete request"))
+            .count()
+    };
+    let mut served = 0;
+    for round in 0..3 {
+        if get_lease(&mut net, Client::Udhcpc, "cli", "cli0").is_some() {
+            served += 1;
+        }
+        let t0 = Instant::now();
+        while idle_closes() <= round && t0.elapsed() < Duration::from_secs(5) {
+            sleep(Duration::from_millis(50));
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    squatter.join().unwrap();
+    let connects = connects.load(Ordering::SeqCst);
+    assert_eq!(served, 3, "{}\n{}", read(&dlog), read(&alog));
+    assert!(idle_closes() >= 3, "{}", read(&alog));
+    assert!(read(&alog).contains("to make room for"), "{}", read(&alog));
+
+    // One address may hold four unauthenticated connections: a fifth is
+    // closed at once, and the four stay.
+    let (first, fifth_closed) = spawn_in_ns(&sq, || {
+        let to = std::net::SocketAddrV4::new([10, 77, 0, 5].into(), 15310);
+        let from: std::net::Ipv4Addr = [10, 77, 0, 6].into();
+        let four: Vec<_> = (0..4).map(|_| squat(from, to).unwrap()).collect();
+        let fifth = squat(from, to).unwrap();
+        let t0 = Instant::now();
+        while !gone(&fifth) && t0.elapsed() < Duration::from_secs(3) {
+            sleep(Duration::from_millis(10));
+        }
+        (four.iter().filter(|fd| !gone(fd)).count(), gone(&fifth))
+    })
+    .join()
+    .unwrap();
+    assert!(fifth_closed && first == 4, "{first} {fifth_closed}");
+    assert!(
+        wait_for(
+            &alog,
+            "4 connections from 10.77.0.6 not authenticated yet: refused",
+            Duration::from_secs(3)
+        ),
+        "{}",
+        read(&alog)
+    );
+    eprintln!("{served}/3 leases through a squatted TCP port; {connects} squatter connects");
+}

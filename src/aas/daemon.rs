@@ -7,7 +7,7 @@
 //! change the log might not hold.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -46,6 +46,10 @@ const MAX_INPUT: usize = 16 << 10;
 /// `LEASE` rows a `QUERY` answer is made of per step: a long listing is
 /// made as its requester reads it, not all at once.
 const QUERY_PAGE: usize = 64;
+
+/// Connections not yet authenticated from one peer address: beyond this
+/// its new one is closed at once. in.dhcpd authenticates as it connects.
+pub const MAX_UNAUTHED_PER_PEER: usize = 4;
 
 /// A failed AUTH is answered, and its connection closed, only after this:
 /// guessing passwords goes at one a second per connection. The loop goes
@@ -97,6 +101,8 @@ struct Listing {
 struct Conn {
     stream: Stream,
     peer: String,
+    /// The peer's address, for TCP.
+    ip: Option<IpAddr>,
     /// TCP requesters must send AUTH first; Unix ones are trusted by the
     /// socket's permissions.
     authed: bool,
@@ -174,6 +180,8 @@ pub struct Daemon {
     next_checkpoint: Instant,
     /// When a refused connection was last logged (a flood logs once a minute).
     refusal_logged: Option<Instant>,
+    /// When closing a connection to make room was last logged.
+    eviction_logged: Option<Instant>,
     /// This round's logged changes, in order, until its fsync.
     unsynced: Vec<Change>,
 }
@@ -283,6 +291,7 @@ impl Daemon {
             tcp,
             conns: Vec::new(),
             refusal_logged: None,
+            eviction_logged: None,
             unsynced: Vec::new(),
         })
     }
@@ -332,7 +341,6 @@ impl Daemon {
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_secs(1));
             let ready = self.wait(wait)?;
-            self.accept(ready.0, ready.1);
             for i in ready.2 {
                 self.read_from(i);
             }
@@ -340,6 +348,9 @@ impl Daemon {
             for i in 0..self.conns.len() {
                 self.serve(i, &mut total);
             }
+            // After the AUTHs that came are taken: a new connection that
+            // makes room closes one that is still unauthenticated.
+            self.accept(ready.0, ready.1);
             self.close_idle();
             self.commit_round();
             self.write_out();
@@ -450,7 +461,7 @@ impl Daemon {
     fn accept(&mut self, unix: bool, tcp: bool) {
         while let Some(l) = Some(&self.unix).filter(|_| unix) {
             match l.accept() {
-                Ok((s, _)) => self.add(Stream::Unix(s), "unix".into(), true),
+                Ok((s, _)) => self.add(Stream::Unix(s), "unix".into(), None),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     log_error!("accept on {}: {e}", self.cfg.socket.display());
@@ -460,7 +471,7 @@ impl Daemon {
         }
         while let Some(l) = self.tcp.as_ref().filter(|_| tcp) {
             match l.accept() {
-                Ok((s, peer)) => self.add(Stream::Tcp(s), peer.to_string(), false),
+                Ok((s, peer)) => self.add(Stream::Tcp(s), peer.to_string(), Some(peer.ip())),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     log_error!("accept on TCP: {e}");
@@ -470,21 +481,89 @@ impl Daemon {
         }
     }
 
-    fn add(&mut self, stream: Stream, peer: String, authed: bool) {
-        let tcp = matches!(stream, Stream::Tcp(_));
-        let (cap, what) = if tcp {
-            (self.cfg.max_tcp_connections, "TCP")
-        } else {
-            (MAX_UNIX_CONNECTIONS, "Unix-socket")
+    /// Log a refused connection, at most once a minute.
+    fn refused(&mut self, why: &str) {
+        let due = self
+            .refusal_logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due {
+            log_error!("{why}: refused (logged at most once a minute)");
+            self.refusal_logged = Some(Instant::now());
+        }
+    }
+
+    /// Room for a new TCP connection from `ip`. Unauthenticated ones are
+    /// limited per peer and to three quarters of the table, the rest kept
+    /// for authenticated requesters; past either limit, or with the table
+    /// full, the oldest unauthenticated connection still waiting for its
+    /// AUTH is closed rather than the new one refused, so squatters that
+    /// reopen what is closed cannot lock a real requester out. One whose
+    /// failed AUTH is held is never closed early: that would tell its
+    /// answer before the delay.
+    fn make_room(&mut self, ip: IpAddr, peer: &str) -> bool {
+        let now = Instant::now();
+        let cap = self.cfg.max_tcp_connections;
+        // A connection closing now is gone at the end of the round; one whose
+        // failed AUTH is held still counts.
+        let counted = |c: &&Conn| c.is_tcp() && (!c.closing || c.held(now));
+        let unauthed = |c: &&Conn| counted(c) && !c.authed;
+        let from_peer = self
+            .conns
+            .iter()
+            .filter(unauthed)
+            .filter(|c| c.ip == Some(ip))
+            .count();
+        if from_peer >= MAX_UNAUTHED_PER_PEER {
+            self.refused(&format!(
+                "{peer}: {MAX_UNAUTHED_PER_PEER} connections from {ip} not authenticated yet"
+            ));
+            return false;
+        }
+        let open = self.conns.iter().filter(counted).count();
+        let waiting = self.conns.iter().filter(unauthed).count();
+        if open < cap && waiting < (cap * 3 / 4).max(1) {
+            return true;
+        }
+        let oldest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| unauthed(c) && !c.closing)
+            .min_by_key(|(_, c)| c.active)
+            .map(|(i, _)| i);
+        let Some(i) = oldest else {
+            self.refused(&format!("{peer}: {cap} TCP connections open already"));
+            return false;
         };
-        if self.conns.iter().filter(|c| c.is_tcp() == tcp).count() >= cap {
-            let due = self
-                .refusal_logged
-                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-            if due {
-                log_error!("{peer}: {cap} {what} connections open already: refused (logged at most once a minute)");
-                self.refusal_logged = Some(Instant::now());
+        let due = self
+            .eviction_logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        let c = &mut self.conns[i];
+        if due {
+            log_error!(
+                "{}: closed, unauthenticated for {} s, to make room for {peer} \
+                 (logged at most once a minute)",
+                c.peer,
+                (now - c.active).as_secs()
+            );
+            self.eviction_logged = Some(now);
+        }
+        c.closing = true;
+        c.input.clear();
+        c.output.clear();
+        true
+    }
+
+    fn add(&mut self, stream: Stream, peer: String, ip: Option<IpAddr>) {
+        let tcp = matches!(stream, Stream::Tcp(_));
+        if let Some(ip) = ip {
+            if !self.make_room(ip, &peer) {
+                return;
             }
+        } else if self.conns.iter().filter(|c| !c.is_tcp()).count() >= MAX_UNIX_CONNECTIONS {
+            self.refused(&format!(
+                "{peer}: {MAX_UNIX_CONNECTIONS} Unix-socket connections open already"
+            ));
             return;
         }
         let nonblocking = match &stream {
@@ -499,7 +578,8 @@ impl Daemon {
         self.conns.push(Conn {
             stream,
             peer,
-            authed,
+            ip,
+            authed: !tcp,
             input: Vec::new(),
             eof: false,
             pending: Vec::new(),
