@@ -409,3 +409,123 @@ fn squatters_on_the_tcp_port_do_not_lock_out_a_remote_in_dhcpd() {
     );
     eprintln!("{served}/3 leases through a squatted TCP port; {connects} squatter connects");
 }
+
+/// aasadmin over TCP from the server namespace; (exit status, output).
+fn aasadmin_tcp(net: &Net, password: &str, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &net.ns("srv"), aasadmin_bin()])
+        .args(["-a", "10.77.0.5:15310", "-p", password])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn requester_credentials_allocate_and_give_back_only_admin_ones_administer() {
+    let mut net = Net::new(false);
+    let aas = net.add_ns("aas");
+    net.port(&aas, "aas0", "02:77:00:00:00:05", Some("10.77.0.5/24"));
+    // `password` is the admin credential, as it always was.
+    let aconf = net.aasd_conf(
+        "listen = 10.77.0.5:15310\npassword = admin-pw\nrequester_password = dhcp-pw\n",
+        POOLS,
+    );
+    net.start_aasd("aas", &aconf);
+    let conf = dhcpd_conf(
+        &net,
+        "aas_address = 10.77.0.5:15310\naas_password = dhcp-pw",
+    );
+    let (_, dlog) = net.start_standalone(&conf, &[]);
+
+    // in.dhcpd with the requester password: allocate, renew, release.
+    let (udhcpc, _, _) = net.start_udhcpc();
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0")
+        .unwrap_or_else(|| panic!("no renewal: {}", read(&dlog)));
+    kill(udhcpc);
+    let alog = net.path("aasd.log");
+    assert!(
+        wait_for(
+            &alog,
+            &format!("released {}", lease.ip),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        read(&alog)
+    );
+    let _ = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("leased again");
+
+    // The same password, used by hand: giving back is for the client named
+    // only, and admin requests are refused; the connection stays open.
+    let answers = spawn_in_ns(&net.ns("srv"), move || {
+        let s = std::net::TcpStream::connect("10.77.0.5:15310").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        [
+            "AUTH dhcp-pw".to_string(),
+            format!("RELEASE {}", lease.ip),
+            format!("RELEASE {} dhcp someone-else", lease.ip),
+            format!("DECLINE {} 60", lease.ip),
+            format!("DISABLE {}", lease.ip),
+            "ENABLE 10.77.0.101".into(),
+            "QUERY".into(),
+            "STATS".into(),
+            "CHECKPOINT".into(),
+            "RELOAD".into(),
+            "PING".into(),
+        ]
+        .iter()
+        .map(|l| {
+            writeln!(w, "{l}").unwrap();
+            let mut a = String::new();
+            r.read_line(&mut a).unwrap();
+            (l.clone(), a.trim_end().to_string())
+        })
+        .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(answers[0].1, "OK");
+    assert!(answers[2].1.starts_with("ERR notheld "), "{answers:?}");
+    for (line, a) in answers[1..].iter().filter(|(l, _)| !l.contains("someone")) {
+        if line == "PING" {
+            assert!(a.starts_with("OK in.aasd"), "{a}");
+        } else {
+            let word = line.split(' ').next().unwrap();
+            assert!(
+                a.starts_with(&format!("ERR denied {word} needs admin credentials")),
+                "{line}: {a}"
+            );
+        }
+    }
+    // Nothing of it took effect: the client's lease stands, nothing disabled.
+    let (code, text) = net.aasadmin(&["list", "pool=Near"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("leased") && !text.contains("disabled"),
+        "{text}"
+    );
+
+    // aasadmin over TCP: with the requester password refused, saying why;
+    // with the admin password done.
+    let (code, text) = aasadmin_tcp(&net, "dhcp-pw", &["disable", "10.77.0.120"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("refused (denied): DISABLE needs admin credentials"),
+        "{text}"
+    );
+    let (code, text) = aasadmin_tcp(&net, "admin-pw", &["disable", "10.77.0.120"]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = aasadmin_tcp(&net, "admin-pw", &["list", "state=disabled"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("10.77.0.120") && text.contains("1 address(es)"),
+        "{text}"
+    );
+}

@@ -106,6 +106,9 @@ struct Conn {
     /// TCP requesters must send AUTH first; Unix ones are trusted by the
     /// socket's permissions.
     authed: bool,
+    /// With admin credentials (or on the Unix socket): any request. A TCP
+    /// requester with requester credentials only allocates and gives back.
+    admin: bool,
     input: Vec<u8>,
     /// The requester sent all it will (EOF): answer what was read, then close.
     eof: bool,
@@ -204,6 +207,22 @@ fn bind_unix(path: &PathBuf) -> io::Result<UnixListener> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     l.set_nonblocking(true)?;
     Ok(l)
+}
+
+/// What requester credentials allow: allocate and renew, and give back
+/// (release, decline, unhold) what the client named holds; the database
+/// checks it holds it. Admin work, and reading every lease, is refused.
+fn requester_may(r: &Request) -> bool {
+    match r {
+        Request::Auth(_) | Request::Ping | Request::Alloc(_) | Request::Unhold { .. } => true,
+        Request::Release { by, .. } | Request::Decline { by, .. } => by.is_some(),
+        Request::Disable(_)
+        | Request::Enable(_)
+        | Request::Query(_)
+        | Request::Stats(_)
+        | Request::Checkpoint
+        | Request::Reload => false,
+    }
 }
 
 /// Compare without leaking where the first difference is.
@@ -580,6 +599,7 @@ impl Daemon {
             peer,
             ip,
             authed: !tcp,
+            admin: !tcp,
             input: Vec::new(),
             eof: false,
             pending: Vec::new(),
@@ -694,14 +714,16 @@ impl Daemon {
             _ => None,
         };
         if !c.authed || auth.is_some() {
-            let ok = auth.is_some_and(|pw| {
-                self.cfg
-                    .passwords
-                    .iter()
-                    .any(|p| same_secret(p.as_bytes(), pw.as_bytes()))
-            });
-            if ok {
+            let known = |list: &[String]| {
+                auth.is_some_and(|pw| {
+                    list.iter()
+                        .any(|p| same_secret(p.as_bytes(), pw.as_bytes()))
+                })
+            };
+            let admin = known(&self.cfg.passwords);
+            if admin || known(&self.cfg.requester_passwords) {
                 c.authed = true;
+                c.admin = admin;
                 c.answer("OK".into(), false);
             } else {
                 let why = if auth.is_some() {
@@ -712,10 +734,26 @@ impl Daemon {
                 log_error!("{}: {why}: closing", c.peer);
                 c.answer("ERR auth authentication failed".into(), false);
                 c.authed = false;
+                c.admin = false;
                 c.closing = true;
                 c.hold_until = Some(Instant::now() + AUTH_FAILURE_DELAY);
             }
             return;
+        }
+        if let Ok(r) = &parsed {
+            if !c.admin && !requester_may(r) {
+                let what = line.split_ascii_whitespace().next().unwrap_or("");
+                let what = what.to_ascii_uppercase();
+                log_info!("{}: {what} refused: requester credentials", c.peer);
+                c.answer(
+                    format!(
+                        "ERR denied {what} needs admin credentials; requester ones allow \
+                         ALLOC, UNHOLD, and RELEASE and DECLINE naming the client"
+                    ),
+                    false,
+                );
+                return;
+            }
         }
         let answer = match parsed {
             Ok(Request::Query(filter)) => {
@@ -828,6 +866,7 @@ impl Daemon {
         self.db = self.db.with_pools(cfg.pools.clone());
         self.cfg.pools = cfg.pools;
         self.cfg.passwords = cfg.passwords;
+        self.cfg.requester_passwords = cfg.requester_passwords;
         self.cfg.checkpoint_intvl = cfg.checkpoint_intvl;
         self.cfg.idle_timeout = cfg.idle_timeout;
         self.cfg.auth_timeout = cfg.auth_timeout;
