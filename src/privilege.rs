@@ -82,6 +82,39 @@ pub fn target_user(name: &str) -> io::Result<Option<User>> {
     }
 }
 
+/// Give `path` to `uid`:`gid` through a descriptor of the file itself
+/// (O_PATH | O_NOFOLLOW), never through its name: a symbolic link put in
+/// its place is refused, not followed, and what was opened is what changes.
+pub fn chown_no_follow(path: &Path, uid: Uid, gid: Gid) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open(path)?;
+    if file.metadata()?.file_type().is_symlink() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a symbolic link: not followed",
+        ));
+    }
+    // SAFETY: fchownat on a descriptor we own, with an empty C string as
+    // the path (AT_EMPTY_PATH: the descriptor's own file).
+    let rc = unsafe {
+        libc::fchownat(
+            file.as_raw_fd(),
+            c"".as_ptr(),
+            uid.as_raw(),
+            gid.as_raw(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The group owning the AAS socket, or its directory before in.aasd has
 /// made it: kept as a supplementary group so that in.dhcpd can still
 /// connect (the socket is mode 0660).
@@ -91,4 +124,37 @@ pub fn socket_group(path: &Path) -> Option<Gid> {
         .ok()
         .or_else(|| std::fs::metadata(path.parent()?).ok())?;
     Some(Gid::from_raw(meta.gid()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn chown_no_follow_changes_the_file_and_refuses_a_symlink() {
+        if !Uid::effective().is_root() {
+            return; // only root may give files away
+        }
+        let dir = std::env::temp_dir().join(format!("indhcpd-chown-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, b"root's").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (uid, gid) = (Uid::from_raw(65534), Gid::from_raw(65534));
+        let e = chown_no_follow(&link, uid, gid).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::metadata(&target).unwrap().uid(), 0, "not followed");
+        chown_no_follow(&dir.join("sub"), uid, gid).unwrap();
+        let m = std::fs::metadata(dir.join("sub")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534));
+        // A Unix socket cannot be opened for reading, but O_PATH can.
+        let sock = dir.join("s");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        chown_no_follow(&sock, uid, gid).unwrap();
+        assert_eq!(std::fs::metadata(&sock).unwrap().uid(), 65534);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

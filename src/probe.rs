@@ -1,12 +1,13 @@
 //! `probe = yes`: one ICMP echo to an address before it is offered. An
 //! answer means some host uses it without the AAS knowing; the offer is
 //! held back meanwhile, while other clients are served, and sent when
-//! `probe_timeout` passes in silence.
+//! `probe_timeout` passes in silence. When probes cannot be sent (ENOBUFS
+//! under a flood), offers go out unprobed, and the log says so once.
 
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -15,6 +16,7 @@ use nix::sys::socket::{
 
 use crate::dhcp::Reply;
 use crate::net::Datagram;
+use crate::{log_error, log_info};
 
 /// An offer waiting for its probe.
 pub struct Waiting {
@@ -33,6 +35,53 @@ pub struct Prober {
     ident: u16,
     seq: u16,
     waiting: Vec<Waiting>,
+    failing: Failing,
+}
+
+/// Probes that cannot be sent: one line says probing is off, one that it
+/// works again, each at most once a minute, however many offers go out.
+#[derive(Default)]
+struct Failing {
+    /// The last probe failed.
+    now: bool,
+    /// Offers sent unprobed since probes began to fail.
+    unprobed: u64,
+    /// When "probing is off" was last logged.
+    logged: Option<Instant>,
+    /// "probing is off" was logged and "probes work again" not yet.
+    said_off: bool,
+}
+
+impl Failing {
+    fn failed(&mut self, addr: Ipv4Addr, e: Errno) {
+        if !self.now {
+            self.now = true;
+            self.unprobed = 0;
+        }
+        self.unprobed += 1;
+        let due = self
+            .logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due && !self.said_off {
+            log_error!(
+                "probe of {addr}: {e}: probing is off while probes fail, offers go out \
+                 unprobed (logged at most once a minute)"
+            );
+            self.logged = Some(Instant::now());
+            self.said_off = true;
+        }
+    }
+
+    fn worked(&mut self) {
+        if self.now && self.said_off {
+            log_info!(
+                "probes work again ({} offers went out unprobed)",
+                self.unprobed
+            );
+            self.said_off = false;
+        }
+        self.now = false;
+    }
 }
 
 const ECHO_REQUEST: u8 = 8;
@@ -53,6 +102,7 @@ impl Prober {
             ident: std::process::id() as u16,
             seq: 0,
             waiting: Vec::new(),
+            failing: Failing::default(),
         })
     }
 
@@ -60,13 +110,22 @@ impl Prober {
         self.fd.as_fd()
     }
 
-    /// Send one echo request to `addr`.
-    pub fn echo(&mut self, addr: Ipv4Addr) -> io::Result<()> {
+    /// Send one echo request to `addr`; false if it could not be sent
+    /// (logged here, see [`Failing`]): offer the address unprobed.
+    pub fn echo(&mut self, addr: Ipv4Addr) -> bool {
         self.seq = self.seq.wrapping_add(1);
         let packet = echo_request(self.ident, self.seq);
         let to = SockaddrIn::from(std::net::SocketAddrV4::new(addr, 0));
-        sendto(self.fd.as_raw_fd(), &packet, &to, MsgFlags::empty())?;
-        Ok(())
+        match sendto(self.fd.as_raw_fd(), &packet, &to, MsgFlags::empty()) {
+            Ok(_) => {
+                self.failing.worked();
+                true
+            }
+            Err(e) => {
+                self.failing.failed(addr, e);
+                false
+            }
+        }
     }
 
     /// Hold an offer until its deadline or an answer from its address.
@@ -150,6 +209,28 @@ mod tests {
         let p = echo_request(0x1234, 7);
         assert_eq!(checksum(&p), 0);
         assert_eq!(&p[4..8], &[0x12, 0x34, 0, 7]);
+    }
+
+    #[test]
+    fn failing_probes_are_said_once_and_their_end_once() {
+        let addr = Ipv4Addr::new(10, 0, 0, 1);
+        let mut f = Failing::default();
+        for _ in 0..1000 {
+            f.failed(addr, Errno::ENOBUFS);
+        }
+        assert!(f.now && f.said_off);
+        assert_eq!(f.unprobed, 1000);
+        let first = f.logged.expect("logged");
+        f.worked();
+        assert!(!f.now && !f.said_off);
+        // Failing again within the minute: counted, not logged.
+        f.failed(addr, Errno::ENOBUFS);
+        assert!(f.now && !f.said_off);
+        assert_eq!(f.logged, Some(first));
+        assert_eq!(f.unprobed, 1);
+        // Nor is its end, which was never said to have begun.
+        f.worked();
+        assert!(!f.said_off && !f.now);
     }
 
     #[test]

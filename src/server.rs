@@ -308,8 +308,7 @@ impl Server {
         let timeout = Duration::from_millis(u64::from(self.config.server.probe_timeout));
         if let (Some(probe), Some(prober)) = (&reply.probe, &mut self.prober) {
             let addr = probe.addr;
-            if let Err(e) = prober.echo(addr) {
-                log_error!("probe of {addr}: {e}: offering it unprobed");
+            if !prober.echo(addr) {
                 self.send(&reply, d);
                 return;
             }

@@ -296,6 +296,76 @@ fn a_damaged_newest_checkpoint_gives_way_to_the_older_one() {
     assert!(older.exists());
 }
 
+/// Every client of `clients` holds its address, and nothing else is leased.
+fn assert_all_leased(net: &Net, clients: &[(String, String)]) {
+    let (code, text) = net.aasadmin(&["list", "state=leased"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("{} address(es)", clients.len())),
+        "{text}"
+    );
+    for (client, addr) in clients {
+        assert_leased(net, addr, &format!("ppp      {client}"));
+    }
+}
+
+#[test]
+fn damage_at_the_end_of_the_log_brings_in_the_checkpoint() {
+    let mut net = Net::new(false);
+    let conf = net.aasd_conf("sync = never\n", POOLS);
+    let aasd = net.start_aasd("srv", &conf);
+    let leases: Vec<(String, String)> = (0..20)
+        .map(|i| {
+            let c = format!("c{i:02}");
+            let a = alloc(&net, &c).unwrap();
+            (c, a)
+        })
+        .collect();
+    assert!(ask(&net, &["CHECKPOINT"])[0].starts_with("OK "));
+    kill9(aasd);
+    let log = net.dir.join("aasdb").join("aasd.log");
+    let alog = net.path("aasd.log");
+
+    // A power cut with sync = never: the log keeps its first third, the
+    // fsynced checkpoint all 20. A later checkpoint was cut short too.
+    let bytes = fs::read(&log).unwrap();
+    fs::write(&log, &bytes[..bytes.len() / 3]).unwrap();
+    let half = net
+        .dir
+        .join("aasdb/checkpoints/aasd.00000000000000000099.new");
+    fs::write(&half, &bytes[..30]).unwrap();
+    let before = read(&alog).len();
+    let aasd = net.start_aasd("srv", &conf);
+    let lines = read(&alog)[before..].to_string();
+    assert!(lines.contains("ends before checkpoint"), "{lines}");
+    assert!(!half.exists(), "{lines}");
+    assert!(
+        lines.contains(&format!(
+            "removed {}, left by an interrupted write",
+            half.display()
+        )),
+        "{lines}"
+    );
+    assert_all_leased(&net, &leases);
+    stop(aasd);
+
+    // One byte flipped in the last record of the log (now rewritten whole,
+    // as new as the checkpoint): corrupt, not torn.
+    let mut bytes = fs::read(&log).unwrap();
+    let last = *record_offsets(&bytes).last().unwrap();
+    bytes[last + 12] ^= 0x55;
+    fs::write(&log, &bytes).unwrap();
+    let before = read(&alog).len();
+    net.start_aasd("srv", &conf);
+    let lines = read(&alog)[before..].to_string();
+    assert!(lines.contains("corrupt tail at offset"), "{lines}");
+    assert!(lines.contains("recovering from checkpoint"), "{lines}");
+    assert_all_leased(&net, &leases);
+    // What is lost is never handed out again.
+    let next = alloc(&net, "newcomer").unwrap();
+    assert!(leases.iter().all(|(_, a)| *a != next), "{next}");
+}
+
 #[test]
 fn a_second_aasd_on_the_same_database_exits_1() {
     let mut net = Net::new(false);

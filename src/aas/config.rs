@@ -16,8 +16,11 @@ pub struct AasConfig {
     pub store: StoreConfig,
     /// Seconds between checkpoints.
     pub checkpoint_intvl: u64,
-    /// Any of these is accepted from a TCP requester.
+    /// Admin credentials for TCP: any request. `password`, as it always was.
     pub passwords: Vec<String>,
+    /// Requester credentials for TCP (`requester_password`): allocate,
+    /// renew, and release, decline or unhold for the client named.
+    pub requester_passwords: Vec<String>,
     pub socket: PathBuf,
     /// `host:port` (or `host:service`) for TCP requesters.
     pub listen: Option<String>,
@@ -33,8 +36,8 @@ pub struct AasConfig {
 }
 
 const TOP_KEYS: &str = "database_dir, max_db_size, checkpoint_dir, checkpoint_intvl, \
-                        num_checkpoints, password, socket, listen, sync, idle_timeout, \
-                        auth_timeout, max_tcp_connections, user";
+                        num_checkpoints, password, requester_password, socket, listen, sync, \
+                        idle_timeout, auth_timeout, max_tcp_connections, user";
 
 pub fn load(path: &Path) -> Result<AasConfig, Vec<ConfigError>> {
     let text = read_text(path).map_err(|e| vec![e])?;
@@ -130,6 +133,7 @@ pub fn parse(text: &str, file: &str) -> Result<AasConfig, Vec<ConfigError>> {
         },
         checkpoint_intvl: 3600,
         passwords: Vec::new(),
+        requester_passwords: Vec::new(),
         socket: PathBuf::from("/run/aasd.sock"),
         listen: None,
         idle_timeout: 60,
@@ -189,7 +193,7 @@ fn show(a: u32, b: u32) -> String {
 fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig, ckpt: &mut Option<PathBuf>) {
     let mut seen: Vec<&str> = Vec::new();
     for e in &s.entries {
-        if e.key != "password" {
+        if e.key != "password" && e.key != "requester_password" {
             if seen.contains(&e.key.as_str()) {
                 p.err(e.line, format!("{} is given twice", e.key));
                 continue;
@@ -224,11 +228,28 @@ fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig, ckpt: &mut Option<PathB
                     cfg.store.num_checkpoints = n as usize;
                 }
             }
-            "password" => {
-                if e.value.is_empty() || e.value.contains(char::is_whitespace) {
-                    p.err(e.line, "password: expected one word without blanks".into());
+            "password" | "requester_password" => {
+                let (list, other) = if e.key == "password" {
+                    (&mut cfg.passwords, &cfg.requester_passwords)
                 } else {
-                    cfg.passwords.push(e.value.clone());
+                    (&mut cfg.requester_passwords, &cfg.passwords)
+                };
+                if e.value.is_empty() || e.value.contains(char::is_whitespace) {
+                    p.err(
+                        e.line,
+                        format!("{}: expected one word without blanks", e.key),
+                    );
+                } else if other.contains(&e.value) {
+                    p.err(
+                        e.line,
+                        format!(
+                            "{}: the same word is an admin password and a requester \
+                             password: it would be admin",
+                            e.key
+                        ),
+                    );
+                } else {
+                    list.push(e.value.clone());
                 }
             }
             "socket" => {
@@ -283,7 +304,7 @@ fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig, ckpt: &mut Option<PathB
             ),
         }
     }
-    if cfg.listen.is_some() && cfg.passwords.is_empty() {
+    if cfg.listen.is_some() && cfg.passwords.is_empty() && cfg.requester_passwords.is_empty() {
         let line = s
             .entries
             .iter()
@@ -432,6 +453,33 @@ mod tests {
         assert!(e[0]
             .to_string()
             .contains("idle_timeout: must be at least 1"));
+    }
+
+    #[test]
+    fn requester_passwords_apart_from_admin_ones() {
+        let c = parse(
+            "listen = 127.0.0.1:5310\nrequester_password = dhcp-hosts\n\
+             requester_password = ppp\n[pool P]\naddress = 10.0.0.1\n",
+            "f",
+        )
+        .unwrap();
+        assert!(c.passwords.is_empty(), "no admin over TCP");
+        assert_eq!(c.requester_passwords, ["dhcp-hosts", "ppp"]);
+        let e = parse(
+            "password = same\nrequester_password = same\nrequester_password = a b\n\
+             [pool P]\naddress = 10.0.0.1\n",
+            "f",
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "f:2: requester_password: the same word is an admin password and a \
+                 requester password: it would be admin",
+                "f:3: requester_password: expected one word without blanks"
+            ]
+        );
     }
 
     #[test]

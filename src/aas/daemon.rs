@@ -7,7 +7,7 @@
 //! change the log might not hold.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,13 +15,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::unistd::{access, chown, setgid, setgroups, setuid, AccessFlags, User};
+use nix::unistd::{access, setgid, setgroups, setuid, AccessFlags, User};
 
 use super::config::{self, AasConfig};
-use super::db::{Change, Db, Time};
+use super::db::{Change, Db, Filter, Time};
 use super::journal::Store;
 use super::ops;
 use super::proto::{self, Request, MAX_LINE};
+use crate::privilege::chown_no_follow;
 use crate::{log_debug, log_detail, log_error, log_info, signals};
 
 /// More Unix-socket connections than this are refused (closed at once).
@@ -29,8 +30,26 @@ use crate::{log_debug, log_detail, log_error, log_info, signals};
 /// requesters cannot lock out the local in.dhcpd.
 pub const MAX_UNIX_CONNECTIONS: usize = 256;
 
-/// Answers waiting for a requester beyond this stop reading its requests.
-pub const MAX_OUTPUT: usize = 1 << 20;
+/// A requester's answers not yet read (made, or waiting for the round's
+/// fsync) beyond this stop answering its further requests, and reading
+/// them: they wait in the socket, so its input is bounded as well.
+pub const MAX_OUTPUT: usize = 128 << 10;
+
+/// Unread answers of all requesters together beyond this: only a requester
+/// with nothing unread gets an answer, one at a time. With the number of
+/// connections capped, in.aasd's memory is bounded whatever they do.
+pub const MAX_TOTAL_OUTPUT: usize = 8 << 20;
+
+/// Request bytes read ahead of what is answered, per connection.
+const MAX_INPUT: usize = 16 << 10;
+
+/// `LEASE` rows a `QUERY` answer is made of per step: a long listing is
+/// made as its requester reads it, not all at once.
+const QUERY_PAGE: usize = 64;
+
+/// Connections not yet authenticated from one peer address: beyond this
+/// its new one is closed at once. in.dhcpd authenticates as it connects.
+pub const MAX_UNAUTHED_PER_PEER: usize = 4;
 
 /// A failed AUTH is answered, and its connection closed, only after this:
 /// guessing passwords goes at one a second per connection. The loop goes
@@ -71,16 +90,35 @@ impl Stream {
     }
 }
 
+/// A `QUERY` answered a page at a time.
+struct Listing {
+    /// Its filter, the range starting where the next page does.
+    filter: Filter,
+    /// Rows sent so far, for `END n`.
+    rows: usize,
+}
+
 struct Conn {
     stream: Stream,
     peer: String,
+    /// The peer's address, for TCP.
+    ip: Option<IpAddr>,
     /// TCP requesters must send AUTH first; Unix ones are trusted by the
     /// socket's permissions.
     authed: bool,
+    /// With admin credentials (or on the Unix socket): any request. A TCP
+    /// requester with requester credentials only allocates and gives back.
+    admin: bool,
     input: Vec<u8>,
+    /// The requester sent all it will (EOF): answer what was read, then close.
+    eof: bool,
     /// Answers waiting for this round's fsync: (text, needs the log on disk).
     pending: Vec<(String, bool)>,
+    /// Bytes of `pending`, newlines included.
+    pending_bytes: usize,
     output: Vec<u8>,
+    /// A QUERY still being answered; later requests wait for it.
+    listing: Option<Listing>,
     /// Close once the output is sent.
     closing: bool,
     /// The last complete request line, or the connection.
@@ -96,6 +134,31 @@ impl Conn {
 
     fn held(&self, now: Instant) -> bool {
         self.hold_until.is_some_and(|t| now < t)
+    }
+
+    /// Answer bytes made for this requester and not yet taken by it.
+    fn unread(&self) -> usize {
+        self.pending_bytes + self.output.len()
+    }
+
+    fn answer(&mut self, text: String, durable: bool) {
+        self.pending_bytes += text.len() + 1;
+        self.pending.push((text, durable));
+    }
+
+    /// May another answer be made for it, with `total` unread answer bytes
+    /// of all requesters?
+    fn may_answer(&self, total: usize, now: Instant) -> bool {
+        let unread = self.unread();
+        !self.closing
+            && !self.held(now)
+            && unread < MAX_OUTPUT
+            && (total < MAX_TOTAL_OUTPUT || unread == 0)
+    }
+
+    /// A request line, or a listing, waits to be answered and may be.
+    fn has_work(&self, total: usize, now: Instant) -> bool {
+        self.may_answer(total, now) && (self.listing.is_some() || self.input.contains(&b'\n'))
     }
 
     /// When this connection is closed for idleness.
@@ -120,6 +183,8 @@ pub struct Daemon {
     next_checkpoint: Instant,
     /// When a refused connection was last logged (a flood logs once a minute).
     refusal_logged: Option<Instant>,
+    /// When closing a connection to make room was last logged.
+    eviction_logged: Option<Instant>,
     /// This round's logged changes, in order, until its fsync.
     unsynced: Vec<Change>,
 }
@@ -142,6 +207,22 @@ fn bind_unix(path: &PathBuf) -> io::Result<UnixListener> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     l.set_nonblocking(true)?;
     Ok(l)
+}
+
+/// What requester credentials allow: allocate and renew, and give back
+/// (release, decline, unhold) what the client named holds; the database
+/// checks it holds it. Admin work, and reading every lease, is refused.
+fn requester_may(r: &Request) -> bool {
+    match r {
+        Request::Auth(_) | Request::Ping | Request::Alloc(_) | Request::Unhold { .. } => true,
+        Request::Release { by, .. } | Request::Decline { by, .. } => by.is_some(),
+        Request::Disable(_)
+        | Request::Enable(_)
+        | Request::Query(_)
+        | Request::Stats(_)
+        | Request::Checkpoint
+        | Request::Reload => false,
+    }
 }
 
 /// Compare without leaking where the first difference is.
@@ -176,7 +257,7 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
         };
     }
     let name = &user.name;
-    chown(&cfg.socket, Some(user.uid), Some(user.gid))
+    chown_no_follow(&cfg.socket, user.uid, user.gid)
         .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
     let dirs = [
         ("database_dir", &cfg.store.database_dir),
@@ -185,7 +266,7 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
     for (_, dir) in dirs {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
-            chown(dir, Some(user.uid), Some(user.gid))
+            chown_no_follow(dir, user.uid, user.gid)
                 .map_err(|e| err(format!("{}: chown to {name}: {e}", dir.display())))?;
         }
     }
@@ -229,6 +310,7 @@ impl Daemon {
             tcp,
             conns: Vec::new(),
             refusal_logged: None,
+            eviction_logged: None,
             unsynced: Vec::new(),
         })
     }
@@ -278,10 +360,16 @@ impl Daemon {
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_secs(1));
             let ready = self.wait(wait)?;
-            self.accept(ready.0, ready.1);
             for i in ready.2 {
                 self.read_from(i);
             }
+            let mut total = self.unread_total();
+            for i in 0..self.conns.len() {
+                self.serve(i, &mut total);
+            }
+            // After the AUTHs that came are taken: a new connection that
+            // makes room closes one that is still unauthenticated.
+            self.accept(ready.0, ready.1);
             self.close_idle();
             self.commit_round();
             self.write_out();
@@ -331,7 +419,12 @@ impl Daemon {
             c.closing = true;
             c.input.clear();
             c.output.clear();
+            c.listing = None;
         }
+    }
+
+    fn unread_total(&self) -> usize {
+        self.conns.iter().map(Conn::unread).sum()
     }
 
     /// poll(2): (unix listener ready, tcp listener ready, readable conns).
@@ -344,15 +437,21 @@ impl Daemon {
         }
         let first_conn = fds.len();
         let now = Instant::now();
+        let total = self.unread_total();
+        let mut timeout = timeout;
         let mut polled = Vec::new();
         for (i, c) in self.conns.iter().enumerate() {
             if c.held(now) {
                 continue;
             }
-            // No reading from a closing connection, nor from one that does
-            // not take its answers (it would grow `output` without bound).
+            // Requests read are answered without waiting for more.
+            if c.has_work(total, now) {
+                timeout = Duration::ZERO;
+            }
+            // No reading from a closing connection, nor from one that may
+            // not be answered now: its requests wait in the socket.
             let mut ev = PollFlags::empty();
-            if !c.closing && c.output.len() < MAX_OUTPUT {
+            if !c.eof && c.may_answer(total, now) && c.input.len() < MAX_INPUT {
                 ev |= PollFlags::POLLIN;
             }
             if !c.output.is_empty() {
@@ -381,7 +480,7 @@ impl Daemon {
     fn accept(&mut self, unix: bool, tcp: bool) {
         while let Some(l) = Some(&self.unix).filter(|_| unix) {
             match l.accept() {
-                Ok((s, _)) => self.add(Stream::Unix(s), "unix".into(), true),
+                Ok((s, _)) => self.add(Stream::Unix(s), "unix".into(), None),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     log_error!("accept on {}: {e}", self.cfg.socket.display());
@@ -391,7 +490,7 @@ impl Daemon {
         }
         while let Some(l) = self.tcp.as_ref().filter(|_| tcp) {
             match l.accept() {
-                Ok((s, peer)) => self.add(Stream::Tcp(s), peer.to_string(), false),
+                Ok((s, peer)) => self.add(Stream::Tcp(s), peer.to_string(), Some(peer.ip())),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     log_error!("accept on TCP: {e}");
@@ -401,21 +500,89 @@ impl Daemon {
         }
     }
 
-    fn add(&mut self, stream: Stream, peer: String, authed: bool) {
-        let tcp = matches!(stream, Stream::Tcp(_));
-        let (cap, what) = if tcp {
-            (self.cfg.max_tcp_connections, "TCP")
-        } else {
-            (MAX_UNIX_CONNECTIONS, "Unix-socket")
+    /// Log a refused connection, at most once a minute.
+    fn refused(&mut self, why: &str) {
+        let due = self
+            .refusal_logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due {
+            log_error!("{why}: refused (logged at most once a minute)");
+            self.refusal_logged = Some(Instant::now());
+        }
+    }
+
+    /// Room for a new TCP connection from `ip`. Unauthenticated ones are
+    /// limited per peer and to three quarters of the table, the rest kept
+    /// for authenticated requesters; past either limit, or with the table
+    /// full, the oldest unauthenticated connection still waiting for its
+    /// AUTH is closed rather than the new one refused, so squatters that
+    /// reopen what is closed cannot lock a real requester out. One whose
+    /// failed AUTH is held is never closed early: that would tell its
+    /// answer before the delay.
+    fn make_room(&mut self, ip: IpAddr, peer: &str) -> bool {
+        let now = Instant::now();
+        let cap = self.cfg.max_tcp_connections;
+        // A connection closing now is gone at the end of the round; one whose
+        // failed AUTH is held still counts.
+        let counted = |c: &&Conn| c.is_tcp() && (!c.closing || c.held(now));
+        let unauthed = |c: &&Conn| counted(c) && !c.authed;
+        let from_peer = self
+            .conns
+            .iter()
+            .filter(unauthed)
+            .filter(|c| c.ip == Some(ip))
+            .count();
+        if from_peer >= MAX_UNAUTHED_PER_PEER {
+            self.refused(&format!(
+                "{peer}: {MAX_UNAUTHED_PER_PEER} connections from {ip} not authenticated yet"
+            ));
+            return false;
+        }
+        let open = self.conns.iter().filter(counted).count();
+        let waiting = self.conns.iter().filter(unauthed).count();
+        if open < cap && waiting < (cap * 3 / 4).max(1) {
+            return true;
+        }
+        let oldest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| unauthed(c) && !c.closing)
+            .min_by_key(|(_, c)| c.active)
+            .map(|(i, _)| i);
+        let Some(i) = oldest else {
+            self.refused(&format!("{peer}: {cap} TCP connections open already"));
+            return false;
         };
-        if self.conns.iter().filter(|c| c.is_tcp() == tcp).count() >= cap {
-            let due = self
-                .refusal_logged
-                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-            if due {
-                log_error!("{peer}: {cap} {what} connections open already: refused (logged at most once a minute)");
-                self.refusal_logged = Some(Instant::now());
+        let due = self
+            .eviction_logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        let c = &mut self.conns[i];
+        if due {
+            log_error!(
+                "{}: closed, unauthenticated for {} s, to make room for {peer} \
+                 (logged at most once a minute)",
+                c.peer,
+                (now - c.active).as_secs()
+            );
+            self.eviction_logged = Some(now);
+        }
+        c.closing = true;
+        c.input.clear();
+        c.output.clear();
+        true
+    }
+
+    fn add(&mut self, stream: Stream, peer: String, ip: Option<IpAddr>) {
+        let tcp = matches!(stream, Stream::Tcp(_));
+        if let Some(ip) = ip {
+            if !self.make_room(ip, &peer) {
+                return;
             }
+        } else if self.conns.iter().filter(|c| !c.is_tcp()).count() >= MAX_UNIX_CONNECTIONS {
+            self.refused(&format!(
+                "{peer}: {MAX_UNIX_CONNECTIONS} Unix-socket connections open already"
+            ));
             return;
         }
         let nonblocking = match &stream {
@@ -430,28 +597,28 @@ impl Daemon {
         self.conns.push(Conn {
             stream,
             peer,
-            authed,
+            ip,
+            authed: !tcp,
+            admin: !tcp,
             input: Vec::new(),
+            eof: false,
             pending: Vec::new(),
+            pending_bytes: 0,
             output: Vec::new(),
+            listing: None,
             closing: false,
             active: Instant::now(),
             hold_until: None,
         });
     }
 
+    /// Read what has arrived, up to [`MAX_INPUT`] ahead of the answers.
     fn read_from(&mut self, i: usize) {
         let mut buf = [0u8; 16384];
-        loop {
-            let c = &mut self.conns[i];
-            if c.closing {
-                return;
-            }
+        let c = &mut self.conns[i];
+        while !c.closing && !c.eof && c.input.len() < MAX_INPUT {
             match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    c.closing = true;
-                    break;
-                }
+                Ok(0) => c.eof = true,
                 Ok(n) => {
                     c.input.extend_from_slice(&buf[..n]);
                     // A short read took all there was: poll(2) says when
@@ -466,29 +633,66 @@ impl Daemon {
                     log_debug!("{}: {e}", c.peer);
                     c.closing = true;
                     c.output.clear();
-                    return;
                 }
             }
         }
+    }
+
+    /// Answer the request lines read from connection `i`, one at a time,
+    /// while its unread answers and everyone's (`total`, kept up to date)
+    /// stay within bounds; the rest wait for a later round. Answer bytes
+    /// are counted as they are made, so no answer set grows past a bound.
+    fn serve(&mut self, i: usize, total: &mut usize) {
+        let now = Instant::now();
         let mut start = 0;
-        while let Some(nl) = self.conns[i].input[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-        {
-            let line = self.conns[i].input[start..start + nl].to_vec();
-            start += nl + 1;
-            self.conns[i].active = Instant::now();
-            self.request(i, &line);
-            if self.conns[i].closing && !self.conns[i].authed {
-                break;
+        while self.conns[i].may_answer(*total, now) {
+            let before = self.conns[i].unread();
+            if self.conns[i].listing.is_some() {
+                self.list_page(i);
+            } else {
+                let c = &mut self.conns[i];
+                let Some(nl) = c.input[start..].iter().position(|&b| b == b'\n') else {
+                    break;
+                };
+                let line = c.input[start..start + nl].to_vec();
+                start += nl + 1;
+                c.active = now;
+                self.request(i, &line);
             }
+            *total += self.conns[i].unread().saturating_sub(before);
         }
         let c = &mut self.conns[i];
         c.input.drain(..start.min(c.input.len()));
-        if c.input.len() > MAX_LINE {
+        let whole_line = c.input.contains(&b'\n');
+        if !whole_line && c.input.len() > MAX_LINE {
             log_error!("{}: request line over {MAX_LINE} bytes: closing", c.peer);
             c.closing = true;
             c.input.clear();
+        }
+        if c.eof && !whole_line && c.listing.is_none() {
+            c.closing = true;
+        }
+    }
+
+    /// The next page of connection `i`'s QUERY answer; `END n` after the last.
+    fn list_page(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        let Some(l) = c.listing.as_mut() else { return };
+        let (mut text, n, next) = ops::lease_rows(&mut self.db, &l.filter, now(), QUERY_PAGE);
+        l.rows += n;
+        match next {
+            Some(from) => {
+                let hi = l.filter.range.map_or(u32::MAX, |(_, hi)| hi);
+                l.filter.range = Some((from, hi));
+                text.pop();
+            }
+            None => {
+                text.push_str(&format!("END {}", l.rows));
+                c.listing = None;
+            }
+        }
+        if !text.is_empty() {
+            c.answer(text, false);
         }
     }
 
@@ -510,15 +714,17 @@ impl Daemon {
             _ => None,
         };
         if !c.authed || auth.is_some() {
-            let ok = auth.is_some_and(|pw| {
-                self.cfg
-                    .passwords
-                    .iter()
-                    .any(|p| same_secret(p.as_bytes(), pw.as_bytes()))
-            });
-            if ok {
+            let known = |list: &[String]| {
+                auth.is_some_and(|pw| {
+                    list.iter()
+                        .any(|p| same_secret(p.as_bytes(), pw.as_bytes()))
+                })
+            };
+            let admin = known(&self.cfg.passwords);
+            if admin || known(&self.cfg.requester_passwords) {
                 c.authed = true;
-                c.pending.push(("OK".into(), false));
+                c.admin = admin;
+                c.answer("OK".into(), false);
             } else {
                 let why = if auth.is_some() {
                     "authentication failed (wrong password)"
@@ -526,22 +732,41 @@ impl Daemon {
                     "request before AUTH"
                 };
                 log_error!("{}: {why}: closing", c.peer);
-                c.pending
-                    .push(("ERR auth authentication failed".into(), false));
+                c.answer("ERR auth authentication failed".into(), false);
                 c.authed = false;
+                c.admin = false;
                 c.closing = true;
                 c.hold_until = Some(Instant::now() + AUTH_FAILURE_DELAY);
             }
             return;
         }
+        if let Ok(r) = &parsed {
+            if !c.admin && !requester_may(r) {
+                let what = line.split_ascii_whitespace().next().unwrap_or("");
+                let what = what.to_ascii_uppercase();
+                log_info!("{}: {what} refused: requester credentials", c.peer);
+                c.answer(
+                    format!(
+                        "ERR denied {what} needs admin credentials; requester ones allow \
+                         ALLOC, UNHOLD, and RELEASE and DECLINE naming the client"
+                    ),
+                    false,
+                );
+                return;
+            }
+        }
         let answer = match parsed {
+            Ok(Request::Query(filter)) => {
+                c.listing = Some(Listing { filter, rows: 0 });
+                return;
+            }
             Ok(r) => self.apply(r),
             Err(e) => {
                 log_debug!("{}: bad request: {e}", self.conns[i].peer);
                 (format!("ERR syntax {e}"), false)
             }
         };
-        self.conns[i].pending.push(answer);
+        self.conns[i].answer(answer.0, answer.1);
     }
 
     /// Stage the changes for the round's write to the log; they are kept
@@ -641,6 +866,7 @@ impl Daemon {
         self.db = self.db.with_pools(cfg.pools.clone());
         self.cfg.pools = cfg.pools;
         self.cfg.passwords = cfg.passwords;
+        self.cfg.requester_passwords = cfg.requester_passwords;
         self.cfg.checkpoint_intvl = cfg.checkpoint_intvl;
         self.cfg.idle_timeout = cfg.idle_timeout;
         self.cfg.auth_timeout = cfg.auth_timeout;
@@ -664,6 +890,7 @@ impl Daemon {
         }
         self.unsynced.clear();
         for c in &mut self.conns {
+            c.pending_bytes = 0;
             for (text, durable) in c.pending.drain(..) {
                 match &synced {
                     Err(e) if durable => {

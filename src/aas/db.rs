@@ -834,10 +834,19 @@ impl Db {
 
     /// Entries matching `f`, in address order, with their pool's name.
     pub fn query(&mut self, f: &Filter, now: Time) -> Vec<(u32, &str, &Entry)> {
+        self.query_page(f, now, usize::MAX)
+    }
+
+    /// The first `limit` of them: a listing made a page at a time, so its
+    /// size in memory stays bounded however many entries match.
+    pub fn query_page(&mut self, f: &Filter, now: Time, limit: usize) -> Vec<(u32, &str, &Entry)> {
         self.expire(now);
         let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
         let mut out = Vec::new();
         for (&a, e) in self.entries.range(lo..=hi) {
+            if out.len() == limit {
+                break;
+            }
             let pool = &self.pools[self.pool_of(a).expect("in a pool")].name;
             let keep = f.pool.as_ref().is_none_or(|p| p == pool)
                 && f.service.as_ref().is_none_or(|s| *s == e.service)

@@ -12,7 +12,9 @@
 //! Replaying a file is setting each address to its newest record, so a
 //! compacted log (one record per address) and a checkpoint are the same
 //! thing. A record cut short or failing its checksum is skipped to the next
-//! frame that checks out, and every skip is reported with its offset.
+//! frame that checks out, and every skip is reported with its offset. Only
+//! a last record cut short is a torn write; any other damage at the end is
+//! corruption, which the newest checkpoint fills as it fills a hole.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -198,8 +200,26 @@ pub struct Replay {
     pub records: Vec<(u32, Entry)>,
     /// Skipped stretches followed by good records.
     pub holes: Vec<Damage>,
-    /// A damaged end (a torn last write): where the good part ends.
+    /// A damaged end: where the good part ends.
     pub torn_at: Option<usize>,
+    /// The damaged end is one record cut short, as a write interrupted by
+    /// a crash leaves it; otherwise it is corrupt (a bad byte, a bad mark).
+    pub short_tail: bool,
+}
+
+/// The bytes from `at` to the end are the start of one record, cut short.
+fn cut_short(bytes: &[u8], at: usize) -> bool {
+    let rest = &bytes[at..];
+    if rest.first() != Some(&MARK) {
+        return false;
+    }
+    match rest.get(1..3) {
+        Some(l) => {
+            let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
+            (FIXED + 2..=MAX_PAYLOAD).contains(&len) && rest.len() < 7 + len
+        }
+        None => true,
+    }
 }
 
 /// Read every good record of a file's bytes. `None`: no valid header, so
@@ -226,6 +246,7 @@ pub fn replay(bytes: &[u8]) -> Option<Replay> {
             }
             None => {
                 r.torn_at = Some(at);
+                r.short_tail = cut_short(bytes, at);
                 break;
             }
         }
@@ -346,6 +367,32 @@ fn write_state_file(path: &Path, db: &Db) -> io::Result<u64> {
     Ok(buf.len() as u64)
 }
 
+/// Remove what a compaction (`aasd.new`) or a checkpoint (`aasd.<seq>.new`)
+/// killed half-way left behind: with the lock held nothing else writes them,
+/// and the files they were to replace are still current.
+fn remove_temporaries(cfg: &StoreConfig) {
+    let is_temporary = |name: &str| {
+        name == "aasd.new"
+            || name
+                .strip_prefix("aasd.")
+                .and_then(|n| n.strip_suffix(".new"))
+                .is_some_and(|seq| !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()))
+    };
+    for dir in [&cfg.database_dir, &cfg.checkpoint_dir] {
+        let Ok(rd) = fs::read_dir(dir) else { continue };
+        for path in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !is_temporary(name) {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => log_info!("removed {}, left by an interrupted write", path.display()),
+                Err(e) => log_error!("removing {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
 /// Checkpoint files, newest first: `aasd.<seq>.ckpt`, seq zero-padded.
 pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
@@ -394,13 +441,16 @@ fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Vec<(u32, Entry)>)> {
 }
 
 impl Store {
-    /// Open the log and rebuild `db` from it. A torn tail is cut; damage
-    /// in the middle, or a missing or unreadable log, brings in the newest
-    /// good checkpoint, and the log is then rewritten from the result.
+    /// Open the log and rebuild `db` from it. A torn tail (a last record
+    /// cut short) is cut. Any other damage, a missing or unreadable log, or
+    /// a log that ends before the newest checkpoint (a power cut with
+    /// `sync = never`) brings in the newest good checkpoint, and the log is
+    /// then rewritten from the result.
     pub fn open(cfg: StoreConfig, db: &mut Db) -> io::Result<Store> {
         fs::create_dir_all(&cfg.database_dir)?;
         let lock = lock(&cfg.database_dir)?;
         fs::create_dir_all(&cfg.checkpoint_dir)?;
+        remove_temporaries(&cfg);
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
         let mut from_log = Vec::new();
@@ -415,9 +465,16 @@ impl Store {
                             h.len
                         );
                     }
+                    let mut corrupt_end = false;
                     if let Some(at) = r.torn_at {
+                        let what = if r.short_tail {
+                            "torn tail"
+                        } else {
+                            corrupt_end = true;
+                            "corrupt tail"
+                        };
                         log_error!(
-                            "{}: torn or corrupt tail at offset {at}: {} bytes cut",
+                            "{}: {what} at offset {at}: {} bytes cut",
                             path.display(),
                             bytes.len() - at
                         );
@@ -427,7 +484,7 @@ impl Store {
                         keep_aside(&path);
                     }
                     from_log = r.records;
-                    !r.holes.is_empty()
+                    !r.holes.is_empty() || corrupt_end
                 }
                 // Emptied (truncated by a crash or by hand): as if lost.
                 None if bytes.is_empty() => true,
@@ -447,6 +504,7 @@ impl Store {
                 true
             }
         };
+        let log_newest = from_log.iter().map(|(_, e)| e.seq).max().unwrap_or(0);
         if need_checkpoint {
             rewrite = true;
             if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
@@ -456,6 +514,22 @@ impl Store {
                     records.len()
                 );
                 load(db, records);
+            }
+        } else if newest_checkpoint_seq(&cfg.checkpoint_dir) > log_newest {
+            // The log lost records the checkpoint holds (it is fsynced even
+            // when the log is not). A checkpoint may be named after a change
+            // that was undone, so only records newer than the log count.
+            if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
+                let newer = records.iter().filter(|(_, e)| e.seq > log_newest).count();
+                if newer > 0 {
+                    log_error!(
+                        "{}: ends before checkpoint {} ({newer} newer records): merging it",
+                        path.display(),
+                        ckpt.display()
+                    );
+                    load(db, records);
+                    rewrite = true;
+                }
             }
         }
         // Records in log order; the newest of each address wins over an
@@ -467,10 +541,7 @@ impl Store {
             fs::metadata(&path)?.len()
         };
         let file = OpenOptions::new().write(true).open(&path)?;
-        let checkpointed = checkpoints(&cfg.checkpoint_dir)
-            .first()
-            .and_then(|p| checkpoint_seq(p))
-            .unwrap_or(0);
+        let checkpointed = newest_checkpoint_seq(&cfg.checkpoint_dir);
         // Later checkpoints must sort after it.
         db.raise_seq(checkpointed);
         log_detail!(
@@ -634,6 +705,14 @@ impl Store {
         log_detail!("checkpoint {}", path.display());
         Ok(Some(path))
     }
+}
+
+/// The database sequence the newest checkpoint is named after; 0 if none.
+fn newest_checkpoint_seq(dir: &Path) -> u64 {
+    checkpoints(dir)
+        .first()
+        .and_then(|p| checkpoint_seq(p))
+        .unwrap_or(0)
 }
 
 fn checkpoint_seq(path: &Path) -> Option<u64> {

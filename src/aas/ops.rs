@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
-use super::db::{Change, Db, Refusal, Time};
+use super::db::{Change, Db, Filter, Refusal, Time};
 use super::proto::{self, time_text, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
@@ -102,22 +102,8 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
         Request::Disable(addr) => done(db.set_disabled(addr, true, now)),
         Request::Enable(addr) => done(db.set_disabled(addr, false, now)),
         Request::Query(f) => {
-            let found = db.query(&f, now);
-            let mut out = String::new();
-            for (a, pool, e) in &found {
-                out.push_str(&format!(
-                    "LEASE {} {pool} {} {} {} {} {} {} {}\n",
-                    Ipv4Addr::from(*a),
-                    e.state_at(now).name(),
-                    if e.disabled { "yes" } else { "no" },
-                    word(&e.service),
-                    word(&e.client),
-                    e.reserved,
-                    time_text(e.end),
-                    e.released
-                ));
-            }
-            out.push_str(&format!("END {}", found.len()));
+            let (mut out, n, _) = lease_rows(db, &f, now, usize::MAX);
+            out.push_str(&format!("END {n}"));
             rows(out)
         }
         Request::Stats(pool) => {
@@ -144,6 +130,37 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             changes: Vec::new(),
         },
     }
+}
+
+/// Up to `limit` `LEASE` rows of a `QUERY`, each ending in a newline, how
+/// many, and the address to go on from if there may be more.
+pub fn lease_rows(
+    db: &mut Db,
+    f: &Filter,
+    now: Time,
+    limit: usize,
+) -> (String, usize, Option<u32>) {
+    let found = db.query_page(f, now, limit);
+    let mut out = String::new();
+    for (a, pool, e) in &found {
+        out.push_str(&format!(
+            "LEASE {} {pool} {} {} {} {} {} {} {}\n",
+            Ipv4Addr::from(*a),
+            e.state_at(now).name(),
+            if e.disabled { "yes" } else { "no" },
+            word(&e.service),
+            word(&e.client),
+            e.reserved,
+            time_text(e.end),
+            e.released
+        ));
+    }
+    let hi = f.range.map_or(u32::MAX, |(_, hi)| hi);
+    let next = match found.last() {
+        Some(&(last, _, _)) if found.len() == limit && last < hi => Some(last + 1),
+        _ => None,
+    };
+    (out, found.len(), next)
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests

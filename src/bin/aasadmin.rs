@@ -129,7 +129,10 @@ impl Admin {
                  socket's owner or as a member of its group"
             );
         } else {
-            eprintln!("aasadmin: in.aasd is not answering at {target}: {}", d.0);
+            eprintln!(
+                "aasadmin: in.aasd is not answering at {target}: {}",
+                printable(&d.0)
+            );
             eprintln!("aasadmin: is in.aasd running? (systemctl status in.aasd)");
         }
         1
@@ -137,7 +140,11 @@ impl Admin {
 
     fn refused(&self, a: Answer) -> i32 {
         match a {
-            Answer::Err { code, text } => eprintln!("aasadmin: refused ({code}): {text}"),
+            Answer::Err { code, text } => eprintln!(
+                "aasadmin: refused ({}): {}",
+                printable(&code),
+                printable(&text)
+            ),
             Answer::Ok(_) => eprintln!("aasadmin: unexpected answer"),
         }
         1
@@ -152,7 +159,7 @@ impl Admin {
                 } else if words.is_empty() {
                     println!("{done}");
                 } else {
-                    println!("{done}: {}", words.join(" "));
+                    println!("{done}: {}", printable(&words.join(" ")));
                 }
                 0
             }
@@ -226,14 +233,11 @@ impl Admin {
                 (_, "infinite") => "never".to_string(),
                 (_, t) => t.parse().map(utc).unwrap_or_else(|_| t.to_string()),
             };
-            table.push(vec![
-                r[0].clone(),
-                r[1].clone(),
-                state,
-                r[4].clone(),
-                r[5].clone(),
-                ends,
-            ]);
+            table.push(
+                [&r[0], &r[1], &state, &r[4], &r[5], &ends]
+                    .map(|cell| printable(cell))
+                    .to_vec(),
+            );
         }
         print_table(&table);
         println!("{} address(es)", rows.len());
@@ -265,7 +269,10 @@ impl Admin {
             return 0;
         }
         let mut table = vec![heads.map(|h| h.to_ascii_uppercase()).to_vec()];
-        table.extend(rows);
+        table.extend(
+            rows.iter()
+                .map(|r| r.iter().map(|cell| printable(cell)).collect()),
+        );
         print_table(&table);
         0
     }
@@ -285,11 +292,38 @@ fn quote(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if c.is_control() || is_bidi(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
     out.push('"');
+    out
+}
+
+/// Unicode's bidirectional formatting characters (UAX #9): they reorder
+/// the text around them on a terminal, so a name could hide what follows.
+fn is_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Text from in.aasd (requester-chosen names among it) as a terminal may
+/// show it: control and bidirectional characters, and the backslash that
+/// marks the escapes, written as `\xNN`, `\u{NNNN}` and `\\`.
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() || is_bidi(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
     out
 }
 
@@ -334,4 +368,23 @@ fn utc(t: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_printed_with_control_and_bidi_characters_escaped() {
+        assert_eq!(printable("plain-name:01"), "plain-name:01");
+        assert_eq!(printable("a\x1b[2Jb\x07"), "a\\x1b[2Jb\\x07");
+        assert_eq!(printable("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(
+            printable("\u{2066}\u{200f}\u{9b}"),
+            "\\u{2066}\\u{200f}\\x9b"
+        );
+        assert_eq!(printable("back\\slash"), "back\\\\slash");
+        assert_eq!(printable("café"), "café");
+        assert_eq!(quote("a\u{202e}\x7f\n"), "\"a\\u202e\\u007f\\u000a\"");
+    }
 }

@@ -682,6 +682,13 @@ fn query_filters() {
         ..Filter::default()
     };
     assert_eq!(addrs(db.query(&f, 1)), vec![n(2), n(3), n(10)]);
+    // A page: the first two of them; the next page starts after the last.
+    assert_eq!(addrs(db.query_page(&f, 1, 2)), vec![n(2), n(3)]);
+    let rest = Filter {
+        range: Some((n(4), n(10))),
+        ..Filter::default()
+    };
+    assert_eq!(addrs(db.query_page(&rest, 1, 2)), vec![n(10)]);
     let f = Filter {
         service: Some("ppp".into()),
         ..Filter::default()

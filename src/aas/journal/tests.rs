@@ -125,18 +125,26 @@ fn torn_tail_is_reported_and_earlier_records_kept() {
         let torn = &buf[..buf.len() - cut];
         let r = replay(torn).unwrap();
         assert_eq!(r.torn_at, Some(last), "cut {cut}");
+        assert!(r.short_tail, "cut {cut}");
         assert_eq!(r.records, recs[..recs.len() - 1]);
         assert!(r.holes.is_empty());
     }
     // Cut to just the mark byte of the last record.
     let r = replay(&buf[..last + 1]).unwrap();
     assert_eq!(r.torn_at, Some(last));
+    assert!(r.short_tail);
     // Garbage after the last record.
     let mut junk = buf.clone();
     junk.extend_from_slice(&[0xA5, 0xff, 0x00, 1, 2, 3]);
     let r = replay(&junk).unwrap();
     assert_eq!(r.torn_at, Some(buf.len()));
     assert_eq!(r.records, recs);
+    // Zeros where a record should start are not a record cut short.
+    let mut zeros = buf.clone();
+    zeros.extend_from_slice(&[0; 100]);
+    let r = replay(&zeros).unwrap();
+    assert_eq!(r.torn_at, Some(buf.len()));
+    assert!(!r.short_tail);
 }
 
 #[test]
@@ -160,13 +168,15 @@ fn flipped_byte_in_a_middle_record_is_a_hole() {
         want.remove(1);
         assert_eq!(r.records, want);
     }
-    // A flipped byte in the last record: a torn tail, not a hole.
+    // A flipped byte in the last record: a damaged end, not a hole, and
+    // corrupt, not torn: the record is whole.
     let mut bad = buf.clone();
     let last = *offsets.last().unwrap();
     bad[last + 12] ^= 1;
     let r = replay(&bad).unwrap();
     assert!(r.holes.is_empty());
     assert_eq!(r.torn_at, Some(last));
+    assert!(!r.short_tail);
     assert_eq!(r.records.len(), recs.len() - 1);
 }
 
@@ -522,6 +532,84 @@ fn damage_in_the_log_is_filled_from_the_checkpoint() {
     assert_eq!(state(&db3), got);
 }
 
+/// 20 leases, then a checkpoint, the log not synced.
+fn twenty_then_checkpoint(t: &Tmp) -> Vec<(u32, Entry)> {
+    let mut cfg = t.cfg();
+    cfg.sync = false;
+    let mut db = new_db();
+    let mut store = Store::open(cfg, &mut db).unwrap();
+    for i in 0..20 {
+        alloc(&mut db, &mut store, &req(&format!("c{i}")), 0);
+    }
+    store.checkpoint(&db, false).unwrap().unwrap();
+    state(&db)
+}
+
+#[test]
+fn a_log_cut_before_the_newest_checkpoint_takes_the_checkpoint() {
+    let t = Tmp::new("cut_third");
+    let want = twenty_then_checkpoint(&t);
+    // A power cut with sync = never: the log lost its last two thirds,
+    // the fsynced checkpoint did not.
+    let bytes = fs::read(t.log()).unwrap();
+    fs::write(t.log(), &bytes[..bytes.len() / 3]).unwrap();
+    let r = replay(&fs::read(t.log()).unwrap()).unwrap();
+    assert!(r.short_tail && r.records.len() < 10, "{:?}", r.torn_at);
+    let (db, store) = reopen(&t);
+    assert_eq!(state(&db), want);
+    drop(store);
+    // The log was rewritten whole.
+    let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), want);
+    // Cut exactly at a record boundary: no damage seen at all, but the
+    // log still ends before the checkpoint.
+    drop(db2);
+    let t = Tmp::new("cut_boundary");
+    let want = twenty_then_checkpoint(&t);
+    let bytes = fs::read(t.log()).unwrap();
+    let offsets = (0..20).fold(vec![HEADER.len()], |mut v, _| {
+        let at = *v.last().unwrap();
+        v.push(frame_at(&bytes, at).unwrap().2);
+        v
+    });
+    fs::write(t.log(), &bytes[..offsets[7]]).unwrap();
+    let (db, _) = reopen(&t);
+    assert_eq!(state(&db), want);
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_record_takes_the_checkpoint() {
+    let t = Tmp::new("flip_last");
+    let want = twenty_then_checkpoint(&t);
+    let mut bytes = fs::read(t.log()).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x01;
+    fs::write(t.log(), &bytes).unwrap();
+    let (db, _) = reopen(&t);
+    assert_eq!(state(&db), want);
+    assert_eq!(set_aside(&t.0.join("db")).len(), 1);
+}
+
+#[test]
+fn a_torn_tail_after_the_checkpoint_is_only_cut() {
+    let t = Tmp::new("torn_after_ckpt");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    store.checkpoint(&db, false).unwrap().unwrap();
+    // a released after the checkpoint, then b's record torn.
+    let ch = db.release(n(1), Some(("dhcp", "a")), 10).unwrap();
+    let recs: Vec<(u32, &Entry)> = ch.iter().map(|c| (c.addr, &c.after)).collect();
+    store.append(&recs, &db).unwrap();
+    let released = state(&db);
+    alloc(&mut db, &mut store, &req("b"), 20);
+    drop(store);
+    let bytes = fs::read(t.log()).unwrap();
+    fs::write(t.log(), &bytes[..bytes.len() - 5]).unwrap();
+    let (db2, _) = reopen(&t);
+    // The checkpoint's older lease of a does not come back.
+    assert_eq!(state(&db2), released);
+}
+
 #[test]
 fn a_newer_checkpoint_entry_wins_over_an_older_log_record() {
     let t = Tmp::new("ckpt_newer");
@@ -651,6 +739,27 @@ fn checkpoint_names_keep_growing_after_an_undo_and_a_restart() {
     drop(store);
     fs::remove_file(t.log()).unwrap();
     let (db2, _) = reopen(&t);
+    assert_eq!(state(&db2), state(&db));
+}
+
+#[test]
+fn temporaries_of_interrupted_writes_are_removed_at_start() {
+    let t = Tmp::new("temporaries");
+    let (mut db, mut store) = reopen(&t);
+    alloc(&mut db, &mut store, &req("a"), 0);
+    let ckpt = store.checkpoint(&db, false).unwrap().unwrap();
+    drop(store);
+    // What a SIGKILL during a checkpoint and a compaction leaves.
+    let half = t.ckpt_dir().join("aasd.00000000000000000009.new");
+    fs::write(&half, b"AASDLOG1\xa5").unwrap();
+    let log_tmp = t.0.join("db").join("aasd.new");
+    fs::write(&log_tmp, b"AASDLOG1").unwrap();
+    let other = t.ckpt_dir().join("aasd.notes.new");
+    fs::write(&other, b"kept").unwrap();
+    let (db2, _) = reopen(&t);
+    assert!(!half.exists() && !log_tmp.exists());
+    assert!(other.exists(), "not a name in.aasd writes");
+    assert!(ckpt.exists());
     assert_eq!(state(&db2), state(&db));
 }
 
