@@ -14,7 +14,7 @@
 #   ib_cli  ib_c0 10.86.0.2/24 + 10.80.0.1/32  <-->  ib_s0 10.86.0.1/24  ib_srv
 #   perfdhcp -l 10.80.0.1 (giaddr)                   server; 10.80.0.0/16 via 10.86.0.2
 #
-# Run as root from the top of the tree; see README.md, "Performance".
+# Run as root from the top of the tree; see DEVELOPING.md, "Performance".
 set -u -o pipefail
 
 usage() {
