@@ -45,9 +45,10 @@ test: need-root need-cargo
 	$(MAKE) deb-test
 	$(GIVE_BACK)
 
-# Under sudo, what the build made goes back to the user who owns the tree,
-# so that a later make without sudo can write there again.
-GIVE_BACK = @if [ -n "$$SUDO_UID" ] && [ -d target ]; then chown -R "$$SUDO_UID:$$SUDO_GID" target; fi
+# Under sudo, what the build made goes back to the user who owns the tree
+# (target/, and the cargo home when it is that user's), so that a later
+# make without sudo can write there again.
+GIVE_BACK = @tests/give-back.sh target
 
 # The Debian package, built by cargo-deb from [package.metadata.deb] in
 # Cargo.toml and the files in debian/: target/debian/in-dhcpd_*.deb.

@@ -56,6 +56,8 @@ if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; t
     exit 1
   }
   cargo install cargo-deb --locked --version "$cargo_deb_version"
+  # Under sudo -E, cargo wrote root's files into the user's cargo home.
+  "$(dirname "$0")/give-back.sh"
 fi
 
 absent=""
