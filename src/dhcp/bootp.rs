@@ -51,7 +51,9 @@ impl Exchange<'_, '_> {
         let line = format!("ALLOC {pool} {SERVICE} {key} infinite previous");
         // Without `hold` the allocation is the lease: nothing else in BOOTP
         // confirms it.
-        self.allocate(subnet, pool, &line, "BOOTREQUEST").await
+        self.allocate(subnet, pool, &line, "BOOTREQUEST", None)
+            .await
+            .ok()
     }
 
     /// The BOOTREPLY: RFC 1497 vendor extensions when the client sent the
