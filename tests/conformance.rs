@@ -634,3 +634,169 @@ fn client_fqdn_comes_back_qualified_and_says_the_server_updates_no_dns() {
         "{text}"
     );
 }
+
+/// The option's value as a dotted address, from a probe's hex.
+fn hex_addr(hex: &str) -> String {
+    (0..4)
+        .map(|i| {
+            u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .unwrap()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Two links, each a shared network of two subnets whose first pool has
+/// one address: the server's link (10.77.0.0/24, then 10.99.0.0/25, the
+/// server at 10.99.0.1 too) and the relayed one (10.78.0.0/24, then
+/// 10.98.0.0/24, the relay at 10.98.0.1 too). Returns the server log.
+fn shared_world() -> (Net, String) {
+    let mut net = Net::new(true);
+    let (srv, rly) = (net.ns("srv"), net.ns("rly"));
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "addr",
+        "add",
+        "10.99.0.1/25",
+        "brd",
+        "+",
+        "dev",
+        "srv0",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &rly,
+        "addr",
+        "add",
+        "10.98.0.1/24",
+        "brd",
+        "+",
+        "dev",
+        "rly1",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "route",
+        "add",
+        "10.98.0.0/24",
+        "via",
+        "10.77.0.2",
+    ]);
+    let aconf = net.aasd_conf(
+        "",
+        "[pool Near]\naddress = 10.77.0.100\n[pool Second]\nrange = 10.99.0.100-10.99.0.110\n\
+         [pool Far]\naddress = 10.78.0.100\n[pool FarSecond]\nrange = 10.98.0.100-10.98.0.110\n",
+    );
+    net.start_aasd("srv", &aconf);
+    let conf = net.path("dhcpd.conf");
+    let text = format!(
+        "[server]\naas_socket = {}\n[global]\nlease_time = 1h\n\
+         [subnet 10.77.0.0/24]\nshared_network = lan\npool = Near\nrouters = 10.77.0.1\n\
+         [subnet 10.78.0.0/24]\nshared_network = far\npool = Far\nrouters = 10.78.0.1\n\
+         [subnet 10.99.0.0/25]\nshared_network = lan\npool = Second\nrouters = 10.99.0.1\n\
+         [subnet 10.98.0.0/24]\nshared_network = far\npool = FarSecond\nrouters = 10.98.0.1\n",
+        net.path("aasd.sock")
+    );
+    std::fs::write(&conf, text).unwrap();
+    let (_, log) = net.start_standalone(&conf, &[]);
+    (net, log)
+}
+
+#[test]
+fn a_shared_network_offers_from_its_second_subnet_when_the_first_pool_is_full() {
+    let (mut net, log) = shared_world();
+    // Each first pool's one address taken.
+    assert_eq!(dora(&net, From::Client, "02:77:00:00:09:01"), "10.77.0.100");
+    assert_eq!(dora(&net, From::Relay, "02:78:00:00:09:01"), "10.78.0.100");
+    let links = [
+        (
+            From::Client,
+            "02:77:00:00:09:02",
+            "10.99.0.",
+            "ffffff80",
+            "10.99.0.1",
+        ),
+        (
+            From::Relay,
+            "02:78:00:00:09:02",
+            "10.98.0.",
+            "ffffff00",
+            "10.98.0.1",
+        ),
+    ];
+    for (from, mac, prefix, mask, router) in links {
+        let offer = send(&net, from, "discover", mac, &[]).expect("an OFFER");
+        let ip = field(&offer, "yiaddr").to_string();
+        assert!(ip.starts_with(prefix), "{from:?}: {offer}");
+        // The chosen subnet's mask and routers, not the first one's.
+        assert_eq!(option(&offer, 1), Some(mask), "{offer}");
+        assert_eq!(option(&offer, 3).map(hex_addr).as_deref(), Some(router));
+        let sid = hex_addr(option(&offer, 54).unwrap());
+        let ack = send(
+            &net,
+            from,
+            "request",
+            mac,
+            &["--requested", &ip, "--server-id", &sid],
+        );
+        let ack = ack.expect("an ACK");
+        assert_eq!(field(&ack, "yiaddr"), ip, "{ack}");
+        assert_eq!(option(&ack, 1), Some(mask), "{ack}");
+        // The link's other subnet is the client's too: INIT-REBOOT and a
+        // rebinding (ciaddr, no server id) are ACKed, not NAKed as off the
+        // network the relay or the interface names.
+        let reboot = send(&net, from, "request", mac, &["--requested", &ip]);
+        assert_eq!(reboot.as_deref().map(|r| field(r, "type")), Some("ack"));
+        if let From::Relay = from {
+            let rebind = send(&net, from, "request", mac, &["--ciaddr", &ip]);
+            let rebind = rebind.expect("an ACK to the rebinding");
+            assert_eq!(field(&rebind, "type"), "ack", "{rebind}");
+            assert_eq!(field(&rebind, "ciaddr"), ip, "{rebind}");
+        }
+    }
+    assert!(
+        read(&log).contains(
+            "pool Near exhausted: DHCPDISCOVER from 02:77:00:00:09:02 trying pool Second"
+        ),
+        "{}",
+        read(&log)
+    );
+    // Real clients on both links, directly and through dhcrelay.
+    net.start_dhcrelay();
+    for c in [Client::Udhcpc, Client::Dhclient] {
+        for (role, ifname, prefix, mask, router) in [
+            ("cli", "cli0", "10.99.0.", "255.255.255.128", "10.99.0.1"),
+            ("cli2", "cli2", "10.98.0.", "255.255.255.0", "10.98.0.1"),
+        ] {
+            let lease = get_lease(&mut net, c, role, ifname);
+            let lease = lease.unwrap_or_else(|| panic!("{c:?} got no lease on {ifname}"));
+            assert!(lease.ip.starts_with(prefix), "{c:?}: {lease:?}");
+            assert_eq!(lease.mask, mask, "{c:?}: {lease:?}");
+            assert_eq!(lease.routers, router, "{c:?}: {lease:?}");
+        }
+    }
+    // A real client renewing its address on the second subnet.
+    let (pid, hook_log, out) = net.start_udhcpc();
+    let bound = last_lease(&hook_log).unwrap();
+    assert!(bound.ip.starts_with("10.99.0."), "{bound:?}");
+    // SIGUSR1: udhcpc renews at once (a unicast REQUEST from its address).
+    signal(pid, "USR1");
+    assert!(
+        wait_for(&hook_log, "event=renew", Duration::from_secs(10)),
+        "{}{}",
+        read(&out),
+        read(&log)
+    );
+    assert_eq!(last_lease(&hook_log).unwrap().ip, bound.ip);
+}
+
+/// Send signal `sig` to a process this test started.
+fn signal(pid: u32, sig: &str) {
+    sh(&["kill", &format!("-{sig}"), &pid.to_string()]);
+}
