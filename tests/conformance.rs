@@ -800,3 +800,102 @@ fn a_shared_network_offers_from_its_second_subnet_when_the_first_pool_is_full() 
 fn signal(pid: u32, sig: &str) {
     sh(&["kill", &format!("-{sig}"), &pid.to_string()]);
 }
+
+#[test]
+fn a_relay_port_named_by_circuit_or_remote_id_gets_its_pinned_address_and_options() {
+    let ports = "[client circuit:00:04:00:07:00:01]\nip_address = 10.78.0.50\nhost_name = port7\n\
+                 [client remote:aa:bb:cc:dd:ee:ff]\nip_address = 10.78.0.51\n\
+                 [client circuit:00:04:00:08:00:01]\nip_address = 10.77.0.50\n";
+    let (net, log, _, _) = world("", ports, POOLS);
+    let circuit7 = "82:0106000400070001";
+    let circuit8 = "82:0106000400080001";
+    // Any client behind port 7 gets its address and options.
+    for mac in ["02:78:00:00:0a:01", "02:78:00:00:0a:02"] {
+        let offer = send(&net, From::Relay, "discover", mac, &["--opt", circuit7]);
+        let offer = offer.expect("an OFFER");
+        assert_eq!(field(&offer, "yiaddr"), "10.78.0.50", "{offer}");
+        assert_eq!(option(&offer, 12), Some("706f727437"), "host_name port7");
+        assert_eq!(option(&offer, 82), Some("0106000400070001"), "82 echoed");
+        let ack = send(
+            &net,
+            From::Relay,
+            "request",
+            mac,
+            &[
+                "--requested",
+                "10.78.0.50",
+                "--server-id",
+                SERVER,
+                "--opt",
+                circuit7,
+            ],
+        );
+        let ack = ack.expect("an ACK");
+        assert_eq!(field(&ack, "yiaddr"), "10.78.0.50", "{ack}");
+        assert_eq!(option(&ack, 51), Some("ffffffff"), "pinned: infinite");
+    }
+    // An unknown circuit with a known remote ID: the remote entry.
+    let both = "82:010200090206aabbccddeeff";
+    let offer = send(
+        &net,
+        From::Relay,
+        "discover",
+        "02:78:00:00:0a:03",
+        &["--opt", &both],
+    );
+    assert_eq!(field(&offer.expect("an OFFER"), "yiaddr"), "10.78.0.51");
+    // Neither known: an address of the pool.
+    let other = "82:0106000400090001";
+    let offer = send(
+        &net,
+        From::Relay,
+        "discover",
+        "02:78:00:00:0a:04",
+        &["--opt", other],
+    );
+    let ip = field(&offer.expect("an OFFER"), "yiaddr").to_string();
+    assert!(ip.starts_with("10.78.0.1"), "{ip}");
+    // Option 82 from a client (no relay) is not trusted: no port entry.
+    let offer = send(
+        &net,
+        From::Client,
+        "discover",
+        "02:77:00:00:0a:05",
+        &["--opt", circuit8],
+    );
+    let ip = field(&offer.expect("an OFFER"), "yiaddr").to_string();
+    assert!(ip.starts_with("10.77.0.1"), "{ip}");
+    // Port 8 behind a relay on the server's own link; the renewal that
+    // follows comes straight from the client, without option 82, and its
+    // ciaddr names the port's entry.
+    let mac = "02:77:00:00:0a:06";
+    let offer = send(
+        &net,
+        From::RelayAt("10.77.0.2"),
+        "discover",
+        mac,
+        &["--opt", circuit8],
+    );
+    assert_eq!(field(&offer.expect("an OFFER"), "yiaddr"), "10.77.0.50");
+    sh(&[
+        "ip",
+        "-n",
+        &net.ns("cli"),
+        "addr",
+        "add",
+        "10.77.0.50/24",
+        "dev",
+        "cli0",
+    ]);
+    let renew = send(
+        &net,
+        From::Client,
+        "request",
+        mac,
+        &["--src", "10.77.0.50", "--ciaddr", "10.77.0.50"],
+    );
+    let renew = renew.expect("an ACK to the renewal");
+    assert_eq!(field(&renew, "type"), "ack", "{renew}");
+    assert_eq!(field(&renew, "yiaddr"), "10.77.0.50", "{renew}");
+    assert!(!read(&log).contains("DHCPNAK"), "{}", read(&log));
+}
