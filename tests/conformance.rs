@@ -841,7 +841,7 @@ fn a_relay_port_named_by_circuit_or_remote_id_gets_its_pinned_address_and_option
         From::Relay,
         "discover",
         "02:78:00:00:0a:03",
-        &["--opt", &both],
+        &["--opt", both],
     );
     assert_eq!(field(&offer.expect("an OFFER"), "yiaddr"), "10.78.0.51");
     // Neither known: an address of the pool.
