@@ -899,3 +899,84 @@ fn a_relay_port_named_by_circuit_or_remote_id_gets_its_pinned_address_and_option
     assert_eq!(field(&renew, "yiaddr"), "10.77.0.50", "{renew}");
     assert!(!read(&log).contains("DHCPNAK"), "{}", read(&log));
 }
+
+#[test]
+fn a_long_option_121_is_split_across_options_file_and_sname_and_joined_by_clients() {
+    // 26 routes of 8 bytes and one of 9: 217 bytes of option 121, which
+    // after a 208-byte domain name fits none of the three areas whole: in
+    // three parts, options field, file, sname.
+    let mut routes: Vec<String> = (0..26)
+        .map(|n| format!("10.1.{n}.0/24 10.77.0.1"))
+        .collect();
+    routes.push("10.2.0.1/32 10.77.0.1".into());
+    let mut want = String::new();
+    for n in 0..26u8 {
+        want.push_str(&format!("180a01{n:02x}0a4d0001"));
+    }
+    want.push_str("200a0200010a4d0001");
+    assert_eq!(want.len(), 2 * 217);
+    let (mut net, log, _, _) = world("option_overload = yes", "", POOLS);
+    let conf = read(&net.path("dhcpd.conf")).replace(
+        "[global]\n",
+        &format!(
+            "[global]\ndomain_name = {}.example\nclassless_static_routes = {}\n",
+            "d".repeat(200),
+            routes.join(", ")
+        ),
+    );
+    std::fs::write(net.path("dhcpd.conf"), conf).unwrap();
+    for (from, mac) in [
+        (From::Client, "02:77:00:00:0b:01"),
+        (From::Relay, "02:78:00:00:0b:01"),
+    ] {
+        let offer = send(&net, from, "discover", mac, &[]).expect("an OFFER");
+        assert_eq!(option(&offer, 121), Some(want.as_str()), "{from:?} {offer}");
+        assert_eq!(parts(&offer, 121), 3, "{offer}");
+        assert_eq!(option(&offer, 52), Some("03"), "{offer}");
+    }
+    assert!(read(&log).contains("reloaded"), "{}", read(&log));
+    assert!(!read(&log).contains("Option code 121 did not fit"));
+    // dhclient joins the parts too (its hook gets the bytes in decimal).
+    let decimal: Vec<String> = (0..want.len() / 2)
+        .map(|i| {
+            u8::from_str_radix(&want[2 * i..2 * i + 2], 16)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let lease = get_lease(&mut net, Client::Dhclient, "cli", "cli0").expect("a dhclient lease");
+    assert_eq!(lease.routes121, decimal.join(","), "{lease:?}");
+    // udhcpc too, asked for option 121 (its hook gets "net/len router").
+    let hook_log = net.path("udhcpc-121.hook");
+    let out = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "ip",
+            "netns",
+            "exec",
+            &net.ns("cli"),
+            "udhcpc",
+            "-i",
+            "cli0",
+        ])
+        .args(["-f", "-q", "-n", "-t", "5", "-T", "2", "-O", "staticroutes"])
+        .args(["-s", &tool("hook.sh")])
+        .env("HOOK_LOG", &hook_log)
+        .output()
+        .unwrap();
+    let lease = last_lease(&hook_log).unwrap_or_else(|| panic!("udhcpc: {out:?}"));
+    let pairs: Vec<String> = routes.iter().map(|r| r.replace(' ', ",")).collect();
+    assert_eq!(lease.routes121, pairs.join(","), "{lease:?}");
+}
+
+/// How many instances of `code` a probe's reply held.
+fn parts(json: &str, code: u8) -> usize {
+    let rest = &json[json.find("\"parts\"").unwrap()..];
+    let key = format!("\"{code}\": ");
+    let start = rest.find(&key).map(|i| i + key.len()).unwrap_or(0);
+    let digits: String = rest[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap_or(0)
+}
