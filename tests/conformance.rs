@@ -980,3 +980,76 @@ fn parts(json: &str, code: u8) -> usize {
         .collect();
     digits.parse().unwrap_or(0)
 }
+
+#[test]
+fn a_subnet_bound_to_an_interface_is_served_there_without_an_address_of_ours_in_it() {
+    // srv1 (10.91.0.1/24, no subnet of the file) is the link of
+    // 10.92.0.0/24, where the server has no address.
+    let side = "[subnet 10.92.0.0/24]\ninterface = srv1\npool = Side\nrouters = 10.92.0.1\n";
+    let pools = format!("{POOLS}[pool Side]\nrange = 10.92.0.100-10.92.0.120\n");
+    let (mut net, log, _, _) = world("", side, &pools);
+    let (srv, cli) = (net.ns("srv"), net.add_ns("cli4"));
+    sh(&[
+        "ip", "-n", &srv, "link", "add", "srv1", "type", "veth", "peer", "name", "cli0", "netns",
+        &cli,
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &cli,
+        "link",
+        "set",
+        "cli0",
+        "address",
+        "02:91:00:00:00:10",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "addr",
+        "add",
+        "10.91.0.1/24",
+        "brd",
+        "+",
+        "dev",
+        "srv1",
+    ]);
+    for (ns, ifname) in [(&srv, "srv1"), (&cli, "cli0")] {
+        sh(&["ip", "-n", ns, "link", "set", ifname, "up"]);
+        sh(&[
+            "ip", "netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off",
+        ]);
+    }
+    // scapy: offer and ACK from the subnet, named by srv1's own address.
+    let mac = "02:91:00:00:01:01";
+    let scapy = |args: &[&str]| {
+        let out = tool_in(&cli, "scapy-dhcp.py")
+            .args(["cli0"])
+            .args(args)
+            .args(["--mac", mac])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let offer = scapy(&["discover"]);
+    assert!(offer.starts_with('{'), "{offer}\n{}", read(&log));
+    let ip = field(&offer, "yiaddr").to_string();
+    assert!(ip.starts_with("10.92.0.1"), "{offer}");
+    assert_eq!(option(&offer, 54), Some("0a5b0001"), "{offer}");
+    assert_eq!(option(&offer, 3), Some("0a5c0001"), "{offer}");
+    let ack = scapy(&["request", "--requested", &ip, "--server-id", "10.91.0.1"]);
+    assert_eq!(field(&ack, "type"), "ack", "{ack}");
+    assert_eq!(field(&ack, "yiaddr"), ip, "{ack}");
+    // Real clients there.
+    for c in CLIENTS {
+        let lease = get_lease(&mut net, c, "cli4", "cli0");
+        let lease = lease.unwrap_or_else(|| panic!("{c:?} got no lease on srv1's link"));
+        assert!(lease.ip.starts_with("10.92.0.1"), "{c:?}: {lease:?}");
+        assert_eq!(lease.server, "10.91.0.1", "{c:?}: {lease:?}");
+    }
+    // The server's own link is served as before.
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("a lease on srv0");
+    assert!(lease.ip.starts_with("10.77.0.1"), "{lease:?}");
+    assert_eq!(lease.server, SERVER);
+}

@@ -786,20 +786,12 @@ impl Exchange<'_, '_> {
     }
 
     /// The address the client should answer to: on the arrival interface
-    /// within the client's subnet when it is directly attached, the
-    /// interface's own address when the subnet is bound to it by name
-    /// (there may be none of ours in the subnet), else the address the
-    /// datagram reached.
+    /// within the client's subnet when it is directly attached, else the
+    /// address the datagram reached.
     fn server_id(&self, subnet: &Subnet) -> Ipv4Addr {
         if self.req.giaddr.is_unspecified() {
             if let Some(a) = self.at.iface_addrs.iter().find(|a| subnet.contains(**a)) {
                 return *a;
-            }
-            let bound = |s: &Subnet| s.interface.as_deref() == Some(self.at.ifname);
-            if self.cfg.link(subnet).into_iter().any(bound) {
-                if let Some(a) = self.at.iface_addrs.first() {
-                    return *a;
-                }
             }
         }
         if self.at.local.is_unspecified() {
