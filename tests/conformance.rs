@@ -700,7 +700,8 @@ fn shared_world() -> (Net, String) {
          [subnet 10.77.0.0/24]\nshared_network = lan\npool = Near\nrouters = 10.77.0.1\n\
          [subnet 10.78.0.0/24]\nshared_network = far\npool = Far\nrouters = 10.78.0.1\n\
          [subnet 10.99.0.0/25]\nshared_network = lan\npool = Second\nrouters = 10.99.0.1\n\
-         [subnet 10.98.0.0/24]\nshared_network = far\npool = FarSecond\nrouters = 10.98.0.1\n",
+         [subnet 10.98.0.0/24]\nshared_network = far\npool = FarSecond\nrouters = 10.98.0.1\n\
+         [client 02:77:00:00:09:05]\nip_address = 10.99.0.50\n",
         net.path("aasd.sock")
     );
     std::fs::write(&conf, text).unwrap();
@@ -760,6 +761,22 @@ fn a_shared_network_offers_from_its_second_subnet_when_the_first_pool_is_full() 
             assert_eq!(field(&rebind, "ciaddr"), ip, "{rebind}");
         }
     }
+    // A fixed address on the link's second subnet, with that subnet's mask.
+    let mac = "02:77:00:00:09:05";
+    let offer = send(&net, From::Client, "discover", mac, &[]).expect("an OFFER");
+    assert_eq!(field(&offer, "yiaddr"), "10.99.0.50", "{offer}");
+    assert_eq!(option(&offer, 1), Some("ffffff80"), "{offer}");
+    let ack = send(
+        &net,
+        From::Client,
+        "request",
+        mac,
+        &["--requested", "10.99.0.50", "--server-id", "10.99.0.1"],
+    );
+    assert_eq!(
+        ack.as_deref().map(|a| field(a, "yiaddr")),
+        Some("10.99.0.50")
+    );
     assert!(
         read(&log).contains(
             "pool Near exhausted: DHCPDISCOVER from 02:77:00:00:09:02 trying pool Second"

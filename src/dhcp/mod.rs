@@ -247,9 +247,13 @@ impl Exchange<'_, '_> {
     async fn discover(&self) -> Option<Reply> {
         let mac = self.req.mac();
         log_info!("DHCPDISCOVER from {mac} via {}", via(self.req, self.at));
-        let subnet = self.subnet()?;
-        if self.client.and_then(|c| c.ip_address).is_none() && subnet.pool.is_some() {
-            return self.dynamic_offer(subnet).await;
+        let mut subnet = self.subnet()?;
+        let pooled = self.cfg.link(subnet).iter().any(|s| s.pool.is_some());
+        match self.client.and_then(|c| c.ip_address) {
+            None if pooled => return self.dynamic_offer(subnet).await,
+            // A fixed address may be on any subnet of a shared network.
+            Some(ip) => subnet = self.cfg.on_link(subnet, ip),
+            None => {}
         }
         let ip = self.fixed_address(subnet)?;
         self.reply(
