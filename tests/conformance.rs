@@ -634,3 +634,439 @@ fn client_fqdn_comes_back_qualified_and_says_the_server_updates_no_dns() {
         "{text}"
     );
 }
+
+/// The option's value as a dotted address, from a probe's hex.
+fn hex_addr(hex: &str) -> String {
+    (0..4)
+        .map(|i| {
+            u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .unwrap()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Two links, each a shared network of two subnets whose first pool has
+/// one address: the server's link (10.77.0.0/24, then 10.99.0.0/25, the
+/// server at 10.99.0.1 too) and the relayed one (10.78.0.0/24, then
+/// 10.98.0.0/24, the relay at 10.98.0.1 too). Returns the server log.
+fn shared_world() -> (Net, String) {
+    let mut net = Net::new(true);
+    let (srv, rly) = (net.ns("srv"), net.ns("rly"));
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "addr",
+        "add",
+        "10.99.0.1/25",
+        "brd",
+        "+",
+        "dev",
+        "srv0",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &rly,
+        "addr",
+        "add",
+        "10.98.0.1/24",
+        "brd",
+        "+",
+        "dev",
+        "rly1",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "route",
+        "add",
+        "10.98.0.0/24",
+        "via",
+        "10.77.0.2",
+    ]);
+    let aconf = net.aasd_conf(
+        "",
+        "[pool Near]\naddress = 10.77.0.100\n[pool Second]\nrange = 10.99.0.100-10.99.0.110\n\
+         [pool Far]\naddress = 10.78.0.100\n[pool FarSecond]\nrange = 10.98.0.100-10.98.0.110\n",
+    );
+    net.start_aasd("srv", &aconf);
+    let conf = net.path("dhcpd.conf");
+    let text = format!(
+        "[server]\naas_socket = {}\n[global]\nlease_time = 1h\n\
+         [subnet 10.77.0.0/24]\nshared_network = lan\npool = Near\nrouters = 10.77.0.1\n\
+         [subnet 10.78.0.0/24]\nshared_network = far\npool = Far\nrouters = 10.78.0.1\n\
+         [subnet 10.99.0.0/25]\nshared_network = lan\npool = Second\nrouters = 10.99.0.1\n\
+         [subnet 10.98.0.0/24]\nshared_network = far\npool = FarSecond\nrouters = 10.98.0.1\n\
+         [client 02:77:00:00:09:05]\nip_address = 10.99.0.50\n",
+        net.path("aasd.sock")
+    );
+    std::fs::write(&conf, text).unwrap();
+    let (_, log) = net.start_standalone(&conf, &[]);
+    (net, log)
+}
+
+#[test]
+fn a_shared_network_offers_from_its_second_subnet_when_the_first_pool_is_full() {
+    let (mut net, log) = shared_world();
+    // Each first pool's one address taken.
+    assert_eq!(dora(&net, From::Client, "02:77:00:00:09:01"), "10.77.0.100");
+    assert_eq!(dora(&net, From::Relay, "02:78:00:00:09:01"), "10.78.0.100");
+    let links = [
+        (
+            From::Client,
+            "02:77:00:00:09:02",
+            "10.99.0.",
+            "ffffff80",
+            "10.99.0.1",
+        ),
+        (
+            From::Relay,
+            "02:78:00:00:09:02",
+            "10.98.0.",
+            "ffffff00",
+            "10.98.0.1",
+        ),
+    ];
+    for (from, mac, prefix, mask, router) in links {
+        let offer = send(&net, from, "discover", mac, &[]).expect("an OFFER");
+        let ip = field(&offer, "yiaddr").to_string();
+        assert!(ip.starts_with(prefix), "{from:?}: {offer}");
+        // The chosen subnet's mask and routers, not the first one's.
+        assert_eq!(option(&offer, 1), Some(mask), "{offer}");
+        assert_eq!(option(&offer, 3).map(hex_addr).as_deref(), Some(router));
+        let sid = hex_addr(option(&offer, 54).unwrap());
+        let ack = send(
+            &net,
+            from,
+            "request",
+            mac,
+            &["--requested", &ip, "--server-id", &sid],
+        );
+        let ack = ack.expect("an ACK");
+        assert_eq!(field(&ack, "yiaddr"), ip, "{ack}");
+        assert_eq!(option(&ack, 1), Some(mask), "{ack}");
+        // The link's other subnet is the client's too: INIT-REBOOT and a
+        // rebinding (ciaddr, no server id) are ACKed, not NAKed as off the
+        // network the relay or the interface names.
+        let reboot = send(&net, from, "request", mac, &["--requested", &ip]);
+        assert_eq!(reboot.as_deref().map(|r| field(r, "type")), Some("ack"));
+        if let From::Relay = from {
+            let rebind = send(&net, from, "request", mac, &["--ciaddr", &ip]);
+            let rebind = rebind.expect("an ACK to the rebinding");
+            assert_eq!(field(&rebind, "type"), "ack", "{rebind}");
+            assert_eq!(field(&rebind, "ciaddr"), ip, "{rebind}");
+        }
+    }
+    // A fixed address on the link's second subnet, with that subnet's mask.
+    let mac = "02:77:00:00:09:05";
+    let offer = send(&net, From::Client, "discover", mac, &[]).expect("an OFFER");
+    assert_eq!(field(&offer, "yiaddr"), "10.99.0.50", "{offer}");
+    assert_eq!(option(&offer, 1), Some("ffffff80"), "{offer}");
+    let ack = send(
+        &net,
+        From::Client,
+        "request",
+        mac,
+        &["--requested", "10.99.0.50", "--server-id", "10.99.0.1"],
+    );
+    assert_eq!(
+        ack.as_deref().map(|a| field(a, "yiaddr")),
+        Some("10.99.0.50")
+    );
+    assert!(
+        read(&log).contains(
+            "pool Near exhausted: DHCPDISCOVER from 02:77:00:00:09:02 trying pool Second"
+        ),
+        "{}",
+        read(&log)
+    );
+    // Real clients on both links, directly and through dhcrelay.
+    net.start_dhcrelay();
+    for c in [Client::Udhcpc, Client::Dhclient] {
+        for (role, ifname, prefix, mask, router) in [
+            ("cli", "cli0", "10.99.0.", "255.255.255.128", "10.99.0.1"),
+            ("cli2", "cli2", "10.98.0.", "255.255.255.0", "10.98.0.1"),
+        ] {
+            let lease = get_lease(&mut net, c, role, ifname);
+            let lease = lease.unwrap_or_else(|| panic!("{c:?} got no lease on {ifname}"));
+            assert!(lease.ip.starts_with(prefix), "{c:?}: {lease:?}");
+            assert_eq!(lease.mask, mask, "{c:?}: {lease:?}");
+            assert_eq!(lease.routers, router, "{c:?}: {lease:?}");
+        }
+    }
+    // A real client renewing its address on the second subnet.
+    let (pid, hook_log, out) = net.start_udhcpc();
+    let bound = last_lease(&hook_log).unwrap();
+    assert!(bound.ip.starts_with("10.99.0."), "{bound:?}");
+    // SIGUSR1: udhcpc renews at once (a unicast REQUEST from its address).
+    signal(pid, "USR1");
+    assert!(
+        wait_for(&hook_log, "event=renew", Duration::from_secs(10)),
+        "{}{}",
+        read(&out),
+        read(&log)
+    );
+    assert_eq!(last_lease(&hook_log).unwrap().ip, bound.ip);
+}
+
+/// Send signal `sig` to a process this test started.
+fn signal(pid: u32, sig: &str) {
+    sh(&["kill", &format!("-{sig}"), &pid.to_string()]);
+}
+
+#[test]
+fn a_relay_port_named_by_circuit_or_remote_id_gets_its_pinned_address_and_options() {
+    let ports = "[client circuit:00:04:00:07:00:01]\nip_address = 10.78.0.50\nhost_name = port7\n\
+                 [client remote:aa:bb:cc:dd:ee:ff]\nip_address = 10.78.0.51\n\
+                 [client circuit:00:04:00:08:00:01]\nip_address = 10.77.0.50\n";
+    let (net, log, _, _) = world("", ports, POOLS);
+    let circuit7 = "82:0106000400070001";
+    let circuit8 = "82:0106000400080001";
+    // Any client behind port 7 gets its address and options.
+    for mac in ["02:78:00:00:0a:01", "02:78:00:00:0a:02"] {
+        let offer = send(&net, From::Relay, "discover", mac, &["--opt", circuit7]);
+        let offer = offer.expect("an OFFER");
+        assert_eq!(field(&offer, "yiaddr"), "10.78.0.50", "{offer}");
+        assert_eq!(option(&offer, 12), Some("706f727437"), "host_name port7");
+        assert_eq!(option(&offer, 82), Some("0106000400070001"), "82 echoed");
+        let ack = send(
+            &net,
+            From::Relay,
+            "request",
+            mac,
+            &[
+                "--requested",
+                "10.78.0.50",
+                "--server-id",
+                SERVER,
+                "--opt",
+                circuit7,
+            ],
+        );
+        let ack = ack.expect("an ACK");
+        assert_eq!(field(&ack, "yiaddr"), "10.78.0.50", "{ack}");
+        assert_eq!(option(&ack, 51), Some("ffffffff"), "pinned: infinite");
+    }
+    // An unknown circuit with a known remote ID: the remote entry.
+    let both = "82:010200090206aabbccddeeff";
+    let offer = send(
+        &net,
+        From::Relay,
+        "discover",
+        "02:78:00:00:0a:03",
+        &["--opt", both],
+    );
+    assert_eq!(field(&offer.expect("an OFFER"), "yiaddr"), "10.78.0.51");
+    // Neither known: an address of the pool.
+    let other = "82:0106000400090001";
+    let offer = send(
+        &net,
+        From::Relay,
+        "discover",
+        "02:78:00:00:0a:04",
+        &["--opt", other],
+    );
+    let ip = field(&offer.expect("an OFFER"), "yiaddr").to_string();
+    assert!(ip.starts_with("10.78.0.1"), "{ip}");
+    // Option 82 from a client (no relay) is not trusted: no port entry.
+    let offer = send(
+        &net,
+        From::Client,
+        "discover",
+        "02:77:00:00:0a:05",
+        &["--opt", circuit8],
+    );
+    let ip = field(&offer.expect("an OFFER"), "yiaddr").to_string();
+    assert!(ip.starts_with("10.77.0.1"), "{ip}");
+    // Port 8 behind a relay on the server's own link; the renewal that
+    // follows comes straight from the client, without option 82, and its
+    // ciaddr names the port's entry.
+    let mac = "02:77:00:00:0a:06";
+    let offer = send(
+        &net,
+        From::RelayAt("10.77.0.2"),
+        "discover",
+        mac,
+        &["--opt", circuit8],
+    );
+    assert_eq!(field(&offer.expect("an OFFER"), "yiaddr"), "10.77.0.50");
+    sh(&[
+        "ip",
+        "-n",
+        &net.ns("cli"),
+        "addr",
+        "add",
+        "10.77.0.50/24",
+        "dev",
+        "cli0",
+    ]);
+    let renew = send(
+        &net,
+        From::Client,
+        "request",
+        mac,
+        &["--src", "10.77.0.50", "--ciaddr", "10.77.0.50"],
+    );
+    let renew = renew.expect("an ACK to the renewal");
+    assert_eq!(field(&renew, "type"), "ack", "{renew}");
+    assert_eq!(field(&renew, "yiaddr"), "10.77.0.50", "{renew}");
+    assert!(!read(&log).contains("DHCPNAK"), "{}", read(&log));
+}
+
+#[test]
+fn a_long_option_121_is_split_across_options_file_and_sname_and_joined_by_clients() {
+    // 26 routes of 8 bytes and one of 9: 217 bytes of option 121, which
+    // after a 208-byte domain name fits none of the three areas whole: in
+    // three parts, options field, file, sname.
+    let mut routes: Vec<String> = (0..26)
+        .map(|n| format!("10.1.{n}.0/24 10.77.0.1"))
+        .collect();
+    routes.push("10.2.0.1/32 10.77.0.1".into());
+    let mut want = String::new();
+    for n in 0..26u8 {
+        want.push_str(&format!("180a01{n:02x}0a4d0001"));
+    }
+    want.push_str("200a0200010a4d0001");
+    assert_eq!(want.len(), 2 * 217);
+    let (mut net, log, _, _) = world("option_overload = yes", "", POOLS);
+    let conf = read(&net.path("dhcpd.conf")).replace(
+        "[global]\n",
+        &format!(
+            "[global]\ndomain_name = {}.example\nclassless_static_routes = {}\n",
+            "d".repeat(200),
+            routes.join(", ")
+        ),
+    );
+    std::fs::write(net.path("dhcpd.conf"), conf).unwrap();
+    for (from, mac) in [
+        (From::Client, "02:77:00:00:0b:01"),
+        (From::Relay, "02:78:00:00:0b:01"),
+    ] {
+        let offer = send(&net, from, "discover", mac, &[]).expect("an OFFER");
+        assert_eq!(option(&offer, 121), Some(want.as_str()), "{from:?} {offer}");
+        assert_eq!(parts(&offer, 121), 3, "{offer}");
+        assert_eq!(option(&offer, 52), Some("03"), "{offer}");
+    }
+    assert!(read(&log).contains("reloaded"), "{}", read(&log));
+    assert!(!read(&log).contains("Option code 121 did not fit"));
+    // dhclient joins the parts too (its hook gets the bytes in decimal).
+    let decimal: Vec<String> = (0..want.len() / 2)
+        .map(|i| {
+            u8::from_str_radix(&want[2 * i..2 * i + 2], 16)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let lease = get_lease(&mut net, Client::Dhclient, "cli", "cli0").expect("a dhclient lease");
+    assert_eq!(lease.routes121, decimal.join(","), "{lease:?}");
+    // udhcpc too, asked for option 121 (its hook gets "net/len router").
+    let hook_log = net.path("udhcpc-121.hook");
+    let out = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "ip",
+            "netns",
+            "exec",
+            &net.ns("cli"),
+            "udhcpc",
+            "-i",
+            "cli0",
+        ])
+        .args(["-f", "-q", "-n", "-t", "5", "-T", "2", "-O", "staticroutes"])
+        .args(["-s", &tool("hook.sh")])
+        .env("HOOK_LOG", &hook_log)
+        .output()
+        .unwrap();
+    let lease = last_lease(&hook_log).unwrap_or_else(|| panic!("udhcpc: {out:?}"));
+    let pairs: Vec<String> = routes.iter().map(|r| r.replace(' ', ",")).collect();
+    assert_eq!(lease.routes121, pairs.join(","), "{lease:?}");
+}
+
+/// How many instances of `code` a probe's reply held.
+fn parts(json: &str, code: u8) -> usize {
+    let rest = &json[json.find("\"parts\"").unwrap()..];
+    let key = format!("\"{code}\": ");
+    let start = rest.find(&key).map(|i| i + key.len()).unwrap_or(0);
+    let digits: String = rest[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap_or(0)
+}
+
+#[test]
+fn a_subnet_bound_to_an_interface_is_served_there_without_an_address_of_ours_in_it() {
+    // srv1 (10.91.0.1/24, no subnet of the file) is the link of
+    // 10.92.0.0/24, where the server has no address.
+    let side = "[subnet 10.92.0.0/24]\ninterface = srv1\npool = Side\nrouters = 10.92.0.1\n";
+    let pools = format!("{POOLS}[pool Side]\nrange = 10.92.0.100-10.92.0.120\n");
+    let (mut net, log, _, _) = world("", side, &pools);
+    let (srv, cli) = (net.ns("srv"), net.add_ns("cli4"));
+    sh(&[
+        "ip", "-n", &srv, "link", "add", "srv1", "type", "veth", "peer", "name", "cli0", "netns",
+        &cli,
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &cli,
+        "link",
+        "set",
+        "cli0",
+        "address",
+        "02:91:00:00:00:10",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "addr",
+        "add",
+        "10.91.0.1/24",
+        "brd",
+        "+",
+        "dev",
+        "srv1",
+    ]);
+    for (ns, ifname) in [(&srv, "srv1"), (&cli, "cli0")] {
+        sh(&["ip", "-n", ns, "link", "set", ifname, "up"]);
+        sh(&[
+            "ip", "netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off",
+        ]);
+    }
+    // scapy: offer and ACK from the subnet, named by srv1's own address.
+    let mac = "02:91:00:00:01:01";
+    let scapy = |args: &[&str]| {
+        let out = tool_in(&cli, "scapy-dhcp.py")
+            .args(["cli0"])
+            .args(args)
+            .args(["--mac", mac])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let offer = scapy(&["discover"]);
+    assert!(offer.starts_with('{'), "{offer}\n{}", read(&log));
+    let ip = field(&offer, "yiaddr").to_string();
+    assert!(ip.starts_with("10.92.0.1"), "{offer}");
+    assert_eq!(option(&offer, 54), Some("0a5b0001"), "{offer}");
+    assert_eq!(option(&offer, 3), Some("0a5c0001"), "{offer}");
+    let ack = scapy(&["request", "--requested", &ip, "--server-id", "10.91.0.1"]);
+    assert_eq!(field(&ack, "type"), "ack", "{ack}");
+    assert_eq!(field(&ack, "yiaddr"), ip, "{ack}");
+    // Real clients there.
+    for c in CLIENTS {
+        let lease = get_lease(&mut net, c, "cli4", "cli0");
+        let lease = lease.unwrap_or_else(|| panic!("{c:?} got no lease on srv1's link"));
+        assert!(lease.ip.starts_with("10.92.0.1"), "{c:?}: {lease:?}");
+        assert_eq!(lease.server, "10.91.0.1", "{c:?}: {lease:?}");
+    }
+    // The server's own link is served as before.
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("a lease on srv0");
+    assert!(lease.ip.starts_with("10.77.0.1"), "{lease:?}");
+    assert_eq!(lease.server, SERVER);
+}

@@ -79,3 +79,51 @@ fn pxe_by_architecture_with_an_ipxe_chainload() {
         "http://10.77.0.10/boot.ipxe"
     );
 }
+
+#[test]
+fn a_second_subnet_on_a_full_link() {
+    let mut net = Net::new(false);
+    // The page's subnets become 10.77.0.0/24 and 10.99.0.0/24, both on srv0.
+    let text = example("A second subnet on a full link")
+        .replace("192.0.2.", "10.77.0.")
+        .replace("198.51.100.", "10.99.0.");
+    sh(&[
+        "ip",
+        "-n",
+        &net.ns("srv"),
+        "addr",
+        "add",
+        "10.99.0.1/24",
+        "brd",
+        "+",
+        "dev",
+        "srv0",
+    ]);
+    let aasd = net.aasd_conf(
+        "",
+        "[pool Vlan20]\naddress = 10.77.0.100\n[pool Vlan20b]\nrange = 10.99.0.100-10.99.0.150\n",
+    );
+    net.start_aasd("srv", &aasd);
+    let conf = net.path("dhcpd.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[server]\naas_socket = {}\n\n{text}\n",
+            net.path("aasd.sock")
+        ),
+    )
+    .unwrap();
+    net.start_standalone(&conf, &[]);
+    // The first subnet's one address, then the second subnet's.
+    let first = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("a lease");
+    assert_eq!(first.ip, "10.77.0.100");
+    assert_eq!(first.routers, "10.77.0.1");
+    let cli = net.ns("cli");
+    let offer = net
+        .probe(&cli, &["cli0", "--mac", "02:77:00:00:02:01", "--broadcast"])
+        .expect("an OFFER from the second subnet");
+    assert!(field(&offer, "yiaddr").starts_with("10.99.0."), "{offer}");
+    let second = get_lease(&mut net, Client::Dhclient, "cli", "cli0").expect("a lease");
+    assert!(second.ip.starts_with("10.99.0."), "{second:?}");
+    assert_eq!(second.routers, "10.99.0.1", "{second:?}");
+}

@@ -82,6 +82,12 @@ pub struct Subnet {
     pub comment: Option<String>,
     /// `authoritative` of this subnet; `None` takes the `[server]` one.
     pub authoritative: Option<bool>,
+    /// `shared_network`: subnets with one name are one link, their pools
+    /// tried in file order.
+    pub shared_network: Option<String>,
+    /// `interface`: clients arriving on it directly are on this subnet,
+    /// even when no address of ours is in it.
+    pub interface: Option<String>,
     pub params: Params,
 }
 
@@ -111,6 +117,10 @@ pub enum ClientKey {
     Id(Vec<u8>),
     /// `[client opaque ppp-line-3]`: an opaque string identifier (PPP and other requesters).
     Opaque(String),
+    /// `[client circuit:HEX]`: the relay's agent circuit ID (option 82.1).
+    Circuit(Vec<u8>),
+    /// `[client remote:HEX]`: the relay's agent remote ID (option 82.2).
+    Remote(Vec<u8>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -245,6 +255,49 @@ impl Config {
                 matches!(&c.key, ClientKey::Hardware { htype: t, addr } if *t == htype && addr.as_slice() == chaddr)
             })
         })
+    }
+
+    /// The client entry of a relayed request's port: a `circuit:` entry
+    /// matching option 82.1, else a `remote:` entry matching 82.2.
+    pub fn find_by_agent(&self, circuit: Option<&[u8]>, remote: Option<&[u8]>) -> Option<&Client> {
+        let find = |want: Option<&[u8]>, circuit_key: bool| {
+            let want = want?;
+            self.clients.iter().find(|c| match &c.key {
+                ClientKey::Circuit(k) => circuit_key && k.as_slice() == want,
+                ClientKey::Remote(k) => !circuit_key && k.as_slice() == want,
+                _ => false,
+            })
+        };
+        find(circuit, true).or_else(|| find(remote, false))
+    }
+
+    /// The subnets of `subnet`'s link in file order: its shared network,
+    /// or itself alone.
+    pub fn link<'a>(&'a self, subnet: &'a Subnet) -> Vec<&'a Subnet> {
+        match &subnet.shared_network {
+            None => vec![subnet],
+            Some(name) => self
+                .subnets
+                .iter()
+                .filter(|s| s.shared_network.as_ref() == Some(name))
+                .collect(),
+        }
+    }
+
+    /// The subnet of `subnet`'s link that holds `addr`, else `subnet`
+    /// itself: a client may have its address on any subnet of the link.
+    pub fn on_link<'a>(&'a self, subnet: &'a Subnet, addr: Ipv4Addr) -> &'a Subnet {
+        self.link(subnet)
+            .into_iter()
+            .find(|s| s.contains(addr))
+            .unwrap_or(subnet)
+    }
+
+    /// The first subnet bound to interface `name` with `interface =`.
+    pub fn subnet_on_interface(&self, name: &str) -> Option<&Subnet> {
+        self.subnets
+            .iter()
+            .find(|s| s.interface.as_deref() == Some(name))
     }
 
     pub fn find_opaque(&self, id: &str) -> Option<&Client> {

@@ -254,7 +254,14 @@ impl Parser<'_> {
         let mut extra = self.params(
             s,
             &mut params,
-            &["mask", "pool", "comment", "authoritative"],
+            &[
+                "mask",
+                "pool",
+                "comment",
+                "authoritative",
+                "shared_network",
+                "interface",
+            ],
         );
         if let Some((mask, line)) = extra.remove_with_line("mask") {
             match mask_len(&mask) {
@@ -285,12 +292,21 @@ impl Parser<'_> {
                 }
             },
         };
+        let shared_network = extra
+            .remove_with_line("shared_network")
+            .and_then(|(v, line)| self.word(line, "shared_network", v, 64));
+        // IFNAMSIZ: Linux interface names have at most 15 bytes.
+        let interface = extra
+            .remove_with_line("interface")
+            .and_then(|(v, line)| self.word(line, "interface", v, 15));
         let subnet = Subnet {
             network,
             prefix_len,
             pool: extra.remove("pool"),
             comment: extra.remove("comment"),
             authoritative,
+            shared_network,
+            interface,
             params,
         };
         if subnet.network != Ipv4Addr::from(u32::from(network) & u32::from(subnet.mask())) {
@@ -314,6 +330,20 @@ impl Parser<'_> {
         self.config.subnets.push(subnet);
     }
 
+    /// A name of at most `max` bytes without blanks or slashes.
+    fn word(&mut self, line: usize, key: &str, v: String, max: usize) -> Option<String> {
+        let ok = !v.is_empty()
+            && v.len() <= max
+            && !v.contains(|c: char| c.is_whitespace() || c == '/' || c == ',');
+        if !ok {
+            self.err(
+                line,
+                format!("{key}: expected a name of 1 to {max} characters without blanks"),
+            );
+        }
+        ok.then_some(v)
+    }
+
     fn client(&mut self, s: &Section, arg: &str) {
         let key = if let Some(id) = arg.strip_prefix("id:") {
             value::hex(id).and_then(|b| {
@@ -323,6 +353,10 @@ impl Parser<'_> {
                     Ok(ClientKey::Id(b))
                 }
             })
+        } else if let Some(id) = arg.strip_prefix("circuit:") {
+            value::hex(id).map(ClientKey::Circuit)
+        } else if let Some(id) = arg.strip_prefix("remote:") {
+            value::hex(id).map(ClientKey::Remote)
         } else if let Some(name) = arg.strip_prefix("opaque ") {
             Ok(ClientKey::Opaque(name.trim().to_string()))
         } else {
@@ -594,6 +628,8 @@ fn is_fixed_key(name: &str) -> bool {
         "ip_address",
         "authoritative",
         "subnet_mask",
+        "shared_network",
+        "interface",
     ]
     .contains(&name)
         || name.starts_with("option_")
@@ -862,6 +898,45 @@ mod tests {
         assert!(got[0].starts_with("t.conf:2: authoritative: \"maybe\" is not yes or no"));
         assert!(got[1].starts_with("t.conf:4: authoritative: \"2\" is not yes or no"));
         assert!(got[2].starts_with("t.conf:6: unknown key \"authoritative\" in [global]"));
+    }
+
+    #[test]
+    fn shared_networks_interfaces_and_port_clients() {
+        let c = parse(
+            "[subnet 10.0.0.0/24]\nshared_network = lan\n[subnet 10.9.0.0/24]\n\
+             [subnet 10.1.0.0/25]\nshared_network = lan\ninterface = eth1\n\
+             [client circuit:00:04:01:02]\nip_address = 10.0.0.9\n[client remote:ab:cd]\n",
+            "t.conf",
+        )
+        .unwrap();
+        let link: Vec<_> = c.link(&c.subnets[2]).iter().map(|s| s.network).collect();
+        assert_eq!(link, [c.subnets[0].network, c.subnets[2].network]);
+        assert_eq!(c.link(&c.subnets[1]).len(), 1);
+        assert_eq!(c.subnet_on_interface("eth1"), Some(&c.subnets[2]));
+        assert_eq!(c.subnet_on_interface("eth0"), None);
+        let on = c.on_link(&c.subnets[0], "10.1.0.5".parse().unwrap());
+        assert_eq!(on.network, c.subnets[2].network);
+        let port = c
+            .find_by_agent(Some(&[0, 4, 1, 2]), Some(&[0xab, 0xcd]))
+            .unwrap();
+        assert_eq!(port.ip_address, Some("10.0.0.9".parse().unwrap()));
+        let remote = c.find_by_agent(Some(&[9]), Some(&[0xab, 0xcd])).unwrap();
+        assert_eq!(remote.key, ClientKey::Remote(vec![0xab, 0xcd]));
+        assert!(c.find_by_agent(None, Some(&[0, 4, 1, 2])).is_none());
+        let got = errors(
+            "[subnet 10.0.0.0/24]\nshared_network = a b\ninterface = averylonginterfacename\n\
+             [client circuit:xyz]\n[client circuit:01]\n[client circuit:01]\n",
+        );
+        let want = [
+            "t.conf:2: shared_network: expected a name of 1 to 64 characters without blanks",
+            "t.conf:3: interface: expected a name of 1 to 15 characters without blanks",
+            "t.conf:4: [client circuit:xyz]: \"xyz\" is not hex bytes",
+            "t.conf:6: [client circuit:01] appears twice (first at line 5)",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{g}\n  wanted {w}");
+        }
     }
 
     #[test]

@@ -21,9 +21,12 @@ impl Exchange<'_, '_> {
             "BOOTREQUEST from {mac} via {}",
             super::via(self.req, self.at)
         );
-        let subnet = self.subnet()?;
+        let mut subnet = self.subnet()?;
         let ip = match self.client.and_then(|c| c.ip_address) {
-            Some(_) => self.fixed_address(subnet)?,
+            Some(ip) => {
+                subnet = self.cfg.on_link(subnet, ip);
+                self.fixed_address(subnet)?
+            }
             None => match subnet.pool.as_deref() {
                 Some(pool) if self.cfg.server.bootp_dynamic => {
                     self.bootp_address(subnet, pool).await?
@@ -51,7 +54,9 @@ impl Exchange<'_, '_> {
         let line = format!("ALLOC {pool} {SERVICE} {key} infinite previous");
         // Without `hold` the allocation is the lease: nothing else in BOOTP
         // confirms it.
-        self.allocate(subnet, pool, &line, "BOOTREQUEST").await
+        self.allocate(subnet, pool, &line, "BOOTREQUEST", None)
+            .await
+            .ok()
     }
 
     /// The BOOTREPLY: RFC 1497 vendor extensions when the client sent the

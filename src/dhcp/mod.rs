@@ -16,7 +16,7 @@ use dhcproto::v4::MessageType;
 use crate::aas::client::Requester;
 use crate::aas::pipeline::{self, Asker};
 use crate::aas::proto::Answer as AasAnswer;
-use crate::config::{Client, Config, LeaseTime, Params, Subnet};
+use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
 use options::{Header, ReplyOption};
 use packet::{code, hex, Request};
@@ -109,7 +109,7 @@ pub async fn answer(buf: &[u8], at: &Arrival<'_>, cfg: &Config, aas: &Asker<'_>)
         log_debug!("ignoring from {} xid {:#x}: {bad}", at.src, req.xid);
     }
     let ctx = Exchange {
-        client: cfg.find_client(req.client_id(), req.htype, req.hw_addr()),
+        client: find_client(cfg, &req),
         req: &req,
         request_len: buf.len(),
         at,
@@ -137,6 +137,29 @@ pub async fn answer(buf: &[u8], at: &Arrival<'_>, cfg: &Config, aas: &Asker<'_>)
     }
 }
 
+/// The request's client entry: by client identifier or hardware address,
+/// else by the relay's port (option 82.1, 82.2). A renewal sent straight
+/// to us carries no option 82: a port's pinned address held in ciaddr
+/// names its entry then.
+fn find_client<'c>(cfg: &'c Config, req: &Request) -> Option<&'c Client> {
+    let renewing = req.message_type == Some(MessageType::Request)
+        && req.giaddr.is_unspecified()
+        && req.server_id().is_none()
+        && !req.ciaddr.is_unspecified();
+    cfg.find_client(req.client_id(), req.htype, req.hw_addr())
+        .or_else(|| {
+            cfg.find_by_agent(
+                req.agent_suboption(code::AGENT_CIRCUIT_ID),
+                req.agent_suboption(code::AGENT_REMOTE_ID),
+            )
+        })
+        .or_else(|| {
+            let c = cfg.client_with_address(req.ciaddr)?;
+            let by_port = matches!(c.key, ClientKey::Circuit(_) | ClientKey::Remote(_));
+            (renewing && by_port).then_some(c)
+        })
+}
+
 fn drop_line(req: &Request, at: &Arrival, why: &str) {
     log_debug!(
         "drop from {} xid {:#x} chaddr {}: {why}",
@@ -161,6 +184,13 @@ enum RequestState {
     InitReboot,
     /// Renewing (unicast) or rebinding (broadcast): handled alike.
     Renewing,
+}
+
+/// Why a pool gave no address: `Exhausted` passes a client on a shared
+/// network to the next pool, anything else ends the exchange.
+enum NoAddress {
+    Exhausted,
+    Failed,
 }
 
 /// What to answer, before it is turned into bytes.
@@ -217,9 +247,13 @@ impl Exchange<'_, '_> {
     async fn discover(&self) -> Option<Reply> {
         let mac = self.req.mac();
         log_info!("DHCPDISCOVER from {mac} via {}", via(self.req, self.at));
-        let subnet = self.subnet()?;
-        if self.client.and_then(|c| c.ip_address).is_none() && subnet.pool.is_some() {
-            return self.dynamic_offer(subnet).await;
+        let mut subnet = self.subnet()?;
+        let pooled = self.cfg.link(subnet).iter().any(|s| s.pool.is_some());
+        match self.client.and_then(|c| c.ip_address) {
+            None if pooled => return self.dynamic_offer(subnet).await,
+            // A fixed address may be on any subnet of a shared network.
+            Some(ip) => subnet = self.cfg.on_link(subnet, ip),
+            None => {}
         }
         let ip = self.fixed_address(subnet)?;
         self.reply(
@@ -300,12 +334,41 @@ impl Exchange<'_, '_> {
         }
     }
 
-    /// DISCOVER from a client without a fixed address: reserve one for
-    /// lease_res_time (its previous address first, then the one it asked
-    /// for, then the pool's least recently used), and offer it.
+    /// DISCOVER from a client without a fixed address on a link of one or
+    /// more subnets (a shared network): the pools in file order, the one of
+    /// the address the client asks for first; a pool that is exhausted
+    /// passes the client on to the next.
     async fn dynamic_offer(&self, subnet: &Subnet) -> Option<Reply> {
-        let pool = subnet.pool.as_deref()?;
-        let key = self.client_key(subnet)?;
+        let mut link: Vec<&Subnet> = self
+            .cfg
+            .link(subnet)
+            .into_iter()
+            .filter(|s| s.pool.is_some())
+            .collect();
+        if let Some(a) = self.req.requested_address() {
+            link.sort_by_key(|s| !host_address(s, a));
+        }
+        for (i, s) in link.iter().enumerate() {
+            let next = link.get(i + 1).and_then(|n| n.pool.as_deref());
+            match self.offer_from(s, next).await {
+                Err(NoAddress::Exhausted) => continue,
+                Err(NoAddress::Failed) => return None,
+                Ok(reply) => return reply,
+            }
+        }
+        None
+    }
+
+    /// Reserve an address of `subnet`'s pool for lease_res_time (the
+    /// client's previous address first, then the one it asked for, then
+    /// the pool's least recently used), and offer it.
+    async fn offer_from(
+        &self,
+        subnet: &Subnet,
+        next: Option<&str>,
+    ) -> Result<Option<Reply>, NoAddress> {
+        let pool = subnet.pool.as_deref().ok_or(NoAddress::Failed)?;
+        let key = self.client_key(subnet).ok_or(NoAddress::Failed)?;
         let mut line = format!(
             "ALLOC {pool} {SERVICE} {key} {} previous",
             self.cfg.server.lease_res_time
@@ -318,9 +381,11 @@ impl Exchange<'_, '_> {
             line.push_str(&format!(" prefer={a}"));
         }
         line.push_str(" hold");
-        let addr = self.allocate(subnet, pool, &line, "DHCPDISCOVER").await?;
+        let addr = self
+            .allocate(subnet, pool, &line, "DHCPDISCOVER", next)
+            .await?;
         let lease = self.lease_for(&self.params(subnet));
-        let mut offer = self.reply(
+        let Some(mut offer) = self.reply(
             subnet,
             Answer {
                 kind: MessageType::Offer,
@@ -328,7 +393,9 @@ impl Exchange<'_, '_> {
                 lease: Some(lease),
                 message: None,
             },
-        )?;
+        ) else {
+            return Ok(None);
+        };
         if self.cfg.server.probe {
             offer.probe = Some(Probe {
                 addr,
@@ -338,42 +405,48 @@ impl Exchange<'_, '_> {
                 ),
             });
         }
-        Some(offer)
+        Ok(Some(offer))
     }
 
     /// Send an ALLOC line and return the address given. A pool address that
     /// cannot be a host on the subnet is disabled and another one tried.
+    /// `next` names the pool an exhausted one passes the client on to.
     async fn allocate(
         &self,
         subnet: &Subnet,
         pool: &str,
         line: &str,
         what: &str,
-    ) -> Option<Ipv4Addr> {
+        next: Option<&str>,
+    ) -> Result<Ipv4Addr, NoAddress> {
         let mac = self.req.mac();
         for _ in 0..3 {
-            let addr = match self.ask(line).await? {
+            let addr = match self.ask(line).await.ok_or(NoAddress::Failed)? {
                 AasAnswer::Ok(words) => words.first().and_then(|w| w.parse::<Ipv4Addr>().ok()),
                 AasAnswer::Err { code, .. } if code == "exhausted" => {
+                    let then = match next {
+                        Some(n) => format!("trying pool {n}"),
+                        None => "gets no offer".into(),
+                    };
                     crate::log::limited(
                         crate::log::Level::Error,
                         &format!("exhausted {pool}"),
                         1,
-                        format_args!("pool {pool} exhausted: {what} from {mac} gets no offer"),
+                        format_args!("pool {pool} exhausted: {what} from {mac} {then}"),
                     );
-                    return None;
+                    return Err(NoAddress::Exhausted);
                 }
                 AasAnswer::Err { text, .. } => {
                     log_info!("{what} from {mac}: no address: {text}");
-                    return None;
+                    return Err(NoAddress::Failed);
                 }
             };
             let Some(addr) = addr else {
                 log_error!("the AAS answered ALLOC without an address");
-                return None;
+                return Err(NoAddress::Failed);
             };
             if host_address(subnet, addr) {
-                return Some(addr);
+                return Ok(addr);
             }
             log_error!(
                 "pool {pool} gave {addr}, which is not a host address of subnet {}/{}: \
@@ -381,9 +454,11 @@ impl Exchange<'_, '_> {
                 subnet.network,
                 subnet.prefix_len
             );
-            self.ask(&format!("DISABLE {addr}")).await?;
+            self.ask(&format!("DISABLE {addr}"))
+                .await
+                .ok_or(NoAddress::Failed)?;
         }
-        None
+        Err(NoAddress::Failed)
     }
 
     /// REQUEST from a client without a fixed address: lease `wanted` in
@@ -494,7 +569,7 @@ impl Exchange<'_, '_> {
             );
             return None;
         }
-        let subnet = self.subnet()?;
+        let subnet = self.cfg.on_link(self.subnet()?, addr);
         let (_, key) = self.dynamic(subnet)?;
         let line = format!(
             "DECLINE {addr} {} {SERVICE} {key}",
@@ -533,13 +608,14 @@ impl Exchange<'_, '_> {
                 // RFC 2131 §4.3.2: the client chose another server; free
                 // what we reserved for it.
                 log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
-                if let Some((pool, key)) = self.subnet().and_then(|s| self.dynamic(s)) {
+                let link = self.subnet().map(|s| self.cfg.link(s)).unwrap_or_default();
+                for (pool, key) in link.into_iter().filter_map(|s| self.dynamic(s)) {
                     self.ask(&format!("UNHOLD {pool} {SERVICE} {key}")).await;
                 }
                 return None;
             }
         }
-        let subnet = self.subnet()?;
+        let subnet = self.cfg.on_link(self.subnet()?, wanted);
         if !subnet.contains(wanted) {
             // RFC 2131 §4.3.2: INIT-REBOOT on the wrong network -> NAK. For
             // renewals the subnet came from ciaddr, so this cannot happen.
@@ -665,7 +741,8 @@ impl Exchange<'_, '_> {
     /// The client's subnet: from the link address when relayed (giaddr, or
     /// the relay's link selection, or option 118), from ciaddr when the
     /// client has an address (a renewal may be routed from another link),
-    /// else from the arrival interface's addresses.
+    /// else the subnet bound to the arrival interface by name, else from
+    /// the arrival interface's addresses.
     fn subnet(&self) -> Option<&Subnet> {
         let req = self.req;
         let link = req.link_address();
@@ -673,6 +750,8 @@ impl Exchange<'_, '_> {
             self.cfg.subnet_containing(link)
         } else if !req.ciaddr.is_unspecified() && self.ciaddr_in_use() {
             self.cfg.subnet_containing(req.ciaddr)
+        } else if let Some(s) = self.cfg.subnet_on_interface(self.at.ifname) {
+            Some(s)
         } else if self.at.local.is_unspecified() && self.at.iface_addrs.is_empty() {
             self.subnet_without_arrival()
         } else {

@@ -87,24 +87,33 @@ fn wire_len(value: &[u8]) -> usize {
     value.len() + 2 * pieces
 }
 
-fn put(out: &mut Vec<u8>, opt: &ReplyOption) {
-    if opt.value.is_empty() {
-        out.extend_from_slice(&[opt.code, 0]);
+/// The most value bytes that fit in `free` bytes of an area, 255-byte
+/// pieces each costing two more.
+fn room_for(free: usize) -> usize {
+    free / 257 * 255 + (free % 257).saturating_sub(2)
+}
+
+fn put(out: &mut Vec<u8>, code: u8, value: &[u8]) {
+    if value.is_empty() {
+        out.extend_from_slice(&[code, 0]);
     }
-    for piece in opt.value.chunks(255) {
-        out.push(opt.code);
+    for piece in value.chunks(255) {
+        out.push(code);
         out.push(piece.len() as u8);
         out.extend_from_slice(piece);
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Area {
     Main,
     File,
     Sname,
-    Nowhere,
 }
+
+/// Where one option's value goes: (area, bytes) parts in value order; none
+/// when it fits nowhere.
+type Placement = Vec<(Area, usize)>;
 
 /// Encode a BOOTREPLY. Options keep the given order within each area; those
 /// that fit nowhere are reported in `dropped`. With `overload`, the file
@@ -126,13 +135,14 @@ pub fn encode(
         return Err(TooBig);
     }
     let mut areas = place(options, main_room, required, None);
-    let spilled = areas.contains(&Area::Nowhere);
+    let spilled = areas.iter().any(Vec::is_empty);
     // Option 52 itself costs three bytes of the options field.
     if overload && spilled && required + 3 <= main_room {
         areas = place(options, main_room - 3, required, Some(h.file.is_empty()));
     }
-    let use_file = areas.contains(&Area::File);
-    let use_sname = areas.contains(&Area::Sname);
+    let uses = |area: Area| areas.iter().flatten().any(|(a, _)| *a == area);
+    let use_file = uses(Area::File);
+    let use_sname = uses(Area::Sname);
 
     let mut b = Vec::with_capacity(limit.max(MIN_REPLY_LEN));
     b.push(2); // BOOTREPLY
@@ -149,12 +159,16 @@ pub fn encode(
     let mut sname = Vec::with_capacity(SNAME_LEN);
     let mut file = Vec::with_capacity(FILE_LEN);
     let mut main = Vec::new();
-    for (opt, area) in options.iter().zip(&areas) {
-        match area {
-            Area::Main => put(&mut main, opt),
-            Area::File => put(&mut file, opt),
-            Area::Sname => put(&mut sname, opt),
-            Area::Nowhere => {}
+    for (opt, parts) in options.iter().zip(&areas) {
+        let mut from = 0;
+        for &(area, n) in parts {
+            let out = match area {
+                Area::Main => &mut main,
+                Area::File => &mut file,
+                Area::Sname => &mut sname,
+            };
+            put(out, opt.code, &opt.value[from..from + n]);
+            from += n;
         }
     }
     if use_sname {
@@ -182,7 +196,7 @@ pub fn encode(
     let dropped = options
         .iter()
         .zip(&areas)
-        .filter(|(_, a)| **a == Area::Nowhere)
+        .filter(|(_, a)| a.is_empty())
         .map(|(o, _)| o.code)
         .collect();
     Ok(Encoded { bytes: b, dropped })
@@ -191,36 +205,52 @@ pub fn encode(
 /// Decide where each option goes. `required` bytes of the main area are
 /// kept for the required options whatever their position in the list.
 /// `overflow` is `None` without overload, else whether `file` is free.
+/// With overload an option that fits no area whole is split across them
+/// (RFC 3396): the options field first, then file, then sname, the order
+/// a client joins the parts in.
 fn place(
     options: &[ReplyOption],
     main_room: usize,
     required: usize,
     overflow: Option<bool>,
-) -> Vec<Area> {
-    let mut main_free = main_room - required;
-    let mut file_free = match overflow {
+) -> Vec<Placement> {
+    let file_room = match overflow {
         Some(true) => FILE_LEN - 1,
         _ => 0,
     };
-    let mut sname_free = if overflow.is_some() { SNAME_LEN - 1 } else { 0 };
+    let sname_room = if overflow.is_some() { SNAME_LEN - 1 } else { 0 };
+    let mut free = [
+        (Area::Main, main_room - required),
+        (Area::File, file_room),
+        (Area::Sname, sname_room),
+    ];
     options
         .iter()
         .map(|o| {
-            let n = wire_len(&o.value);
+            let len = o.value.len();
             if o.required {
-                Area::Main
-            } else if n <= main_free {
-                main_free -= n;
-                Area::Main
-            } else if n <= file_free {
-                file_free -= n;
-                Area::File
-            } else if n <= sname_free {
-                sname_free -= n;
-                Area::Sname
-            } else {
-                Area::Nowhere
+                return vec![(Area::Main, len)];
             }
+            let n = wire_len(&o.value);
+            if let Some((area, f)) = free.iter_mut().find(|(_, f)| n <= *f) {
+                *f -= n;
+                return vec![(*area, len)];
+            }
+            let room: usize = free.iter().map(|(_, f)| room_for(*f)).sum();
+            if overflow.is_none() || len == 0 || room < len {
+                return Vec::new();
+            }
+            let mut parts = Vec::new();
+            let mut left = len;
+            for (area, f) in free.iter_mut() {
+                let take = room_for(*f).min(left);
+                if take > 0 {
+                    *f -= wire_len(&o.value[..take]);
+                    parts.push((*area, take));
+                    left -= take;
+                }
+            }
+            parts
         })
         .collect()
 }
@@ -326,6 +356,83 @@ mod tests {
         assert_eq!(e.bytes[108 + 102], 255);
         assert_eq!(e.bytes[44], 102, "sname carries option 102");
         assert_eq!(e.bytes.len(), 548.min(e.bytes.len()));
+    }
+
+    /// The value of `code` joined from its parts: options field, then
+    /// file and sname as option 52 says (RFC 3396 §7).
+    fn joined(b: &[u8], code: u8) -> Vec<u8> {
+        let walk = |from: usize, to: usize, out: &mut Vec<u8>| {
+            let mut at = from;
+            while at < to && b[at] != 255 {
+                if b[at] == 0 {
+                    at += 1;
+                    continue;
+                }
+                let len = b[at + 1] as usize;
+                if b[at] == code {
+                    out.extend_from_slice(&b[at + 2..at + 2 + len]);
+                }
+                at += 2 + len;
+            }
+        };
+        let mut out = Vec::new();
+        walk(240, b.len(), &mut out);
+        let overload = main_options(b)
+            .iter()
+            .find(|o| o.0 == 52)
+            .map_or(0, |o| o.1[0]);
+        if overload & 1 != 0 {
+            walk(108, 236, &mut out);
+        }
+        if overload & 2 != 0 {
+            walk(44, 108, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn long_option_split_across_areas() {
+        // 295 bytes of options field left after 52, 53 and 54; 100 takes
+        // 202, so a 217-byte 121 fits no area whole: it is split, the
+        // options field first, then file, then sname.
+        let mut routes = opt(121, 217, false);
+        routes.value = (0..217).map(|i| i as u8).collect();
+        let opts = [
+            opt(53, 1, true),
+            opt(54, 4, true),
+            opt(100, 200, false),
+            routes.clone(),
+        ];
+        let e = encode(&Header::default(), &opts, 548, true).unwrap();
+        assert!(e.dropped.is_empty(), "{:?}", e.dropped);
+        assert!(e.bytes.len() <= 548);
+        assert_eq!(joined(&e.bytes, 121), routes.value);
+        assert_eq!(main_options(&e.bytes)[0], (52, vec![3]));
+        let in_main: Vec<_> = main_options(&e.bytes)
+            .into_iter()
+            .filter(|o| o.0 == 121)
+            .collect();
+        assert_eq!(in_main.len(), 1);
+        assert_eq!(in_main[0].1, routes.value[..91]);
+        assert_eq!(&e.bytes[108..110], &[121, 125], "file: the next 125 bytes");
+        assert_eq!(&e.bytes[44..47], &[121, 1, 216], "sname: the last byte");
+        // Without overload it is left out, as before.
+        let e = encode(&Header::default(), &opts, 548, false).unwrap();
+        assert_eq!(e.dropped, [121]);
+    }
+
+    #[test]
+    fn option_over_255_bytes_split_across_areas() {
+        let mut big = opt(120, 400, false);
+        big.value = (0..400).map(|i| (i % 251) as u8).collect();
+        let opts = [opt(53, 1, true), big.clone()];
+        let e = encode(&Header::default(), &opts, 548, true).unwrap();
+        assert!(e.dropped.is_empty());
+        assert_eq!(joined(&e.bytes, 120), big.value);
+        // More than all three areas hold: dropped whole, never cut short.
+        let huge = opt(120, 500, false);
+        let e = encode(&Header::default(), &[opt(53, 1, true), huge], 548, true).unwrap();
+        assert_eq!(e.dropped, [120]);
     }
 
     #[test]

@@ -47,8 +47,10 @@ pub mod code {
     pub const RELAY_AGENT_INFO: u8 = 82;
     /// RFC 3011.
     pub const SUBNET_SELECTION: u8 = 118;
-    /// Sub-options of option 82: RFC 3527 link selection, RFC 5107 server
-    /// identifier override.
+    /// Sub-options of option 82: RFC 3046 circuit and remote ID, RFC 3527
+    /// link selection, RFC 5107 server identifier override.
+    pub const AGENT_CIRCUIT_ID: u8 = 1;
+    pub const AGENT_REMOTE_ID: u8 = 2;
     pub const AGENT_LINK_SELECTION: u8 = 5;
     pub const AGENT_SERVER_ID_OVERRIDE: u8 = 11;
     pub const END: u8 = 255;

@@ -643,6 +643,10 @@ pub struct Lease {
     pub ip: String,
     pub server: String,
     pub domain: String,
+    /// Subnet mask, routers and option 121 as the hook recorded them.
+    pub mask: String,
+    pub routers: String,
+    pub routes121: String,
 }
 
 pub fn last_lease(hook_log: &str) -> Option<Lease> {
@@ -663,6 +667,9 @@ pub fn last_lease(hook_log: &str) -> Option<Lease> {
         ip: field("ip"),
         server: field("server"),
         domain: field("domain"),
+        mask: field("mask"),
+        routers: field("routers"),
+        routes121: field("routes121"),
     })
 }
 

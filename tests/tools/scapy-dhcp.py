@@ -37,21 +37,32 @@ def build(a, xid):
 
 
 def decode(b):
-    """Header fields and options (hex, pieces of one code joined)."""
+    """Header fields and options (hex). As RFC 3396 says, the instances of
+    one code are joined: options field first, then file and sname when
+    option 52 says so; "parts" counts the instances of each code."""
     out = {"xid": struct.unpack("!I", b[4:8])[0],
            "flags": struct.unpack("!H", b[10:12])[0],
            "ciaddr": socket.inet_ntoa(b[12:16]), "yiaddr": socket.inet_ntoa(b[16:20]),
            "siaddr": socket.inet_ntoa(b[20:24]), "giaddr": socket.inet_ntoa(b[24:28]),
-           "options": {}}
-    i = 240
-    while i < len(b) and b[i] != 255:
-        if b[i] == 0:
-            i += 1
-            continue
-        code, ln = b[i], b[i + 1]
-        key = str(code)
-        out["options"][key] = out["options"].get(key, "") + b[i + 2:i + 2 + ln].hex()
-        i += 2 + ln
+           "options": {}, "parts": {}}
+
+    def walk(i, end):
+        while i < end and b[i] != 255:
+            if b[i] == 0:
+                i += 1
+                continue
+            code, ln = b[i], b[i + 1]
+            key = str(code)
+            out["options"][key] = out["options"].get(key, "") + b[i + 2:i + 2 + ln].hex()
+            out["parts"][key] = out["parts"].get(key, 0) + 1
+            i += 2 + ln
+
+    walk(240, len(b))
+    overload = int(out["options"].get("52", "00")[:2], 16)
+    if overload & 1:
+        walk(108, 236)
+    if overload & 2:
+        walk(44, 108)
     t = out["options"].get("53")
     out["type"] = NAMES.get(int(t, 16), t) if t else None
     return out
