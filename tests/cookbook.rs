@@ -20,6 +20,25 @@ fn example(title: &str) -> String {
     block.split("\n.Ed").next().unwrap().to_string()
 }
 
+/// in.aasd with `pools`, then in.dhcpd on `example` (checked with -C
+/// first) behind it, as the page says to run them.
+fn serve(net: &mut Net, pools: &str, example: &str) {
+    let aasd = net.aasd_conf("", pools);
+    net.start_aasd("srv", &aasd);
+    let conf = net.path("dhcpd.conf");
+    let text = format!(
+        "[server]\naas_socket = {}\n\n{example}\n",
+        net.path("aasd.sock")
+    );
+    fs::write(&conf, text).unwrap();
+    let check = std::process::Command::new(server_bin())
+        .args(["-C", "-c", &conf])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "-C: {check:?}");
+    net.start_standalone(&conf, &[]);
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -30,23 +49,11 @@ fn pxe_by_architecture_with_an_ipxe_chainload() {
     // The page's documentation subnet becomes the test network's.
     let text =
         example("PXE by architecture, with an iPXE chainload").replace("192.0.2.", "10.77.0.");
-    let aasd = net.aasd_conf("", "[pool Lab]\nrange = 10.77.0.100-10.77.0.150\n");
-    net.start_aasd("srv", &aasd);
-    let conf = net.path("dhcpd.conf");
-    fs::write(
-        &conf,
-        format!(
-            "[server]\naas_socket = {}\n\n{text}\n",
-            net.path("aasd.sock")
-        ),
-    )
-    .unwrap();
-    let check = std::process::Command::new(server_bin())
-        .args(["-C", "-c", &conf])
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "-C: {check:?}");
-    net.start_standalone(&conf, &[]);
+    serve(
+        &mut net,
+        "[pool Lab]\nrange = 10.77.0.100-10.77.0.150\n",
+        &text,
+    );
     let cli = net.ns("cli");
     let offer = |mac: &str, opts: &[(u8, &[u8])]| {
         let mut args = vec![
@@ -99,21 +106,9 @@ fn a_second_subnet_on_a_full_link() {
         "dev",
         "srv0",
     ]);
-    let aasd = net.aasd_conf(
-        "",
-        "[pool Vlan20]\naddress = 10.77.0.100\n[pool Vlan20b]\nrange = 10.99.0.100-10.99.0.150\n",
-    );
-    net.start_aasd("srv", &aasd);
-    let conf = net.path("dhcpd.conf");
-    fs::write(
-        &conf,
-        format!(
-            "[server]\naas_socket = {}\n\n{text}\n",
-            net.path("aasd.sock")
-        ),
-    )
-    .unwrap();
-    net.start_standalone(&conf, &[]);
+    let pools =
+        "[pool Vlan20]\naddress = 10.77.0.100\n[pool Vlan20b]\nrange = 10.99.0.100-10.99.0.150\n";
+    serve(&mut net, pools, &text);
     // The first subnet's one address, then the second subnet's.
     let first = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("a lease");
     assert_eq!(first.ip, "10.77.0.100");
