@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -401,60 +400,14 @@ fn option_values_outside_rfc_2132_are_errors_in_check_and_at_reload() {
 #[test]
 fn a_restarted_dhclient_reboots_into_its_dynamic_lease_across_an_aasd_restart() {
     let (mut net, log, aconf, aasd) = world("", "", POOLS);
-    let cli = net.ns("cli");
     let lf = net.path("dhclient.leases");
     let hook_log = net.path("dhclient.hook");
-    let env_hook = format!("HOOK_LOG={hook_log}");
-    let mut ip = String::new();
-    let mut aasd = aasd;
-    for round in 0..2 {
-        let pf = net.path(&format!("dhclient{round}.pid"));
-        let out = net.path(&format!("dhclient{round}.out"));
-        let pid = net.spawn_cmd(
-            &[
-                &tool("nsrun.sh"),
-                &cli,
-                "dhclient",
-                "-4",
-                "-1",
-                "-d",
-                "-v",
-                "-lf",
-                &lf,
-                "-pf",
-                &pf,
-                "-sf",
-                &tool("hook.sh"),
-                "-e",
-                &env_hook,
-                "cli0",
-            ],
-            &[],
-            Path::new(&out),
-        );
-        let want = if round == 0 {
-            "event=BOUND"
-        } else {
-            "event=REBOOT"
-        };
-        assert!(
-            wait_for(&hook_log, want, Duration::from_secs(20)),
-            "{}\n{}",
-            read(&out),
-            read(&log)
-        );
-        ip = last_lease(&hook_log).unwrap().ip;
-        assert!(
-            wait_for(&lf, &format!("fixed-address {ip}"), Duration::from_secs(10)),
-            "{}",
-            read(&out)
-        );
-        kill(pid);
-        sleep(Duration::from_millis(200));
-        if round == 0 {
-            aasd = restart_aasd(&mut net, aasd, &aconf);
-        }
-    }
+    let ip = net.dhclient_round("cli", &lf, &hook_log, "BOUND", &log);
+    let _aasd = restart_aasd(&mut net, aasd, &aconf);
+    assert_eq!(
+        net.dhclient_round("cli", &lf, &hook_log, "REBOOT", &log),
+        ip
+    );
     let lease = last_lease(&hook_log).unwrap();
     assert_eq!(lease.event, "REBOOT");
     assert_eq!(lease.ip, ip);

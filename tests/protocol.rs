@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -85,54 +84,11 @@ fn a_restarted_dhclient_reboots_into_the_same_lease() {
     let mut net = Net::new(false);
     let conf = net.config("basic.conf");
     let (_, log) = net.start_standalone(&conf, &[]);
-    let cli = net.ns("cli");
     let lf = net.path("dhclient.leases");
     let hook_log = net.path("dhclient.hook");
-    let env_hook = format!("HOOK_LOG={hook_log}");
-    for round in 0..2 {
-        let pf = net.path(&format!("dhclient{round}.pid"));
-        let out = net.path(&format!("dhclient{round}.out"));
-        let pid = net.spawn_cmd(
-            &[
-                &tool("nsrun.sh"),
-                &cli,
-                "dhclient",
-                "-4",
-                "-1",
-                "-d",
-                "-v",
-                "-lf",
-                &lf,
-                "-pf",
-                &pf,
-                "-sf",
-                &tool("hook.sh"),
-                "-e",
-                &env_hook,
-                "cli0",
-            ],
-            &[],
-            Path::new(&out),
-        );
-        let want = if round == 0 {
-            "event=BOUND"
-        } else {
-            "event=REBOOT"
-        };
-        assert!(
-            wait_for(&hook_log, want, Duration::from_secs(15)),
-            "{}",
-            read(&out)
-        );
-        // dhclient writes its lease file after the hook: killed before
-        // that (a loaded machine), it would have nothing to reboot from.
-        assert!(
-            wait_for(&lf, "fixed-address 10.77.0.50", Duration::from_secs(10)),
-            "{}",
-            read(&out)
-        );
-        kill(pid);
-        sleep(Duration::from_millis(200));
+    for event in ["BOUND", "REBOOT"] {
+        let ip = net.dhclient_round("cli", &lf, &hook_log, event, &log);
+        assert_eq!(ip, "10.77.0.50", "{event}");
     }
     let lease = last_lease(&hook_log).unwrap();
     assert_eq!(

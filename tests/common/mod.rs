@@ -517,6 +517,65 @@ impl Net {
             .is_ok_and(|s| s.success())
     }
 
+    /// One run of ISC dhclient in `role` that keeps its lease file `lf`
+    /// between runs (so a second run starts with INIT-REBOOT), recording to
+    /// `hook_log`; waits for `event` there and for the lease in `lf`, then
+    /// stops it. Returns the address; on a timeout, panics with its output
+    /// and `server_log`.
+    pub fn dhclient_round(
+        &mut self,
+        role: &str,
+        lf: &str,
+        hook_log: &str,
+        event: &str,
+        server_log: &str,
+    ) -> String {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pf = self.path(&format!("dhclient{n}.pid"));
+        let out = self.path(&format!("dhclient{n}.out"));
+        let env_hook = format!("HOOK_LOG={hook_log}");
+        let ns = self.ns(role);
+        let pid = self.spawn_cmd(
+            &[
+                &tool("nsrun.sh"),
+                &ns,
+                "dhclient",
+                "-4",
+                "-1",
+                "-d",
+                "-v",
+                "-lf",
+                lf,
+                "-pf",
+                &pf,
+                "-sf",
+                &tool("hook.sh"),
+                "-e",
+                &env_hook,
+                "cli0",
+            ],
+            &[],
+            Path::new(&out),
+        );
+        assert!(
+            wait_for(hook_log, &format!("event={event}"), Duration::from_secs(20)),
+            "{}\n{}",
+            read(&out),
+            read(server_log)
+        );
+        let ip = last_lease(hook_log).unwrap().ip;
+        // dhclient writes its lease file after the hook: stopped before
+        // that (a loaded machine), it would have nothing to reboot from.
+        assert!(
+            wait_for(lf, &format!("fixed-address {ip}"), Duration::from_secs(10)),
+            "{}",
+            read(&out)
+        );
+        nix_kill(pid, 15);
+        sleep(Duration::from_millis(200));
+        ip
+    }
+
     /// Send one message with tests/tools/dhcp-probe.py from `ns`.
     pub fn probe(&self, ns: &str, args: &[&str]) -> Option<String> {
         let out = tool_in(ns, "dhcp-probe.py").args(args).output().unwrap();
