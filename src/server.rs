@@ -4,12 +4,12 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::aas::client::{Link, Target};
 use crate::aas::pipeline::{self, Asker, Pipeline, Task};
-use crate::config::{self, Config};
+use crate::config::watch::{self, Watch};
+use crate::config::Config;
 use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
 use crate::forward::{Forwarder, Received};
 use crate::net::{self, Batch, Datagram, Interfaces, Socket, BATCH, MAX_DATAGRAM};
@@ -17,31 +17,11 @@ use crate::probe::{Prober, Waiting};
 use crate::signals;
 use crate::{log_debug, log_detail, log_error, log_info};
 
-/// What identifies one version of the file: a rewrite or a rename changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
-fn stamp(path: &PathBuf) -> Option<Stamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some(Stamp {
-        modified: m.modified().ok(),
-        len: m.len(),
-        inode: m.ino(),
-    })
-}
-
 pub struct Server {
     socket: Socket,
     config: Config,
-    config_path: PathBuf,
-    /// The stamp of the file last tried, good or bad, so a broken file is
-    /// reported once, not once per packet.
-    config_stamp: Option<Stamp>,
+    /// dhcpd.conf: reread when it changed and has settled.
+    watch: Watch,
     interfaces: Interfaces,
     /// bootps: where relays listen.
     server_port: u16,
@@ -79,7 +59,7 @@ impl Server {
     pub fn new(
         socket: Socket,
         config: Config,
-        config_path: PathBuf,
+        watch: Watch,
         ports: (u16, u16),
         idle: Option<Duration>,
         bootpd_port: Option<u16>,
@@ -90,9 +70,8 @@ impl Server {
             prober: None,
             aas: Link::new(aas_target(&config), AAS_TIMEOUT),
             socket,
-            config_stamp: stamp(&config_path),
             config,
-            config_path,
+            watch,
             interfaces: Interfaces::read()?,
             server_port: ports.0,
             client_port: ports.1,
@@ -125,8 +104,8 @@ impl Server {
                 return Ok(());
             }
             if signals::take_hangup() {
-                log_detail!("SIGHUP: rereading {}", self.config_path.display());
-                self.reload(stamp(&self.config_path));
+                log_detail!("SIGHUP: rereading {}", self.watch.path().display());
+                self.reload();
             }
             let left = self.idle.map(|d| d.saturating_sub(last.elapsed()));
             if left == Some(Duration::ZERO) {
@@ -190,22 +169,38 @@ impl Server {
     /// Reload when the file changed since it was last read (SPEC §2: before
     /// serving each packet).
     fn check_config(&mut self) {
-        let now = stamp(&self.config_path);
-        if now != self.config_stamp {
-            self.reload(now);
+        if self.watch.changed() {
+            self.reload();
         }
     }
 
-    fn reload(&mut self, now: Option<Stamp>) {
-        self.config_stamp = now;
-        match config::load(&self.config_path) {
+    /// Take the file on disk, unless it is still being written: then the
+    /// next batch tries again, and the previous configuration serves.
+    fn reload(&mut self) {
+        let result = match self.watch.load() {
+            Some(r) => r,
+            None => {
+                crate::log::limited(
+                    crate::log::Level::Debug,
+                    "config unsettled",
+                    1,
+                    format_args!(
+                        "{} changed less than {:?} ago or while read: not taken yet",
+                        self.watch.path().display(),
+                        watch::SETTLE
+                    ),
+                );
+                return;
+            }
+        };
+        match result {
             Ok(c) => {
                 if aas_target(&c) != *self.aas.target() {
                     self.aas = Link::new(aas_target(&c), AAS_TIMEOUT);
                 }
                 self.config = c;
                 self.open_prober();
-                log_detail!("reloaded {}", self.config_path.display());
+                log_detail!("reloaded {}", self.watch.path().display());
             }
             Err(errors) => {
                 for e in &errors {
@@ -213,7 +208,7 @@ impl Server {
                 }
                 log_error!(
                     "{}: {} error(s): keeping the previous configuration",
-                    self.config_path.display(),
+                    self.watch.path().display(),
                     errors.len()
                 );
             }

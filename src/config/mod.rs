@@ -182,6 +182,7 @@ mod optable;
 mod parse;
 pub mod source;
 pub mod value;
+pub mod watch;
 
 pub use parse::{load, parse};
 
