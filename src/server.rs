@@ -17,6 +17,9 @@ use crate::probe::{Prober, Waiting};
 use crate::signals;
 use crate::{log_debug, log_detail, log_error, log_info};
 
+mod lane;
+use lane::Lane;
+
 pub struct Server {
     socket: Socket,
     config: Config,
@@ -35,6 +38,8 @@ pub struct Server {
     forwarder: Option<Forwarder>,
     /// `probe = yes`: offers wait for an ICMP echo to go unanswered.
     prober: Option<Prober>,
+    /// Answers that need no AAS, while a batch waits on it.
+    lane: Lane,
 }
 
 /// A DISCOVER whose offered addresses keep answering pings gets no offer
@@ -68,6 +73,7 @@ impl Server {
         let mut server = Server {
             forwarder,
             prober: None,
+            lane: Lane::default(),
             aas: Link::new(aas_target(&config), AAS_TIMEOUT),
             socket,
             config,
@@ -145,9 +151,16 @@ impl Server {
         }
     }
 
-    /// Serve the datagrams queued on the server socket, a batch at a time.
+    /// Serve the datagrams queued on the server socket, a batch at a time,
+    /// and those the lane set aside while a batch waited on in.aasd.
     fn drain(&mut self, batch: &mut Batch) {
         loop {
+            while self.lane.has_deferred() && !signals::terminated() {
+                let deferred = self.lane.take_deferred();
+                let work: Vec<(&[u8], &Datagram)> =
+                    deferred.iter().map(|(b, d)| (b.as_slice(), d)).collect();
+                self.serve(&work);
+            }
             if let Err(e) = self.socket.recv_batch(batch) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log_error!("recvmmsg: {e}");
@@ -160,7 +173,9 @@ impl Server {
             self.serve_batch(batch);
             // A short batch emptied the queue: back to poll(2), not one more
             // read that would find nothing.
-            if batch.len() < batch.capacity() || signals::terminated() {
+            if (batch.len() < batch.capacity() && !self.lane.has_deferred())
+                || signals::terminated()
+            {
                 return;
             }
         }
@@ -218,46 +233,39 @@ impl Server {
     /// Answer a batch of datagrams (SPEC §2's reload check is made once for
     /// the batch: every datagram in it had arrived before).
     fn serve_batch(&mut self, batch: &Batch) {
+        let work: Vec<(&[u8], &Datagram)> = batch.datagrams().collect();
+        self.serve(&work);
+    }
+
+    fn serve(&mut self, datagrams: &[(&[u8], &Datagram)]) {
         self.check_config();
-        let mut work = Vec::with_capacity(batch.len());
-        for (bytes, d) in batch.datagrams() {
+        let mut work = Vec::with_capacity(datagrams.len());
+        for &(bytes, d) in datagrams {
             if d.truncated {
                 log_debug!("drop from {}: datagram truncated", d.src);
             } else if !self.forwarded_to_bootpd(bytes, d) {
                 work.push((bytes, d));
             }
         }
-        let replies = self.answer(&work);
-        for ((bytes, d), reply) in work.into_iter().zip(replies) {
-            if let Some(reply) = reply {
-                self.dispatch(reply, bytes, d, 0);
-            }
-        }
+        self.answer(&work, 0);
     }
 
-    /// The handlers' replies to some datagrams: each runs until it needs
-    /// the AAS, their requests go to in.aasd together, and the answers let
-    /// them finish. A handler that panics gets no reply and a log line: a
-    /// bug on one packet must not take the service down (under inetd a
-    /// crash on every spawn would keep it down).
-    fn answer(&mut self, work: &[(&[u8], &Datagram)]) -> Vec<Option<Reply>> {
+    /// Answer some datagrams: each handler runs until it needs the AAS,
+    /// their requests go to in.aasd together, and the answers let them
+    /// finish. A reply goes out as soon as its handler ends, so answers
+    /// that need no AAS never wait for it; while in.aasd is awaited, the
+    /// lane serves newly arrived datagrams that need none. A reply to
+    /// probe first is dispatched once all are done. A handler that panics
+    /// gets no reply and a log line: a bug on one packet must not take the
+    /// service down (under inetd a crash on every spawn would keep it down).
+    fn answer(&mut self, work: &[(&[u8], &Datagram)], conflicts: u8) {
         for (_, d) in work {
             self.interfaces.get(d.ifindex);
         }
         let own_addrs = self.interfaces.all_addrs();
         let arrivals: Vec<Arrival> = work
             .iter()
-            .map(|(_, d)| {
-                let iface = self.interfaces.known(d.ifindex);
-                Arrival {
-                    src: d.src,
-                    ifname: &iface.name,
-                    local: d.local,
-                    iface_addrs: &iface.addrs,
-                    own_addrs,
-                    mtu: iface.mtu.max(576),
-                }
-            })
+            .map(|(_, d)| arrival(&self.interfaces, d, own_addrs))
             .collect();
         let queue = Pipeline::default();
         let asker = Asker::Queued(&queue);
@@ -267,17 +275,36 @@ impl Server {
             .zip(&arrivals)
             .map(|((bytes, _), at)| Box::pin(dhcp::answer(bytes, at, config, &asker)) as Task<_>)
             .collect();
-        let link = &mut self.aas;
-        let results = pipeline::run(&queue, tasks, |lines| link.ask_many(lines));
-        work.iter()
-            .zip(results)
-            .map(|((_, d), result)| {
-                if result.is_none() {
-                    log_error!("internal error on a datagram from {}: dropped", d.src);
+        let outlet = Outlet {
+            socket: &self.socket,
+            interfaces: &self.interfaces,
+            server_port: self.server_port,
+            client_port: self.client_port,
+        };
+        let (link, lane) = (&mut self.aas, &mut self.lane);
+        let bootp_forwarded = self.forwarder.is_some();
+        let mut to_probe = Vec::new();
+        pipeline::run(
+            &queue,
+            tasks,
+            |lines| {
+                let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
+                link.ask_many(lines, &mut meanwhile)
+            },
+            |i, result: Option<Option<Reply>>| {
+                let d = work[i].1;
+                match result {
+                    None => log_error!("internal error on a datagram from {}: dropped", d.src),
+                    Some(Some(reply)) if reply.probe.is_some() => to_probe.push((i, reply)),
+                    Some(Some(reply)) => outlet.send(&reply, d),
+                    Some(None) => {}
                 }
-                result.flatten()
-            })
-            .collect()
+            },
+        );
+        for (i, reply) in to_probe {
+            let (bytes, d) = work[i];
+            self.dispatch(reply, bytes, d, conflicts);
+        }
     }
 
     /// With `-b`, a BOOTP request (valid, no option 53) is bootpd's;
@@ -345,10 +372,7 @@ impl Server {
                 );
                 continue;
             }
-            let reply = self.answer(&[(&w.request, &w.arrival)]).pop().flatten();
-            if let Some(reply) = reply {
-                self.dispatch(reply, &w.request, &w.arrival, w.conflicts + 1);
-            }
+            self.answer(&[(&w.request, &w.arrival)], w.conflicts + 1);
         }
     }
 
@@ -415,19 +439,53 @@ impl Server {
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
-    fn send(&mut self, reply: &Reply, d: &Datagram) {
+    fn send(&self, reply: &Reply, d: &Datagram) {
+        let outlet = Outlet {
+            socket: &self.socket,
+            interfaces: &self.interfaces,
+            server_port: self.server_port,
+            client_port: self.client_port,
+        };
+        outlet.send(reply, d);
+    }
+}
+
+/// How a datagram arrived, as the handler sees it.
+fn arrival<'a>(interfaces: &'a Interfaces, d: &Datagram, own_addrs: &'a [Ipv4Addr]) -> Arrival<'a> {
+    let iface = interfaces.known(d.ifindex);
+    Arrival {
+        src: d.src,
+        ifname: &iface.name,
+        local: d.local,
+        iface_addrs: &iface.addrs,
+        own_addrs,
+        mtu: iface.mtu.max(576),
+    }
+}
+
+/// What sending a reply needs, borrowed apart from the rest of the
+/// server, so replies can go out while a batch waits on in.aasd.
+pub(crate) struct Outlet<'a> {
+    socket: &'a Socket,
+    interfaces: &'a Interfaces,
+    /// bootps: where relays listen.
+    server_port: u16,
+    /// bootpc: where clients listen.
+    client_port: u16,
+}
+
+impl Outlet<'_> {
+    fn send(&self, reply: &Reply, d: &Datagram) {
         // Without IP_PKTINFO on the datagram, the interface is the one that
         // holds the server identifier the handler chose.
         let (ifindex, ifname) = if d.ifindex != 0 {
-            let name = self.interfaces.get(d.ifindex).map(|i| i.name.clone());
-            (d.ifindex, name.unwrap_or_default())
+            (d.ifindex, self.interfaces.known(d.ifindex).name.as_str())
         } else {
             self.interfaces
                 .owner_of(reply.server_id)
-                .map(|(i, iface)| (i, iface.name.clone()))
+                .map(|(i, iface)| (i, iface.name.as_str()))
                 .unwrap_or_default()
         };
-        let ifname = ifname.as_str();
         let broadcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, self.client_port);
         let (to, ifindex) = match &reply.to {
             Destination::Relay(giaddr) => (SocketAddrV4::new(*giaddr, self.server_port), 0),
