@@ -1,6 +1,7 @@
 //! The serve loop: wait for datagrams, keep the configuration current,
 //! answer, and exit when idle or told to.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
@@ -12,6 +13,7 @@ use crate::config::watch::{self, Watch};
 use crate::config::Config;
 use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
 use crate::forward::{Forwarder, Received};
+use crate::limits::{Admission, Gate, Origin};
 use crate::net::{self, Batch, Datagram, Interfaces, Socket, BATCH, MAX_DATAGRAM};
 use crate::probe::{Prober, Waiting};
 use crate::signals;
@@ -40,6 +42,8 @@ pub struct Server {
     prober: Option<Prober>,
     /// Answers that need no AAS, while a batch waits on it.
     lane: Lane,
+    /// The counts behind the limits on new clients.
+    gate: RefCell<Gate>,
 }
 
 /// A DISCOVER whose offered addresses keep answering pings gets no offer
@@ -74,6 +78,7 @@ impl Server {
             forwarder,
             prober: None,
             lane: Lane::default(),
+            gate: RefCell::default(),
             aas: Link::new(aas_target(&config), AAS_TIMEOUT),
             socket,
             config,
@@ -268,12 +273,29 @@ impl Server {
             .map(|(_, d)| arrival(&self.interfaces, d, own_addrs))
             .collect();
         let queue = Pipeline::default();
-        let asker = Asker::Queued(&queue);
         let config = &self.config;
+        let limited = config.subnets.iter().any(|s| s.limits.any());
+        let askers: Vec<Asker> = work
+            .iter()
+            .map(|(bytes, _)| match packet::parse(bytes) {
+                Ok(req) if limited => Asker::Limited(
+                    &queue,
+                    Admission {
+                        gate: &self.gate,
+                        config,
+                        origin: Origin::of(&req),
+                    },
+                ),
+                _ => Asker::Queued(&queue),
+            })
+            .collect();
         let tasks = work
             .iter()
             .zip(&arrivals)
-            .map(|((bytes, _), at)| Box::pin(dhcp::answer(bytes, at, config, &asker)) as Task<_>)
+            .zip(&askers)
+            .map(|(((bytes, _), at), asker)| {
+                Box::pin(dhcp::answer(bytes, at, config, asker)) as Task<_>
+            })
             .collect();
         let outlet = Outlet {
             socket: &self.socket,

@@ -175,3 +175,155 @@ fn a_stopped_aasd_holds_back_no_static_client() {
     assert!(alive(dhcpd));
     let _ = flood_out;
 }
+
+/// One run of busybox udhcpc on cli0 of `role` as a client with `mac`:
+/// the address it got, if any, within a few seconds.
+fn udhcpc_once(net: &Net, role: &str, mac: &str) -> Option<String> {
+    let ns = net.ns(role);
+    sh(&["ip", "-n", &ns, "link", "set", "cli0", "address", mac]);
+    let hook_log = net.path(&format!("once-{}.hook", mac.replace(':', "")));
+    let out = std::process::Command::new("timeout")
+        .args(["10", "ip", "netns", "exec", &ns, "udhcpc", "-i", "cli0"])
+        .args([
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "3",
+            "-T",
+            "1",
+            "-s",
+            &tool("hook.sh"),
+        ])
+        .env("HOOK_LOG", &hook_log)
+        .output()
+        .unwrap();
+    let _ = out;
+    last_lease(&hook_log).map(|l| l.ip)
+}
+
+/// What a starvation flood leaves for legitimate clients: a flood of full
+/// DORAs from random MACs through a relay circuit against a 20-address
+/// pool, while a bound client (udhcpc) renews and four new legitimate
+/// clients (udhcpc, one MAC each) ask for addresses. Returns how many of
+/// the four were served, the flood's ACKs and whether the bound client's
+/// renewals were answered.
+fn starvation(limits: &str) -> (usize, String, bool) {
+    let mut net = Net::new(true);
+    let aconf = net.aasd_conf("", NEAR_POOL);
+    net.start_aasd("srv", &aconf);
+    let conf = dynamic_conf(&net, "");
+    let text = read(&conf).replace(
+        "[subnet 10.77.0.0/24]\n",
+        &format!("[subnet 10.77.0.0/24]\n{limits}"),
+    );
+    fs::write(&conf, text).unwrap();
+    let (dhcpd, log) = net.start_standalone(&conf, &[]);
+    // The bound client, on a port of its own.
+    let cli3 = net.add_ns("cli3");
+    net.port(&cli3, "cli3", "02:77:00:00:00:13", None);
+    let (bound, hook, _) = net.start_udhcpc_on("cli3", "cli3");
+
+    let (flood, flood_out) = start_flood(
+        &mut net,
+        &[
+            "--dora",
+            "--rate",
+            "50",
+            "--seconds",
+            "30",
+            "--circuit",
+            "port-7",
+        ],
+    );
+    // The flood has done what it can: the pool is gone, or the limit bites.
+    let sign = if limits.is_empty() {
+        "pool Near exhausted"
+    } else {
+        "new client 10.77.0.0/"
+    };
+    assert!(
+        wait_for(&log, sign, Duration::from_secs(15)),
+        "{}",
+        read(&log)
+    );
+    let served = (0..4)
+        .filter_map(|i| udhcpc_once(&net, "cli", &format!("02:77:00:00:01:0{i}")))
+        .count();
+    signal(bound, "USR1");
+    let renewed = wait_for(&hook, "event=renew", Duration::from_secs(10));
+    assert!(
+        wait_for(&flood_out, "acks", Duration::from_secs(40)),
+        "{}",
+        read(&flood_out)
+    );
+    assert!(alive(dhcpd));
+    kill(flood);
+    (served, read(&flood_out).trim().to_string(), renewed)
+}
+
+/// Issue 18 item 8: with per-circuit limits the legitimate clients are
+/// served during the flood; without, the flood takes the pool. A client
+/// that holds its lease renews either way (it is not new).
+#[test]
+fn a_starvation_flood_is_bounded_per_circuit() {
+    let (without, flood_without, renewed_without) = starvation("");
+    let (with, flood_with, renewed_with) =
+        starvation("new_clients_per_minute_per_circuit = 5\nmax_leases_per_circuit = 3\n");
+    eprintln!("without limits: {without}/4 legitimate clients served, flood {flood_without}");
+    eprintln!("with limits:    {with}/4 legitimate clients served, flood {flood_with}");
+    assert!(renewed_without && renewed_with);
+    assert_eq!(with, 4, "every legitimate client is served under the limit");
+    assert!(without < 4, "the flood starves the pool without limits");
+    assert!(flood_with.contains("\"acks\": 3,"), "{flood_with}");
+}
+
+/// `max_leases` counts what in.aasd holds for the subnet's pool, so a new
+/// in.dhcpd (inetd starts one after each idle exit) still knows the
+/// leases an earlier one gave: a second flood gets nothing.
+#[test]
+fn leases_held_per_subnet_are_counted_by_the_aas_across_inetd_restarts() {
+    let mut net = Net::new(true);
+    let aconf = net.aasd_conf("", NEAR_POOL);
+    net.start_aasd("srv", &aconf);
+    let conf = dynamic_conf(&net, "");
+    let text = read(&conf).replace(
+        "[subnet 10.77.0.0/24]\n",
+        "[subnet 10.77.0.0/24]\nmax_leases = 6\n",
+    );
+    fs::write(&conf, text).unwrap();
+    net.start_inetd(&format!("-t 1s -c {conf}"));
+    let rly = net.ns("rly");
+    let mut acks = Vec::new();
+    for round in 0..2 {
+        let t0 = Instant::now();
+        while !net.server_pids().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            net.server_pids().is_empty(),
+            "round {round}: a fresh in.dhcpd"
+        );
+        let out = tool_in(&rly, "flood.py")
+            .args([
+                SERVER,
+                "10.77.0.2",
+                "--dora",
+                "--rate",
+                "50",
+                "--seconds",
+                "3",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        acks.push(field(&text, "acks").to_string());
+    }
+    assert_eq!(acks, ["6", "0"]);
+    let (_, rows) = net.aasadmin(&["list", "state=leased"]);
+    assert_eq!(
+        rows.lines().filter(|l| l.contains("10.77.0.1")).count(),
+        6,
+        "{rows}"
+    );
+}

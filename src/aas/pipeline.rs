@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::client::{Down, Requester};
 use super::proto::Answer;
+use crate::limits::Admission;
 
 /// Where a handler's AAS requests go.
 pub enum Asker<'a> {
@@ -19,6 +20,8 @@ pub enum Asker<'a> {
     Direct(RefCell<&'a mut dyn Requester>),
     /// Queued, and answered once the serve loop has asked in.aasd.
     Queued(&'a Pipeline),
+    /// Queued, with the limits on new clients applied to the answers.
+    Limited(&'a Pipeline, Admission<'a>),
     /// Never answered: see [`without_aas`].
     Never,
 }
@@ -28,6 +31,7 @@ impl Asker<'_> {
         match self {
             Asker::Direct(r) => r.borrow_mut().ask(line),
             Asker::Queued(p) => p.enqueue(line).await,
+            Asker::Limited(p, admission) => admission.ask(p, line).await,
             Asker::Never => std::future::pending().await,
         }
     }
@@ -46,7 +50,7 @@ struct Slot {
 }
 
 impl Pipeline {
-    fn enqueue(&self, line: &str) -> Waiting<'_> {
+    pub(crate) fn enqueue(&self, line: &str) -> impl Future<Output = Result<Answer, Down>> + '_ {
         let mut slots = self.slots.borrow_mut();
         slots.push(Slot {
             line: line.to_string(),

@@ -77,6 +77,8 @@ pub struct Subnet {
     pub pool: Option<String>,
     pub comment: Option<String>,
     pub params: Params,
+    /// Limits on new clients (off by default).
+    pub limits: crate::limits::Limits,
 }
 
 impl Subnet {

@@ -47,6 +47,8 @@ pub mod code {
     /// identifier override.
     pub const AGENT_LINK_SELECTION: u8 = 5;
     pub const AGENT_SERVER_ID_OVERRIDE: u8 = 11;
+    /// Sub-option 1 of option 82, the relay's circuit id (RFC 3046 §2.1.1).
+    pub const AGENT_CIRCUIT_ID: u8 = 1;
     pub const END: u8 = 255;
 }
 
