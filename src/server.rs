@@ -137,12 +137,20 @@ impl Server {
                 self.forwarder.as_ref().and_then(|f| f.fd()),
                 self.prober.as_ref().map(|p| p.fd()),
             ];
+            // Datagrams set aside while the probe path waited on in.aasd
+            // are served without waiting for another to arrive.
+            let set_aside = self.lane.has_deferred();
+            let timeout = if set_aside {
+                Some(Duration::ZERO)
+            } else {
+                timeout
+            };
             let ready = match net::wait(&fds, timeout) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            if ready[0] {
+            if ready[0] || set_aside {
                 last = Instant::now();
                 self.drain(&mut batch);
             }
