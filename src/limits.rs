@@ -115,6 +115,16 @@ struct Tally {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+impl Tally {
+    /// Forget admissions more than a minute old and leases that have ended.
+    fn age(&mut self, now: Instant, unix_now: u64) {
+        while self.admitted.front().is_some_and(|at| now - *at >= MINUTE) {
+            self.admitted.pop_front();
+        }
+        self.holders.retain(|_, until| *until > unix_now);
+    }
+}
+
 /// At most this many relays and circuits counted; past it, empty counts
 /// are dropped, and a new client from yet another one is refused (a
 /// relay making up a circuit per request must not grow memory).
@@ -161,18 +171,18 @@ impl Gate {
             return Ok(());
         };
         if self.tallies.len() >= MAX_GROUPS {
-            self.tallies
-                .retain(|_, t| !t.admitted.is_empty() || !t.holders.is_empty());
+            self.tallies.retain(|_, t| {
+                t.age(now, today);
+                !t.admitted.is_empty() || !t.holders.is_empty()
+            });
         }
         for (g, b) in &groups {
             if !self.tallies.contains_key(g) && self.tallies.len() >= MAX_GROUPS {
                 return Err(format!("{MAX_GROUPS} relays and circuits counted already"));
             }
             let t = self.tallies.entry(g.clone()).or_default();
-            while t.admitted.front().is_some_and(|at| now - *at >= MINUTE) {
-                t.admitted.pop_front();
-            }
-            t.holders.retain(|c, until| *until > today && c != client);
+            t.age(now, today);
+            t.holders.remove(client);
             if let Some(max) = b.per_minute {
                 if t.admitted.len() >= max as usize {
                     return Err(format!("{g}: {max} new clients in the last minute"));
@@ -379,6 +389,34 @@ mod tests {
             g.judge(&s, &via("evil"), "c", FOREVER, Some(3), t0 + MINUTE),
             Ok(())
         );
+    }
+
+    #[test]
+    fn made_up_circuits_cannot_grow_the_counts_past_their_bound() {
+        let s = subnet(Limits {
+            circuit: Bound {
+                per_minute: Some(1),
+                leases: None,
+            },
+            ..Limits::default()
+        });
+        let mut g = Gate::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_GROUPS {
+            let c = format!("c{i}");
+            assert_eq!(g.judge(&s, &via(&c), &c, FOREVER, Some(1), t0), Ok(()));
+        }
+        assert!(g
+            .judge(&s, &via("one-more"), "x", FOREVER, Some(1), t0)
+            .is_err());
+        assert_eq!(g.tallies.len(), MAX_GROUPS);
+        // A minute on, the old counts are empty and make room.
+        let later = t0 + MINUTE;
+        assert_eq!(
+            g.judge(&s, &via("one-more"), "x", FOREVER, Some(1), later),
+            Ok(())
+        );
+        assert_eq!(g.tallies.len(), 1);
     }
 
     #[test]
