@@ -305,6 +305,7 @@ impl Server {
                 Box::pin(dhcp::answer(bytes, at, config, asker)) as Task<_>
             })
             .collect();
+        // Built field by field: the link and the lane are borrowed apart.
         let outlet = Outlet {
             socket: &self.socket,
             interfaces: &self.interfaces,
@@ -470,13 +471,16 @@ impl Server {
     }
 
     fn send(&self, reply: &Reply, d: &Datagram) {
-        let outlet = Outlet {
+        self.outlet().send(reply, d);
+    }
+
+    fn outlet(&self) -> Outlet<'_> {
+        Outlet {
             socket: &self.socket,
             interfaces: &self.interfaces,
             server_port: self.server_port,
             client_port: self.client_port,
-        };
-        outlet.send(reply, d);
+        }
     }
 }
 

@@ -114,9 +114,28 @@ fn start_flood(net: &mut Net, args: &[&str]) -> (u32, String) {
 /// continued, dynamic clients are served again.
 #[test]
 fn a_stopped_aasd_holds_back_no_static_client() {
+    stopped_aasd(false);
+}
+
+/// The same with in.aasd reached over TCP (the kernel still accepts the
+/// connection of a stopped process; the AUTH answer is what never comes).
+#[test]
+fn a_stopped_remote_aasd_holds_back_no_static_client() {
+    stopped_aasd(true);
+}
+
+fn stopped_aasd(tcp: bool) {
     let mut net = Net::new(true);
-    let aconf = net.aasd_conf("", NEAR_POOL);
-    let aasd = net.start_aasd("srv", &aconf);
+    let (listen, server) = if tcp {
+        (
+            "listen = 10.77.0.2:15310\npassword = right-one\n",
+            "[server]\naas_address = 10.77.0.2:15310\naas_password = right-one\n",
+        )
+    } else {
+        ("", "[server]\n")
+    };
+    let aconf = net.aasd_conf(listen, NEAR_POOL);
+    let aasd = net.start_aasd(if tcp { "rly" } else { "srv" }, &aconf);
     let statics: Vec<(String, String)> = (0..4)
         .map(|i| (format!("02:77:00:00:00:2{i}"), format!("10.77.0.6{i}")))
         .collect();
@@ -125,6 +144,7 @@ fn a_stopped_aasd_holds_back_no_static_client() {
         extra.push_str(&format!("\n[client {mac}]\nip_address = {ip}\n"));
     }
     let conf = dynamic_conf(&net, &extra);
+    fs::write(&conf, read(&conf).replacen("[server]\n", server, 1)).unwrap();
     let (dhcpd, log) = net.start_standalone(&conf, &[]);
     let cli = net.ns("cli");
     let offer_to = |net: &Net, mac: &str| {

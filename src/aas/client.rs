@@ -167,7 +167,10 @@ impl Link {
         &self.target
     }
 
-    fn connect(&self) -> Result<BufReader<Stream>, Fault> {
+    /// Open the connection; over TCP, authenticate, with `meanwhile` run
+    /// while the answer is awaited (a stopped in.aasd still has its
+    /// connections accepted by the kernel).
+    fn connect(&self, meanwhile: &mut dyn FnMut()) -> Result<BufReader<Stream>, Fault> {
         let stream = match &self.target {
             Target::Unix(path) => {
                 // Named plainly: the usual cause is a user outside the
@@ -193,7 +196,11 @@ impl Link {
         };
         let mut conn = BufReader::new(stream);
         if let Target::Tcp { password, .. } = &self.target {
-            let line = exchange(&mut conn, &format!("AUTH {password}"))?;
+            let deadline = Instant::now() + self.timeout;
+            conn.get_mut()
+                .write_all(format!("AUTH {password}\n").as_bytes())?;
+            await_line(&conn, deadline, meanwhile)?;
+            let line = read_line(&mut conn)?;
             if line != "OK" {
                 return Err(format!("authentication refused: {line}").into());
             }
@@ -208,10 +215,12 @@ impl Link {
     /// address the client holds is a renewal. A fresh connection that fails
     /// is not tried again, so a hung in.aasd costs one timeout, not two;
     /// and after a timeout nothing is asked until the back-off has passed.
-    /// `exchange` says with its error whether anything was answered.
+    /// `exchange` says with its error whether anything was answered; it
+    /// and the connection run `meanwhile` while they wait.
     fn on_connection<T>(
         &mut self,
-        mut exchange: impl FnMut(&mut BufReader<Stream>) -> Result<T, (Fault, bool)>,
+        meanwhile: &mut dyn FnMut(),
+        mut exchange: impl FnMut(&mut BufReader<Stream>, &mut dyn FnMut()) -> Result<T, (Fault, bool)>,
     ) -> Result<T, Down> {
         if let Some(b) = &self.backoff {
             let left = b.until.saturating_duration_since(Instant::now());
@@ -225,13 +234,13 @@ impl Link {
         let last = loop {
             let fresh = self.conn.is_none();
             if fresh {
-                match self.connect() {
+                match self.connect(meanwhile) {
                     Ok(c) => self.conn = Some(c),
                     Err(e) => break e,
                 }
             }
             let conn = self.conn.as_mut().expect("connected above");
-            match exchange(conn) {
+            match exchange(conn, meanwhile) {
                 Ok(t) => {
                     if self.backoff.take().is_some() && self.logging {
                         log_detail!("{} answers again: asking the AAS again", self.target);
@@ -279,7 +288,9 @@ impl Link {
     }
 
     fn ask_lines(&mut self, line: &str, multi: bool) -> Result<Vec<String>, Down> {
-        self.on_connection(|conn| talk(conn, line, multi).map_err(|e| (e, false)))
+        self.on_connection(&mut || {}, |conn, _| {
+            talk(conn, line, multi).map_err(|e| (e, false))
+        })
     }
 
     /// One request, one answer line. `Err` when in.aasd is down or answers
@@ -316,7 +327,7 @@ impl Link {
         }
         let mut answers = Vec::with_capacity(lines.len());
         let timeout = self.timeout;
-        let sent = self.on_connection(|conn| {
+        let sent = self.on_connection(meanwhile, |conn, meanwhile| {
             send_and_read(conn, &msg, lines.len(), &mut answers, timeout, meanwhile)
                 .map_err(|e| (e, !answers.is_empty()))
         });
@@ -421,10 +432,6 @@ fn send_and_read(
         answers.push(Ok(answer));
     }
     Ok(())
-}
-
-fn exchange(conn: &mut BufReader<Stream>, line: &str) -> Result<String, Fault> {
-    Ok(talk(conn, line, false)?.remove(0))
 }
 
 /// Send a line; read one answer line, or rows up to `END` (or an `ERR`).
