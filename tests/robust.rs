@@ -114,28 +114,44 @@ fn start_flood(net: &mut Net, args: &[&str]) -> (u32, String) {
 /// continued, dynamic clients are served again.
 #[test]
 fn a_stopped_aasd_holds_back_no_static_client() {
-    stopped_aasd(false);
+    hung_aasd(Hang::Stopped);
 }
 
 /// The same with in.aasd reached over TCP (the kernel still accepts the
 /// connection of a stopped process; the AUTH answer is what never comes).
 #[test]
 fn a_stopped_remote_aasd_holds_back_no_static_client() {
-    stopped_aasd(true);
+    hung_aasd(Hang::StoppedTcp);
 }
 
-fn stopped_aasd(tcp: bool) {
+/// And with the remote AAS's host gone (nothing answers at its address,
+/// so the TCP connection is never made).
+#[test]
+fn an_unreachable_remote_aas_holds_back_no_static_client() {
+    hung_aasd(Hang::Unreachable);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hang {
+    Stopped,
+    StoppedTcp,
+    Unreachable,
+}
+
+fn hung_aasd(how: Hang) {
     let mut net = Net::new(true);
-    let (listen, server) = if tcp {
-        (
-            "listen = 10.77.0.2:15310\npassword = right-one\n",
-            "[server]\naas_address = 10.77.0.2:15310\naas_password = right-one\n",
-        )
-    } else {
-        ("", "[server]\n")
+    let tcp = "listen = 10.77.0.2:15310\npassword = right-one\n";
+    let server = match how {
+        Hang::Stopped => "[server]\n",
+        Hang::StoppedTcp => "[server]\naas_address = 10.77.0.2:15310\naas_password = right-one\n",
+        // No host has 10.77.0.9: its ARP request goes unanswered.
+        Hang::Unreachable => "[server]\naas_address = 10.77.0.9:15310\naas_password = right-one\n",
     };
-    let aconf = net.aasd_conf(listen, NEAR_POOL);
-    let aasd = net.start_aasd(if tcp { "rly" } else { "srv" }, &aconf);
+    let aasd = match how {
+        Hang::Stopped => Some(net.start_aasd("srv", &net.aasd_conf("", NEAR_POOL))),
+        Hang::StoppedTcp => Some(net.start_aasd("rly", &net.aasd_conf(tcp, NEAR_POOL))),
+        Hang::Unreachable => None,
+    };
     let statics: Vec<(String, String)> = (0..4)
         .map(|i| (format!("02:77:00:00:00:2{i}"), format!("10.77.0.6{i}")))
         .collect();
@@ -153,12 +169,13 @@ fn stopped_aasd(tcp: bool) {
             &["cli0", "--mac", mac, "--broadcast", "--timeout", "2"],
         )
     };
-    assert!(
-        offer_to(&net, "02:77:00:00:00:31").is_some(),
-        "a dynamic offer first"
-    );
-
-    signal(aasd, "STOP");
+    if let Some(aasd) = aasd {
+        assert!(
+            offer_to(&net, "02:77:00:00:00:31").is_some(),
+            "a dynamic offer first"
+        );
+        signal(aasd, "STOP");
+    }
     let (flood, _) = start_flood(&mut net, &["--rate", "100", "--seconds", "60"]);
     let mut slowest = 0.0f64;
     let t0 = Instant::now();
@@ -185,6 +202,9 @@ fn stopped_aasd(tcp: bool) {
     // The flood stops (at 100 new clients a second, each holding an offer
     // for 10 s, it would take the 20 addresses itself), and in.aasd goes on.
     kill(flood);
+    let Some(aasd) = aasd else {
+        return;
+    };
     signal(aasd, "CONT");
     let t1 = Instant::now();
     let mut lease = None;

@@ -82,6 +82,7 @@ const MEANWHILE_EVERY: Duration = Duration::from_millis(10);
 /// Why an exchange failed; `hung` when in.aasd took longer than the
 /// timeout (a stopped process, a stuck disk), as opposed to a refused
 /// connection or garbage, which cost nothing to try again.
+#[derive(Debug)]
 struct Fault {
     why: String,
     hung: bool,
@@ -187,7 +188,7 @@ impl Link {
             }
             Target::Tcp { address, .. } => {
                 let addr = crate::sys::tcp_address(address)?;
-                let s = TcpStream::connect_timeout(&addr, self.timeout)?;
+                let s = tcp_connect(addr, self.timeout, meanwhile)?;
                 s.set_read_timeout(Some(self.timeout))?;
                 s.set_write_timeout(Some(self.timeout))?;
                 let _ = s.set_nodelay(true);
@@ -196,7 +197,9 @@ impl Link {
         };
         let mut conn = BufReader::new(stream);
         if let Target::Tcp { password, .. } = &self.target {
-            let deadline = Instant::now() + self.timeout;
+            // in.aasd answers a wrong password only after a second: wait
+            // that too, so a refusal is reported as one, not as a hang.
+            let deadline = Instant::now() + self.timeout + super::daemon::AUTH_FAILURE_DELAY;
             conn.get_mut()
                 .write_all(format!("AUTH {password}\n").as_bytes())?;
             await_line(&conn, deadline, meanwhile)?;
@@ -367,6 +370,55 @@ impl Link {
     }
 }
 
+/// Connect without blocking, running `meanwhile` every
+/// [`MEANWHILE_EVERY`] while the handshake is under way: a host that does
+/// not answer costs the timeout, and the caller serves meanwhile.
+fn tcp_connect(
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+    meanwhile: &mut dyn FnMut(),
+) -> Result<TcpStream, Fault> {
+    use nix::errno::Errno;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    use std::os::fd::AsRawFd;
+    let fd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => {}
+        Err(e) => return Err(io::Error::from(e).into()),
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Fault {
+                why: "connection timed out".into(),
+                hung: true,
+            });
+        }
+        let ms = left.min(MEANWHILE_EVERY).as_millis().max(1) as u16;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(Errno::EINTR) => meanwhile(),
+            Ok(_) => break,
+            Err(e) => return Err(io::Error::from(e).into()),
+        }
+    }
+    let err = socket::getsockopt(&fd, sockopt::SocketError).map_err(io::Error::from)?;
+    if err != 0 {
+        return Err(io::Error::from_raw_os_error(err).into());
+    }
+    let s = TcpStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
+}
+
 fn read_line(conn: &mut BufReader<Stream>) -> Result<String, Fault> {
     let mut buf = Vec::new();
     let n = conn
@@ -528,6 +580,17 @@ mod tests {
         assert!(calls >= 3, "{calls}");
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&slow);
+    }
+
+    #[test]
+    fn a_tcp_connect_succeeds_or_is_refused_without_counting_as_hung() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let s = tcp_connect(addr, Duration::from_secs(1), &mut || {}).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addr);
+        drop(l);
+        let refused = tcp_connect(addr, Duration::from_secs(1), &mut || {}).unwrap_err();
+        assert!(!refused.hung, "{}", refused.why);
     }
 
     /// A fake in.aasd that reads `expect` request lines on one connection,
