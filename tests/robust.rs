@@ -371,3 +371,16 @@ fn leases_held_per_subnet_are_counted_by_the_aas_across_inetd_restarts() {
         "{rows}"
     );
 }
+
+/// The same flood bounded per relay (the flood's giaddr); the legitimate
+/// clients are on the server's own link.
+#[test]
+fn a_starvation_flood_is_bounded_per_relay() {
+    let (with, flood_with, renewed) =
+        starvation("new_clients_per_minute_per_relay = 5\nmax_leases_per_relay = 3\n");
+    eprintln!("per-relay limits: {with}/4 legitimate clients served, flood {flood_with}");
+    assert!(renewed);
+    assert_eq!(with, 4, "every legitimate client is served under the limit");
+    let acks: u32 = field(&flood_with, "acks").parse().unwrap();
+    assert!((3..=5).contains(&acks), "{flood_with}");
+}
