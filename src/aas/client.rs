@@ -176,7 +176,7 @@ impl Link {
             Target::Unix(path) => {
                 // Named plainly: the usual cause is a user outside the
                 // socket's group, not a stopped in.aasd.
-                let s = UnixStream::connect(path).map_err(|e| match e.kind() {
+                let s = unix_connect(path).map_err(|e| match e.kind() {
                     io::ErrorKind::PermissionDenied => {
                         Fault::from(format!("{}: permission denied", path.display()))
                     }
@@ -368,6 +368,35 @@ impl Link {
             self.last_complaint = Some(Instant::now());
         }
     }
+}
+
+/// Connect to a Unix socket without blocking: a stopped in.aasd whose
+/// queue of connections not yet accepted is full would otherwise hold the
+/// caller for as long as it stays stopped. That counts as hung.
+fn unix_connect(path: &std::path::Path) -> io::Result<UnixStream> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    match socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?) {
+        Ok(()) => {}
+        // WouldBlock: a Fault made of it counts as hung.
+        Err(Errno::EAGAIN) => {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "it accepts no more connections",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let s = UnixStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
 }
 
 /// Connect without blocking, running `meanwhile` every
@@ -580,6 +609,38 @@ mod tests {
         assert!(calls >= 3, "{calls}");
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&slow);
+    }
+
+    #[test]
+    fn a_unix_socket_that_accepts_nothing_more_is_hung_not_a_hang() {
+        use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join(format!("indhcpd-full-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        socket::bind(l.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        socket::listen(&l, Backlog::new(1).unwrap()).unwrap();
+        // Never accepted: the queue fills, then a connection is refused at
+        // once as hung instead of waiting for a place.
+        let mut kept = Vec::new();
+        let fault = loop {
+            match unix_connect(&path) {
+                Ok(s) => kept.push(s),
+                Err(e) => break Fault::from(e),
+            }
+            assert!(kept.len() < 100, "the queue never filled");
+        };
+        assert!(fault.hung, "{}", fault.why);
+        drop(l);
+        let _ = std::fs::remove_file(&path);
+        let gone = Fault::from(unix_connect(&path).unwrap_err());
+        assert!(!gone.hung, "{}", gone.why);
     }
 
     #[test]
