@@ -283,10 +283,12 @@ impl Server {
         let queue = Pipeline::default();
         let config = &self.config;
         let limited = config.subnets.iter().any(|s| s.limits.any());
+        // Limits need the relay and circuit of each request: parsed here
+        // once more, only when some subnet has limits.
         let askers: Vec<Asker> = work
             .iter()
-            .map(|(bytes, _)| match packet::parse(bytes) {
-                Ok(req) if limited => Asker::Limited(
+            .map(|(bytes, _)| match limited.then(|| packet::parse(bytes)) {
+                Some(Ok(req)) => Asker::Limited(
                     &queue,
                     Admission {
                         gate: &self.gate,
