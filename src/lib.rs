@@ -9,6 +9,7 @@ pub mod config;
 pub mod dhcp;
 pub mod forward;
 pub mod fuzz;
+pub mod limits;
 pub mod log;
 pub mod net;
 pub mod privilege;

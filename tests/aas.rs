@@ -252,6 +252,7 @@ fn remote_aas_over_tcp_and_a_wrong_password_is_refused() {
             .replace("right-one", "wrong-one"),
     )
     .unwrap();
+    settle(&conf);
     let cli = net.ns("cli");
     let reply = net.probe(&cli, &["cli0", "--mac", "02:77:00:00:00:41", "--broadcast"]);
     assert!(reply.is_none(), "{reply:?}");

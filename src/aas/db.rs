@@ -832,6 +832,20 @@ impl Db {
             .collect()
     }
 
+    /// Whether `client` of `service` holds an address of `pool` now
+    /// (offered or leased).
+    pub fn holds(&self, pool: &str, service: &str, client: &str, now: Time) -> bool {
+        self.pool_named(pool)
+            .is_ok_and(|p| self.held(p, service, client, now).is_some())
+    }
+
+    /// Addresses of `pool` offered or leased, as of the last expiry (every
+    /// request runs one first).
+    pub fn in_use(&self, pool: &str) -> u64 {
+        self.pool_named(pool)
+            .map_or(0, |p| self.index[p].leased + self.index[p].offered)
+    }
+
     /// Entries matching `f`, in address order, with their pool's name.
     pub fn query(&mut self, f: &Filter, now: Time) -> Vec<(u32, &str, &Entry)> {
         self.query_page(f, now, usize::MAX)

@@ -48,8 +48,13 @@ fn rows(text: String) -> Outcome {
 /// belong to the daemon).
 pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
     match r {
-        Request::Alloc(a) => match db.alloc(&a, now) {
-            Ok((addr, end, changes)) => {
+        // `new N` when the client held no address before: N is the pool's
+        // addresses held now, this one included (in.dhcpd's limits count it).
+        Request::Alloc(a) => match (
+            db.holds(&a.pool, &a.service, &a.client, now),
+            db.alloc(&a, now),
+        ) {
+            (had, Ok((addr, end, changes))) => {
                 log_detail!(
                     "{} {} to {} {} until {}",
                     if a.hold { "reserved" } else { "leased" },
@@ -58,12 +63,13 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                     a.client,
                     time_text(end)
                 );
-                Outcome {
-                    text: format!("OK {} {}", Ipv4Addr::from(addr), time_text(end)),
-                    changes,
+                let mut text = format!("OK {} {}", Ipv4Addr::from(addr), time_text(end));
+                if !had {
+                    text.push_str(&format!(" new {}", db.in_use(&a.pool)));
                 }
+                Outcome { text, changes }
             }
-            Err(r) => {
+            (_, Err(r)) => {
                 if let Refusal::Exhausted(p) = &r {
                     if db.exhausted_log_due(p, now) {
                         log_error!("pool {p} exhausted (logged at most once a minute)");
@@ -196,5 +202,28 @@ impl Requester for Local {
             Err(e) => format!("ERR syntax {e}"),
         };
         proto::answer(text.lines().last().unwrap_or("")).ok_or(Down("garbage".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aas::db::Pool;
+
+    #[test]
+    fn alloc_says_new_and_the_pool_count_only_for_a_client_that_held_nothing() {
+        let db = Db::new(vec![Pool::new("P", vec![(10, 19)])]);
+        let mut aas = Local::new(db, 1_000);
+        let mut ask = |l: &str| match aas.ask(l) {
+            Ok(Answer::Ok(words)) => (words[0].clone(), words[2..].join(" ")),
+            other => panic!("{other:?}"),
+        };
+        let (addr, new) = ask("ALLOC P dhcp a 10 previous hold");
+        assert_eq!(new, "new 1");
+        assert_eq!(ask("ALLOC P dhcp b 10 previous hold").1, "new 2");
+        // a again (its DISCOVER repeated, then its REQUEST): not new.
+        assert_eq!(ask("ALLOC P dhcp a 10 previous hold").1, "");
+        let request = format!("ALLOC P dhcp a 3600 exact={addr} mine");
+        assert_eq!(ask(&request).1, "");
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indhcpd::activation::{self, Mode};
 use indhcpd::cli::{self, Options};
+use indhcpd::config::watch::Watch;
 use indhcpd::log::{self, Target};
 use indhcpd::net::Socket;
 use indhcpd::privilege;
@@ -17,6 +18,9 @@ use indhcpd::{config, log_detail, log_error};
 
 /// SCO's default: an activated server exits after 15 idle minutes.
 const ACTIVATED_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// How long a start waits for a dhcpd.conf that is being written.
+const SETTLE_AT_START: Duration = Duration::from_secs(10);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -95,9 +99,20 @@ fn run(opts: Options) -> i32 {
     log::init("in.dhcpd", opts.debug, target);
     // A relative path must survive the chdir of daemon(3).
     let config_path = std::fs::canonicalize(&opts.config).unwrap_or(opts.config.clone());
-    let config = match config::load(&config_path) {
-        Ok(c) => c,
-        Err(errors) => {
+    // A file still being written is not taken, even at start (inetd
+    // starts us at any moment): wait for it to settle, within reason.
+    let mut watch = Watch::new(config_path.clone());
+    let config = match watch.load_when_settled(SETTLE_AT_START) {
+        Some(Ok(c)) => c,
+        None => {
+            log_error!(
+                "{}: still being written after {:?}: not taken",
+                config_path.display(),
+                SETTLE_AT_START
+            );
+            return 1;
+        }
+        Some(Err(errors)) => {
             for e in &errors {
                 log_error!("{e}");
             }
@@ -147,7 +162,7 @@ fn run(opts: Options) -> i32 {
     let mut server = match Server::new(
         socket,
         config,
-        config_path,
+        watch,
         (server_port, client_port),
         idle,
         opts.bootpd_port,

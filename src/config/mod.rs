@@ -89,6 +89,8 @@ pub struct Subnet {
     /// even when no address of ours is in it.
     pub interface: Option<String>,
     pub params: Params,
+    /// Limits on new clients (off by default).
+    pub limits: crate::limits::Limits,
 }
 
 impl Subnet {
@@ -199,6 +201,7 @@ mod optrules;
 mod parse;
 pub mod source;
 pub mod value;
+pub mod watch;
 
 pub use parse::{load, parse};
 

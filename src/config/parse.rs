@@ -251,18 +251,17 @@ impl Parser<'_> {
             }
         };
         let mut params = Params::default();
-        let mut extra = self.params(
-            s,
-            &mut params,
-            &[
-                "mask",
-                "pool",
-                "comment",
-                "authoritative",
-                "shared_network",
-                "interface",
-            ],
-        );
+        let mut keys = vec![
+            "mask",
+            "pool",
+            "comment",
+            "authoritative",
+            "shared_network",
+            "interface",
+        ];
+        keys.extend(LIMIT_KEYS);
+        let mut extra = self.params(s, &mut params, &keys);
+        let limits = self.limits(&mut extra);
         if let Some((mask, line)) = extra.remove_with_line("mask") {
             match mask_len(&mask) {
                 Some(l) if prefix.is_none_or(|p| p == l) => prefix = Some(l),
@@ -308,6 +307,7 @@ impl Parser<'_> {
             shared_network,
             interface,
             params,
+            limits,
         };
         if subnet.network != Ipv4Addr::from(u32::from(network) & u32::from(subnet.mask())) {
             return self.err(
@@ -342,6 +342,29 @@ impl Parser<'_> {
             );
         }
         ok.then_some(v)
+    }
+
+    /// A subnet's limits on new clients (crate::limits).
+    fn limits(&mut self, extra: &mut Extra) -> crate::limits::Limits {
+        let mut take = |key: &str| {
+            let (v, line) = extra.remove_with_line(key)?;
+            match value::uint(&v, 1_000_000) {
+                Ok(n) => Some(n as u32),
+                Err(m) => {
+                    self.err(line, format!("{key}: {m}"));
+                    None
+                }
+            }
+        };
+        let mut bound = |scope: &str| crate::limits::Bound {
+            per_minute: take(&format!("new_clients_per_minute{scope}")),
+            leases: take(&format!("max_leases{scope}")),
+        };
+        crate::limits::Limits {
+            subnet: bound(""),
+            relay: bound("_per_relay"),
+            circuit: bound("_per_circuit"),
+        }
     }
 
     fn client(&mut self, s: &Section, arg: &str) {
@@ -613,6 +636,16 @@ impl Parser<'_> {
     }
 }
 
+/// A subnet's limits on new clients.
+const LIMIT_KEYS: [&str; 6] = [
+    "new_clients_per_minute",
+    "max_leases",
+    "new_clients_per_minute_per_relay",
+    "max_leases_per_relay",
+    "new_clients_per_minute_per_circuit",
+    "max_leases_per_circuit",
+];
+
 /// Keys with a meaning of their own, which a user option must not take.
 fn is_fixed_key(name: &str) -> bool {
     [
@@ -632,6 +665,7 @@ fn is_fixed_key(name: &str) -> bool {
         "interface",
     ]
     .contains(&name)
+        || LIMIT_KEYS.contains(&name)
         || name.starts_with("option_")
         || name.starts_with("vendor_option_")
 }

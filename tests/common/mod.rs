@@ -683,6 +683,14 @@ pub fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Date a file two seconds back, as an edit finished a while ago:
+/// in.dhcpd takes a new dhcpd.conf only once it has stood still a second.
+pub fn settle(path: &str) {
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(2))
+        .unwrap();
+}
+
 /// Wait until `needle` appears in the file.
 pub fn wait_for(path: &str, needle: &str, limit: Duration) -> bool {
     let start = Instant::now();
