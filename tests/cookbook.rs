@@ -31,6 +31,7 @@ fn serve(net: &mut Net, pools: &str, example: &str) {
         net.path("aasd.sock")
     );
     fs::write(&conf, text).unwrap();
+    settle(&conf);
     let check = std::process::Command::new(server_bin())
         .args(["-C", "-c", &conf])
         .output()
