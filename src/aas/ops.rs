@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
-use super::db::{Change, Db, Refusal, State, Time};
+use super::db::{Change, Db, Filter, Refusal, Reservation, Selector, State, Time, FOREVER};
 use super::proto::{self, time_text, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
@@ -109,24 +109,36 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
         }
         Request::Disable(addr) => done(db.set_disabled(addr, true, now)),
         Request::Enable(addr) => done(db.set_disabled(addr, false, now)),
-        Request::Query(f) => {
-            let found = db.query(&f, now);
-            let mut out = String::new();
-            for (a, pool, e) in &found {
-                out.push_str(&format!(
-                    "LEASE {} {pool} {} {} {} {} {} {} {}\n",
-                    Ipv4Addr::from(*a),
-                    e.state_at(now).name(),
-                    if e.disabled { "yes" } else { "no" },
-                    word(&e.service),
-                    word(&e.client),
-                    e.reserved,
-                    time_text(e.end),
-                    e.released
-                ));
+        Request::Query(f) => rows(query(db, &f, now)),
+        Request::Reserve {
+            addr,
+            service,
+            client,
+        } => match db.reserve(addr, &service, &client, now) {
+            Ok(None) => rows("OK".into()),
+            Ok(Some((s, c, end))) => {
+                log_error!(
+                    "{} is reserved for {service} {client} but held by {s} {c} until {}: \
+                     it is not renewed",
+                    Ipv4Addr::from(addr),
+                    crate::log::utc_text(end)
+                );
+                rows(format!(
+                    "OK held {} {} {}",
+                    word(&s),
+                    word(&c),
+                    time_text(end)
+                ))
             }
-            out.push_str(&format!("END {}", found.len()));
-            rows(out)
+            Err(r) => refused(r),
+        },
+        Request::Unreserve(addr) => {
+            db.unreserve(addr);
+            rows("OK".into())
+        }
+        Request::Pools => {
+            let words = proto::pools_words(db.pools());
+            rows(format!("OK {}", words.join(" ")).trim_end().to_string())
         }
         Request::Stats(pool) => {
             let all = db.stats(now);
@@ -140,8 +152,8 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             let mut out = String::new();
             for s in &found {
                 out.push_str(&format!(
-                    "POOL {} {} {} {} {} {} {}\n",
-                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined
+                    "POOL {} {} {} {} {} {} {} {}\n",
+                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined, s.reserved
                 ));
             }
             out.push_str(&format!("END {}", found.len()));
@@ -152,6 +164,84 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             changes: Vec::new(),
         },
     }
+}
+
+/// QUERY rows, `END n` last. A reserved address that nobody holds shows
+/// as `reserved`, with its reserving service and client, whether or not
+/// it was ever used.
+fn query(db: &mut Db, f: &Filter, now: Time) -> String {
+    let mut found: Vec<(u32, String)> = Vec::new();
+    let want_reserved = matches!(f.state, None | Some(Selector::Reserved));
+    let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
+    let reservations: std::collections::BTreeMap<u32, Reservation> = db
+        .reservations(lo, hi)
+        .map(|(a, r)| (a, r.clone()))
+        .collect();
+    // Reserved addresses never used have no entry for db.query to find.
+    let unused: Vec<(u32, Reservation)> = reservations
+        .iter()
+        .filter(|(a, _)| db.get(**a).is_none())
+        .map(|(a, r)| (*a, r.clone()))
+        .collect();
+    for (a, pool, e) in db.query(f, now) {
+        let row = match reservations.get(&a) {
+            Some(r) if e.state_at(now) == State::Free && !e.disabled => row(
+                a, pool, "reserved", false, &r.service, &r.client, r.since, FOREVER, e.released,
+            ),
+            _ => row(
+                a,
+                pool,
+                e.state_at(now).name(),
+                e.disabled,
+                &e.service,
+                &e.client,
+                e.reserved,
+                e.end,
+                e.released,
+            ),
+        };
+        found.push((a, row));
+    }
+    for (a, r) in unused.into_iter().filter(|_| want_reserved) {
+        let Some(pool) = db.pool_of(a).map(|p| db.pools()[p].name.clone()) else {
+            continue;
+        };
+        let keep = f.pool.as_ref().is_none_or(|p| *p == pool)
+            && f.service.as_ref().is_none_or(|s| *s == r.service)
+            && f.client.as_ref().is_none_or(|c| *c == r.client);
+        if keep {
+            let line = row(
+                a, &pool, "reserved", false, &r.service, &r.client, r.since, FOREVER, 0,
+            );
+            found.push((a, line));
+        }
+    }
+    found.sort_by_key(|(a, _)| *a);
+    let mut out: String = found.iter().map(|(_, r)| r.as_str()).collect();
+    out.push_str(&format!("END {}", found.len()));
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    a: u32,
+    pool: &str,
+    state: &str,
+    disabled: bool,
+    service: &str,
+    client: &str,
+    reserved: Time,
+    end: Time,
+    released: Time,
+) -> String {
+    format!(
+        "LEASE {} {pool} {state} {} {} {} {reserved} {} {released}\n",
+        Ipv4Addr::from(a),
+        if disabled { "yes" } else { "no" },
+        word(service),
+        word(client),
+        time_text(end),
+    )
 }
 
 /// When `addr` was declined, if this allocation took a declined address.

@@ -16,7 +16,7 @@ use indhcpd::aas::proto::Answer;
 const USAGE: &str =
     "usage: aasadmin [--json] [-c aasd.conf] [-s socket | -a host:port [-p password]] command
 commands:
-  list [pool=P] [range=A-B] [service=S] [client=C] [state=free|offered|leased|declined|disabled]
+  list [pool=P] [range=A-B] [service=S] [client=C] [state=free|offered|leased|declined|disabled|reserved]
   query ADDRESS
   release ADDRESS | disable ADDRESS | enable ADDRESS
   stats [POOL]
@@ -224,7 +224,10 @@ impl Admin {
             let ends = match (r[2].as_str(), r[7].as_str()) {
                 ("free", _) => "-".to_string(),
                 (_, "infinite") => "never".to_string(),
-                (_, t) => t.parse().map(utc).unwrap_or_else(|_| t.to_string()),
+                (_, t) => t
+                    .parse()
+                    .map(indhcpd::log::utc)
+                    .unwrap_or_else(|_| t.to_string()),
             };
             table.push(vec![
                 r[0].clone(),
@@ -240,15 +243,23 @@ impl Admin {
         0
     }
 
-    /// Rows: name size leased offered free disabled declined.
+    /// Rows: name size leased offered free disabled declined reserved
+    /// (an older in.aasd has no reserved column).
     fn stats(&mut self, line: &str) -> i32 {
         let rows = match self.rows(line) {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 7).collect();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .filter(|r| r.len() == 7 || r.len() == 8)
+            .map(|mut r| {
+                r.resize(8, "0".into());
+                r
+            })
+            .collect();
         let heads = [
-            "pool", "size", "leased", "offered", "free", "disabled", "declined",
+            "pool", "size", "leased", "offered", "free", "disabled", "declined", "reserved",
         ];
         if self.json {
             let items: Vec<String> = rows
@@ -312,26 +323,4 @@ fn print_table(rows: &[Vec<String>]) {
             .collect();
         println!("{}", cells.join("  ").trim_end());
     }
-}
-
-/// Unix time as `YYYY-MM-DD HH:MM:SS` (UTC), without a date crate.
-fn utc(t: u64) -> String {
-    let days = (t / 86400) as i64;
-    let secs = t % 86400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }

@@ -619,6 +619,7 @@ fn stats_numbers() {
                 free: 5,
                 disabled: 1,
                 declined: 1,
+                reserved: 0,
             },
             Stats {
                 name: "Q".into(),
@@ -628,6 +629,7 @@ fn stats_numbers() {
                 free: 3,
                 disabled: 0,
                 declined: 0,
+                reserved: 0,
             },
         ]
     );
@@ -1246,4 +1248,56 @@ fn exhaustion_is_logged_at_most_once_a_minute_per_pool() {
     assert!(db.exhausted_log_due("Q", 1059), "each pool on its own");
     assert!(db.exhausted_log_due("P", 1060));
     assert!(!db.exhausted_log_due("P", 1061));
+}
+
+#[test]
+fn a_reserved_address_goes_to_nobody_else_and_is_not_renewed() {
+    let mut db = db_of(4);
+    // 10.0.0.2 leased to "old" before the reservation comes.
+    assert_eq!(get(&mut db, &exact("old", n(2)), 0), n(2));
+    assert_eq!(db.reserve(n(1), "dhcp", "fixed", 1), Ok(None));
+    let held = db.reserve(n(2), "dhcp", "fixed2", 1).unwrap();
+    assert_eq!(held, Some(("dhcp".into(), "old".into(), 100)));
+    assert_eq!(
+        db.reserve(n(9), "dhcp", "x", 1),
+        Err(Refusal::NotInPool(Ipv4Addr::from(n(9))))
+    );
+    // Never-used, preferred, exact, previous: none gives 1 or 2.
+    assert_eq!(get(&mut db, &req("a"), 2), n(3));
+    let pref = with("b", |r| r.want = Want::Prefer(n(1)));
+    assert_eq!(get(&mut db, &pref, 2), n(4));
+    assert_eq!(
+        db.alloc(&exact("c", n(1)), 2),
+        Err(Refusal::Reserved(Ipv4Addr::from(n(1))))
+    );
+    // The holder's renewal is refused.
+    assert_eq!(
+        db.alloc(&exact("old", n(2)), 3),
+        Err(Refusal::Reserved(Ipv4Addr::from(n(2))))
+    );
+    assert_eq!(
+        db.alloc(&req("old"), 3),
+        Err(Refusal::Exhausted("P".into()))
+    );
+    let s = stats_of(&mut db, 200);
+    assert_eq!((s.reserved, s.free, s.leased), (2, 2, 0));
+    let f = Filter {
+        state: Some(Selector::Reserved),
+        ..Filter::default()
+    };
+    assert_eq!(
+        db.query(&f, 200).iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![n(2)],
+        "only the used one has an entry"
+    );
+    // A reload keeps them; unreserving makes them free again.
+    let mut db = db.with_pools(vec![Pool::new("P", vec![(n(1), n(4))])]);
+    assert_eq!(db.alloc(&req("d"), 300).map(|r| r.0), Ok(n(3)));
+    db.unreserve(n(1));
+    db.unreserve(n(2));
+    let got: Vec<u32> = ["e", "f"]
+        .iter()
+        .map(|c| get(&mut db, &req(c), 300))
+        .collect();
+    assert!(got.contains(&n(1)) && got.contains(&n(2)), "{got:?}");
 }
