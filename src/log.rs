@@ -145,6 +145,25 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
+/// A warning: shown at every `-D` level, as errors are, but sent to
+/// syslog as a warning.
+pub fn warning(args: fmt::Arguments<'_>) {
+    if captured(Level::Error, &format_args!("warning: {args}")) {
+        return;
+    }
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let program = state.program;
+    match &mut state.sink {
+        Sink::Stderr => {
+            let _ = writeln!(std::io::stderr().lock(), "{program}: warning: {args}");
+        }
+        Sink::Syslog(logger) => {
+            let _ = logger.warning(format!("warning: {args}"));
+        }
+        Sink::Nowhere => {}
+    }
+}
+
 /// Events of one kind (`key`) are logged at most `burst` times a minute;
 /// the rest are counted, and the count goes out with the next line of that
 /// kind after the minute. So a flood of one bad packet cannot flood syslog.
@@ -214,6 +233,12 @@ macro_rules! log_error {
         if $crate::log::enabled($crate::log::Level::Error) {
             $crate::log::write($crate::log::Level::Error, format_args!($($arg)*))
         }
+    };
+}
+#[macro_export]
+macro_rules! log_warning {
+    ($($arg:tt)*) => {
+        $crate::log::warning(format_args!($($arg)*))
     };
 }
 #[macro_export]

@@ -9,13 +9,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::aas::client::{Link, Target};
 use crate::aas::pipeline::{self, Asker, Pipeline, Task};
+use crate::aas::proto::{self, Answer};
+use crate::config::crosscheck::{self, Severity};
 use crate::config::{self, Config};
 use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
 use crate::forward::{Forwarder, Received};
 use crate::net::{self, Batch, Datagram, Interfaces, Socket, BATCH, MAX_DATAGRAM};
 use crate::probe::{Prober, Waiting};
 use crate::signals;
-use crate::{log_debug, log_detail, log_error, log_info};
+use crate::{log_debug, log_detail, log_error, log_info, log_warning};
 
 /// What identifies one version of the file: a rewrite or a rename changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,9 @@ pub struct Server {
     forwarder: Option<Forwarder>,
     /// `probe = yes`: offers wait for an ICMP echo to go unanswered.
     prober: Option<Prober>,
+    /// The pinned addresses in.aasd was told to reserve, with their
+    /// clients' AAS names.
+    pins: Vec<(Ipv4Addr, String)>,
 }
 
 /// A DISCOVER whose offered addresses keep answering pings gets no offer
@@ -65,7 +70,7 @@ const MAX_CONFLICTS: u8 = 3;
 const AAS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `[server] aas_address` + `aas_password` (TCP), else `aas_socket`.
-fn aas_target(cfg: &Config) -> Target {
+pub fn aas_target(cfg: &Config) -> Target {
     match &cfg.server.aas_address {
         Some(address) => Target::Tcp {
             address: address.clone(),
@@ -97,9 +102,97 @@ impl Server {
             server_port: ports.0,
             client_port: ports.1,
             idle,
+            pins: Vec::new(),
         };
         server.open_prober();
+        server.tell_aas();
         Ok(server)
+    }
+
+    /// What in.aasd hears first on every connection: POOLS, to check the
+    /// subnets' pools against, and RESERVE for each pinned address.
+    fn greeting(&self) -> Vec<String> {
+        let mut lines = vec!["POOLS".to_string()];
+        for (addr, name) in &self.pins {
+            lines.push(format!("RESERVE {addr} {} {name}", crate::dhcp::SERVICE));
+        }
+        lines
+    }
+
+    /// Tell in.aasd the pinned addresses of the configuration now in use
+    /// (and release those no longer pinned), and check its pools. At start
+    /// and after each reload; a connection opened later (in.aasd started
+    /// after us, or restarted) does the same through the greeting.
+    fn tell_aas(&mut self) {
+        let old = std::mem::replace(&mut self.pins, crosscheck::pinned(&self.config));
+        self.aas.set_greeting(self.greeting());
+        if !self.config.subnets.iter().any(|s| s.pool.is_some()) && self.pins.is_empty() {
+            return; // nothing in.aasd needs to know, nothing to check
+        }
+        let mut lines: Vec<String> = old
+            .iter()
+            .filter(|(a, _)| !self.pins.iter().any(|(b, _)| a == b))
+            .map(|(a, _)| format!("UNRESERVE {a}"))
+            .collect();
+        lines.extend(self.greeting());
+        let answers = self.aas.ask_many(&lines);
+        // A fresh connection greeted in.aasd first: the same lines again.
+        let _ = self.aas.take_greeted();
+        if answers.iter().all(Result::is_err) {
+            log_detail!(
+                "in.aasd not reachable: its pools are checked and the pinned addresses \
+                 reserved once it is"
+            );
+            return;
+        }
+        let answered = lines
+            .into_iter()
+            .zip(answers)
+            .filter_map(|(l, a)| Some((l, a.ok()?)))
+            .collect();
+        self.review(answered);
+    }
+
+    /// The answers to a greeting: findings about the pools, and pinned
+    /// addresses another client holds.
+    fn review(&self, answers: Vec<(String, Answer)>) {
+        for (line, answer) in answers {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match (words.as_slice(), answer) {
+                (["POOLS"], Answer::Ok(w)) => match proto::parse_pools(&w) {
+                    Some(pools) => {
+                        for f in crosscheck::check(&self.config, &pools) {
+                            match f.severity {
+                                Severity::Error => log_error!("{}", f.message),
+                                Severity::Warning => log_warning!("{}", f.message),
+                            }
+                        }
+                    }
+                    None => log_error!("in.aasd's answer to POOLS is garbage: pools not checked"),
+                },
+                (["POOLS"], Answer::Err { text, .. }) => {
+                    log_detail!("in.aasd does not answer POOLS ({text}): pools not checked")
+                }
+                (["RESERVE", addr, _, name], Answer::Ok(w))
+                    if w.first().map(String::as_str) == Some("held") =>
+                {
+                    let holder = w.get(2).map_or("-", String::as_str);
+                    let end = w
+                        .get(3)
+                        .map(|e| match e.parse::<u64>() {
+                            Ok(t) => crate::log::utc_text(t),
+                            Err(_) => crate::log::utc_text(u64::MAX),
+                        })
+                        .unwrap_or_default();
+                    log_error!(
+                        "ip_address {addr} ({name}) is leased to another client, {holder}, \
+                         until {end}: in.aasd will not renew it to that client, and until \
+                         then two hosts may use {addr}"
+                    );
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The ICMP socket, when the configuration asks for probes and it is
@@ -206,6 +299,7 @@ impl Server {
                 self.config = c;
                 self.open_prober();
                 log_detail!("reloaded {}", self.config_path.display());
+                self.tell_aas();
             }
             Err(errors) => {
                 for e in &errors {
@@ -274,6 +368,9 @@ impl Server {
             .collect();
         let link = &mut self.aas;
         let results = pipeline::run(&queue, tasks, |lines| link.ask_many(lines));
+        if let Some(greeted) = self.aas.take_greeted() {
+            self.review(greeted);
+        }
         work.iter()
             .zip(results)
             .map(|((_, d), result)| {

@@ -82,6 +82,11 @@ pub struct Link {
     last_complaint: Option<Instant>,
     /// Whether to log at all (aasadmin prints the error itself).
     logging: bool,
+    /// Sent first on every new connection (after AUTH), before any other
+    /// request: what in.aasd must know first (in.dhcpd's pinned addresses).
+    greeting: Vec<String>,
+    /// The greeting's answers on the newest connection, until taken.
+    greeted: Option<Vec<(String, Answer)>>,
 }
 
 impl Link {
@@ -92,7 +97,41 @@ impl Link {
             conn: None,
             last_complaint: None,
             logging: true,
+            greeting: Vec::new(),
+            greeted: None,
         }
+    }
+
+    /// Lines to send first on every connection from now on.
+    pub fn set_greeting(&mut self, lines: Vec<String>) {
+        self.greeting = lines;
+    }
+
+    /// Each greeting line with its answer, once per new connection.
+    pub fn take_greeted(&mut self) -> Option<Vec<(String, Answer)>> {
+        self.greeted.take()
+    }
+
+    /// Whether a connection is open (as far as we know).
+    pub fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The greeting on a fresh connection, its answers kept.
+    fn greet(&mut self, conn: &mut BufReader<Stream>) -> Result<(), String> {
+        if self.greeting.is_empty() {
+            return Ok(());
+        }
+        let mut msg = Vec::new();
+        for l in &self.greeting {
+            msg.extend_from_slice(l.as_bytes());
+            msg.push(b'\n');
+        }
+        let mut answers = Vec::with_capacity(self.greeting.len());
+        send_and_read(conn, &msg, self.greeting.len(), &mut answers)?;
+        let answers = answers.into_iter().filter_map(Result::ok);
+        self.greeted = Some(self.greeting.iter().cloned().zip(answers).collect());
+        Ok(())
     }
 
     /// Report failures only through the `Down` values.
@@ -159,7 +198,10 @@ impl Link {
             let fresh = self.conn.is_none();
             if fresh {
                 match self.connect() {
-                    Ok(c) => self.conn = Some(c),
+                    Ok(mut c) => match self.greet(&mut c) {
+                        Ok(()) => self.conn = Some(c),
+                        Err(e) => break e,
+                    },
                     Err(e) => break e,
                 }
             }

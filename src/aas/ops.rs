@@ -55,7 +55,7 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                         "pool {} has no free address: reusing {}, declined at {}",
                         a.pool,
                         Ipv4Addr::from(addr),
-                        e
+                        crate::log::utc_text(e)
                     );
                 }
                 log_detail!(
@@ -64,7 +64,7 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                     Ipv4Addr::from(addr),
                     a.service,
                     a.client,
-                    time_text(end)
+                    crate::log::utc_text(end)
                 );
                 Outcome {
                     text: format!("OK {} {}", Ipv4Addr::from(addr), time_text(end)),

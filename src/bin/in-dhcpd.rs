@@ -7,6 +7,7 @@
 use std::process::exit;
 use std::time::Duration;
 
+use indhcpd::aas::client::{Down, Link};
 use indhcpd::activation::{self, Mode};
 use indhcpd::cli::{self, Options};
 use indhcpd::log::{self, Target};
@@ -41,9 +42,10 @@ fn main() {
 /// `-C`: print every error, exit 0 or 1.
 fn check(opts: &Options) -> i32 {
     match config::load(&opts.config) {
-        Ok(_) => {
+        Ok(cfg) => {
             println!("{}: configuration OK", opts.config.display());
-            0
+            let errors = check_against_aas(&cfg, opts);
+            i32::from(errors > 0)
         }
         Err(errors) => {
             for e in &errors {
@@ -57,6 +59,61 @@ fn check(opts: &Options) -> i32 {
             1
         }
     }
+}
+
+/// `-C`, once the file reads well: its pools and pinned addresses held
+/// against in.aasd, when it answers. Returns the number of errors.
+fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
+    use indhcpd::aas::proto::{self, Answer};
+    use indhcpd::config::crosscheck::{self, Severity};
+    let pinned = crosscheck::pinned(cfg);
+    if !cfg.subnets.iter().any(|s| s.pool.is_some()) && pinned.is_empty() {
+        return 0;
+    }
+    let target = indhcpd::server::aas_target(cfg);
+    let mut link = Link::new(target.clone(), Duration::from_secs(2)).without_logging();
+    let words = match link.ask("POOLS") {
+        Ok(Answer::Ok(words)) => words,
+        Ok(Answer::Err { text, .. }) => {
+            println!("note: in.aasd at {target} does not answer POOLS ({text}): pools not checked");
+            return 0;
+        }
+        Err(Down(why)) => {
+            println!("note: {why}: pools and pinned addresses not checked against in.aasd");
+            return 0;
+        }
+    };
+    let Some(pools) = proto::parse_pools(&words) else {
+        eprintln!("in.dhcpd: in.aasd's answer to POOLS is garbage: pools not checked");
+        return 1;
+    };
+    let file = opts.config.display();
+    let mut errors = 0;
+    for f in crosscheck::check(cfg, &pools) {
+        errors += usize::from(f.severity == Severity::Error);
+        eprintln!("{file}: {f}");
+    }
+    // A pinned address another client holds now: it keeps it until its
+    // lease ends, as in.aasd will not renew it.
+    for (addr, name) in &pinned {
+        let Ok(Ok(rows)) = link.ask_rows(&format!("QUERY address={addr}")) else {
+            continue;
+        };
+        for row in rows {
+            let w: Vec<&str> = row.split_whitespace().collect();
+            if let ["LEASE", _, _, "offered" | "leased", _, _, client, _, end, _] = w.as_slice() {
+                if client != name {
+                    let end = end.parse().unwrap_or(u64::MAX);
+                    eprintln!(
+                        "{file}: warning: ip_address {addr} ({name}) is leased to {client} until \
+                         {}: in.aasd will not renew it to that client once in.dhcpd runs",
+                        indhcpd::log::utc_text(end)
+                    );
+                }
+            }
+        }
+    }
+    errors
 }
 
 fn run(opts: Options) -> i32 {

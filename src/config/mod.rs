@@ -178,6 +178,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
+pub mod crosscheck;
 mod optable;
 mod parse;
 pub mod source;

@@ -191,11 +191,18 @@ const MIN_LEASE: u32 = 60;
 const DROP_BURST: u32 = 10;
 
 /// The AAS's name for its requester: in.dhcpd asks as `dhcp`.
-const SERVICE: &str = "dhcp";
+pub const SERVICE: &str = "dhcp";
 
 /// The AAS refusals that mean "not this address for this client": a NAK.
 /// Others (a storage error) get silence, so the client tries again.
-const NAK_REFUSALS: [&str; 5] = ["taken", "notinpool", "disabled", "nopool", "notheld"];
+const NAK_REFUSALS: [&str; 6] = [
+    "taken",
+    "notinpool",
+    "disabled",
+    "nopool",
+    "notheld",
+    "reserved",
+];
 
 /// An address a client may have on the subnet: inside it, and not its
 /// network or broadcast address (for prefixes that have them).
@@ -359,6 +366,21 @@ impl Exchange<'_, '_> {
                         &format!("exhausted {pool}"),
                         1,
                         format_args!("pool {pool} exhausted: {what} from {mac} gets no offer"),
+                    );
+                    return None;
+                }
+                AasAnswer::Err { code, text } if code == "nopool" => {
+                    // A configuration fault, not a client's: said at the
+                    // default level, once a minute.
+                    crate::log::limited(
+                        crate::log::Level::Error,
+                        &format!("nopool {pool}"),
+                        1,
+                        format_args!(
+                            "{what} from {mac} on subnet {}/{}: {text}: no address; \
+                             add [pool {pool}] to aasd.conf or correct pool = in dhcpd.conf",
+                            subnet.network, subnet.prefix_len
+                        ),
                     );
                     return None;
                 }
@@ -640,6 +662,19 @@ impl Exchange<'_, '_> {
                 req.mac(),
                 via(req, self.at),
                 req.ciaddr
+            );
+            // A missing [subnet] is the administrator's to fix: said at the
+            // default level too, once a minute per link.
+            let via = via(req, self.at);
+            crate::log::limited(
+                crate::log::Level::Error,
+                &format!("no subnet via {via}"),
+                1,
+                format_args!(
+                    "no [subnet] in dhcpd.conf for {} via {via} (ciaddr {}): not answered",
+                    req.mac(),
+                    req.ciaddr
+                ),
             );
         }
         found

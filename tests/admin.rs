@@ -1,0 +1,241 @@
+//! An administrator's first day: pinned addresses never given to another
+//! client, dhcpd.conf checked against in.aasd's pools, start order that
+//! does not matter, logs that go somewhere, one server per port.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+const SECS5: Duration = Duration::from_secs(5);
+
+/// dhcpd.conf for the server link, talking to this test's in.aasd;
+/// `server` and `rest` are added to [server] and after the subnet.
+fn dhcpd_conf(net: &Net, server: &str, subnet: &str, rest: &str) -> String {
+    let conf = net.path("dhcpd.conf");
+    let text = format!(
+        "[server]\naas_socket = {}\n{server}\n[global]\nlease_time = 1h\n\
+         [subnet 10.77.0.0/24]\n{subnet}\n{rest}",
+        net.path("aasd.sock")
+    );
+    fs::write(&conf, text).unwrap();
+    conf
+}
+
+/// `in.dhcpd -C` on `conf`: (exit status, stdout + stderr).
+fn check(net: &Net, conf: &str) -> (i32, String) {
+    let out = net.run(&net.ns("srv"), &[server_bin(), "-C", "-c", conf], &[]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Item 1: a client's pinned ip_address inside a pool is held back in
+/// in.aasd from the first packet: the dynamic client gets the other one.
+#[test]
+fn a_pinned_address_inside_a_pool_is_never_given_to_another_client() {
+    let mut net = Net::new(false);
+    // .105 is the pool's first never-used address: a dynamic client would
+    // get it first.
+    let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.105-10.77.0.107\n");
+    net.start_aasd("srv", &aconf);
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Near",
+        "[client 02:77:00:00:00:99]\nip_address = 10.77.0.105\n",
+    );
+    let (code, text) = check(&net, &conf);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "warning: [client 1:02:77:00:00:00:99]: ip_address 10.77.0.105 is in pool Near"
+        ),
+        "{text}"
+    );
+    let (_, log) = net.start_standalone(&conf, &[]);
+    for c in [Client::Udhcpc, Client::Dhclient] {
+        let lease = get_lease(&mut net, c, "cli", "cli0")
+            .unwrap_or_else(|| panic!("{c:?}: no lease: {}", read(&log)));
+        // udhcpc sends a client identifier, dhclient does not: two clients.
+        assert!(
+            ["10.77.0.106", "10.77.0.107"].contains(&lease.ip.as_str()),
+            "{c:?}: {lease:?}"
+        );
+    }
+    let (code, listed) = net.aasadmin(&["list", "state=reserved"]);
+    assert_eq!(code, 0, "{listed}");
+    assert!(
+        listed.lines().any(|l| l.starts_with("10.77.0.105")
+            && l.contains("reserved")
+            && l.contains("fixed/1/02:77:00:00:00:99")),
+        "{listed}"
+    );
+    let (_, stats) = net.aasadmin(&["stats"]);
+    assert!(stats.contains("RESERVED"), "{stats}");
+    // The pinned client itself still gets its address.
+    let r = net
+        .probe(
+            &net.ns("cli"),
+            &["cli0", "--mac", "02:77:00:00:00:99", "--broadcast"],
+        )
+        .expect("an offer for the pinned client");
+    assert_eq!(field(&r, "yiaddr"), "10.77.0.105", "{r}");
+}
+
+/// Item 1: an address pinned while another client holds it: an error
+/// line, a -C warning, and the holder's renewal is refused (NAK).
+#[test]
+fn a_pinned_address_leased_to_another_client_is_reported_and_not_renewed() {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.100-10.77.0.120\n");
+    net.start_aasd("srv", &aconf);
+    let holder = format!("10.77.0.0/1/{CLI_MAC}");
+    let got = ask(
+        &net,
+        &[&format!("ALLOC Near dhcp {holder} 3600 exact=10.77.0.105")],
+    );
+    assert!(got[0].starts_with("OK 10.77.0.105"), "{got:?}");
+    // First without the pin: the lease is renewed.
+    let conf = dhcpd_conf(&net, "", "pool = Near", "");
+    let (pid, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    // A bound client renewing: the answer comes to its address.
+    sh(&[
+        "ip",
+        "-n",
+        &cli,
+        "addr",
+        "add",
+        "10.77.0.105/24",
+        "dev",
+        "cli0",
+    ]);
+    let renew = [
+        "cli0",
+        "--type",
+        "request",
+        "--ciaddr",
+        "10.77.0.105",
+        "--broadcast",
+    ];
+    let r = net.probe(&cli, &renew).expect("an answer");
+    assert_eq!(field(&r, "type"), "ack", "{r}");
+    // Pinned to another client by a reload: reported at once.
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Near",
+        "[client 02:77:00:00:00:99]\nip_address = 10.77.0.105\n",
+    );
+    kill(pid);
+    let (code, text) = check(&net, &conf);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!(
+            "ip_address 10.77.0.105 (fixed/1/02:77:00:00:00:99) is leased to {holder} until"
+        )),
+        "{text}"
+    );
+    let log2 = net.path("server2.log");
+    let srv = net.ns("srv");
+    net.spawn(
+        &srv,
+        &[server_bin(), "-s", "-f", "-D", "0", "-c", &conf],
+        &[],
+        Path::new(&log2),
+    );
+    assert!(
+        wait_for(
+            &log2,
+            &format!("ip_address 10.77.0.105 (fixed/1/02:77:00:00:00:99) is leased to another client, {holder}, until"),
+            SECS5
+        ),
+        "{}\n{}",
+        read(&log2),
+        read(&log)
+    );
+    let r = net.probe(&cli, &renew).expect("an answer");
+    assert_eq!(field(&r, "type"), "nak", "{r}");
+    let aasd_log = read(&net.path("aasd.log"));
+    assert!(
+        aasd_log.contains("10.77.0.105 is reserved for dhcp"),
+        "{aasd_log}"
+    );
+}
+
+/// Item 4: a pool in.aasd lacks, a router and the network address in a
+/// pool, pool addresses off the subnet: -C says so, in.dhcpd at the
+/// default level says so at start, and the unserved client is logged.
+#[test]
+fn dhcpd_conf_is_checked_against_the_pools_of_in_aasd() {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf(
+        "",
+        "[pool Near]\nrange = 10.77.0.0-10.77.0.20\n[pool Wide]\nrange = 10.77.0.250-10.77.1.5\n",
+    );
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Nera\nrouters = 10.77.0.1",
+        "[subnet 10.79.0.0/24]\npool = Wide\n",
+    );
+    // Without in.aasd: a note, and the file is fine.
+    let (code, text) = check(&net, &conf);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("not checked against in.aasd"), "{text}");
+    net.start_aasd("srv", &aconf);
+    let (code, text) = check(&net, &conf);
+    assert_eq!(code, 1, "{text}");
+    for want in [
+        "error: [subnet 10.77.0.0/24]: pool Nera is not a pool of in.aasd (it has: Near, Wide)",
+        "warning: [subnet 10.79.0.0/24]: pool Wide has 12 address(es) outside the subnet",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Near\nrouters = 10.77.0.1",
+        "[subnet 10.79.0.0/24]\npool = Nera\n",
+    );
+    let (code, text) = check(&net, &conf);
+    assert_eq!(code, 1, "{text}");
+    for want in [
+        "warning: [subnet 10.77.0.0/24]: pool Near holds the subnet's network address 10.77.0.0",
+        "warning: [subnet 10.77.0.0/24]: router 10.77.0.1 is in pool Near",
+        "error: [subnet 10.79.0.0/24]: pool Nera is not a pool of in.aasd",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+    // The server at the default level: the same at start.
+    let conf = dhcpd_conf(&net, "", "pool = Nera", "");
+    let log = net.path("server.log");
+    let srv = net.ns("srv");
+    net.spawn(
+        &srv,
+        &[server_bin(), "-s", "-f", "-c", &conf],
+        &[],
+        Path::new(&log),
+    );
+    assert!(
+        wait_for(&log, "pool Nera is not a pool of in.aasd", SECS5),
+        "{}",
+        read(&log)
+    );
+    // A client it cannot serve: one line at the default level.
+    assert!(get_lease(&mut net, Client::Udhcpc, "cli", "cli0").is_none());
+    let text = read(&log);
+    let unserved: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("no pool named Nera"))
+        .collect();
+    assert_eq!(unserved.len(), 1, "once a minute:\n{text}");
+    assert!(unserved[0].contains(CLI_MAC), "{text}");
+}
