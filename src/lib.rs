@@ -11,6 +11,7 @@ pub mod forward;
 pub mod fuzz;
 pub mod log;
 pub mod net;
+pub mod notify;
 pub mod privilege;
 pub mod probe;
 pub mod server;

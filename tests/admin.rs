@@ -239,3 +239,228 @@ fn dhcpd_conf_is_checked_against_the_pools_of_in_aasd() {
     assert_eq!(unserved.len(), 1, "once a minute:\n{text}");
     assert!(unserved[0].contains(CLI_MAC), "{text}");
 }
+
+/// Whether in.aasd answers PING at `sock`.
+fn answers(sock: &str) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    s.write_all(b"PING\n").is_ok()
+        && BufReader::new(s).read_line(&mut line).is_ok()
+        && line.starts_with("OK")
+}
+
+/// Wait, at most 5 s, for `cond`.
+fn until(mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < SECS5 {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// The supplementary groups of a process.
+fn groups(pid: u32) -> Vec<u32> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect()
+}
+
+/// The PID of the in.dhcpd (or in.aasd) that `wrapper` (nsrun.sh) became.
+fn exe_pid(net: &Net, ns: &str, exe: &str) -> u32 {
+    let mut found = None;
+    assert!(
+        until(|| {
+            found = net.pids(ns).into_iter().find(|p| {
+                fs::read_link(format!("/proc/{p}/exe"))
+                    .is_ok_and(|e| e.to_string_lossy().ends_with(exe))
+            });
+            found.is_some()
+        }),
+        "no {exe} in {ns}"
+    );
+    found.unwrap()
+}
+
+/// A private /etc/group with the package's group `aasd` (gid 64990), for
+/// nsrun.sh to bind over the real one.
+const AASD_GID: u32 = 64990;
+fn group_file_with_aasd(net: &Net) -> String {
+    let path = net.path("group");
+    let mut text = fs::read_to_string("/etc/group").unwrap();
+    text.push_str(&format!("aasd:x:{AASD_GID}:\n"));
+    fs::write(&path, text).unwrap();
+    format!("{path}:/etc/group")
+}
+
+/// Item 2: in.dhcpd started first, as nobody, keeps the package's group
+/// `aasd` (never 0); in.aasd started later (as another user) gives its
+/// socket that group; the client is served, and again after in.aasd
+/// restarts, with the pinned address reserved again.
+#[test]
+fn in_dhcpd_started_before_in_aasd_serves_once_it_comes_up() {
+    let mut net = Net::new(false);
+    let bind = group_file_with_aasd(&net);
+    let sock = net.path("aasd.sock");
+    let aconf = net.path("aasd.conf");
+    fs::write(
+        &aconf,
+        format!(
+            "database_dir = {}\nsocket = {sock}\n[pool Near]\nrange = 10.77.0.100-10.77.0.110\n",
+            net.path("aasdb")
+        ),
+    )
+    .unwrap();
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Near",
+        "[client 02:77:00:00:00:99]\nip_address = 10.77.0.100\n",
+    );
+    let srv = net.ns("srv");
+    let nsrun = tool("nsrun.sh");
+    let log = net.path("server.log");
+    let env = [("NSRUN_BIND", bind.as_str())];
+    net.spawn_cmd(
+        &[&nsrun, &srv, server_bin(), "-s", "-D", "3", "-c", &conf],
+        &env,
+        Path::new(&log),
+    );
+    assert!(wait_for(&log, "running as nobody", SECS5), "{}", read(&log));
+    let dhcpd = exe_pid(&net, &srv, "in-dhcpd");
+    let g = groups(dhcpd);
+    assert!(g.contains(&AASD_GID) && !g.contains(&0), "groups {g:?}");
+    // Nobody answers yet: the dynamic client gets nothing.
+    assert!(get_lease(&mut net, Client::Udhcpc, "cli", "cli0").is_none());
+    let alog = net.path("aasd.log");
+    let start_aasd = |net: &mut Net| {
+        net.spawn_cmd(
+            &[
+                &nsrun,
+                &srv,
+                aasd_bin(),
+                "-D",
+                "3",
+                "-u",
+                "daemon",
+                "-c",
+                &aconf,
+            ],
+            &env,
+            Path::new(&alog),
+        );
+        assert!(until(|| answers(&sock)), "{}", read(&alog));
+    };
+    start_aasd(&mut net);
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0")
+        .unwrap_or_else(|| panic!("no lease once in.aasd is up: {}", read(&log)));
+    assert!(lease.ip.starts_with("10.77.0.10"), "{lease:?}");
+    assert_ne!(lease.ip, "10.77.0.100", "the pinned address");
+    // in.aasd restarted: in.dhcpd reconnects, tells it the pin again.
+    kill9(exe_pid(&net, &srv, "in-aasd"));
+    start_aasd(&mut net);
+    let lease = get_lease(&mut net, Client::Dhclient, "cli", "cli0")
+        .unwrap_or_else(|| panic!("no lease after in.aasd restarted: {}", read(&log)));
+    assert_ne!(lease.ip, "10.77.0.100");
+    let (_, listed) = net.aasadmin(&["list", "state=reserved"]);
+    assert!(listed.contains("10.77.0.100"), "{listed}");
+    assert!(!read(&log).contains("permission denied"), "{}", read(&log));
+}
+
+/// Item 2: a socket path the dropped user cannot reach stops the start,
+/// saying what to change; so does a socket of a group it does not keep.
+#[test]
+fn an_aas_socket_nobody_can_reach_is_a_start_up_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut net = Net::new(false);
+    let private = net.path("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let conf = net.path("dhcpd.conf");
+    let text =
+        format!("[server]\naas_socket = {private}/aasd.sock\n[subnet 10.77.0.0/24]\npool = Near\n");
+    fs::write(&conf, text).unwrap();
+    let srv = net.ns("srv");
+    let run = |net: &Net, conf: &str| {
+        let out = net.run(&srv, &[server_bin(), "-s", "-f", "-c", conf], &[]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = run(&net, &conf);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "user nobody cannot search the directory {private}"
+        )) && err.contains(&format!("chmod o+x {private}")),
+        "{err}"
+    );
+    // in.aasd's socket of group root (mode 0660): never kept.
+    let aconf = net.path("aasd.conf");
+    fs::write(
+        &aconf,
+        format!(
+            "database_dir = {}\nsocket = {}\n[pool Near]\nrange = 10.77.0.100-10.77.0.110\n",
+            net.path("aasdb"),
+            net.path("aasd.sock")
+        ),
+    )
+    .unwrap();
+    net.start_aasd("srv", &aconf);
+    let conf = dhcpd_conf(&net, "", "pool = Near", "");
+    let (code, err) = run(&net, &conf);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("(root:root mode 0660): user nobody may not connect")
+            && err.contains("socket_group in aasd.conf"),
+        "{err}"
+    );
+}
+
+/// Item 2: in.aasd says READY=1 on $NOTIFY_SOCKET (a path, or an abstract
+/// name) once it answers, as Type=notify wants.
+#[test]
+fn in_aasd_tells_systemd_when_its_socket_answers() {
+    use std::os::unix::net::UnixDatagram;
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.100-10.77.0.110\n");
+    let sock = net.path("aasd.sock");
+    let abstract_name = format!("{}-notify", net.ns("x"));
+    for name in [net.path("notify"), format!("@{abstract_name}")] {
+        let listener = match name.strip_prefix('@') {
+            Some(a) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(a).unwrap();
+                UnixDatagram::bind_addr(&addr).unwrap()
+            }
+            None => UnixDatagram::bind(&name).unwrap(),
+        };
+        listener.set_read_timeout(Some(SECS5)).unwrap();
+        let log = net.path("aasd-notify.log");
+        // In this namespace: abstract names belong to one.
+        let pid = net.spawn_cmd(
+            &[aasd_bin(), "-f", "-c", &aconf],
+            &[("NOTIFY_SOCKET", &name)],
+            Path::new(&log),
+        );
+        let mut buf = [0u8; 64];
+        let n = listener
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{name}: no READY=1 ({e}): {}", read(&log)));
+        assert_eq!(&buf[..n], b"READY=1", "{name}");
+        assert!(answers(&sock), "{name}: ready, and answering");
+        kill(pid);
+        assert!(until(|| !alive(pid)), "in.aasd did not stop");
+    }
+}

@@ -39,6 +39,13 @@ fn in_dhcpd_runs_as_nobody_with_two_capabilities_and_still_serves() {
         uid.split_whitespace().all(|u| u == "65534"),
         "real, effective, saved and fs uid: {uid}"
     );
+    // The socket's group is kept, never group 0 (in.aasd runs as root here).
+    let groups = status(pid, "Groups:");
+    let groups: Vec<&str> = groups.split_whitespace().collect();
+    assert!(
+        groups.contains(&TEST_SOCKET_GID.to_string().as_str()) && !groups.contains(&"0"),
+        "{groups:?}"
+    );
     assert_eq!(status(pid, "CapEff:"), NET_ADMIN_AND_RAW);
     assert_eq!(status(pid, "CapPrm:"), NET_ADMIN_AND_RAW);
     // udhcpc asks for unicast replies: the OFFER needs an ARP entry

@@ -176,7 +176,8 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
         };
     }
     let name = &user.name;
-    chown(&cfg.socket, Some(user.uid), Some(user.gid))
+    let group = crate::privilege::aas_socket_group(cfg.socket_group.as_deref())?;
+    chown(&cfg.socket, Some(user.uid), Some(group.unwrap_or(user.gid)))
         .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
     let dirs = [
         ("database_dir", &cfg.store.database_dir),
@@ -214,7 +215,8 @@ impl Daemon {
         let unix = bind_unix(&cfg.socket)?;
         // Whatever stops the start from here on, the socket just made must
         // not stay behind looking like a running in.aasd.
-        let opened = Self::open_rest(&cfg, user);
+        let opened = crate::privilege::give_socket_group(&cfg.socket, cfg.socket_group.as_deref())
+            .and_then(|_| Self::open_rest(&cfg, user));
         if opened.is_err() {
             let _ = std::fs::remove_file(&cfg.socket);
         }

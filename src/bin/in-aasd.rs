@@ -146,6 +146,11 @@ fn run(opts: Options) -> i32 {
             return 1;
         }
     }
+    // The socket answers from here on: units ordered after in.aasd
+    // (Type=notify) may start.
+    if let Err(e) = indhcpd::notify::ready() {
+        log_error!("telling systemd we are ready: {e}");
+    }
     match daemon.run() {
         Ok(()) => 0,
         Err(e) => {

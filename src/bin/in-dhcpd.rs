@@ -184,9 +184,20 @@ fn run(opts: Options) -> i32 {
         "started ({mode}), port {server_port}, config {}",
         config_path.display()
     );
-    let aas_group = match &config.server.aas_address {
-        None => privilege::socket_group(&config.server.aas_socket),
-        Some(_) => None,
+    // The Unix socket in.dhcpd will need once root is gone, if any.
+    let needs_aas = config.subnets.iter().any(|s| s.pool.is_some())
+        || config.clients.iter().any(|c| c.ip_address.is_some());
+    let aas_socket = (config.server.aas_address.is_none() && needs_aas)
+        .then(|| config.server.aas_socket.clone());
+    let aas_group = match &aas_socket {
+        None => None,
+        Some(path) => match privilege::socket_group(path, config.server.aas_group.as_deref()) {
+            Ok(g) => g,
+            Err(e) => {
+                log_error!("aas_group: {e}");
+                return 1;
+            }
+        },
     };
     let mut server = match Server::new(
         socket,
@@ -202,9 +213,22 @@ fn run(opts: Options) -> i32 {
             return 1;
         }
     };
-    if let Err(e) = drop_root(&opts.user, aas_group) {
-        log_error!("-u {}: {e}", opts.user);
-        return 1;
+    match drop_root(&opts.user, aas_group) {
+        Err(e) => {
+            log_error!("-u {}: {e}", opts.user);
+            return 1;
+        }
+        Ok(true) => {
+            // Found now, not at the first dynamic client: in.aasd may not
+            // be running yet, but its socket's path must be usable.
+            if let Some(path) = &aas_socket {
+                if let Err(e) = privilege::check_socket_reachable(path, &opts.user) {
+                    log_error!("{e}");
+                    return 1;
+                }
+            }
+        }
+        Ok(false) => {}
     }
     match server.run() {
         Ok(()) => 0,
@@ -216,10 +240,10 @@ fn run(opts: Options) -> i32 {
 }
 
 /// With every socket open, become `user`, keeping the AAS socket's group
-/// and the two capabilities still used.
-fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result<()> {
+/// and the two capabilities still used. Returns whether root was dropped.
+fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result<bool> {
     let Some(u) = privilege::target_user(user)? else {
-        return Ok(());
+        return Ok(false);
     };
     let groups: Vec<_> = aas_group.into_iter().collect();
     privilege::become_user(
@@ -227,11 +251,15 @@ fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result
         &groups,
         &[privilege::CAP_NET_ADMIN, privilege::CAP_NET_RAW],
     )?;
+    let group = match aas_group {
+        Some(g) => format!(", group {g} kept for the AAS socket"),
+        None => String::new(),
+    };
     log_detail!(
-        "running as {user} (uid {}), with CAP_NET_ADMIN and CAP_NET_RAW",
+        "running as {user} (uid {}){group}, with CAP_NET_ADMIN and CAP_NET_RAW",
         u.uid
     );
-    Ok(())
+    Ok(true)
 }
 
 /// Point fds 1 and 2 at /dev/null (inetd gave us the socket there too).

@@ -40,6 +40,9 @@ pub struct Params {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerParams {
     pub aas_socket: PathBuf,
+    /// The group kept after dropping root to reach `aas_socket` (`None`:
+    /// `aasd` when it exists, else the socket's own group, never 0).
+    pub aas_group: Option<String>,
     pub aas_address: Option<String>,
     pub aas_password: Option<String>,
     pub lease_res_time: u32,
@@ -56,6 +59,7 @@ impl Default for ServerParams {
     fn default() -> Self {
         ServerParams {
             aas_socket: PathBuf::from("/run/aasd.sock"),
+            aas_group: None,
             aas_address: None,
             aas_password: None,
             lease_res_time: 10,

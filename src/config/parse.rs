@@ -68,8 +68,9 @@ struct Parser<'a> {
 }
 
 /// Keys the same in every section that takes them.
-const SERVER_KEYS: &str = "aas_socket, aas_address, aas_password, lease_res_time, pad_lease, \
-                           probe, probe_timeout, option_overload, decline_time, bootp_dynamic";
+const SERVER_KEYS: &str = "aas_socket, aas_group, aas_address, aas_password, lease_res_time, \
+                           pad_lease, probe, probe_timeout, option_overload, decline_time, \
+                           bootp_dynamic, interfaces";
 
 impl Parser<'_> {
     fn err(&mut self, line: usize, message: String) {
@@ -153,6 +154,13 @@ impl Parser<'_> {
         for e in self.unique(s) {
             match e.key.as_str() {
                 "aas_socket" => sp.aas_socket = e.value.clone().into(),
+                "aas_group" => {
+                    if e.value.is_empty() || e.value.contains(char::is_whitespace) {
+                        self.err(e.line, "aas_group: expected a group name".into());
+                    } else {
+                        sp.aas_group = Some(e.value.clone());
+                    }
+                }
                 "aas_address" => {
                     let ok = e
                         .value
