@@ -392,7 +392,12 @@ fn an_aas_socket_nobody_can_reach_is_a_start_up_error() {
     fs::write(&conf, text).unwrap();
     let srv = net.ns("srv");
     let run = |net: &Net, conf: &str| {
-        let out = net.run(&srv, &[server_bin(), "-s", "-f", "-c", conf], &[]);
+        // Bounded: a server that starts anyway would serve for ever.
+        let out = net.run(
+            &srv,
+            &["timeout", "10", server_bin(), "-s", "-f", "-c", conf],
+            &[],
+        );
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).to_string(),
