@@ -73,7 +73,14 @@ pub fn init(program: &'static str, level: u8, target: Target) {
             };
             match syslog::unix(formatter) {
                 Ok(logger) => Sink::Syslog(logger),
-                Err(_) if stderr_ok => Sink::Stderr,
+                Err(e) if stderr_ok => {
+                    // Said once, here: every later line goes the same way.
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "{program}: syslog cannot be reached ({e}): logging to standard error"
+                    );
+                    Sink::Stderr
+                }
                 Err(_) => Sink::Nowhere,
             }
         }
@@ -115,6 +122,13 @@ fn captured(level: Level, args: &fmt::Arguments<'_>) -> bool {
     })
 }
 
+/// Whether lines go to standard error (asked for, or syslog could not be
+/// reached): a detaching daemon must then keep its stderr open.
+pub fn to_stderr() -> bool {
+    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    matches!(state.sink, Sink::Stderr)
+}
+
 /// Is a line at `level` written? Lets callers skip building costly text.
 pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed) || CAPTURING.with(|c| c.get())
@@ -148,17 +162,30 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
 /// A warning: shown at every `-D` level, as errors are, but sent to
 /// syslog as a warning.
 pub fn warning(args: fmt::Arguments<'_>) {
-    if captured(Level::Error, &format_args!("warning: {args}")) {
+    unfiltered(true, format_args!("warning: {args}"));
+}
+
+/// A line for every `-D` level that is no error (the start-up summary):
+/// syslog priority notice.
+pub fn notice(args: fmt::Arguments<'_>) {
+    unfiltered(false, args);
+}
+
+fn unfiltered(warning: bool, args: fmt::Arguments<'_>) {
+    if captured(Level::Error, &args) {
         return;
     }
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     let program = state.program;
     match &mut state.sink {
         Sink::Stderr => {
-            let _ = writeln!(std::io::stderr().lock(), "{program}: warning: {args}");
+            let _ = writeln!(std::io::stderr().lock(), "{program}: {args}");
+        }
+        Sink::Syslog(logger) if warning => {
+            let _ = logger.warning(args.to_string());
         }
         Sink::Syslog(logger) => {
-            let _ = logger.warning(format!("warning: {args}"));
+            let _ = logger.notice(args.to_string());
         }
         Sink::Nowhere => {}
     }
@@ -239,6 +266,12 @@ macro_rules! log_error {
 macro_rules! log_warning {
     ($($arg:tt)*) => {
         $crate::log::warning(format_args!($($arg)*))
+    };
+}
+#[macro_export]
+macro_rules! log_notice {
+    ($($arg:tt)*) => {
+        $crate::log::notice(format_args!($($arg)*))
     };
 }
 #[macro_export]

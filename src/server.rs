@@ -17,7 +17,7 @@ use crate::forward::{Forwarder, Received};
 use crate::net::{self, Batch, Datagram, Interfaces, Socket, BATCH, MAX_DATAGRAM};
 use crate::probe::{Prober, Waiting};
 use crate::signals;
-use crate::{log_debug, log_detail, log_error, log_info, log_warning};
+use crate::{log_debug, log_detail, log_error, log_info, log_notice, log_warning};
 
 /// What identifies one version of the file: a rewrite or a rename changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,84 @@ impl Server {
         server.open_prober();
         server.tell_aas();
         Ok(server)
+    }
+
+    /// The start-up line, at every `-D` level: the interfaces served with
+    /// their subnets, the subnets reached through relays, and local
+    /// networks without a `[subnet]` (their clients get no answer).
+    pub fn announce(&mut self, how: &str) {
+        let mut served = Vec::new();
+        let mut unconfigured = Vec::new();
+        let mut local = Vec::new();
+        for iface in self.interfaces.with_addresses() {
+            if iface.name == "lo" || !self.serves(&iface.name) {
+                continue;
+            }
+            for (addr, len) in iface.addrs.iter().zip(&iface.prefixes) {
+                match self.config.subnet_containing(*addr) {
+                    Some(s) => {
+                        local.push(s.network);
+                        served.push(format!(
+                            "{} {addr}/{len} [subnet {}/{}]",
+                            iface.name, s.network, s.prefix_len
+                        ));
+                    }
+                    None => unconfigured.push(format!("{} {addr}/{len}", iface.name)),
+                }
+            }
+        }
+        let relayed: Vec<String> = self
+            .config
+            .subnets
+            .iter()
+            .filter(|s| !local.contains(&s.network))
+            .map(|s| format!("{}/{}", s.network, s.prefix_len))
+            .collect();
+        let missing: Vec<&String> = self
+            .config
+            .server
+            .interfaces
+            .iter()
+            .filter(|n| {
+                !self
+                    .interfaces
+                    .with_addresses()
+                    .iter()
+                    .any(|i| &i.name == *n)
+            })
+            .collect();
+        let mut line = format!(
+            "in.dhcpd {} ({how}) serving {}",
+            env!("CARGO_PKG_VERSION"),
+            if served.is_empty() {
+                "no local subnet".to_string()
+            } else {
+                served.join(", ")
+            }
+        );
+        if !relayed.is_empty() {
+            line.push_str(&format!("; relayed: {}", relayed.join(", ")));
+        }
+        if !unconfigured.is_empty() {
+            line.push_str(&format!(
+                "; no [subnet] for {} (not answered there)",
+                unconfigured.join(", ")
+            ));
+        }
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            line.push_str(&format!(
+                "; interfaces without an IPv4 address: {}",
+                names.join(", ")
+            ));
+        }
+        log_notice!("{line}");
+    }
+
+    /// Whether `interfaces =` lets datagrams from this interface in.
+    fn serves(&self, ifname: &str) -> bool {
+        let only = &self.config.server.interfaces;
+        only.is_empty() || only.iter().any(|n| n == ifname)
     }
 
     /// What in.aasd hears first on every connection: POOLS, to check the
@@ -320,7 +398,16 @@ impl Server {
         self.check_config();
         let mut work = Vec::with_capacity(batch.len());
         for (bytes, d) in batch.datagrams() {
-            if d.truncated {
+            // No interface known (the datagram that woke an activated
+            // server): served, as it must be answered.
+            let ifname = match d.ifindex {
+                0 => None,
+                _ if self.config.server.interfaces.is_empty() => None,
+                i => self.interfaces.get(i).map(|iface| iface.name.clone()),
+            };
+            if let Some(name) = ifname.filter(|n| !self.serves(n)) {
+                log_debug!("drop from {} on {name}: not one of interfaces =", d.src);
+            } else if d.truncated {
                 log_debug!("drop from {}: datagram truncated", d.src);
             } else if !self.forwarded_to_bootpd(bytes, d) {
                 work.push((bytes, d));

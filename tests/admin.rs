@@ -469,3 +469,181 @@ fn in_aasd_tells_systemd_when_its_socket_answers() {
         assert!(until(|| !alive(pid)), "in.aasd did not stop");
     }
 }
+
+/// NSRUN_BIND value that hides the host's syslog socket, if it has one
+/// (nsrun.sh already gives /run, where journald's lives, a private tmpfs).
+fn no_syslog(net: &Net) -> String {
+    if !Path::new("/dev/log").exists() {
+        return String::new();
+    }
+    let empty = net.path("not-a-socket");
+    fs::write(&empty, "").unwrap();
+    format!("{empty}:/dev/log")
+}
+
+/// Item 5: with no syslog, detached in.dhcpd and in.aasd log to the
+/// stderr they were started with, say so once; in.dhcpd names what it
+/// serves at the default level, in.aasd writes lease ends as UTC.
+#[test]
+fn without_syslog_detached_daemons_log_to_stderr_and_say_what_they_serve() {
+    let mut net = Net::new(false);
+    let srv = net.ns("srv");
+    // A second network on the link with no [subnet] for it.
+    sh(&[
+        "ip",
+        "-n",
+        &srv,
+        "addr",
+        "add",
+        "10.99.0.1/24",
+        "dev",
+        "srv0",
+    ]);
+    let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.100-10.77.0.110\n");
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Near",
+        "[subnet 10.78.0.0/24]\nrouters = 10.78.0.1\n",
+    );
+    let bind = no_syslog(&net);
+    let env = [("NSRUN_BIND", bind.as_str())];
+    let nsrun = tool("nsrun.sh");
+    let alog = net.path("aasd.log");
+    // -D 2: lease lines; no -f: both detach.
+    net.spawn_cmd(
+        &[&nsrun, &srv, aasd_bin(), "-D", "2", "-c", &aconf],
+        &env,
+        Path::new(&alog),
+    );
+    let sock = net.path("aasd.sock");
+    assert!(until(|| answers(&sock)), "{}", read(&alog));
+    let log = net.path("server.log");
+    net.spawn_cmd(
+        &[&nsrun, &srv, server_bin(), "-s", "-c", &conf],
+        &env,
+        Path::new(&log),
+    );
+    let summary = "serving srv0 10.77.0.1/24 [subnet 10.77.0.0/24]; relayed: 10.78.0.0/24; \
+                   no [subnet] for srv0 10.99.0.1/24 (not answered there)";
+    assert!(wait_for(&log, summary, SECS5), "{}", read(&log));
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0")
+        .unwrap_or_else(|| panic!("no lease: {}\n{}", read(&log), read(&alog)));
+    assert!(
+        wait_for(&alog, &format!("leased {}", lease.ip), SECS5),
+        "{}",
+        read(&alog)
+    );
+    for (path, name) in [(&log, "in.dhcpd"), (&alog, "in.aasd")] {
+        let text = read(path);
+        let said = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}: syslog cannot be reached")))
+            .count();
+        assert_eq!(said, 1, "{text}");
+    }
+    let text = read(&alog);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("leased {}", lease.ip)))
+        .unwrap();
+    let until_text = line.split(" until ").nth(1).unwrap_or("");
+    assert!(
+        until_text.len() == 23 && until_text.ends_with(" UTC") && until_text.starts_with("20"),
+        "{line}"
+    );
+    // Both detached: the processes live on, though nsrun.sh is gone.
+    exe_pid(&net, &srv, "in-dhcpd");
+    exe_pid(&net, &srv, "in-aasd");
+}
+
+/// Item 6: a second standalone server on the port is refused, clearly.
+#[test]
+fn a_second_standalone_server_on_port_67_is_refused() {
+    let mut net = Net::new(false);
+    let conf = net.path("dhcpd.conf");
+    fs::write(
+        &conf,
+        format!("[subnet 10.77.0.0/24]\n[client {CLI_MAC}]\nip_address = 10.77.0.50\n"),
+    )
+    .unwrap();
+    let (first, _) = net.start_standalone(&conf, &[]);
+    let out = net.run(
+        &net.ns("srv"),
+        &["timeout", "10", server_bin(), "-s", "-f", "-c", &conf],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bind 0.0.0.0:67: Address already in use: another DHCP server")
+            && err.contains("already listens on UDP port 67"),
+        "{err}"
+    );
+    // The first one serves on, alone.
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("a lease");
+    assert_eq!(lease.ip, "10.77.0.50");
+    assert!(alive(first));
+}
+
+/// Item 6: `interfaces =` limits the links served; a reload changes them.
+#[test]
+fn interfaces_in_server_limits_the_links_served() {
+    let mut net = Net::new(false);
+    let conf = net.path("dhcpd.conf");
+    let write = |ifaces: &str| {
+        let text = format!(
+            "[server]\ninterfaces = {ifaces}\n[subnet 10.77.0.0/24]\n\
+             [client {CLI_MAC}]\nip_address = 10.77.0.50\n"
+        );
+        // A new inode: the reload is seen whatever the clock's grain.
+        let tmp = format!("{conf}.new");
+        fs::write(&tmp, text).unwrap();
+        fs::rename(&tmp, &conf).unwrap();
+    };
+    write("lo");
+    let (_, log) = net.start_standalone(&conf, &[]);
+    assert!(
+        read(&log).contains("serving no local subnet"),
+        "{}",
+        read(&log)
+    );
+    assert!(get_lease(&mut net, Client::Udhcpc, "cli", "cli0").is_none());
+    assert!(
+        read(&log).contains("on srv0: not one of interfaces ="),
+        "{}",
+        read(&log)
+    );
+    write("srv0, eth7");
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0")
+        .unwrap_or_else(|| panic!("no lease on srv0: {}", read(&log)));
+    assert_eq!(lease.ip, "10.77.0.50");
+}
+
+/// Item 6: a [client] whose hardware address cannot be one (five bytes
+/// of Ethernet) is an error at its line, and the server does not start.
+#[test]
+fn a_five_byte_ethernet_address_is_an_error_at_its_line() {
+    let net = Net::new(false);
+    let conf = net.path("dhcpd.conf");
+    fs::write(
+        &conf,
+        "[subnet 10.77.0.0/24]\n[client 02:77:00:00:10]\nip_address = 10.77.0.50\n\
+         [client 1:02:77:00:00:10]\nip_address = 10.77.0.51\n",
+    )
+    .unwrap();
+    let (code, text) = check(&net, &conf);
+    assert_eq!(code, 1, "{text}");
+    for want in [
+        format!("{conf}:2: [client 02:77:00:00:10]: a hardware type 2"),
+        format!("{conf}:4: [client 1:02:77:00:00:10]: a hardware type 1 (Ethernet) address has 6 byte(s), not 5"),
+    ] {
+        assert!(text.contains(&want), "{want}\n{text}");
+    }
+    let out = net.run(
+        &net.ns("srv"),
+        &["timeout", "10", server_bin(), "-s", "-f", "-c", &conf],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -141,7 +141,7 @@ fn run(opts: Options) -> i32 {
     // Detach only once the socket is bound and the database read, so the
     // parent's exit means "ready" to whoever started us.
     if !opts.foreground && !to_stderr {
-        if let Err(e) = nix::unistd::daemon(false, false) {
+        if let Err(e) = nix::unistd::daemon(false, log::to_stderr()) {
             log_error!("daemon: {e}");
             return 1;
         }

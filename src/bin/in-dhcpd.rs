@@ -169,8 +169,9 @@ fn run(opts: Options) -> i32 {
         (None, Mode::Standalone) => None,
         (None, _) => Some(ACTIVATED_IDLE),
     };
+    // Without syslog, lines go to stderr, which a detached server keeps.
     if mode == Mode::Standalone && !opts.foreground && !to_stderr {
-        if let Err(e) = nix::unistd::daemon(false, false) {
+        if let Err(e) = nix::unistd::daemon(false, log::to_stderr()) {
             log_error!("daemon: {e}");
             return 1;
         }
@@ -230,6 +231,7 @@ fn run(opts: Options) -> i32 {
         }
         Ok(false) => {}
     }
+    server.announce(&mode.to_string());
     match server.run() {
         Ok(()) => 0,
         Err(e) => {

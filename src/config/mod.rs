@@ -53,6 +53,9 @@ pub struct ServerParams {
     pub option_overload: bool,
     pub decline_time: u32,
     pub bootp_dynamic: bool,
+    /// `interfaces`: answer only datagrams that arrive on these (empty:
+    /// every interface).
+    pub interfaces: Vec<String>,
 }
 
 impl Default for ServerParams {
@@ -69,6 +72,7 @@ impl Default for ServerParams {
             option_overload: false,
             decline_time: 3600,
             bootp_dynamic: false,
+            interfaces: Vec::new(),
         }
     }
 }
