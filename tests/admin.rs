@@ -647,3 +647,75 @@ fn a_five_byte_ethernet_address_is_an_error_at_its_line() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Item 2 under systemd-socket-activate: the first DISCOVER starts
+/// in.dhcpd while in.aasd is down; it runs as nobody with the group aasd,
+/// and serves the client once in.aasd comes up.
+#[test]
+fn socket_activated_in_dhcpd_before_in_aasd_serves_once_it_is_up() {
+    let mut net = Net::new(false);
+    let bind = group_file_with_aasd(&net);
+    let env = [("NSRUN_BIND", bind.as_str())];
+    let sock = net.path("aasd.sock");
+    let aconf = net.path("aasd.conf");
+    fs::write(
+        &aconf,
+        format!(
+            "database_dir = {}\nsocket = {sock}\n[pool Near]\nrange = 10.77.0.100-10.77.0.110\n",
+            net.path("aasdb")
+        ),
+    )
+    .unwrap();
+    let conf = dhcpd_conf(&net, "", "pool = Near", "");
+    let srv = net.ns("srv");
+    let nsrun = tool("nsrun.sh");
+    let log = net.path("server.log");
+    net.spawn_cmd(
+        &[
+            &nsrun,
+            &srv,
+            "systemd-socket-activate",
+            "--datagram",
+            "-l",
+            "0.0.0.0:67",
+            server_bin(),
+            "-D",
+            "3",
+            "-c",
+            &conf,
+        ],
+        &env,
+        Path::new(&log),
+    );
+    assert!(wait_for(&log, "Listening on", SECS5), "{}", read(&log));
+    assert!(get_lease(&mut net, Client::Udhcpc, "cli", "cli0").is_none());
+    assert!(
+        read(&log).contains("(systemd socket activation) serving"),
+        "{}",
+        read(&log)
+    );
+    let dhcpd = exe_pid(&net, &srv, "in-dhcpd");
+    let g = groups(dhcpd);
+    assert!(g.contains(&AASD_GID) && !g.contains(&0), "groups {g:?}");
+    let alog = net.path("aasd.log");
+    net.spawn_cmd(
+        &[
+            &nsrun,
+            &srv,
+            aasd_bin(),
+            "-D",
+            "3",
+            "-u",
+            "daemon",
+            "-c",
+            &aconf,
+        ],
+        &env,
+        Path::new(&alog),
+    );
+    assert!(until(|| answers(&sock)), "{}", read(&alog));
+    let lease = get_lease(&mut net, Client::Dhclient, "cli", "cli0")
+        .unwrap_or_else(|| panic!("no lease once in.aasd is up: {}", read(&log)));
+    assert!(lease.ip.starts_with("10.77.0.1"), "{lease:?}");
+    assert_eq!(exe_pid(&net, &srv, "in-dhcpd"), dhcpd, "the same process");
+}
