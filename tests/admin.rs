@@ -719,3 +719,62 @@ fn socket_activated_in_dhcpd_before_in_aasd_serves_once_it_is_up() {
     assert!(lease.ip.starts_with("10.77.0.1"), "{lease:?}");
     assert_eq!(exe_pid(&net, &srv, "in-dhcpd"), dhcpd, "the same process");
 }
+
+/// Item 3: a PXE firmware (no option 61) and the iPXE or OS it loads
+/// (option 61 = 01 + MAC) are one client: one address, one lease; and the
+/// firmware at the next boot gets that address again.
+#[test]
+fn a_pxe_firmware_and_the_stage_it_loads_share_one_address() {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.100-10.77.0.110\n");
+    net.start_aasd("srv", &aconf);
+    let conf = dhcpd_conf(&net, "", "pool = Near", "");
+    let (_, log) = net.start_standalone(&conf, &[]);
+    let cli = net.ns("cli");
+    let mac = "02:77:00:00:00:44";
+    let id = format!("61:01{}", mac.replace(':', ""));
+    // One DORA; `extra` is added to both messages.
+    let dora = |net: &Net, extra: &[&str]| -> String {
+        let mut discover = vec!["cli0", "--mac", mac, "--broadcast"];
+        discover.extend_from_slice(extra);
+        let offer = net.probe(&cli, &discover).expect("an offer");
+        assert_eq!(field(&offer, "type"), "offer", "{offer}");
+        let addr = field(&offer, "yiaddr").to_string();
+        let mut request = vec![
+            "cli0",
+            "--mac",
+            mac,
+            "--type",
+            "request",
+            "--requested",
+            &addr,
+            "--server-id",
+            SERVER,
+            "--broadcast",
+        ];
+        request.extend_from_slice(extra);
+        let ack = net.probe(&cli, &request).expect("an answer");
+        assert_eq!(field(&ack, "type"), "ack", "{ack}");
+        assert_eq!(field(&ack, "yiaddr"), addr);
+        addr
+    };
+    let firmware = dora(&net, &[]);
+    let ipxe = dora(&net, &["--opt", &id]);
+    assert_eq!(ipxe, firmware, "{}", read(&log));
+    let (_, listed) = net.aasadmin(&["list", "state=leased"]);
+    let rows: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with("10.77.0."))
+        .collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert!(rows[0].contains("10.77.0.0/id/01027700000044"), "{listed}");
+    // The next boot: the firmware again, then the loaded stage.
+    assert_eq!(dora(&net, &[]), firmware);
+    assert_eq!(dora(&net, &["--opt", &id]), firmware);
+    let (_, listed) = net.aasadmin(&["list", "state=leased"]);
+    assert_eq!(
+        listed.lines().filter(|l| l.starts_with("10.77.0.")).count(),
+        1,
+        "{listed}"
+    );
+}

@@ -201,6 +201,10 @@ pub struct Alloc {
     /// the end it has (0: never): nothing is written, so a client renewing
     /// in a loop does not grow the log by a record per request.
     pub keep: Time,
+    /// Another name of the same client (a PXE firmware's hardware address,
+    /// the client identifier its next stage sends): when the client has
+    /// nothing under its own name, it takes over what it has under this.
+    pub alias: Option<String>,
 }
 
 /// One address changed: what to write to the log, and how to undo it if
@@ -583,10 +587,45 @@ impl Db {
     }
 
     /// Allocate, renew or reserve an address. A client holds at most one
-    /// address per pool: getting another frees the one it had.
+    /// address per pool: getting another frees the one it had. A client
+    /// known by nothing under its name takes over what it holds, or held
+    /// last, under `alias`, which is renamed to it.
     pub fn alloc(&mut self, req: &Alloc, now: Time) -> Result<(u32, Time, Vec<Change>), Refusal> {
         self.expire(now);
         let p = self.pool_named(&req.pool)?;
+        let mut renamed = Vec::new();
+        let alias = req.alias.as_deref().filter(|a| *a != req.client);
+        if let Some(alias) = alias {
+            let own = self.held(p, &req.service, &req.client, now).is_some()
+                || self.previous(p, &req.service, &req.client).is_some();
+            let theirs = self
+                .held(p, &req.service, alias, now)
+                .or_else(|| self.previous(p, &req.service, alias));
+            if let Some(a) = theirs.filter(|_| !own) {
+                let mut e = self.entries[&a].clone();
+                e.client = req.client.clone();
+                self.change(a, e, &mut renamed);
+            }
+        }
+        match self.alloc_in(p, req, now) {
+            Ok((addr, end, changes)) => {
+                renamed.extend(changes);
+                Ok((addr, end, renamed))
+            }
+            Err(r) => {
+                // Nothing is logged for a refusal: nothing may stay changed.
+                self.undo(&renamed);
+                Err(r)
+            }
+        }
+    }
+
+    fn alloc_in(
+        &mut self,
+        p: usize,
+        req: &Alloc,
+        now: Time,
+    ) -> Result<(u32, Time, Vec<Change>), Refusal> {
         let held = self.held(p, &req.service, &req.client, now);
         let addr = match req.want {
             Want::Exact(a) => {

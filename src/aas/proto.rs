@@ -6,7 +6,7 @@
 //! ```text
 //! AUTH password                       (TCP only, first)
 //! PING
-//! ALLOC pool service client lease [exact=A [mine] | range=A-B | prefer=A] [previous] [hold] [keep=S]
+//! ALLOC pool service client lease [exact=A [mine] | range=A-B | prefer=A] [previous] [hold] [keep=S] [alias=C]
 //!                                     -> OK address end
 //! UNHOLD pool service client          -> OK
 //! RELEASE address [service client]    -> OK
@@ -217,7 +217,7 @@ fn parse_words(line: &str) -> Result<Request, String> {
 
 fn alloc(args: &[&str]) -> Result<Request, String> {
     const USAGE: &str =
-        "ALLOC pool service client lease [exact=A [mine]|range=A-B|prefer=A] [previous] [hold] [keep=S]";
+        "ALLOC pool service client lease [exact=A [mine]|range=A-B|prefer=A] [previous] [hold] [keep=S] [alias=C]";
     if args.len() < 4 {
         return Err(format!("usage: {USAGE}"));
     }
@@ -231,11 +231,16 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         hold: false,
         mine: false,
         keep: 0,
+        alias: None,
     };
     for w in &args[4..] {
         let want = match w.split_once('=') {
             Some(("exact", v)) => Want::Exact(addr(v)?),
             Some(("prefer", v)) => Want::Prefer(addr(v)?),
+            Some(("alias", v)) => {
+                a.alias = Some(name(v)?);
+                continue;
+            }
             Some(("keep", v)) => {
                 a.keep = v
                     .parse()
@@ -394,6 +399,7 @@ mod tests {
                 hold: true,
                 mine: false,
                 keep: 0,
+                alias: None,
             })
         );
         let r = parse("ALLOC p s c infinite range=10.0.0.1-10.0.0.9").unwrap();

@@ -269,6 +269,29 @@ impl Exchange<'_, '_> {
         Some(key)
     }
 
+    /// ` alias=KEY` for an ALLOC: the client's other name when its client
+    /// identifier is its hardware type and address (or it sends none). A
+    /// PXE firmware sends no option 61, the iPXE or OS it loads sends
+    /// 01+MAC: with the alias both stages get one address, one lease.
+    fn alias(&self, subnet: &Subnet) -> String {
+        let req = self.req;
+        let hw = req.hw_addr();
+        if hw.is_empty() {
+            return String::new();
+        }
+        let by_hw = || format!(" alias={}/{}/{}", subnet.network, req.htype, hex(hw, ":"));
+        match req.client_id() {
+            Some(id) if id.len() == hw.len() + 1 && id[0] == req.htype && &id[1..] == hw => by_hw(),
+            Some(_) => String::new(),
+            None => format!(
+                " alias={}/id/{:02x}{}",
+                subnet.network,
+                req.htype,
+                hex(hw, "")
+            ),
+        }
+    }
+
     /// The lease to give: the one the client asked for (option 51) up to
     /// max_lease_time, else lease_time.
     fn lease_for(&self, params: &Params) -> LeaseTime {
@@ -323,6 +346,7 @@ impl Exchange<'_, '_> {
         {
             line.push_str(&format!(" prefer={a}"));
         }
+        line.push_str(&self.alias(subnet));
         line.push_str(" hold");
         let addr = self.allocate(subnet, pool, &line, "DHCPDISCOVER").await?;
         let lease = self.lease_for(&self.params(subnet));
@@ -435,6 +459,7 @@ impl Exchange<'_, '_> {
         if let LeaseTime::Secs(s) = lease {
             line.push_str(&format!(" keep={s}"));
         }
+        line.push_str(&self.alias(subnet));
         let Some(answer) = self.ask(&line).await else {
             log_detail!(
                 "DHCPREQUEST from {}: the AAS is unreachable: no answer",

@@ -25,6 +25,7 @@ fn req(client: &str) -> Alloc {
         hold: false,
         mine: false,
         keep: 0,
+        alias: None,
     }
 }
 
@@ -830,6 +831,7 @@ fn a_slash_8_pool_allocates_without_a_scan() {
             hold: false,
             mine: false,
             keep: 0,
+            alias: None,
         };
         let (a, _, _) = db.alloc(&r, 0).unwrap();
         assert_eq!(a, lo + i);
@@ -1027,6 +1029,7 @@ fn prefer_of_the_address_the_client_holds_keeps_it() {
         hold: false,
         mine: false,
         keep: 0,
+        alias: None,
     };
     let (first, _, _) = db.alloc(&a, 1000).unwrap();
     let again = Alloc {
@@ -1300,4 +1303,54 @@ fn a_reserved_address_goes_to_nobody_else_and_is_not_renewed() {
         .map(|c| get(&mut db, &req(c), 300))
         .collect();
     assert!(got.contains(&n(1)) && got.contains(&n(2)), "{got:?}");
+}
+
+#[test]
+fn a_client_takes_over_what_it_holds_under_its_alias() {
+    let mut db = db_of(9);
+    let fw = "net/1/02:00:00:00:00:01";
+    let os = "net/id/010200000000001";
+    assert_eq!(get(&mut db, &req(fw), 0), n(1));
+    // The next stage, by its client identifier: the same address, renamed.
+    let next = with(os, |r| {
+        r.alias = Some(fw.into());
+        r.previous = true;
+    });
+    let (a, _, changes) = db.alloc(&next, 10).unwrap();
+    assert_eq!(a, n(1));
+    assert_eq!(db.get(n(1)).unwrap().client, os);
+    assert!(changes.iter().all(|c| c.addr == n(1)), "{changes:?}");
+    // Asked again with the alias the other way round: nothing under the
+    // firmware's name any more, so it gets no second address either.
+    assert_eq!(
+        get(
+            &mut db,
+            &with(os, |r| {
+                r.alias = Some(fw.into());
+                r.previous = true;
+            }),
+            20
+        ),
+        n(1)
+    );
+    let s = stats_of(&mut db, 20);
+    assert_eq!(s.leased, 1);
+    // A client with an address of its own keeps it; the alias's stays.
+    assert_eq!(get(&mut db, &req("other"), 30), n(2));
+    let mine = with("other", |r| {
+        r.alias = Some(os.into());
+        r.previous = true;
+    });
+    assert_eq!(get(&mut db, &mine, 30), n(2));
+    assert_eq!(db.get(n(1)).unwrap().client, os);
+    // A refused request leaves no rename behind.
+    let refused = with("third", |r| {
+        r.alias = Some("other".into());
+        r.want = Want::Exact(n(1));
+    });
+    assert_eq!(
+        db.alloc(&refused, 40),
+        Err(Refusal::Taken(Ipv4Addr::from(n(1))))
+    );
+    assert_eq!(db.get(n(2)).unwrap().client, "other");
 }

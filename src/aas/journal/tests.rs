@@ -269,6 +269,7 @@ fn req(client: &str) -> Alloc {
         hold: false,
         mine: false,
         keep: 0,
+        alias: None,
     }
 }
 
