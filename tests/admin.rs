@@ -778,3 +778,89 @@ fn a_pxe_firmware_and_the_stage_it_loads_share_one_address() {
         "{listed}"
     );
 }
+
+/// Item 8: aasadmin finds a client by MAC across subnets and identifier
+/// forms, tells a free pool address from one in no pool, releases,
+/// disables and enables ranges and pools; -h on all three programs.
+#[test]
+fn aasadmin_as_an_administrator_uses_it() {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf(
+        "",
+        "[pool Near]\nrange = 10.77.0.100-10.77.0.110\n[pool Far]\nrange = 10.78.0.100-10.78.0.110\n",
+    );
+    net.start_aasd("srv", &aconf);
+    let conf = dhcpd_conf(&net, "", "pool = Near", "");
+    net.start_standalone(&conf, &[]);
+    // udhcpc sends option 61 = 01+MAC; the same machine on another subnet
+    // by its hardware address; and someone else.
+    let lease = get_lease(&mut net, Client::Udhcpc, "cli", "cli0").expect("a lease");
+    let got = ask(
+        &net,
+        &[
+            &format!("ALLOC Far dhcp 10.78.0.0/1/{CLI_MAC} 3600"),
+            "ALLOC Far dhcp 10.78.0.0/1/02:77:00:00:00:77 3600",
+        ],
+    );
+    assert!(got.iter().all(|g| g.starts_with("OK")), "{got:?}");
+    let (code, listed) = net.aasadmin(&["list", &format!("mac={}", CLI_MAC.to_uppercase())]);
+    assert_eq!(code, 0, "{listed}");
+    let rows: Vec<&str> = listed.lines().filter(|l| l.starts_with("10.7")).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(
+        rows[0].starts_with(&lease.ip) && rows[0].contains("/id/01027700000010"),
+        "{listed}"
+    );
+    assert!(
+        rows[1].contains(&format!("10.78.0.0/1/{CLI_MAC}")),
+        "{listed}"
+    );
+
+    let (code, text) = net.aasadmin(&["query", "10.77.0.109"]);
+    assert_eq!(
+        (code, text.trim()),
+        (0, "10.77.0.109: free, in pool Near, never used")
+    );
+    let (code, text) = net.aasadmin(&["query", "10.77.0.200"]);
+    assert_eq!(
+        (code, text.trim()),
+        (1, "10.77.0.200: in no pool of in.aasd")
+    );
+
+    let (code, text) = net.aasadmin(&["disable", "10.77.0.103-10.77.0.105"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("disabled 3 address(es)"), "{text}");
+    let (_, listed) = net.aasadmin(&["list", "state=disabled"]);
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.starts_with("10.77.0.10"))
+            .count(),
+        3,
+        "{listed}"
+    );
+    let (code, text) = net.aasadmin(&["enable", "Near"]);
+    assert!(
+        code == 0 && text.contains("enabled 3 address(es) of Near"),
+        "{text}"
+    );
+    let (code, text) = net.aasadmin(&["release", "Far"]);
+    assert!(
+        code == 0 && text.contains("released 2 address(es) of Far"),
+        "{text}"
+    );
+    let (_, listed) = net.aasadmin(&["list", "state=leased"]);
+    let leased: Vec<&str> = listed.lines().filter(|l| l.starts_with("10.7")).collect();
+    assert_eq!(leased.len(), 1, "only Near's lease is left: {listed}");
+    let (code, text) = net.aasadmin(&["release", "NoSuchPool"]);
+    assert_eq!(code, 2, "{text}");
+
+    for bin in [server_bin(), aasd_bin(), aasadmin_bin()] {
+        for flag in ["-h", "--help"] {
+            let out = std::process::Command::new(bin).arg(flag).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{bin} {flag}");
+            assert!(text.starts_with("usage: "), "{bin} {flag}: {text}");
+        }
+    }
+}

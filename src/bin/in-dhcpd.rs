@@ -29,6 +29,10 @@ fn main() {
             exit(2);
         }
     };
+    if opts.help {
+        println!("{}", cli::USAGE);
+        exit(0);
+    }
     if opts.version {
         println!("in.dhcpd {}", env!("CARGO_PKG_VERSION"));
         exit(0);
