@@ -77,7 +77,8 @@ fn main() {
 }
 
 fn run(opts: Options) -> i32 {
-    let to_stderr = opts.debug >= 3;
+    // -C prints on stderr: no syslog to look for.
+    let to_stderr = opts.debug >= 3 || opts.check;
     let target = if to_stderr {
         Target::Stderr
     } else {
