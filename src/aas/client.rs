@@ -150,9 +150,11 @@ impl Link {
                 // Named plainly: the usual cause is a user outside the
                 // socket's group, not a stopped in.aasd.
                 let s = UnixStream::connect(path).map_err(|e| match e.kind() {
-                    io::ErrorKind::PermissionDenied => {
-                        format!("{}: permission denied", path.display())
-                    }
+                    io::ErrorKind::PermissionDenied => format!(
+                        "{}: permission denied (this process is not in the socket's group: \
+                         aas_group in dhcpd.conf and socket_group in aasd.conf name it)",
+                        path.display()
+                    ),
                     _ => e.to_string(),
                 })?;
                 s.set_read_timeout(Some(self.timeout))
@@ -287,7 +289,7 @@ impl Link {
             .last_complaint
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
         if due && self.logging {
-            log_error!("{why}; dynamic clients get no answer until it is back");
+            log_error!("{why}; dynamic clients get no answer until it can be reached");
             self.last_complaint = Some(Instant::now());
         }
     }
