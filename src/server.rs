@@ -105,14 +105,20 @@ impl Server {
             pins: Vec::new(),
         };
         server.open_prober();
-        server.tell_aas();
         Ok(server)
+    }
+
+    /// Once root is given up (so the AAS connection is the served user's):
+    /// the start-up line, then in.aasd told and checked.
+    pub fn start(&mut self, how: &str) {
+        self.announce(how);
+        self.tell_aas();
     }
 
     /// The start-up line, at every `-D` level: the interfaces served with
     /// their subnets, the subnets reached through relays, and local
     /// networks without a `[subnet]` (their clients get no answer).
-    pub fn announce(&mut self, how: &str) {
+    fn announce(&mut self, how: &str) {
         let mut served = Vec::new();
         let mut unconfigured = Vec::new();
         let mut local = Vec::new();

@@ -135,6 +135,8 @@ fn a_pinned_address_leased_to_another_client_is_reported_and_not_renewed() {
         "[client 02:77:00:00:00:99]\nip_address = 10.77.0.105\n",
     );
     kill(pid);
+    // Port 67 is bound alone: the next server starts once this one is gone.
+    assert!(until(|| !alive(pid)), "in.dhcpd did not stop");
     let (code, text) = check(&net, &conf);
     assert_eq!(code, 0, "{text}");
     assert!(

@@ -66,6 +66,12 @@ fn u_root_keeps_root_and_an_unknown_user_is_an_error() {
     let (pid, _) = net.start_standalone(&conf, &["-u", "root"]);
     assert!(status(pid, "Uid:").starts_with("0\t"));
     kill(pid);
+    // Port 67 is bound alone (no SO_REUSEADDR): wait for it to be free.
+    let t0 = std::time::Instant::now();
+    while alive(pid) && t0.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!alive(pid), "in.dhcpd did not stop");
     let srv = net.ns("srv");
     let out = net.run(
         &srv,

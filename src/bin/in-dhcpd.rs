@@ -235,7 +235,7 @@ fn run(opts: Options) -> i32 {
         }
         Ok(false) => {}
     }
-    server.announce(&mode.to_string());
+    server.start(&mode.to_string());
     match server.run() {
         Ok(()) => 0,
         Err(e) => {
