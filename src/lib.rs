@@ -16,4 +16,5 @@ pub mod privilege;
 pub mod probe;
 pub mod server;
 pub mod signals;
+pub mod startup;
 pub mod sys;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::aas::client::{Link, Target};
 use crate::aas::pipeline::{self, Asker, Pipeline, Task};
-use crate::aas::proto::{self, Answer};
+use crate::aas::proto::Answer;
 use crate::config::crosscheck::{self, Severity};
 use crate::config::{self, Config};
 use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
@@ -115,76 +115,10 @@ impl Server {
         self.tell_aas();
     }
 
-    /// The start-up line, at every `-D` level: the interfaces served with
-    /// their subnets, the subnets reached through relays, and local
-    /// networks without a `[subnet]` (their clients get no answer).
+    /// The start-up line, at every `-D` level (see [`crate::startup`]).
     fn announce(&mut self, how: &str) {
-        let mut served = Vec::new();
-        let mut unconfigured = Vec::new();
-        let mut local = Vec::new();
-        for iface in self.interfaces.with_addresses() {
-            if iface.name == "lo" || !self.serves(&iface.name) {
-                continue;
-            }
-            for (addr, len) in iface.addrs.iter().zip(&iface.prefixes) {
-                match self.config.subnet_containing(*addr) {
-                    Some(s) => {
-                        local.push(s.network);
-                        served.push(format!(
-                            "{} {addr}/{len} [subnet {}/{}]",
-                            iface.name, s.network, s.prefix_len
-                        ));
-                    }
-                    None => unconfigured.push(format!("{} {addr}/{len}", iface.name)),
-                }
-            }
-        }
-        let relayed: Vec<String> = self
-            .config
-            .subnets
-            .iter()
-            .filter(|s| !local.contains(&s.network))
-            .map(|s| format!("{}/{}", s.network, s.prefix_len))
-            .collect();
-        let missing: Vec<&String> = self
-            .config
-            .server
-            .interfaces
-            .iter()
-            .filter(|n| {
-                !self
-                    .interfaces
-                    .with_addresses()
-                    .iter()
-                    .any(|i| &i.name == *n)
-            })
-            .collect();
-        let mut line = format!(
-            "in.dhcpd {} ({how}) serving {}",
-            env!("CARGO_PKG_VERSION"),
-            if served.is_empty() {
-                "no local subnet".to_string()
-            } else {
-                served.join(", ")
-            }
-        );
-        if !relayed.is_empty() {
-            line.push_str(&format!("; relayed: {}", relayed.join(", ")));
-        }
-        if !unconfigured.is_empty() {
-            line.push_str(&format!(
-                "; no [subnet] for {} (not answered there)",
-                unconfigured.join(", ")
-            ));
-        }
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            line.push_str(&format!(
-                "; interfaces without an IPv4 address: {}",
-                names.join(", ")
-            ));
-        }
-        log_notice!("{line}");
+        let ifaces = self.interfaces.with_addresses();
+        log_notice!("{}", crate::startup::line(&ifaces, &self.config, how));
     }
 
     /// Whether `interfaces =` lets datagrams from this interface in.
@@ -193,23 +127,13 @@ impl Server {
         only.is_empty() || only.iter().any(|n| n == ifname)
     }
 
-    /// What in.aasd hears first on every connection: POOLS, to check the
-    /// subnets' pools against, and RESERVE for each pinned address.
-    fn greeting(&self) -> Vec<String> {
-        let mut lines = vec!["POOLS".to_string()];
-        for (addr, name) in &self.pins {
-            lines.push(format!("RESERVE {addr} {} {name}", crate::dhcp::SERVICE));
-        }
-        lines
-    }
-
     /// Tell in.aasd the pinned addresses of the configuration now in use
     /// (and release those no longer pinned), and check its pools. At start
     /// and after each reload; a connection opened later (in.aasd started
     /// after us, or restarted) does the same through the greeting.
     fn tell_aas(&mut self) {
         let old = std::mem::replace(&mut self.pins, crosscheck::pinned(&self.config));
-        self.aas.set_greeting(self.greeting());
+        self.aas.set_greeting(crosscheck::greeting(&self.pins));
         if !self.config.subnets.iter().any(|s| s.pool.is_some()) && self.pins.is_empty() {
             return; // nothing in.aasd needs to know, nothing to check
         }
@@ -218,7 +142,7 @@ impl Server {
             .filter(|(a, _)| !self.pins.iter().any(|(b, _)| a == b))
             .map(|(a, _)| format!("UNRESERVE {a}"))
             .collect();
-        lines.extend(self.greeting());
+        lines.extend(crosscheck::greeting(&self.pins));
         let answers = self.aas.ask_many(&lines);
         // A fresh connection greeted in.aasd first: the same lines again.
         let _ = self.aas.take_greeted();
@@ -237,44 +161,12 @@ impl Server {
         self.review(answered);
     }
 
-    /// The answers to a greeting: findings about the pools, and pinned
-    /// addresses another client holds.
+    /// What in.aasd's answers to a greeting say about the configuration.
     fn review(&self, answers: Vec<(String, Answer)>) {
-        for (line, answer) in answers {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match (words.as_slice(), answer) {
-                (["POOLS"], Answer::Ok(w)) => match proto::parse_pools(&w) {
-                    Some(pools) => {
-                        for f in crosscheck::check(&self.config, &pools) {
-                            match f.severity {
-                                Severity::Error => log_error!("{}", f.message),
-                                Severity::Warning => log_warning!("{}", f.message),
-                            }
-                        }
-                    }
-                    None => log_error!("in.aasd's answer to POOLS is garbage: pools not checked"),
-                },
-                (["POOLS"], Answer::Err { text, .. }) => {
-                    log_detail!("in.aasd does not answer POOLS ({text}): pools not checked")
-                }
-                (["RESERVE", addr, _, name], Answer::Ok(w))
-                    if w.first().map(String::as_str) == Some("held") =>
-                {
-                    let holder = w.get(2).map_or("-", String::as_str);
-                    let end = w
-                        .get(3)
-                        .map(|e| match e.parse::<u64>() {
-                            Ok(t) => crate::log::utc_text(t),
-                            Err(_) => crate::log::utc_text(u64::MAX),
-                        })
-                        .unwrap_or_default();
-                    log_error!(
-                        "ip_address {addr} ({name}) is leased to another client, {holder}, \
-                         until {end}: in.aasd will not renew it to that client, and until \
-                         then two hosts may use {addr}"
-                    );
-                }
-                _ => {}
+        for f in crosscheck::review(&self.config, &answers) {
+            match f.severity {
+                Severity::Error => log_error!("{}", f.message),
+                Severity::Warning => log_warning!("{}", f.message),
             }
         }
     }

@@ -346,6 +346,7 @@ pub fn parse_pools(words: &[String]) -> Option<Vec<PoolRanges>> {
             let (name, list) = w.rsplit_once('=')?;
             let ranges = list
                 .split(',')
+                .filter(|r| !r.is_empty()) // a pool with no address
                 .map(|r| range(r).ok())
                 .collect::<Option<Vec<_>>>()?;
             Some((name.to_string(), ranges))

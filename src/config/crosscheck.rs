@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::{ClientKey, Config, Subnet};
-use crate::aas::proto::PoolRanges;
+use crate::aas::proto::{self, Answer, PoolRanges};
 
 /// The routers option (RFC 2132 §3.5).
 const ROUTERS: u8 = 3;
@@ -67,6 +67,60 @@ pub fn pinned(cfg: &Config) -> Vec<(Ipv4Addr, String)> {
         .iter()
         .filter_map(|c| Some((c.ip_address?, pinned_name(&c.key))))
         .collect()
+}
+
+/// What in.aasd hears first on every connection: POOLS, to check the
+/// subnets' pools against, and RESERVE for each pinned address.
+pub fn greeting(pins: &[(Ipv4Addr, String)]) -> Vec<String> {
+    let mut lines = vec!["POOLS".to_string()];
+    for (addr, name) in pins {
+        lines.push(format!("RESERVE {addr} {} {name}", crate::dhcp::SERVICE));
+    }
+    lines
+}
+
+/// What in.aasd's answers to greeting lines say: the findings of
+/// [`check`] for POOLS, and an error for each pinned address another
+/// client holds (in.aasd does not renew it, but until the lease ends two
+/// hosts may use the address).
+pub fn review(cfg: &Config, answers: &[(String, Answer)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (line, answer) in answers {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match (words.as_slice(), answer) {
+            (["POOLS"], Answer::Ok(w)) => match proto::parse_pools(w) {
+                Some(pools) => out.extend(check(cfg, &pools)),
+                None => out.push(Finding {
+                    severity: Severity::Error,
+                    message: "in.aasd's answer to POOLS is garbage: pools not checked".into(),
+                }),
+            },
+            (["POOLS"], Answer::Err { text, .. }) => out.push(Finding {
+                severity: Severity::Warning,
+                message: format!("in.aasd does not answer POOLS ({text}): pools not checked"),
+            }),
+            (["RESERVE", addr, _, name], Answer::Ok(w))
+                if w.first().is_some_and(|h| h == "held") =>
+            {
+                let holder = w.get(2).map_or("-", String::as_str);
+                let end = w
+                    .get(3)
+                    .and_then(|e| e.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX);
+                out.push(Finding {
+                    severity: Severity::Error,
+                    message: format!(
+                        "ip_address {addr} ({name}) is leased to another client, {holder}, \
+                         until {}: in.aasd will not renew it to that client, and until then \
+                         two hosts may use {addr}",
+                        crate::log::utc_text(end)
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn subnet_name(s: &Subnet) -> String {
@@ -202,6 +256,45 @@ mod tests {
         for (f, e) in found.iter().zip(expect) {
             assert!(f.starts_with(e), "{f}\n  does not start with\n{e}");
         }
+        let greeted = greeting(&pinned(&cfg));
+        let answers: Vec<(String, Answer)> = greeted
+            .iter()
+            .cloned()
+            .zip([
+                Answer::Ok(proto::pools_words(&[crate::aas::db::Pool::new(
+                    "Near",
+                    vec![],
+                )])),
+                Answer::Ok(vec![
+                    "held".into(),
+                    "dhcp".into(),
+                    "someone".into(),
+                    "86400".into(),
+                ]),
+                Answer::Err {
+                    code: "notinpool".into(),
+                    text: "10.0.0.5 is in no pool".into(),
+                },
+            ])
+            .collect();
+        assert_eq!(
+            greeted[1],
+            "RESERVE 10.0.0.105 dhcp fixed/1/02:00:00:00:00:01"
+        );
+        let found: Vec<String> = review(&cfg, &answers)
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        assert!(
+            found[0].starts_with("error: [subnet 10.1.0.0/24]: pool Gone"),
+            "{found:?}"
+        );
+        assert_eq!(
+            found.last().unwrap(),
+            "error: ip_address 10.0.0.105 (fixed/1/02:00:00:00:00:01) is leased to another \
+             client, someone, until 1970-01-02 00:00:00 UTC: in.aasd will not renew it to that \
+             client, and until then two hosts may use 10.0.0.105"
+        );
         assert_eq!(
             pinned(&cfg),
             vec![
