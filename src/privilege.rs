@@ -120,14 +120,18 @@ pub fn give_socket_group(path: &Path, name: Option<&str>) -> io::Result<()> {
 
 /// The group in.dhcpd keeps to reach the AAS socket: `aas_group`, else
 /// `aasd` when it exists, else the group of the socket as it is now (an
-/// in.aasd run with -u and no group of its own). Never 0.
+/// in.aasd run with -u and no group of its own), else that of a directory
+/// of its own (such as /run/aasd). Never 0.
 pub fn socket_group(path: &Path, aas_group: Option<&str>) -> io::Result<Option<Gid>> {
     use std::os::unix::fs::MetadataExt;
     if let Some(g) = aas_socket_group(aas_group)? {
         return Ok(Some(g));
     }
-    let now = std::fs::metadata(path).ok().map(|m| Gid::from_raw(m.gid()));
-    Ok(now.filter(|g| g.as_raw() != 0))
+    let group_of = |p: &Path| std::fs::metadata(p).ok().map(|m| Gid::from_raw(m.gid()));
+    let found = group_of(path)
+        .filter(|g| g.as_raw() != 0)
+        .or_else(|| path.parent().and_then(group_of));
+    Ok(found.filter(|g| g.as_raw() != 0))
 }
 
 /// After the drop: can this process reach the AAS socket? Every existing

@@ -99,6 +99,9 @@ impl Net {
         let dir = std::env::temp_dir().join(&prefix);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        // Of the sockets' group, as /run/aasd would be: an in.dhcpd started
+        // before in.aasd keeps that group.
+        std::os::unix::fs::chown(&dir, None, Some(TEST_SOCKET_GID)).unwrap();
         let mut net = Net {
             prefix,
             namespaces: Vec::new(),
