@@ -60,6 +60,9 @@ pub struct Server {
     /// The pinned addresses in.aasd was told to reserve, with their
     /// clients' AAS names.
     pins: Vec<(Ipv4Addr, String)>,
+    /// The findings last logged from in.aasd's answers: a reconnection
+    /// (in.aasd closes idle connections) that finds the same says nothing.
+    reported: Vec<crosscheck::Finding>,
 }
 
 /// A DISCOVER whose offered addresses keep answering pings gets no offer
@@ -103,6 +106,7 @@ impl Server {
             client_port: ports.1,
             idle,
             pins: Vec::new(),
+            reported: Vec::new(),
         };
         server.open_prober();
         Ok(server)
@@ -133,6 +137,8 @@ impl Server {
     /// after us, or restarted) does the same through the greeting.
     fn tell_aas(&mut self) {
         let old = std::mem::replace(&mut self.pins, crosscheck::pinned(&self.config));
+        // Said again for each configuration read.
+        self.reported.clear();
         self.aas.set_greeting(crosscheck::greeting(&self.pins));
         if !self.config.subnets.iter().any(|s| s.pool.is_some()) && self.pins.is_empty() {
             return; // nothing in.aasd needs to know, nothing to check
@@ -161,14 +167,20 @@ impl Server {
         self.review(answered);
     }
 
-    /// What in.aasd's answers to a greeting say about the configuration.
-    fn review(&self, answers: Vec<(String, Answer)>) {
-        for f in crosscheck::review(&self.config, &answers) {
+    /// What in.aasd's answers to a greeting say about the configuration,
+    /// logged when it differs from what was logged last.
+    fn review(&mut self, answers: Vec<(String, Answer)>) {
+        let found = crosscheck::review(&self.config, &answers);
+        if found == self.reported {
+            return;
+        }
+        for f in &found {
             match f.severity {
                 Severity::Error => log_error!("{}", f.message),
                 Severity::Warning => log_warning!("{}", f.message),
             }
         }
+        self.reported = found;
     }
 
     /// The ICMP socket, when the configuration asks for probes and it is
