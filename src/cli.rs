@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::activation::Mode;
 
 pub const USAGE: &str =
-    "usage: in.dhcpd [-CfisV] [-b bootpd_port] [-c config] [-D debug_level] [-L log_file] [-t timeout] [-u user]";
+    "usage: in.dhcpd [-CfhisV] [-b bootpd_port] [-c config] [-D debug_level] [-L log_file] [-t timeout] [-u user]";
 pub const DEFAULT_CONFIG: &str = "/etc/dhcpd.conf";
 /// Who in.dhcpd becomes once its sockets are open (`-u`).
 pub const DEFAULT_USER: &str = "nobody";
@@ -24,6 +24,8 @@ pub struct Options {
     pub force: Option<Mode>,
     pub check: bool,
     pub version: bool,
+    /// `-h`, `--help`: the usage line on stdout, exit 0.
+    pub help: bool,
     /// `-u`: the user to run as after start-up; "root" keeps root.
     pub user: String,
     /// `-L`: append log lines to this file instead of sending them to syslog.
@@ -45,6 +47,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
     spec.optflag("s", "", "standalone mode");
     spec.optflag("C", "", "check configuration");
     spec.optflag("V", "", "version");
+    spec.optflag("h", "help", "usage");
     spec.optopt("u", "", "user to run as", "user");
     spec.optopt("L", "", "log file", "file");
     let m = spec.parse(args).map_err(|e| UsageError(e.to_string()))?;
@@ -82,6 +85,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
         force,
         check: m.opt_present("C"),
         version: m.opt_present("V"),
+        help: m.opt_present("h"),
         user: m.opt_str("u").unwrap_or_else(|| DEFAULT_USER.into()),
         log_file: m.opt_str("L").map(PathBuf::from),
     })

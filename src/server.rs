@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::aas::client::{Link, Target};
 use crate::aas::pipeline::{self, Asker, Pipeline, Task};
+use crate::aas::proto::Answer;
+use crate::config::crosscheck::{self, Severity};
 use crate::config::watch::{self, Watch};
 use crate::config::Config;
 use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
@@ -17,7 +19,7 @@ use crate::limits::{Admission, Gate, Origin};
 use crate::net::{self, Batch, Datagram, Interfaces, Socket, BATCH, MAX_DATAGRAM};
 use crate::probe::{Prober, Waiting};
 use crate::signals;
-use crate::{log_debug, log_detail, log_error, log_info};
+use crate::{log_debug, log_detail, log_error, log_info, log_notice, log_warning};
 
 mod lane;
 use lane::Lane;
@@ -44,6 +46,12 @@ pub struct Server {
     lane: Lane,
     /// The counts behind the limits on new clients.
     gate: RefCell<Gate>,
+    /// The pinned addresses in.aasd was told to reserve, with their
+    /// clients' AAS names.
+    pins: Vec<(Ipv4Addr, String)>,
+    /// The findings last logged from in.aasd's answers: a reconnection
+    /// (in.aasd closes idle connections) that finds the same says nothing.
+    reported: Vec<crosscheck::Finding>,
 }
 
 /// A DISCOVER whose offered addresses keep answering pings gets no offer
@@ -54,7 +62,7 @@ const MAX_CONFLICTS: u8 = 3;
 const AAS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `[server] aas_address` + `aas_password` (TCP), else `aas_socket`.
-fn aas_target(cfg: &Config) -> Target {
+pub fn aas_target(cfg: &Config) -> Target {
     match &cfg.server.aas_address {
         Some(address) => Target::Tcp {
             address: address.clone(),
@@ -87,9 +95,82 @@ impl Server {
             server_port: ports.0,
             client_port: ports.1,
             idle,
+            pins: Vec::new(),
+            reported: Vec::new(),
         };
         server.open_prober();
         Ok(server)
+    }
+
+    /// Once root is given up (so the AAS connection is the served user's):
+    /// the start-up line, then in.aasd told and checked.
+    pub fn start(&mut self, how: &str) {
+        self.announce(how);
+        self.tell_aas();
+    }
+
+    /// The start-up line, at every `-D` level (see [`crate::startup`]).
+    fn announce(&mut self, how: &str) {
+        let ifaces = self.interfaces.with_addresses();
+        log_notice!("{}", crate::startup::line(&ifaces, &self.config, how));
+    }
+
+    /// Whether `interfaces =` lets datagrams from this interface in.
+    fn serves(&self, ifname: &str) -> bool {
+        let only = &self.config.server.interfaces;
+        only.is_empty() || only.iter().any(|n| n == ifname)
+    }
+
+    /// Tell in.aasd the pinned addresses of the configuration now in use
+    /// (and release those no longer pinned), and check its pools. At start
+    /// and after each reload; a connection opened later (in.aasd started
+    /// after us, or restarted) does the same through the greeting.
+    fn tell_aas(&mut self) {
+        let old = std::mem::replace(&mut self.pins, crosscheck::pinned(&self.config));
+        // Said again for each configuration read.
+        self.reported.clear();
+        self.aas.set_greeting(crosscheck::greeting(&self.pins));
+        if !self.config.subnets.iter().any(|s| s.pool.is_some()) && self.pins.is_empty() {
+            return; // nothing in.aasd needs to know, nothing to check
+        }
+        let mut lines: Vec<String> = old
+            .iter()
+            .filter(|(a, _)| !self.pins.iter().any(|(b, _)| a == b))
+            .map(|(a, _)| format!("UNRESERVE {a}"))
+            .collect();
+        lines.extend(crosscheck::greeting(&self.pins));
+        let answers = self.aas.ask_many(&lines, &mut || {});
+        // A fresh connection greeted in.aasd first: the same lines again.
+        let _ = self.aas.take_greeted();
+        if answers.iter().all(Result::is_err) {
+            log_detail!(
+                "in.aasd not reachable: its pools are checked and the pinned addresses \
+                 reserved once it is"
+            );
+            return;
+        }
+        let answered = lines
+            .into_iter()
+            .zip(answers)
+            .filter_map(|(l, a)| Some((l, a.ok()?)))
+            .collect();
+        self.review(answered);
+    }
+
+    /// What in.aasd's answers to a greeting say about the configuration,
+    /// logged when it differs from what was logged last.
+    fn review(&mut self, answers: Vec<(String, Answer)>) {
+        let found = crosscheck::review(&self.config, &answers);
+        if found == self.reported {
+            return;
+        }
+        for f in &found {
+            match f.severity {
+                Severity::Error => log_error!("{}", f.message),
+                Severity::Warning => log_warning!("{}", f.message),
+            }
+        }
+        self.reported = found;
     }
 
     /// The ICMP socket, when the configuration asks for probes and it is
@@ -229,6 +310,7 @@ impl Server {
                 self.config = c;
                 self.open_prober();
                 log_detail!("reloaded {}", self.watch.path().display());
+                self.tell_aas();
             }
             Err(errors) => {
                 for e in &errors {
@@ -254,7 +336,16 @@ impl Server {
         self.check_config();
         let mut work = Vec::with_capacity(datagrams.len());
         for &(bytes, d) in datagrams {
-            if d.truncated {
+            // No interface known (the datagram that woke an activated
+            // server): served, as it must be answered.
+            let ifname = match d.ifindex {
+                0 => None,
+                _ if self.config.server.interfaces.is_empty() => None,
+                i => self.interfaces.get(i).map(|iface| iface.name.clone()),
+            };
+            if let Some(name) = ifname.filter(|n| !self.serves(n)) {
+                log_debug!("drop from {} on {name}: not one of interfaces =", d.src);
+            } else if d.truncated {
                 log_debug!("drop from {}: datagram truncated", d.src);
             } else if !self.forwarded_to_bootpd(bytes, d) {
                 work.push((bytes, d));
@@ -334,6 +425,9 @@ impl Server {
                 }
             },
         );
+        if let Some(greeted) = self.aas.take_greeted() {
+            self.review(greeted);
+        }
         for (i, reply) in to_probe {
             let (bytes, d) = work[i];
             self.dispatch(reply, bytes, d, conflicts);

@@ -144,6 +144,11 @@ pub struct Link {
     logging: bool,
     /// Set while in.aasd is taken for hung.
     backoff: Option<Backoff>,
+    /// Sent first on every new connection (after AUTH), before any other
+    /// request: what in.aasd must know first (in.dhcpd's pinned addresses).
+    greeting: Vec<String>,
+    /// The greeting's answers on the newest connection, until taken.
+    greeted: Option<Vec<(String, Answer)>>,
 }
 
 impl Link {
@@ -155,7 +160,52 @@ impl Link {
             last_complaint: None,
             logging: true,
             backoff: None,
+            greeting: Vec::new(),
+            greeted: None,
         }
+    }
+
+    /// Lines to send first on every connection from now on.
+    pub fn set_greeting(&mut self, lines: Vec<String>) {
+        self.greeting = lines;
+    }
+
+    /// Each greeting line with its answer, once per new connection.
+    pub fn take_greeted(&mut self) -> Option<Vec<(String, Answer)>> {
+        self.greeted.take()
+    }
+
+    /// Whether a connection is open (as far as we know).
+    pub fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The greeting on a fresh connection, its answers kept.
+    fn greet(
+        &mut self,
+        conn: &mut BufReader<Stream>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<(), Fault> {
+        if self.greeting.is_empty() {
+            return Ok(());
+        }
+        let mut msg = Vec::new();
+        for l in &self.greeting {
+            msg.extend_from_slice(l.as_bytes());
+            msg.push(b'\n');
+        }
+        let mut answers = Vec::with_capacity(self.greeting.len());
+        send_and_read(
+            conn,
+            &msg,
+            self.greeting.len(),
+            &mut answers,
+            self.timeout,
+            meanwhile,
+        )?;
+        let answers = answers.into_iter().filter_map(Result::ok);
+        self.greeted = Some(self.greeting.iter().cloned().zip(answers).collect());
+        Ok(())
     }
 
     /// Report failures only through the `Down` values.
@@ -177,9 +227,11 @@ impl Link {
                 // Named plainly: the usual cause is a user outside the
                 // socket's group, not a stopped in.aasd.
                 let s = unix_connect(path).map_err(|e| match e.kind() {
-                    io::ErrorKind::PermissionDenied => {
-                        Fault::from(format!("{}: permission denied", path.display()))
-                    }
+                    io::ErrorKind::PermissionDenied => Fault::from(format!(
+                        "{}: permission denied (this process is not in the socket's group: \
+                         aas_group in dhcpd.conf and socket_group in aasd.conf name it)",
+                        path.display()
+                    )),
                     _ => Fault::from(e),
                 })?;
                 s.set_read_timeout(Some(self.timeout))?;
@@ -238,7 +290,10 @@ impl Link {
             let fresh = self.conn.is_none();
             if fresh {
                 match self.connect(meanwhile) {
-                    Ok(c) => self.conn = Some(c),
+                    Ok(mut c) => match self.greet(&mut c, meanwhile) {
+                        Ok(()) => self.conn = Some(c),
+                        Err(e) => break e,
+                    },
                     Err(e) => break e,
                 }
             }
@@ -364,7 +419,7 @@ impl Link {
             .last_complaint
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
         if due && self.logging {
-            log_error!("{why}; dynamic clients get no answer until it is back");
+            log_error!("{why}; dynamic clients get no answer until it can be reached");
             self.last_complaint = Some(Instant::now());
         }
     }

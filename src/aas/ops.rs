@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
-use super::db::{Change, Db, Filter, Refusal, Time};
+use super::db::{Change, Db, Filter, Refusal, Reservation, Selector, State, Time, FOREVER};
 use super::proto::{self, time_text, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
@@ -61,7 +61,7 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                     Ipv4Addr::from(addr),
                     a.service,
                     a.client,
-                    time_text(end)
+                    crate::log::utc_text(end)
                 );
                 let mut text = format!("OK {} {}", Ipv4Addr::from(addr), time_text(end));
                 if !had {
@@ -112,6 +112,36 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             out.push_str(&format!("END {n}"));
             rows(out)
         }
+        Request::Reserve {
+            addr,
+            service,
+            client,
+        } => match db.reserve(addr, &service, &client, now) {
+            Ok(None) => rows("OK".into()),
+            Ok(Some((s, c, end))) => {
+                log_error!(
+                    "{} is reserved for {service} {client} but held by {s} {c} until {}: \
+                     it is not renewed",
+                    Ipv4Addr::from(addr),
+                    crate::log::utc_text(end)
+                );
+                rows(format!(
+                    "OK held {} {} {}",
+                    word(&s),
+                    word(&c),
+                    time_text(end)
+                ))
+            }
+            Err(r) => refused(r),
+        },
+        Request::Unreserve(addr) => {
+            db.unreserve(addr);
+            rows("OK".into())
+        }
+        Request::Pools => {
+            let words = proto::pools_words(db.pools());
+            rows(format!("OK {}", words.join(" ")).trim_end().to_string())
+        }
         Request::Stats(pool) => {
             let all = db.stats(now);
             let found: Vec<_> = all
@@ -124,8 +154,8 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             let mut out = String::new();
             for s in &found {
                 out.push_str(&format!(
-                    "POOL {} {} {} {} {} {} {}\n",
-                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined
+                    "POOL {} {} {} {} {} {} {} {}\n",
+                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined, s.reserved
                 ));
             }
             out.push_str(&format!("END {}", found.len()));
@@ -139,34 +169,100 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
 }
 
 /// Up to `limit` `LEASE` rows of a `QUERY`, each ending in a newline, how
-/// many, and the address to go on from if there may be more.
+/// many, and the address to go on from if there may be more. A reserved
+/// address that nobody holds shows as `reserved`, with its reserving
+/// service and client, whether or not it was ever used.
 pub fn lease_rows(
     db: &mut Db,
     f: &Filter,
     now: Time,
     limit: usize,
 ) -> (String, usize, Option<u32>) {
-    let found = db.query_page(f, now, limit);
-    let mut out = String::new();
-    for (a, pool, e) in &found {
-        out.push_str(&format!(
-            "LEASE {} {pool} {} {} {} {} {} {} {}\n",
-            Ipv4Addr::from(*a),
-            e.state_at(now).name(),
-            if e.disabled { "yes" } else { "no" },
-            word(&e.service),
-            word(&e.client),
-            e.reserved,
-            time_text(e.end),
-            e.released
-        ));
+    let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
+    let mut found: Vec<(u32, String)> = Vec::new();
+    let mut last = None;
+    for (a, pool, e) in db.query_page(f, now, limit) {
+        found.push((a, row_of(a, pool, e, now)));
+        last = Some(a);
     }
-    let hi = f.range.map_or(u32::MAX, |(_, hi)| hi);
-    let next = match found.last() {
-        Some(&(last, _, _)) if found.len() == limit && last < hi => Some(last + 1),
+    let next = match last {
+        Some(a) if found.len() == limit && a < hi => Some(a + 1),
         _ => None,
     };
-    (out, found.len(), next)
+    // Reservations up to where this page ends: shown over a free entry,
+    // and added where no entry was ever made.
+    let end = next.map_or(hi, |n| n - 1);
+    let reservations: Vec<(u32, Reservation)> = db
+        .reservations(lo, end)
+        .map(|(a, r)| (a, r.clone()))
+        .collect();
+    for (a, r) in reservations {
+        let shown = found.iter().position(|(x, _)| *x == a);
+        let free = db
+            .get(a)
+            .is_none_or(|e| e.state_at(now) == State::Free && !e.disabled);
+        let Some(pool) = db.pool_of(a).map(|p| db.pools()[p].name.clone()) else {
+            continue;
+        };
+        let released = db.get(a).map_or(0, |e| e.released);
+        let line = row(
+            a, &pool, "reserved", false, &r.service, &r.client, r.since, FOREVER, released,
+        );
+        match shown {
+            Some(i) if free => found[i].1 = line,
+            Some(_) => {}
+            None if db.get(a).is_none() => {
+                let keep = matches!(f.state, None | Some(Selector::Reserved))
+                    && f.pool.as_ref().is_none_or(|p| *p == pool)
+                    && f.service.as_ref().is_none_or(|s| *s == r.service)
+                    && f.client.as_ref().is_none_or(|c| *c == r.client);
+                if keep {
+                    found.push((a, line));
+                }
+            }
+            None => {}
+        }
+    }
+    found.sort_by_key(|(a, _)| *a);
+    let n = found.len();
+    (found.into_iter().map(|(_, r)| r).collect(), n, next)
+}
+
+/// The row of an entry as it stands.
+fn row_of(a: u32, pool: &str, e: &super::db::Entry, now: Time) -> String {
+    row(
+        a,
+        pool,
+        e.state_at(now).name(),
+        e.disabled,
+        &e.service,
+        &e.client,
+        e.reserved,
+        e.end,
+        e.released,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    a: u32,
+    pool: &str,
+    state: &str,
+    disabled: bool,
+    service: &str,
+    client: &str,
+    reserved: Time,
+    end: Time,
+    released: Time,
+) -> String {
+    format!(
+        "LEASE {} {pool} {state} {} {} {} {reserved} {} {released}\n",
+        Ipv4Addr::from(a),
+        if disabled { "yes" } else { "no" },
+        word(service),
+        word(client),
+        time_text(end),
+    )
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests

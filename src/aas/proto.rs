@@ -6,7 +6,7 @@
 //! ```text
 //! AUTH password                       (TCP only, first)
 //! PING
-//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S]
+//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S] [alias=C]
 //!                                     -> OK address end
 //! UNHOLD pool service client          -> OK
 //! RELEASE address [service client]    -> OK
@@ -14,7 +14,10 @@
 //! DISABLE address | ENABLE address
 //! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [state=S]
 //!                                     -> LEASE address pool state disabled service client reserved end released
-//! STATS [pool]                        -> POOL name size leased offered free disabled declined
+//! STATS [pool]                        -> POOL name size leased offered free disabled declined reserved
+//! RESERVE address service client      -> OK | OK held service client end
+//! UNRESERVE address                   -> OK
+//! POOLS                               -> OK name=A-B[,A-B...] ...
 //! CHECKPOINT | RELOAD
 //! ```
 //! `lease` and `end` are seconds and unix time, or `infinite`; `-` stands
@@ -50,6 +53,15 @@ pub enum Request {
     Enable(u32),
     Query(Filter),
     Stats(Option<String>),
+    /// Hold an address back for one client (a pinned address).
+    Reserve {
+        addr: u32,
+        service: String,
+        client: String,
+    },
+    Unreserve(u32),
+    /// Every pool with its ranges, on one line.
+    Pools,
     Checkpoint,
     Reload,
 }
@@ -140,6 +152,19 @@ fn parse_words(line: &str) -> Result<Request, String> {
         "PING" => exactly(args, 0, "PING").map(|_| Request::Ping),
         "CHECKPOINT" => exactly(args, 0, "CHECKPOINT").map(|_| Request::Checkpoint),
         "RELOAD" => exactly(args, 0, "RELOAD").map(|_| Request::Reload),
+        "POOLS" => exactly(args, 0, "POOLS").map(|_| Request::Pools),
+        "RESERVE" => {
+            exactly(args, 3, "RESERVE address service client")?;
+            Ok(Request::Reserve {
+                addr: addr(args[0])?,
+                service: name(args[1])?,
+                client: name(args[2])?,
+            })
+        }
+        "UNRESERVE" => {
+            exactly(args, 1, "UNRESERVE address")?;
+            Ok(Request::Unreserve(addr(args[0])?))
+        }
         "ALLOC" => alloc(args),
         "UNHOLD" => {
             exactly(args, 3, "UNHOLD pool service client")?;
@@ -192,7 +217,7 @@ fn parse_words(line: &str) -> Result<Request, String> {
 
 fn alloc(args: &[&str]) -> Result<Request, String> {
     const USAGE: &str =
-        "ALLOC pool service client lease [exact=A [mine] [known]|range=A-B|prefer=A] [previous] [hold] [keep=S]";
+        "ALLOC pool service client lease [exact=A [mine] [known]|range=A-B|prefer=A] [previous] [hold] [keep=S] [alias=C]";
     if args.len() < 4 {
         return Err(format!("usage: {USAGE}"));
     }
@@ -207,11 +232,16 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         mine: false,
         known: false,
         keep: 0,
+        alias: None,
     };
     for w in &args[4..] {
         let want = match w.split_once('=') {
             Some(("exact", v)) => Want::Exact(addr(v)?),
             Some(("prefer", v)) => Want::Prefer(addr(v)?),
+            Some(("alias", v)) => {
+                a.alias = Some(name(v)?);
+                continue;
+            }
             Some(("keep", v)) => {
                 a.keep = v
                     .parse()
@@ -272,8 +302,9 @@ fn query(args: &[&str]) -> Result<Request, String> {
             "state" => {
                 f.state = Some(match v {
                     "disabled" => Selector::Disabled,
+                    "reserved" => Selector::Reserved,
                     _ => Selector::State(State::from_name(v).ok_or_else(|| {
-                        format!("\"{v}\" is not a state (free, offered, leased, declined, disabled)")
+                        format!("\"{v}\" is not a state (free, offered, leased, declined, disabled, reserved)")
                     })?),
                 })
             }
@@ -294,6 +325,41 @@ pub fn word(s: &str) -> &str {
     } else {
         s
     }
+}
+
+/// The words of a POOLS answer: `name=A-B[,A-B...]` per pool.
+pub fn pools_words(pools: &[super::db::Pool]) -> Vec<String> {
+    pools
+        .iter()
+        .map(|p| {
+            let ranges: Vec<String> = p
+                .ranges
+                .iter()
+                .map(|&(a, b)| format!("{}-{}", Ipv4Addr::from(a), Ipv4Addr::from(b)))
+                .collect();
+            format!("{}={}", p.name, ranges.join(","))
+        })
+        .collect()
+}
+
+/// A pool as POOLS tells it: its name and inclusive ranges.
+pub type PoolRanges = (String, Vec<(u32, u32)>);
+
+/// A POOLS answer's words back to pools; `None` for a word that is not one.
+pub fn parse_pools(words: &[String]) -> Option<Vec<PoolRanges>> {
+    words
+        .iter()
+        .map(|w| {
+            // Pool names may hold `=`; ranges never do.
+            let (name, list) = w.rsplit_once('=')?;
+            let ranges = list
+                .split(',')
+                .filter(|r| !r.is_empty()) // a pool with no address
+                .map(|r| range(r).ok())
+                .collect::<Option<Vec<_>>>()?;
+            Some((name.to_string(), ranges))
+        })
+        .collect()
 }
 
 /// An answer line as a requester sees it.
@@ -343,6 +409,7 @@ mod tests {
                 mine: false,
                 known: false,
                 keep: 0,
+                alias: None,
             })
         );
         let r = parse("ALLOC p s c infinite range=10.0.0.1-10.0.0.9").unwrap();
@@ -398,6 +465,42 @@ mod tests {
         assert_eq!(f.range, Some((0x0a00_0005, 0x0a00_0005)));
         assert_eq!(f.state, Some(Selector::Disabled));
         assert_eq!(f.client.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn reservations_and_pools() {
+        assert_eq!(
+            parse("reserve 10.0.0.5 dhcp fixed/1/02:00:00:00:00:01").unwrap(),
+            Request::Reserve {
+                addr: 0x0a00_0005,
+                service: "dhcp".into(),
+                client: "fixed/1/02:00:00:00:00:01".into()
+            }
+        );
+        assert_eq!(
+            parse("UNRESERVE 10.0.0.5").unwrap(),
+            Request::Unreserve(0x0a00_0005)
+        );
+        assert!(parse("RESERVE 10.0.0.5 dhcp")
+            .unwrap_err()
+            .contains("usage: RESERVE"));
+        let pools = [
+            super::super::db::Pool::new("A=1", vec![(1, 5), (9, 9)]),
+            super::super::db::Pool::new("B", vec![(20, 30)]),
+        ];
+        let words = pools_words(&pools);
+        assert_eq!(
+            words,
+            ["A=1=0.0.0.1-0.0.0.5,0.0.0.9-0.0.0.9", "B=0.0.0.20-0.0.0.30"]
+        );
+        assert_eq!(
+            parse_pools(&words).unwrap(),
+            vec![
+                ("A=1".into(), vec![(1, 5), (9, 9)]),
+                ("B".into(), vec![(20, 30)])
+            ]
+        );
+        assert_eq!(parse_pools(&["junk".into()]), None);
     }
 
     #[test]

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use indhcpd::aas::client::{Down, Link, Target};
 use indhcpd::aas::config::{self, DEFAULT_CONFIG};
-use indhcpd::aas::proto::Answer;
+use indhcpd::aas::proto::{self, Answer};
 
 const USAGE: &str =
     "usage: aasadmin [--json] [-c aasd.conf] [-s socket | -a host:port [-p password]] command
 commands:
-  list [pool=P] [range=A-B] [service=S] [client=C] [state=free|offered|leased|declined|disabled]
+  list [pool=P] [range=A-B] [service=S] [client=C] [mac=M] [state=free|offered|leased|declined|disabled|reserved]
   query ADDRESS
-  release ADDRESS | disable ADDRESS | enable ADDRESS
+  release TARGET | disable TARGET | enable TARGET    (TARGET: ADDRESS, A-B or a pool name)
   stats [POOL]
   checkpoint
   reload";
@@ -98,16 +98,31 @@ impl Admin {
                         usage(&format!("\"{f}\": a filter is key=value"));
                     }
                 }
-                self.leases(&format!("QUERY {}", filters.join(" ")))
+                let (macs, rest): (Vec<&String>, Vec<&String>) =
+                    filters.iter().partition(|f| f.starts_with("mac="));
+                let rest: Vec<&str> = rest.iter().map(|s| s.as_str()).collect();
+                let line = format!("QUERY {}", rest.join(" "));
+                match macs.as_slice() {
+                    [] => self.leases(&line, |_| true),
+                    [m] => {
+                        let mac = mac(&m["mac=".len()..]);
+                        self.leases(&line, |row| names_mac(&row[5], &mac))
+                    }
+                    _ => usage("mac= given twice"),
+                }
             }
-            ("query", [a]) => self.leases(&format!("QUERY address={}", address(a))),
-            ("release" | "disable" | "enable", [a]) => {
+            ("query", [a]) => {
+                let a = address(a);
+                self.leases(&format!("QUERY address={a}"), |_| true)
+            }
+            ("release" | "disable" | "enable", [a]) if a.parse::<Ipv4Addr>().is_ok() => {
                 let a = address(a);
                 self.simple(
                     &format!("{} {a}", cmd.to_ascii_uppercase()),
                     &format!("{cmd}d {a}"),
                 )
             }
+            ("release" | "disable" | "enable", [target]) => self.many(cmd, target),
             ("stats", []) => self.stats("STATS"),
             ("stats", [p]) => self.stats(&format!("STATS {p}")),
             ("checkpoint", []) => self.simple("CHECKPOINT", "checkpoint written"),
@@ -183,13 +198,115 @@ impl Admin {
         }
     }
 
+    /// `release`, `disable` or `enable` of a range `A-B` or a pool: each
+    /// address it concerns (held ones to release, disabled ones to enable,
+    /// all to disable), at most MAX_ADDRESSES, asked in batches.
+    fn many(&mut self, cmd: &str, target: &str) -> i32 {
+        let word = cmd.to_ascii_uppercase();
+        let (ranges, filter) = match target.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (u32::from(address(a)), u32::from(address(b)));
+                if a > b {
+                    usage(&format!("{target}: the range runs backwards"));
+                }
+                (vec![(a, b)], format!("range={target}"))
+            }
+            None => match self.pool_ranges(target) {
+                Ok(r) => (r, format!("pool={target}")),
+                Err(code) => return code,
+            },
+        };
+        let addrs: Vec<u32> = if cmd == "disable" {
+            let size: u64 = ranges.iter().map(|&(a, b)| u64::from(b - a) + 1).sum();
+            if size > MAX_ADDRESSES {
+                eprintln!("aasadmin: {target} has {size} addresses: disable at most {MAX_ADDRESSES} at once");
+                return 2;
+            }
+            ranges.iter().flat_map(|&(a, b)| a..=b).collect()
+        } else {
+            let state = if cmd == "enable" {
+                " state=disabled"
+            } else {
+                ""
+            };
+            let rows = match self.rows(&format!("QUERY {filter}{state}")) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            rows.iter()
+                .filter(|r| {
+                    r.len() == 9
+                        && (cmd == "enable" || !["free", "reserved"].contains(&r[2].as_str()))
+                })
+                .filter_map(|r| r[0].parse::<Ipv4Addr>().ok().map(u32::from))
+                .collect()
+        };
+        let mut done = 0;
+        let mut failed = 0;
+        for chunk in addrs.chunks(1000) {
+            let lines: Vec<String> = chunk
+                .iter()
+                .map(|a| format!("{word} {}", Ipv4Addr::from(*a)))
+                .collect();
+            for (a, answer) in chunk.iter().zip(self.link.ask_many(&lines, &mut || {})) {
+                match answer {
+                    Ok(Answer::Ok(_)) => done += 1,
+                    Ok(Answer::Err { code, text }) => {
+                        eprintln!("aasadmin: {}: refused ({code}): {text}", Ipv4Addr::from(*a));
+                        failed += 1;
+                    }
+                    Err(d) => return self.unreachable(d),
+                }
+            }
+        }
+        if self.json {
+            println!(
+                "{{\"ok\": {}, \"{cmd}d\": {done}, \"refused\": {failed}}}",
+                failed == 0
+            );
+        } else {
+            println!("{cmd}d {done} address(es) of {target}");
+        }
+        i32::from(failed > 0)
+    }
+
+    /// The ranges of the pool named, from POOLS.
+    fn pool_ranges(&mut self, name: &str) -> Result<Vec<(u32, u32)>, i32> {
+        let pools = self.pools()?;
+        match pools.into_iter().find(|(n, _)| n == name) {
+            Some((_, r)) => Ok(r),
+            None => usage(&format!(
+                "\"{name}\" is not an address, a range A-B or a pool of in.aasd"
+            )),
+        }
+    }
+
+    fn pools(&mut self) -> Result<Vec<proto::PoolRanges>, i32> {
+        match self.link.ask("POOLS") {
+            Err(d) => Err(self.unreachable(d)),
+            Ok(Answer::Ok(words)) => proto::parse_pools(&words).ok_or_else(|| {
+                eprintln!("aasadmin: in.aasd's answer to POOLS is garbage");
+                1
+            }),
+            Ok(a) => Err(self.refused(a)),
+        }
+    }
+
     /// Rows: address pool state disabled service client reserved end released.
-    fn leases(&mut self, line: &str) -> i32 {
+    /// Only those `keep` takes; for a lone address that no row names, what
+    /// the pools say of it (free, never used, or in no pool).
+    fn leases(&mut self, line: &str, keep: impl Fn(&[String]) -> bool) -> i32 {
         let rows = match self.rows(line) {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 9).collect();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .filter(|r| r.len() == 9 && keep(r))
+            .collect();
+        if let (true, Some(a)) = (rows.is_empty(), line.strip_prefix("QUERY address=")) {
+            return self.unused(a);
+        }
         if self.json {
             let items: Vec<String> = rows
                 .iter()
@@ -231,7 +348,10 @@ impl Admin {
             let ends = match (r[2].as_str(), r[7].as_str()) {
                 ("free", _) => "-".to_string(),
                 (_, "infinite") => "never".to_string(),
-                (_, t) => t.parse().map(utc).unwrap_or_else(|_| t.to_string()),
+                (_, t) => t
+                    .parse()
+                    .map(indhcpd::log::utc)
+                    .unwrap_or_else(|_| t.to_string()),
             };
             table.push(
                 [&r[0], &r[1], &state, &r[4], &r[5], &ends]
@@ -244,15 +364,48 @@ impl Admin {
         0
     }
 
-    /// Rows: name size leased offered free disabled declined.
+    /// `query` of an address in.aasd has no entry for: free (never used)
+    /// in its pool, or in no pool at all.
+    fn unused(&mut self, a: &str) -> i32 {
+        let addr = u32::from(address(a));
+        let pools = match self.pools() {
+            Ok(p) => p,
+            Err(code) => return code,
+        };
+        let pool = pools
+            .iter()
+            .find(|(_, r)| r.iter().any(|&(lo, hi)| (lo..=hi).contains(&addr)))
+            .map(|(n, _)| n.as_str());
+        match (pool, self.json) {
+            (Some(p), true) => println!(
+                "[{{\"address\": {}, \"pool\": {}, \"state\": \"free\", \"used\": false}}]",
+                quote(a),
+                quote(p)
+            ),
+            (Some(p), false) => println!("{a}: free, in pool {p}, never used"),
+            (None, true) => println!("[]"),
+            (None, false) => println!("{a}: in no pool of in.aasd"),
+        }
+        i32::from(pool.is_none())
+    }
+
+    /// Rows: name size leased offered free disabled declined reserved
+    /// (an older in.aasd has no reserved column).
     fn stats(&mut self, line: &str) -> i32 {
         let rows = match self.rows(line) {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 7).collect();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .filter(|r| r.len() == 7 || r.len() == 8)
+            .map(|mut r| {
+                r.resize(8, "0".into());
+                r
+            })
+            .collect();
         let heads = [
-            "pool", "size", "leased", "offered", "free", "disabled", "declined",
+            "pool", "size", "leased", "offered", "free", "disabled", "declined", "reserved",
         ];
         if self.json {
             let items: Vec<String> = rows
@@ -275,6 +428,43 @@ impl Admin {
         );
         print_table(&table);
         0
+    }
+}
+
+/// Most addresses one `disable` of a range or pool changes.
+const MAX_ADDRESSES: u64 = 65536;
+
+/// `mac=` value: six bytes, colons or dashes or none, any case.
+fn mac(s: &str) -> Vec<u8> {
+    let hex: String = s
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect();
+    match bytes {
+        Some(b) if b.len() == 6 => b,
+        _ => usage(&format!(
+            "mac={s}: not a MAC address such as 02:00:00:00:00:01"
+        )),
+    }
+}
+
+/// Whether an AAS client name is that MAC's, in any form in.dhcpd gives:
+/// `subnet/TYPE/aa:bb:..`, `fixed/TYPE/aa:bb:..`, or a client identifier
+/// ending in it (`subnet/id/01aabb..`, a DUID-LL or DUID-LLT).
+fn names_mac(client: &str, mac: &[u8]) -> bool {
+    let colons: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let client = client.to_ascii_lowercase();
+    match client.rsplit_once('/') {
+        Some((head, id)) if head.ends_with("/id") => id.ends_with(&colons.concat()),
+        Some((_, hw)) => hw == colons.join(":"),
+        None => false,
     }
 }
 
@@ -346,28 +536,6 @@ fn print_table(rows: &[Vec<String>]) {
             .collect();
         println!("{}", cells.join("  ").trim_end());
     }
-}
-
-/// Unix time as `YYYY-MM-DD HH:MM:SS` (UTC), without a date crate.
-fn utc(t: u64) -> String {
-    let days = (t / 86400) as i64;
-    let secs = t % 86400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use indhcpd::aas::daemon::Daemon;
 use indhcpd::log::{self, Target};
 use indhcpd::{log_detail, log_error, signals};
 
-const USAGE: &str = "usage: in.aasd [-CfV] [-c config] [-D debug_level] [-u user]";
+const USAGE: &str = "usage: in.aasd [-CfhV] [-c config] [-D debug_level] [-u user]";
 
 struct Options {
     debug: u8,
@@ -20,6 +20,7 @@ struct Options {
     foreground: bool,
     check: bool,
     version: bool,
+    help: bool,
     user: Option<String>,
 }
 
@@ -30,6 +31,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     spec.optflag("f", "", "foreground");
     spec.optflag("C", "", "check configuration");
     spec.optflag("V", "", "version");
+    spec.optflag("h", "help", "usage");
     spec.optopt("u", "", "run as this user", "user");
     let m = spec.parse(args).map_err(|e| e.to_string())?;
     if let Some(extra) = m.free.first() {
@@ -48,6 +50,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         foreground: m.opt_present("f"),
         check: m.opt_present("C"),
         version: m.opt_present("V"),
+        help: m.opt_present("h"),
         user: m.opt_str("u"),
     })
 }
@@ -62,6 +65,10 @@ fn main() {
             exit(2);
         }
     };
+    if opts.help {
+        println!("{USAGE}");
+        exit(0);
+    }
     if opts.version {
         println!("in.aasd {}", env!("CARGO_PKG_VERSION"));
         exit(0);
@@ -70,7 +77,8 @@ fn main() {
 }
 
 fn run(opts: Options) -> i32 {
-    let to_stderr = opts.debug >= 3;
+    // -C prints on stderr: no syslog to look for.
+    let to_stderr = opts.debug >= 3 || opts.check;
     let target = if to_stderr {
         Target::Stderr
     } else {
@@ -141,10 +149,15 @@ fn run(opts: Options) -> i32 {
     // Detach only once the socket is bound and the database read, so the
     // parent's exit means "ready" to whoever started us.
     if !opts.foreground && !to_stderr {
-        if let Err(e) = nix::unistd::daemon(false, false) {
+        if let Err(e) = nix::unistd::daemon(false, log::to_stderr()) {
             log_error!("daemon: {e}");
             return 1;
         }
+    }
+    // The socket answers from here on: units ordered after in.aasd
+    // (Type=notify) may start.
+    if let Err(e) = indhcpd::notify::ready() {
+        log_error!("telling systemd we are ready: {e}");
     }
     match daemon.run() {
         Ok(()) => 0,

@@ -280,6 +280,7 @@ fn req(client: &str) -> Alloc {
         mine: false,
         known: false,
         keep: 0,
+        alias: None,
     }
 }
 
