@@ -139,7 +139,18 @@ impl Server {
             .map(|(a, _)| format!("UNRESERVE {a}"))
             .collect();
         lines.extend(crosscheck::greeting(&self.pins));
-        let answers = self.aas.ask_many(&lines, &mut || {});
+        // Served meanwhile, as in a batch: a slow or unreachable in.aasd
+        // must not hold back the answers that need none.
+        let outlet = Outlet {
+            socket: &self.socket,
+            interfaces: &self.interfaces,
+            server_port: self.server_port,
+            client_port: self.client_port,
+        };
+        let (link, lane, config) = (&mut self.aas, &mut self.lane, &self.config);
+        let bootp_forwarded = self.forwarder.is_some();
+        let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
+        let answers = link.ask_many(&lines, &mut meanwhile);
         // A fresh connection greeted in.aasd first: the same lines again.
         let _ = self.aas.take_greeted();
         if answers.iter().all(Result::is_err) {

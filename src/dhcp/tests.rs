@@ -756,7 +756,7 @@ fn init_reboot_acks_only_the_clients_own_binding() {
     assert_eq!(
         aas.asked,
         [format!(
-            "ALLOC Dyn dhcp {DYN_KEY} 1100 exact={second} known keep=1000"
+            "ALLOC Dyn dhcp {DYN_KEY} 1100 exact={second} known keep=1000 alias={DYN_ALIAS}"
         )]
     );
     assert!(state_of(&aas, second).is_none());
