@@ -317,7 +317,7 @@ fn squatters_on_the_tcp_port_do_not_lock_out_a_remote_in_dhcpd() {
     let sq = net.add_ns("sq");
     net.port(&sq, "sq0", "02:77:00:00:00:06", Some("10.77.0.6/24"));
     for a in ["10.77.0.7/24", "10.77.0.8/24", "10.77.0.9/24"] {
-        sh(&["ip", "-n", &sq, "addr", "add", a, "dev", "sq0"]);
+        add_address(&sq, "sq0", a);
     }
     let aconf = net.aasd_conf(
         "listen = 10.77.0.5:15310\npassword = pw\nmax_tcp_connections = 8\n\

@@ -109,16 +109,7 @@ fn a_pinned_address_leased_to_another_client_is_reported_and_not_renewed() {
     let (pid, log) = net.start_standalone(&conf, &[]);
     let cli = net.ns("cli");
     // A bound client renewing: the answer comes to its address.
-    sh(&[
-        "ip",
-        "-n",
-        &cli,
-        "addr",
-        "add",
-        "10.77.0.105/24",
-        "dev",
-        "cli0",
-    ]);
+    add_address(&cli, "cli0", "10.77.0.105/24");
     let renew = [
         "cli0",
         "--type",
@@ -493,16 +484,7 @@ fn without_syslog_detached_daemons_log_to_stderr_and_say_what_they_serve() {
     let mut net = Net::new(false);
     let srv = net.ns("srv");
     // A second network on the link with no [subnet] for it.
-    sh(&[
-        "ip",
-        "-n",
-        &srv,
-        "addr",
-        "add",
-        "10.99.0.1/24",
-        "dev",
-        "srv0",
-    ]);
+    add_address(&srv, "srv0", "10.99.0.1/24");
     let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.100-10.77.0.110\n");
     let conf = dhcpd_conf(
         &net,

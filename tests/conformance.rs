@@ -311,16 +311,7 @@ fn inform_from_nowhere_without_ciaddr_is_dropped() {
     );
     // With its address in ciaddr, the same INFORM is answered there.
     let cli = net.ns("cli");
-    sh(&[
-        "ip",
-        "-n",
-        &cli,
-        "addr",
-        "add",
-        "10.77.0.77/24",
-        "dev",
-        "cli0",
-    ]);
+    add_address(&cli, "cli0", "10.77.0.77/24");
     let ack = send(
         &net,
         From::Client,
@@ -850,16 +841,7 @@ fn a_relay_port_named_by_circuit_or_remote_id_gets_its_pinned_address_and_option
         &["--opt", circuit8],
     );
     assert_eq!(field(&offer.expect("an OFFER"), "yiaddr"), "10.77.0.50");
-    sh(&[
-        "ip",
-        "-n",
-        &net.ns("cli"),
-        "addr",
-        "add",
-        "10.77.0.50/24",
-        "dev",
-        "cli0",
-    ]);
+    add_address(&net.ns("cli"), "cli0", "10.77.0.50/24");
     let renew = send(
         &net,
         From::Client,

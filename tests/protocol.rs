@@ -46,16 +46,7 @@ fn renewing_and_init_reboot_are_acked_wrong_address_is_naked() {
     assert!(read(&log).contains("DHCPNAK on 10.77.0.99 to 02:77:00:00:00:10"));
 
     // RENEWING: the client has its address and unicasts with ciaddr set.
-    sh(&[
-        "ip",
-        "-n",
-        &cli,
-        "addr",
-        "add",
-        "10.77.0.50/24",
-        "dev",
-        "cli0",
-    ]);
+    add_address(&cli, "cli0", "10.77.0.50/24");
     let renew = net
         .probe(
             &cli,
@@ -104,16 +95,7 @@ fn inform_gets_options_and_no_lease() {
     let conf = net.config("basic.conf");
     net.start_standalone(&conf, &[]);
     let cli = net.ns("cli");
-    sh(&[
-        "ip",
-        "-n",
-        &cli,
-        "addr",
-        "add",
-        "10.77.0.77/24",
-        "dev",
-        "cli0",
-    ]);
+    add_address(&cli, "cli0", "10.77.0.77/24");
     let ack = net
         .probe(
             &cli,

@@ -693,6 +693,11 @@ pub fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
 
+/// `ip -n NS addr add CIDR dev IFNAME`: an address on a test interface.
+pub fn add_address(ns: &str, ifname: &str, cidr: &str) {
+    sh(&["ip", "-n", ns, "addr", "add", cidr, "dev", ifname]);
+}
+
 /// Date a file two seconds back, as an edit finished a while ago:
 /// in.dhcpd takes a new dhcpd.conf only once it has stood still a second.
 pub fn settle(path: &str) {
