@@ -218,6 +218,7 @@ fn requester_may(r: &Request) -> bool {
         Request::Release { by, .. } | Request::Decline { by, .. } => by.is_some(),
         Request::Disable(_)
         | Request::Enable(_)
+        | Request::Span(..)
         | Request::Query(_)
         | Request::Stats(_)
         | Request::Checkpoint

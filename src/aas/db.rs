@@ -55,6 +55,9 @@ pub struct Entry {
     pub service: String,
     /// The client that holds or last held it, as the requester names it.
     pub client: String,
+    /// That client's host name, as the requester sent it (`host=`; empty
+    /// if none).
+    pub host: String,
     /// When the current holder got it.
     pub reserved: Time,
     /// When the reservation, lease or decline ends ([`FOREVER`] = never).
@@ -66,12 +69,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn fresh() -> Entry {
+    /// An address never used: free, nobody's.
+    pub fn fresh() -> Entry {
         Entry {
             state: State::Free,
             disabled: false,
             service: String::new(),
             client: String::new(),
+            host: String::new(),
             reserved: 0,
             end: 0,
             released: 0,
@@ -139,6 +144,8 @@ pub enum Refusal {
     /// The pool has no record of the client (an INIT-REBOOT, RFC 2131
     /// §4.3.2: the server must stay silent).
     Unknown(String),
+    /// An administrator's span of this many addresses, over the limit.
+    TooMany(u64, u64),
 }
 
 impl Refusal {
@@ -151,6 +158,7 @@ impl Refusal {
             Refusal::Exhausted(_) => "exhausted",
             Refusal::NotHeld(_) => "notheld",
             Refusal::Unknown(_) => "unknown",
+            Refusal::TooMany(..) => "toomany",
         }
     }
 }
@@ -165,6 +173,12 @@ impl fmt::Display for Refusal {
             Refusal::Exhausted(p) => write!(f, "No available addresses in pool {p}"),
             Refusal::NotHeld(a) => write!(f, "{a} is not held by that client"),
             Refusal::Unknown(c) => write!(f, "no record of client {c} in this pool"),
+            Refusal::TooMany(n, max) => {
+                write!(
+                    f,
+                    "{n} addresses at once; at most {max}: name a smaller range"
+                )
+            }
         }
     }
 }
@@ -207,6 +221,9 @@ pub struct Alloc {
     /// the end it has (0: never): nothing is written, so a client renewing
     /// in a loop does not grow the log by a record per request.
     pub keep: Time,
+    /// The client's host name (`host=`): kept with the lease; a renewal
+    /// without one keeps the name the client had.
+    pub host: Option<String>,
 }
 
 /// One address changed: what to write to the log, and how to undo it if
@@ -636,7 +653,8 @@ impl Db {
         let end = now.saturating_add(req.lease);
         let end = if req.lease == FOREVER { FOREVER } else { end };
         let keeps = req.keep > 0 && e.end != FOREVER && e.end.saturating_sub(now) >= req.keep;
-        if renewal && !req.hold && e.state == State::Leased && keeps {
+        let same_host = req.host.as_ref().is_none_or(|h| *h == e.host);
+        if renewal && !req.hold && e.state == State::Leased && keeps && same_host {
             return Ok((addr, e.end, changes));
         }
         if renewal && req.hold && e.state == State::Leased {
@@ -652,6 +670,12 @@ impl Db {
         }
         if !renewal {
             e.reserved = now;
+        }
+        let same_client = e.service == req.service && e.client == req.client;
+        match &req.host {
+            Some(h) => e.host = h.clone(),
+            None if !same_client => e.host.clear(),
+            None => {}
         }
         e.service = req.service.clone();
         e.client = req.client.clone();
@@ -769,6 +793,7 @@ impl Db {
         // Nobody's previous address: the one who declined it must not get it back.
         e.service.clear();
         e.client.clear();
+        e.host.clear();
         self.change(addr, e, &mut changes);
         Ok(changes)
     }
@@ -851,6 +876,9 @@ impl Db {
             let keep = f.pool.as_ref().is_none_or(|p| p == pool)
                 && f.service.as_ref().is_none_or(|s| *s == e.service)
                 && f.client.as_ref().is_none_or(|c| *c == e.client)
+                && f.mac
+                    .as_ref()
+                    .is_none_or(|m| super::mac::in_key(&e.client, m))
                 && f.state.is_none_or(|s| match s {
                     Selector::Disabled => e.disabled,
                     Selector::State(st) => e.state == st,
@@ -941,6 +969,11 @@ pub struct Filter {
     pub service: Option<String>,
     pub client: Option<String>,
     pub state: Option<Selector>,
+    /// Clients with this hardware address, under any key form ([`super::mac`]).
+    pub mac: Option<Vec<u8>>,
+    /// Rows end with the host name (`QUERY ... hostname`); without it
+    /// they are as older requesters expect them.
+    pub with_host: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

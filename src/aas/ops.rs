@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
-use super::db::{Change, Db, Filter, Refusal, Time};
+use super::db::{Change, Db, Entry, Filter, Refusal, Selector, State, Time};
 use super::proto::{self, time_text, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
@@ -101,6 +101,16 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
         }
         Request::Disable(addr) => done(db.set_disabled(addr, true, now)),
         Request::Enable(addr) => done(db.set_disabled(addr, false, now)),
+        Request::Span(action, span) => match super::span::apply(db, action, &span, now) {
+            Ok(changes) => {
+                log_detail!("{} {span}: {} addresses", action.word(), changes.len());
+                Outcome {
+                    text: format!("OK {}", changes.len()),
+                    changes,
+                }
+            }
+            Err(r) => refused(r),
+        },
         Request::Query(f) => {
             let (mut out, n, _) = lease_rows(db, &f, now, usize::MAX);
             out.push_str(&format!("END {n}"));
@@ -140,20 +150,17 @@ pub fn lease_rows(
     now: Time,
     limit: usize,
 ) -> (String, usize, Option<u32>) {
+    if let Some((a, pool)) = never_used(db, f) {
+        return (
+            lease_row(a, &pool, &Entry::fresh(), f.with_host, now),
+            1,
+            None,
+        );
+    }
     let found = db.query_page(f, now, limit);
     let mut out = String::new();
     for (a, pool, e) in &found {
-        out.push_str(&format!(
-            "LEASE {} {pool} {} {} {} {} {} {} {}\n",
-            Ipv4Addr::from(*a),
-            e.state_at(now).name(),
-            if e.disabled { "yes" } else { "no" },
-            word(&e.service),
-            word(&e.client),
-            e.reserved,
-            time_text(e.end),
-            e.released
-        ));
+        out.push_str(&lease_row(*a, pool, e, f.with_host, now));
     }
     let hi = f.range.map_or(u32::MAX, |(_, hi)| hi);
     let next = match found.last() {
@@ -161,6 +168,42 @@ pub fn lease_rows(
         _ => None,
     };
     (out, found.len(), next)
+}
+
+fn lease_row(a: u32, pool: &str, e: &Entry, with_host: bool, now: Time) -> String {
+    let mut row = format!(
+        "LEASE {} {pool} {} {} {} {} {} {} {}",
+        Ipv4Addr::from(a),
+        e.state_at(now).name(),
+        if e.disabled { "yes" } else { "no" },
+        word(&e.service),
+        word(&e.client),
+        e.reserved,
+        time_text(e.end),
+        e.released
+    );
+    if with_host {
+        row.push(' ');
+        row.push_str(word(&e.host));
+    }
+    row.push('\n');
+    row
+}
+
+/// A QUERY of one pool address that was never used (it has no entry):
+/// its address and pool, so the row says it is free, not in no pool.
+fn never_used(db: &Db, f: &Filter) -> Option<(u32, String)> {
+    let (a, b) = f.range?;
+    let by_holder = f.service.is_some() || f.client.is_some() || f.mac.is_some();
+    let state_fits = f.state.is_none_or(|s| s == Selector::State(State::Free));
+    if a != b || by_holder || !state_fits || db.get(a).is_some() {
+        return None;
+    }
+    let pool = &db.pools()[db.pool_of(a)?].name;
+    f.pool
+        .as_ref()
+        .is_none_or(|p| p == pool)
+        .then(|| (a, pool.clone()))
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests
@@ -196,5 +239,61 @@ impl Requester for Local {
             Err(e) => format!("ERR syntax {e}"),
         };
         proto::answer(text.lines().last().unwrap_or("")).ok_or(Down("garbage".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aas::db::Pool;
+
+    fn ask(db: &mut Db, line: &str) -> String {
+        apply(db, proto::parse(line).unwrap(), 10).text
+    }
+
+    #[test]
+    fn a_free_pool_address_is_told_from_one_in_no_pool() {
+        let mut db = Db::new(vec![Pool::new("P", vec![(0x0a00_000a, 0x0a00_0013)])]);
+        assert_eq!(
+            ask(&mut db, "QUERY address=10.0.0.12"),
+            "LEASE 10.0.0.12 P free no - - 0 0 0\nEND 1"
+        );
+        assert_eq!(ask(&mut db, "QUERY address=10.0.0.99"), "END 0");
+        // Filters that a never-used address cannot match.
+        for q in [
+            "pool=Q",
+            "state=leased",
+            "client=c",
+            "mac=02:00:00:00:00:01",
+        ] {
+            assert_eq!(
+                ask(&mut db, &format!("QUERY address=10.0.0.12 {q}")),
+                "END 0",
+                "{q}"
+            );
+        }
+        assert!(ask(&mut db, "QUERY range=10.0.0.10-10.0.0.19").ends_with("END 0"));
+    }
+
+    #[test]
+    fn rows_end_with_the_host_name_when_asked() {
+        let mut db = Db::new(vec![Pool::new("P", vec![(0x0a00_000a, 0x0a00_0013)])]);
+        assert!(ask(&mut db, "ALLOC P dhcp c1 60 host=pc1").starts_with("OK 10.0.0.10 "));
+        ask(&mut db, "ALLOC P dhcp c2 60");
+        let rows = ask(&mut db, "QUERY hostname");
+        let rows: Vec<&str> = rows.lines().collect();
+        assert!(
+            rows[0].starts_with("LEASE 10.0.0.10 P leased no dhcp c1 10 70 0 pc1"),
+            "{rows:?}"
+        );
+        assert!(rows[1].ends_with(" -"), "{rows:?}");
+        let plain = ask(&mut db, "QUERY");
+        assert_eq!(
+            plain.lines().next().unwrap().split(' ').count(),
+            10,
+            "{plain}"
+        );
+        assert_eq!(ask(&mut db, "RELEASE range=10.0.0.1-10.0.0.10"), "OK 1");
+        assert_eq!(ask(&mut db, "DISABLE pool=P"), "OK 10");
     }
 }

@@ -6,14 +6,15 @@
 //! ```text
 //! AUTH password                       (TCP only, first)
 //! PING
-//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S]
+//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S] [host=H]
 //!                                     -> OK address end
 //! UNHOLD pool service client          -> OK
 //! RELEASE address [service client]    -> OK
 //! DECLINE address seconds [service client]
 //! DISABLE address | ENABLE address
-//! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [state=S]
-//!                                     -> LEASE address pool state disabled service client reserved end released
+//! RELEASE|DISABLE|ENABLE range=A-B | pool=P  -> OK count
+//! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [mac=M] [state=S] [hostname]
+//!                                     -> LEASE address pool state disabled service client reserved end released [host]
 //! STATS [pool]                        -> POOL name size leased offered free disabled declined
 //! CHECKPOINT | RELOAD
 //! ```
@@ -23,6 +24,7 @@
 use std::net::Ipv4Addr;
 
 use super::db::{Alloc, Filter, Selector, State, Time, Want, FOREVER};
+use super::span::{Action, Span};
 
 /// Longest request line accepted; a longer one closes the connection.
 pub const MAX_LINE: usize = 1024;
@@ -48,6 +50,8 @@ pub enum Request {
     },
     Disable(u32),
     Enable(u32),
+    /// An administrator's RELEASE, DISABLE or ENABLE of a range or pool.
+    Span(Action, Span),
     Query(Filter),
     Stats(Option<String>),
     Checkpoint,
@@ -149,6 +153,9 @@ fn parse_words(line: &str) -> Result<Request, String> {
                 client: name(args[2])?,
             })
         }
+        "RELEASE" | "DISABLE" | "ENABLE" if args.len() == 1 && args[0].contains('=') => {
+            span(&cmd, args[0])
+        }
         "RELEASE" => {
             const USAGE: &str = "RELEASE address [service client]";
             let (a, rest) = args.split_first().ok_or(format!("usage: {USAGE}"))?;
@@ -207,10 +214,15 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         mine: false,
         known: false,
         keep: 0,
+        host: None,
     };
     for w in &args[4..] {
         let want = match w.split_once('=') {
             Some(("exact", v)) => Want::Exact(addr(v)?),
+            Some(("host", v)) => {
+                a.host = Some(name(v)?);
+                continue;
+            }
             Some(("prefer", v)) => Want::Prefer(addr(v)?),
             Some(("keep", v)) => {
                 a.keep = v
@@ -254,9 +266,31 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
     Ok(Request::Alloc(a))
 }
 
+/// `RELEASE range=A-B`, `DISABLE pool=P`, ...
+fn span(cmd: &str, arg: &str) -> Result<Request, String> {
+    let action = match cmd {
+        "RELEASE" => Action::Release,
+        "DISABLE" => Action::Disable,
+        _ => Action::Enable,
+    };
+    let span = match arg.split_once('=') {
+        Some(("range", v)) => {
+            let (lo, hi) = range(v)?;
+            Span::Range(lo, hi)
+        }
+        Some(("pool", v)) => Span::Pool(name(v)?),
+        _ => return Err(format!("usage: {cmd} address | range=A-B | pool=P")),
+    };
+    Ok(Request::Span(action, span))
+}
+
 fn query(args: &[&str]) -> Result<Request, String> {
     let mut f = Filter::default();
     for w in args {
+        if *w == "hostname" {
+            f.with_host = true;
+            continue;
+        }
         let (k, v) = w
             .split_once('=')
             .ok_or_else(|| format!("\"{w}\": expected key=value"))?;
@@ -264,6 +298,12 @@ fn query(args: &[&str]) -> Result<Request, String> {
             "pool" => f.pool = Some(name(v)?),
             "service" => f.service = Some(name(v)?),
             "client" => f.client = Some(name(v)?),
+            "mac" => {
+                f.mac = Some(
+                    super::mac::parse(v)
+                        .ok_or_else(|| format!("\"{v}\" is not a hardware address"))?,
+                )
+            }
             "range" => f.range = Some(range(v)?),
             "address" => {
                 let a = addr(v)?;
@@ -279,7 +319,7 @@ fn query(args: &[&str]) -> Result<Request, String> {
             }
             _ => {
                 return Err(format!(
-                    "unknown QUERY key \"{k}\": expected pool, range, address, service, client or state"
+                    "unknown QUERY key \"{k}\": expected pool, range, address, service, client, mac or state"
                 ))
             }
         }
@@ -343,6 +383,7 @@ mod tests {
                 mine: false,
                 known: false,
                 keep: 0,
+                host: None,
             })
         );
         let r = parse("ALLOC p s c infinite range=10.0.0.1-10.0.0.9").unwrap();
@@ -398,6 +439,58 @@ mod tests {
         assert_eq!(f.range, Some((0x0a00_0005, 0x0a00_0005)));
         assert_eq!(f.state, Some(Selector::Disabled));
         assert_eq!(f.client.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn host_names_macs_and_spans() {
+        let Request::Alloc(a) = parse("ALLOC P dhcp c 60 previous hold host=pc%201").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a.host.as_deref(), Some("pc%201"));
+        assert!(a.previous && a.hold);
+        let Request::Query(f) = parse("QUERY mac=02:77:00:00:00:10 hostname").unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.mac, Some(vec![2, 0x77, 0, 0, 0, 0x10]));
+        assert!(f.with_host);
+        let Request::Query(f) = parse("QUERY state=leased").unwrap() else {
+            panic!()
+        };
+        assert!(!f.with_host, "rows as before unless asked");
+        assert_eq!(
+            parse("release range=10.0.0.10-10.0.0.20").unwrap(),
+            Request::Span(Action::Release, Span::Range(0x0a00_000a, 0x0a00_0014))
+        );
+        assert_eq!(
+            parse("DISABLE pool=Near").unwrap(),
+            Request::Span(Action::Disable, Span::Pool("Near".into()))
+        );
+        assert_eq!(
+            parse("ENABLE range=10.0.0.1-10.0.0.1").unwrap(),
+            Request::Span(Action::Enable, Span::Range(0x0a00_0001, 0x0a00_0001))
+        );
+        // The single-address forms are as they were.
+        assert_eq!(
+            parse("DISABLE 10.0.0.1").unwrap(),
+            Request::Disable(0x0a00_0001)
+        );
+        assert!(matches!(
+            parse("RELEASE 10.0.0.1 dhcp c").unwrap(),
+            Request::Release { by: Some(_), .. }
+        ));
+        for (line, want) in [
+            ("QUERY mac=02:zz", "is not a hardware address"),
+            ("RELEASE range=10.0.0.9-10.0.0.1", "runs backwards"),
+            (
+                "ENABLE colour=red",
+                "usage: ENABLE address | range=A-B | pool=P",
+            ),
+            ("ALLOC p s c 10 host=a\x07", "control character"),
+        ] {
+            let e = parse(line).unwrap_err();
+            assert!(e.contains(want), "{line:?}: {e}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ fn req(client: &str) -> Alloc {
         mine: false,
         known: false,
         keep: 0,
+        host: None,
     }
 }
 
@@ -838,6 +839,7 @@ fn a_slash_8_pool_allocates_without_a_scan() {
             mine: false,
             known: false,
             keep: 0,
+            host: None,
         };
         let (a, _, _) = db.alloc(&r, 0).unwrap();
         assert_eq!(a, lo + i);
@@ -922,6 +924,7 @@ fn restore_rebuilds_indexes_and_seq() {
         disabled: false,
         service: "dhcp".into(),
         client: "a".into(),
+        host: String::new(),
         reserved: 0,
         end: 100,
         released: 0,
@@ -1036,6 +1039,7 @@ fn prefer_of_the_address_the_client_holds_keeps_it() {
         mine: false,
         known: false,
         keep: 0,
+        host: None,
     };
     let (first, _, _) = db.alloc(&a, 1000).unwrap();
     let again = Alloc {
@@ -1316,4 +1320,65 @@ fn exhaustion_is_logged_at_most_once_a_minute_per_pool() {
     assert!(db.exhausted_log_due("Q", 1059), "each pool on its own");
     assert!(db.exhausted_log_due("P", 1060));
     assert!(!db.exhausted_log_due("P", 1061));
+}
+
+#[test]
+fn a_host_name_stays_with_its_client_and_goes_with_it() {
+    let mut db = db_of(2);
+    let named = |c: &str, h: &str| with(c, |r| r.host = Some(h.into()));
+    let a = get(&mut db, &named("a", "laptop"), 0);
+    assert_eq!(db.get(a).unwrap().host, "laptop");
+    // A renewal without a name keeps it; a renewal with another takes it,
+    // even when the lease would be kept as it is.
+    get(&mut db, &with("a", |r| r.previous = true), 1);
+    assert_eq!(db.get(a).unwrap().host, "laptop");
+    let keeping = |h: &str| {
+        with("a", |r| {
+            r.want = Want::Exact(a);
+            r.keep = 10;
+            r.host = Some(h.into());
+        })
+    };
+    let (_, _, ch) = db.alloc(&keeping("laptop"), 2).unwrap();
+    assert!(ch.is_empty(), "same name, lease kept: nothing to write");
+    let (_, _, ch) = db.alloc(&keeping("laptop2"), 2).unwrap();
+    assert_eq!(ch[0].after.host, "laptop2");
+    // Freed, the address keeps its last holder's name; another client
+    // without a name does not inherit it.
+    db.release(a, None, 3).unwrap();
+    assert_eq!(db.get(a).unwrap().host, "laptop2");
+    get(&mut db, &req("b"), 4);
+    let b = get(&mut db, &req("c"), 4);
+    assert_eq!(b, a, "c gets the address released first");
+    assert_eq!(db.get(b).unwrap().host, "");
+    // A decline forgets the holder, name and all.
+    let d = get(&mut db, &named("d", "x"), 200);
+    db.decline(d, 60, None, 201).unwrap();
+    assert_eq!(db.get(d).unwrap().host, "");
+}
+
+#[test]
+fn query_by_mac_finds_every_key_form_across_pools() {
+    let mut db = Db::new(vec![
+        Pool::new("P", vec![(n(1), n(9))]),
+        Pool::new("Q", vec![(ip(10, 1, 0, 1), ip(10, 1, 0, 9))]),
+    ]);
+    get(&mut db, &req("10.0.0.0/1/02:00:00:00:00:01"), 0);
+    get(&mut db, &req("10.0.0.0/id/01020000000002"), 0);
+    let q = with("10.1.0.0/id/01020000000001", |r| r.pool = "Q".into());
+    get(&mut db, &q, 0);
+    get(&mut db, &req("line1"), 0);
+    let f = Filter {
+        mac: Some(vec![2, 0, 0, 0, 0, 1]),
+        ..Filter::default()
+    };
+    let found: Vec<(u32, String)> = db
+        .query(&f, 1)
+        .iter()
+        .map(|(a, p, _)| (*a, p.to_string()))
+        .collect();
+    assert_eq!(
+        found,
+        [(n(1), "P".to_string()), (ip(10, 1, 0, 1), "Q".to_string())]
+    );
 }
