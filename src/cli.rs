@@ -7,7 +7,19 @@ use std::time::Duration;
 use crate::activation::Mode;
 
 pub const USAGE: &str =
-    "usage: in.dhcpd [-CfisV] [-b bootpd_port] [-c config] [-D debug_level] [-L log_file] [-t timeout] [-u user]";
+    "usage: in.dhcpd [-CfhisV] [-b bootpd_port] [-c config] [-D debug_level] [-L log_file] [-t timeout] [-u user]";
+/// `-h`/`--help`: the usage line and what each flag does (in.dhcpd(8)).
+pub const HELP: &str = "  -b port      forward BOOTP requests to a bootpd on this port
+  -C           check the configuration, print every error, exit 0 or 1
+  -c config    configuration file (default /etc/dhcpd.conf)
+  -D level     log detail, 0 (errors) to 3
+  -f           stay in the foreground
+  -h, --help   print this and exit
+  -i | -s      run as started by inetd | standalone (default: detected)
+  -L log_file  append log lines to this file instead of syslog
+  -t minutes   exit after this long without a packet (0: never; Ns: seconds)
+  -u user      user to run as once the sockets are open (default nobody)
+  -V           print the version and exit";
 pub const DEFAULT_CONFIG: &str = "/etc/dhcpd.conf";
 /// Who in.dhcpd becomes once its sockets are open (`-u`).
 pub const DEFAULT_USER: &str = "nobody";
@@ -24,6 +36,8 @@ pub struct Options {
     pub force: Option<Mode>,
     pub check: bool,
     pub version: bool,
+    /// `-h`/`--help`: print the usage and exit 0.
+    pub help: bool,
     /// `-u`: the user to run as after start-up; "root" keeps root.
     pub user: String,
     /// `-L`: append log lines to this file instead of sending them to syslog.
@@ -45,6 +59,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
     spec.optflag("s", "", "standalone mode");
     spec.optflag("C", "", "check configuration");
     spec.optflag("V", "", "version");
+    spec.optflag("h", "help", "usage");
     spec.optopt("u", "", "user to run as", "user");
     spec.optopt("L", "", "log file", "file");
     let m = spec.parse(args).map_err(|e| UsageError(e.to_string()))?;
@@ -82,6 +97,7 @@ pub fn parse(args: &[String]) -> Result<Options, UsageError> {
         force,
         check: m.opt_present("C"),
         version: m.opt_present("V"),
+        help: m.opt_present("h"),
         user: m.opt_str("u").unwrap_or_else(|| DEFAULT_USER.into()),
         log_file: m.opt_str("L").map(PathBuf::from),
     })
@@ -130,6 +146,9 @@ mod tests {
         assert_eq!(o.bootpd_port, Some(950));
         assert_eq!(o.config, PathBuf::from("/x.conf"));
         assert!(o.foreground && o.check && o.version);
+        assert!(!o.help);
+        assert!(parse(&args("-h")).unwrap().help);
+        assert!(parse(&args("--help")).unwrap().help);
         assert_eq!(o.force, Some(Mode::Standalone));
         assert_eq!(parse(&args("-i")).unwrap().force, Some(Mode::Inetd));
     }

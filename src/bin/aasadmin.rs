@@ -16,9 +16,9 @@ use indhcpd::aas::proto::Answer;
 const USAGE: &str =
     "usage: aasadmin [--json] [-c aasd.conf] [-s socket | -a host:port [-p password]] command
 commands:
-  list [pool=P] [range=A-B] [service=S] [client=C] [state=free|offered|leased|declined|disabled]
+  list [pool=P] [range=A-B] [mac=M] [service=S] [client=C] [state=free|offered|leased|declined|disabled]
   query ADDRESS
-  release ADDRESS | disable ADDRESS | enable ADDRESS
+  release | disable | enable  ADDRESS | A-B | pool=P
   stats [POOL]
   checkpoint
   reload";
@@ -98,15 +98,29 @@ impl Admin {
                         usage(&format!("\"{f}\": a filter is key=value"));
                     }
                 }
-                self.leases(&format!("QUERY {}", filters.join(" ")))
+                self.leases(&format!("QUERY {} hostname", filters.join(" ")))
+                    .status()
             }
-            ("query", [a]) => self.leases(&format!("QUERY address={}", address(a))),
-            ("release" | "disable" | "enable", [a]) => {
+            ("query", [a]) => {
                 let a = address(a);
-                self.simple(
-                    &format!("{} {a}", cmd.to_ascii_uppercase()),
-                    &format!("{cmd}d {a}"),
-                )
+                match self.leases(&format!("QUERY address={a} hostname")) {
+                    Shown::Rows(0) => {
+                        eprintln!("aasadmin: {a} is in no pool");
+                        1
+                    }
+                    Shown::Rows(_) => 0,
+                    Shown::Failed(code) => code,
+                }
+            }
+            ("release" | "disable" | "enable", [a]) => {
+                let request = cmd.to_ascii_uppercase();
+                match span(a) {
+                    None => {
+                        let a = address(a);
+                        self.simple(&format!("{request} {a}"), &format!("{cmd}d {a}"))
+                    }
+                    Some(span) => self.many(&format!("{request} {span}"), cmd, &span),
+                }
             }
             ("stats", []) => self.stats("STATS"),
             ("stats", [p]) => self.stats(&format!("STATS {p}")),
@@ -167,6 +181,34 @@ impl Admin {
         }
     }
 
+    /// A RELEASE, DISABLE or ENABLE of a span, answered `OK count`.
+    fn many(&mut self, line: &str, cmd: &str, span: &str) -> i32 {
+        match self.link.ask(line) {
+            Err(d) => self.unreachable(d),
+            Ok(Answer::Ok(words)) => {
+                let n = words.first().map_or("0", String::as_str);
+                if self.json {
+                    println!(
+                        "{{\"ok\": true, \"changed\": {}}}",
+                        n.parse::<u64>().unwrap_or(0)
+                    );
+                } else {
+                    let what = match span.strip_prefix("pool=") {
+                        Some(p) => format!("pool {p}"),
+                        None => span.trim_start_matches("range=").to_string(),
+                    };
+                    println!(
+                        "{cmd}d {} address(es) of {}",
+                        printable(n),
+                        printable(&what)
+                    );
+                }
+                0
+            }
+            Ok(a) => self.refused(a),
+        }
+    }
+
     fn rows(&mut self, line: &str) -> Result<Vec<Vec<String>>, i32> {
         match self.link.ask_rows(line) {
             Err(d) => Err(self.unreachable(d)),
@@ -183,26 +225,28 @@ impl Admin {
         }
     }
 
-    /// Rows: address pool state disabled service client reserved end released.
-    fn leases(&mut self, line: &str) -> i32 {
+    /// Rows: address pool state disabled service client reserved end
+    /// released host.
+    fn leases(&mut self, line: &str) -> Shown {
         let rows = match self.rows(line) {
             Ok(r) => r,
-            Err(code) => return code,
+            Err(code) => return Shown::Failed(code),
         };
-        let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 9).collect();
+        let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 10).collect();
         if self.json {
             let items: Vec<String> = rows
                 .iter()
                 .map(|r| {
                     format!(
                         "{{\"address\": {}, \"pool\": {}, \"state\": {}, \"disabled\": {}, \
-                         \"service\": {}, \"client\": {}, \"reserved\": {}, \"end\": {}, \"released\": {}}}",
+                         \"service\": {}, \"client\": {}, \"host\": {}, \"reserved\": {}, \"end\": {}, \"released\": {}}}",
                         quote(&r[0]),
                         quote(&r[1]),
                         quote(&r[2]),
                         r[3] == "yes",
                         quote(dash(&r[4])),
                         quote(dash(&r[5])),
+                        quote(dash(&r[9])),
                         r[6],
                         if r[7] == "infinite" { "null" } else { &r[7] },
                         r[8]
@@ -210,7 +254,7 @@ impl Admin {
                 })
                 .collect();
             println!("[{}]", items.join(",\n "));
-            return 0;
+            return Shown::Rows(rows.len());
         }
         let mut table = vec![[
             "ADDRESS",
@@ -218,6 +262,7 @@ impl Admin {
             "STATE",
             "SERVICE",
             "CLIENT",
+            "HOST",
             "ENDS (UTC)",
         ]
         .map(String::from)
@@ -234,14 +279,14 @@ impl Admin {
                 (_, t) => t.parse().map(utc).unwrap_or_else(|_| t.to_string()),
             };
             table.push(
-                [&r[0], &r[1], &state, &r[4], &r[5], &ends]
+                [&r[0], &r[1], &state, &r[4], &r[5], &r[9], &ends]
                     .map(|cell| printable(cell))
                     .to_vec(),
             );
         }
         print_table(&table);
         println!("{} address(es)", rows.len());
-        0
+        Shown::Rows(rows.len())
     }
 
     /// Rows: name size leased offered free disabled declined.
@@ -276,6 +321,39 @@ impl Admin {
         print_table(&table);
         0
     }
+}
+
+/// What a listing came to.
+enum Shown {
+    Rows(usize),
+    /// The exit status of a failure already reported.
+    Failed(i32),
+}
+
+impl Shown {
+    fn status(self) -> i32 {
+        match self {
+            Shown::Rows(_) => 0,
+            Shown::Failed(code) => code,
+        }
+    }
+}
+
+/// `A-B`, `range=A-B` or `pool=P` as the protocol's word; `None` for a
+/// single address.
+fn span(arg: &str) -> Option<String> {
+    if let Some(p) = arg.strip_prefix("pool=") {
+        if p.is_empty() || p.contains(char::is_whitespace) {
+            usage(&format!("\"{arg}\": pool=NAME"));
+        }
+        return Some(arg.to_string());
+    }
+    let (a, b) = arg.strip_prefix("range=").unwrap_or(arg).split_once('-')?;
+    let (a, b) = (address(a), address(b));
+    if a > b {
+        usage(&format!("range {a}-{b} runs backwards"));
+    }
+    Some(format!("range={a}-{b}"))
 }
 
 fn dash(s: &str) -> &str {

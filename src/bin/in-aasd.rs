@@ -1,7 +1,7 @@
 //! in.aasd: the Address Allocation Server. Command line -> configuration
 //! -> database recovery -> serve loop.
 //!
-//! Exit status: 0 after SIGTERM, `-C` without errors or `-V`; 1 for
+//! Exit status: 0 after SIGTERM, `-C` without errors, `-V` or `-h`; 1 for
 //! configuration errors or a fatal runtime error; 2 for a usage error.
 
 use std::path::PathBuf;
@@ -12,7 +12,15 @@ use indhcpd::aas::daemon::Daemon;
 use indhcpd::log::{self, Target};
 use indhcpd::{log_detail, log_error, signals};
 
-const USAGE: &str = "usage: in.aasd [-CfV] [-c config] [-D debug_level] [-u user]";
+const USAGE: &str = "usage: in.aasd [-CfhV] [-c config] [-D debug_level] [-u user]";
+/// `-h`/`--help`: what each flag does (in.aasd(8)).
+const HELP: &str = "  -C           check the configuration, print every error, exit 0 or 1
+  -c config    configuration file (default /etc/aasd.conf)
+  -D level     log detail, 0 (errors) to 3; 3 also stays in the foreground
+  -f           stay in the foreground
+  -h, --help   print this and exit
+  -u user      user to run as once the database and sockets are open
+  -V           print the version and exit";
 
 struct Options {
     debug: u8,
@@ -20,6 +28,7 @@ struct Options {
     foreground: bool,
     check: bool,
     version: bool,
+    help: bool,
     user: Option<String>,
 }
 
@@ -30,6 +39,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     spec.optflag("f", "", "foreground");
     spec.optflag("C", "", "check configuration");
     spec.optflag("V", "", "version");
+    spec.optflag("h", "help", "usage");
     spec.optopt("u", "", "run as this user", "user");
     let m = spec.parse(args).map_err(|e| e.to_string())?;
     if let Some(extra) = m.free.first() {
@@ -48,6 +58,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         foreground: m.opt_present("f"),
         check: m.opt_present("C"),
         version: m.opt_present("V"),
+        help: m.opt_present("h"),
         user: m.opt_str("u"),
     })
 }
@@ -62,6 +73,10 @@ fn main() {
             exit(2);
         }
     };
+    if opts.help {
+        println!("{USAGE}\n{HELP}");
+        exit(0);
+    }
     if opts.version {
         println!("in.aasd {}", env!("CARGO_PKG_VERSION"));
         exit(0);
