@@ -348,3 +348,57 @@ fn a_log_from_before_host_names_loads_and_takes_new_ones() {
     assert_eq!(found[0][3], "pc12");
     assert_eq!(rows(&net, &[]).len(), 3);
 }
+
+#[test]
+fn against_an_in_aasd_from_before_host_names_list_still_works() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+    // What such an in.aasd answers, word for word: it refuses the
+    // `hostname` word and sends rows of nine words.
+    let dir = std::env::temp_dir().join(format!("aasadmin-old-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("aasd.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let serve = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        let mut asked = Vec::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let line = line.trim_end().to_string();
+            let answer = if line.ends_with(" hostname") {
+                "ERR syntax \"hostname\": expected key=value\n"
+            } else {
+                "LEASE 10.0.0.10 P leased no ppp line1 1000 infinite 0\nEND 1\n"
+            };
+            w.write_all(answer.as_bytes()).unwrap();
+            asked.push(line);
+        }
+        asked
+    });
+    let out = Command::new(aasadmin_bin())
+        .arg("-s")
+        .arg(&sock)
+        .args(["--json", "list", "pool=P"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("\"client\": \"line1\", \"host\": \"\""),
+        "{text}"
+    );
+    assert_eq!(
+        serve.join().unwrap(),
+        ["QUERY pool=P hostname", "QUERY pool=P"]
+    );
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -51,11 +51,12 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
         Request::Alloc(a) => match db.alloc(&a, now) {
             Ok((addr, end, changes)) => {
                 log_detail!(
-                    "{} {} to {} {} until {}",
+                    "{} {} to {} {}{} until {}",
                     if a.hold { "reserved" } else { "leased" },
                     Ipv4Addr::from(addr),
                     a.service,
                     a.client,
+                    a.host.as_ref().map_or(String::new(), |h| format!(" ({h})")),
                     time_text(end)
                 );
                 Outcome {

@@ -98,12 +98,12 @@ impl Admin {
                         usage(&format!("\"{f}\": a filter is key=value"));
                     }
                 }
-                self.leases(&format!("QUERY {} hostname", filters.join(" ")))
+                self.leases(&format!("QUERY {}", filters.join(" ")))
                     .status()
             }
             ("query", [a]) => {
                 let a = address(a);
-                match self.leases(&format!("QUERY address={a} hostname")) {
+                match self.leases(&format!("QUERY address={a}")) {
                     Shown::Rows(0) => {
                         eprintln!("aasadmin: {a} is in no pool");
                         1
@@ -210,7 +210,17 @@ impl Admin {
     }
 
     fn rows(&mut self, line: &str) -> Result<Vec<Vec<String>>, i32> {
-        match self.link.ask_rows(line) {
+        let answer = self.link.ask_rows(line);
+        self.words(answer)
+    }
+
+    /// The words of each row after the first (the row's kind), or the
+    /// exit status of a failure, reported.
+    fn words(
+        &self,
+        answer: Result<Result<Vec<String>, Answer>, Down>,
+    ) -> Result<Vec<Vec<String>>, i32> {
+        match answer {
             Err(d) => Err(self.unreachable(d)),
             Ok(Err(a)) => Err(self.refused(a)),
             Ok(Ok(rows)) => Ok(rows
@@ -225,14 +235,31 @@ impl Admin {
         }
     }
 
-    /// Rows: address pool state disabled service client reserved end
-    /// released host.
-    fn leases(&mut self, line: &str) -> Shown {
-        let rows = match self.rows(line) {
+    /// `query` (a QUERY line without `hostname`) with rows ending in the
+    /// host name: address pool state disabled service client reserved end
+    /// released host. An in.aasd from before host names refuses the word;
+    /// it is asked again without it, and no row has a name.
+    fn leases(&mut self, query: &str) -> Shown {
+        let mut answer = self.link.ask_rows(&format!("{query} hostname"));
+        let old = matches!(&answer, Ok(Err(Answer::Err { code, text }))
+            if code == "syntax" && text.contains("\"hostname\""));
+        if old {
+            answer = self.link.ask_rows(query);
+        }
+        let rows = match self.words(answer) {
             Ok(r) => r,
             Err(code) => return Shown::Failed(code),
         };
-        let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 10).collect();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|mut r| {
+                if old && r.len() == 9 {
+                    r.push("-".into());
+                }
+                r
+            })
+            .filter(|r| r.len() == 10)
+            .collect();
         if self.json {
             let items: Vec<String> = rows
                 .iter()
