@@ -18,7 +18,7 @@ const USAGE: &str =
 commands:
   list [pool=P] [range=A-B] [mac=M] [service=S] [client=C] [state=free|offered|leased|declined|disabled]
   query ADDRESS
-  release | disable | enable  ADDRESS | A-B | pool=P
+  release | disable | enable ADDRESS | A-B | pool=P
   stats [POOL]
   checkpoint
   reload";
