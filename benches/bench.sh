@@ -565,6 +565,9 @@ cold_start() {   # VARIANT: fixed, dynamic, or fixed-small (a 1-client file)
     write_aasd_conf "$dir/aasd.conf" "$dir" always 10.80.0.10-10.80.199.254
     write_cold_conf "$dir/dhcpd.conf" "$dir/aasd.sock" "${variant#fixed-}"
     "$BIN/in-dhcpd" -C -c "$dir/dhcpd.conf" > /dev/null || die "cold start: bad dhcpd.conf"
+    # A file written in the last second is not taken yet (in.dhcpd(8)):
+    # date it back, as a configuration in place for a while.
+    touch -d '-2 seconds' "$dir/dhcpd.conf"
     if [[ $variant == dynamic ]]; then
         spawn in.aasd "$dir/aasd.log" "$BIN/in-aasd" -f -c "$dir/aasd.conf"
         wait_for_socket "$dir/aasd.sock" || { say "  in.aasd did not start"; return 1; }

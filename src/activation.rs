@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    bind, getsockname, getsockopt, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
-    SockaddrIn, SockaddrLike, SockaddrStorage,
+    bind, getsockname, getsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
+    SockaddrLike, SockaddrStorage,
 };
 use nix::sys::stat::{fstat, SFlag};
 
@@ -60,6 +60,14 @@ impl fmt::Display for Error {
                 "fd {fd} is {what}, not an AF_INET datagram socket: use `dgram udp wait` in inetd.conf"
             ),
             Error::NotInetd => write!(f, "-i given but fd 0 is not a socket"),
+            Error::Bind(addr, nix::Error::EADDRINUSE) => write!(
+                f,
+                "bind {addr}: {}: another DHCP server (in.dhcpd, dnsmasq, ISC dhcpd, Kea, or \
+                 inetd or systemd holding the port) already listens on UDP port {} here; \
+                 stop it first",
+                nix::Error::EADDRINUSE.desc(),
+                addr.port()
+            ),
             Error::Bind(addr, e) => write!(f, "bind {addr}: {}", e.desc()),
             Error::Sys(what, e) => write!(f, "{what}: {}", e.desc()),
         }
@@ -149,7 +157,8 @@ fn bind_standalone(port: u16) -> Result<OwnedFd, Error> {
         None,
     )
     .map_err(|e| Error::Sys("socket", e))?;
-    setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| Error::Sys("SO_REUSEADDR", e))?;
+    // No SO_REUSEADDR: with it a second server could bind the same port
+    // beside us, and both would answer every DISCOVER.
     bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
         &SockaddrIn::from(addr),

@@ -36,7 +36,7 @@ pub struct Options {
     pub force: Option<Mode>,
     pub check: bool,
     pub version: bool,
-    /// `-h`/`--help`: print the usage and exit 0.
+    /// `-h`, `--help`: the usage line on stdout, exit 0.
     pub help: bool,
     /// `-u`: the user to run as after start-up; "root" keeps root.
     pub user: String,

@@ -73,7 +73,14 @@ pub fn init(program: &'static str, level: u8, target: Target) {
             };
             match syslog::unix(formatter) {
                 Ok(logger) => Sink::Syslog(logger),
-                Err(_) if stderr_ok => Sink::Stderr,
+                Err(e) if stderr_ok => {
+                    // Said once, here: every later line goes the same way.
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "{program}: syslog cannot be reached ({e}): logging to standard error"
+                    );
+                    Sink::Stderr
+                }
                 Err(_) => Sink::Nowhere,
             }
         }
@@ -115,6 +122,13 @@ fn captured(level: Level, args: &fmt::Arguments<'_>) -> bool {
     })
 }
 
+/// Whether lines go to standard error (asked for, or syslog could not be
+/// reached): a detaching daemon must then keep its stderr open.
+pub fn to_stderr() -> bool {
+    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    matches!(state.sink, Sink::Stderr)
+}
+
 /// Is a line at `level` written? Lets callers skip building costly text.
 pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed) || CAPTURING.with(|c| c.get())
@@ -140,6 +154,38 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
                 Level::Info | Level::Detail => logger.info(line),
                 Level::Debug => logger.debug(line),
             };
+        }
+        Sink::Nowhere => {}
+    }
+}
+
+/// A warning: shown at every `-D` level, as errors are, but sent to
+/// syslog as a warning.
+pub fn warning(args: fmt::Arguments<'_>) {
+    unfiltered(true, format_args!("warning: {args}"));
+}
+
+/// A line for every `-D` level that is no error (the start-up summary):
+/// syslog priority notice.
+pub fn notice(args: fmt::Arguments<'_>) {
+    unfiltered(false, args);
+}
+
+fn unfiltered(warning: bool, args: fmt::Arguments<'_>) {
+    if captured(Level::Error, &args) {
+        return;
+    }
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let program = state.program;
+    match &mut state.sink {
+        Sink::Stderr => {
+            let _ = writeln!(std::io::stderr().lock(), "{program}: {args}");
+        }
+        Sink::Syslog(logger) if warning => {
+            let _ = logger.warning(args.to_string());
+        }
+        Sink::Syslog(logger) => {
+            let _ = logger.notice(args.to_string());
         }
         Sink::Nowhere => {}
     }
@@ -217,6 +263,18 @@ macro_rules! log_error {
     };
 }
 #[macro_export]
+macro_rules! log_warning {
+    ($($arg:tt)*) => {
+        $crate::log::warning(format_args!($($arg)*))
+    };
+}
+#[macro_export]
+macro_rules! log_notice {
+    ($($arg:tt)*) => {
+        $crate::log::notice(format_args!($($arg)*))
+    };
+}
+#[macro_export]
 macro_rules! log_info {
     ($($arg:tt)*) => {
         if $crate::log::enabled($crate::log::Level::Info) {
@@ -255,9 +313,48 @@ pub fn escape(bytes: &[u8]) -> String {
     s
 }
 
+/// Unix time as `YYYY-MM-DD HH:MM:SS` (UTC), without a date crate.
+pub fn utc(t: u64) -> String {
+    let days = (t / 86400) as i64;
+    let secs = t % 86400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// A lease end for a log line: UTC date and time, or `never`.
+pub fn utc_text(t: u64) -> String {
+    if t == u64::MAX {
+        "never".into()
+    } else {
+        format!("{} UTC", utc(t))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(utc_text(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_text(u64::MAX), "never");
+    }
 
     #[test]
     fn escape_keeps_lines_single_and_plain() {

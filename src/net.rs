@@ -220,6 +220,8 @@ pub fn wait(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> io::Re
 pub struct Interface {
     pub name: String,
     pub addrs: Vec<Ipv4Addr>,
+    /// Prefix length of each of `addrs`, in the same order.
+    pub prefixes: Vec<u8>,
     pub mtu: usize,
 }
 
@@ -245,9 +247,14 @@ impl Interfaces {
                 mtu: read_mtu(&ifa.interface_name),
                 name: ifa.interface_name.clone(),
                 addrs: Vec::new(),
+                prefixes: Vec::new(),
             });
             if let Some(sin) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) {
                 entry.addrs.push(sin.ip());
+                let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in());
+                entry
+                    .prefixes
+                    .push(mask.map_or(32, |m| u32::from(m.ip()).leading_ones() as u8));
             }
         }
         let all = by_index.values().flat_map(|i| i.addrs.clone()).collect();
@@ -274,6 +281,7 @@ impl Interfaces {
         static UNKNOWN: Interface = Interface {
             name: String::new(),
             addrs: Vec::new(),
+            prefixes: Vec::new(),
             mtu: 0,
         };
         self.by_index.get(&index).unwrap_or(&UNKNOWN)
@@ -290,6 +298,17 @@ impl Interfaces {
     /// Every IPv4 address of this host.
     pub fn all_addrs(&self) -> &[Ipv4Addr] {
         &self.all
+    }
+
+    /// Every interface with an IPv4 address, by name.
+    pub fn with_addresses(&self) -> Vec<&Interface> {
+        let mut v: Vec<&Interface> = self
+            .by_index
+            .values()
+            .filter(|i| !i.addrs.is_empty())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
     }
 }
 

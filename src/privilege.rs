@@ -5,7 +5,7 @@
 use std::io;
 use std::path::Path;
 
-use nix::unistd::{setgid, setgroups, setuid, Gid, Uid, User};
+use nix::unistd::{setgid, setgroups, setuid, Gid, Group, Uid, User};
 
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
@@ -115,15 +115,105 @@ pub fn chown_no_follow(path: &Path, uid: Uid, gid: Gid) -> io::Result<()> {
     Ok(())
 }
 
-/// The group owning the AAS socket, or its directory before in.aasd has
-/// made it: kept as a supplementary group so that in.dhcpd can still
-/// connect (the socket is mode 0660).
-pub fn socket_group(path: &Path) -> Option<Gid> {
+/// The group the AAS socket is meant for: `name` (aasd.conf's
+/// `socket_group`, dhcpd.conf's `aas_group`), else the package's group
+/// `aasd` when it exists. Never group 0: whoever keeps it could read
+/// root-group files such as aasd.conf with its passwords.
+pub fn aas_socket_group(name: Option<&str>) -> io::Result<Option<Gid>> {
+    let (name, named) = match name {
+        Some(n) => (n, true),
+        None => (crate::aas::config::DEFAULT_SOCKET_GROUP, false),
+    };
+    match Group::from_name(name)? {
+        Some(g) if g.gid.as_raw() == 0 => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("group {name} is gid 0, which is never given to the AAS socket's users"),
+        )),
+        Some(g) => Ok(Some(g.gid)),
+        None if named => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no group \"{name}\""),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// in.aasd, as root, just after binding: hand the socket to its group.
+pub fn give_socket_group(path: &Path, name: Option<&str>) -> io::Result<()> {
+    if !Uid::effective().is_root() {
+        return Ok(());
+    }
+    match aas_socket_group(name) {
+        Ok(Some(gid)) => nix::unistd::chown(path, None, Some(gid))
+            .map_err(|e| io::Error::other(format!("{}: chgrp {gid}: {e}", path.display()))),
+        Ok(None) => Ok(()),
+        Err(e) => Err(io::Error::other(format!("socket_group: {e}"))),
+    }
+}
+
+/// The group in.dhcpd keeps to reach the AAS socket: `aas_group`, else
+/// `aasd` when it exists, else the group of the socket as it is now (an
+/// in.aasd run with -u and no group of its own), else that of a directory
+/// of its own (such as /run/aasd). Never 0.
+pub fn socket_group(path: &Path, aas_group: Option<&str>) -> io::Result<Option<Gid>> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)
-        .ok()
-        .or_else(|| std::fs::metadata(path.parent()?).ok())?;
-    Some(Gid::from_raw(meta.gid()))
+    if let Some(g) = aas_socket_group(aas_group)? {
+        return Ok(Some(g));
+    }
+    let group_of = |p: &Path| std::fs::metadata(p).ok().map(|m| Gid::from_raw(m.gid()));
+    let found = group_of(path)
+        .filter(|g| g.as_raw() != 0)
+        .or_else(|| path.parent().and_then(group_of));
+    Ok(found.filter(|g| g.as_raw() != 0))
+}
+
+/// After the drop: can this process reach the AAS socket? Every existing
+/// directory on the way must be searchable, and the socket, once there,
+/// writable. The error says what to change.
+pub fn check_socket_reachable(path: &Path, user: &str) -> io::Result<()> {
+    use nix::unistd::{access, AccessFlags};
+    use std::os::unix::fs::MetadataExt;
+    let describe = |p: &Path| {
+        std::fs::metadata(p).map_or(String::new(), |m| {
+            let owner = User::from_uid(Uid::from_raw(m.uid())).ok().flatten();
+            let group = Group::from_gid(Gid::from_raw(m.gid())).ok().flatten();
+            format!(
+                " ({}:{} mode {:04o})",
+                owner.map_or(m.uid().to_string(), |u| u.name),
+                group.map_or(m.gid().to_string(), |g| g.name),
+                m.mode() & 0o7777
+            )
+        })
+    };
+    for dir in path.ancestors().skip(1).filter(|d| d.is_dir()) {
+        if access(dir, AccessFlags::X_OK).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "aas_socket {}: user {user} cannot search the directory {}{}: \
+                     let it through (chmod o+x {}, or a group it keeps) or put the \
+                     socket elsewhere (socket in aasd.conf, aas_socket in dhcpd.conf)",
+                    path.display(),
+                    dir.display(),
+                    describe(dir),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    if path.exists() && access(path, AccessFlags::W_OK).is_err() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "aas_socket {}{}: user {user} may not connect: give the socket the group \
+                 in.dhcpd keeps (socket_group in aasd.conf, the same as aas_group in \
+                 dhcpd.conf; both default to aasd)",
+                path.display(),
+                describe(path)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,47 +1,34 @@
 //! The serve loop: wait for datagrams, keep the configuration current,
 //! answer, and exit when idle or told to.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::aas::client::{Link, Target};
 use crate::aas::pipeline::{self, Asker, Pipeline, Task};
-use crate::config::{self, Config};
+use crate::aas::proto::Answer;
+use crate::config::crosscheck::{self, Severity};
+use crate::config::watch::{self, Watch};
+use crate::config::Config;
 use crate::dhcp::{self, packet, route, Arrival, Destination, Reply};
 use crate::forward::{Forwarder, Received};
+use crate::limits::{Admission, Gate, Origin};
 use crate::net::{self, Batch, Datagram, Interfaces, Socket, BATCH, MAX_DATAGRAM};
 use crate::probe::{Prober, Waiting};
 use crate::signals;
-use crate::{log_debug, log_detail, log_error, log_info};
+use crate::{log_debug, log_detail, log_error, log_info, log_notice, log_warning};
 
-/// What identifies one version of the file: a rewrite or a rename changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
-fn stamp(path: &PathBuf) -> Option<Stamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some(Stamp {
-        modified: m.modified().ok(),
-        len: m.len(),
-        inode: m.ino(),
-    })
-}
+mod lane;
+use lane::Lane;
 
 pub struct Server {
     socket: Socket,
     config: Config,
-    config_path: PathBuf,
-    /// The stamp of the file last tried, good or bad, so a broken file is
-    /// reported once, not once per packet.
-    config_stamp: Option<Stamp>,
+    /// dhcpd.conf: reread when it changed and has settled.
+    watch: Watch,
     interfaces: Interfaces,
     /// bootps: where relays listen.
     server_port: u16,
@@ -55,6 +42,16 @@ pub struct Server {
     forwarder: Option<Forwarder>,
     /// `probe = yes`: offers wait for an ICMP echo to go unanswered.
     prober: Option<Prober>,
+    /// Answers that need no AAS, while a batch waits on it.
+    lane: Lane,
+    /// The counts behind the limits on new clients.
+    gate: RefCell<Gate>,
+    /// The pinned addresses in.aasd was told to reserve, with their
+    /// clients' AAS names.
+    pins: Vec<(Ipv4Addr, String)>,
+    /// The findings last logged from in.aasd's answers: a reconnection
+    /// (in.aasd closes idle connections) that finds the same says nothing.
+    reported: Vec<crosscheck::Finding>,
 }
 
 /// A DISCOVER whose offered addresses keep answering pings gets no offer
@@ -65,7 +62,7 @@ const MAX_CONFLICTS: u8 = 3;
 const AAS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `[server] aas_address` + `aas_password` (TCP), else `aas_socket`.
-fn aas_target(cfg: &Config) -> Target {
+pub fn aas_target(cfg: &Config) -> Target {
     match &cfg.server.aas_address {
         Some(address) => Target::Tcp {
             address: address.clone(),
@@ -79,7 +76,7 @@ impl Server {
     pub fn new(
         socket: Socket,
         config: Config,
-        config_path: PathBuf,
+        watch: Watch,
         ports: (u16, u16),
         idle: Option<Duration>,
         bootpd_port: Option<u16>,
@@ -88,18 +85,103 @@ impl Server {
         let mut server = Server {
             forwarder,
             prober: None,
+            lane: Lane::default(),
+            gate: RefCell::default(),
             aas: Link::new(aas_target(&config), AAS_TIMEOUT),
             socket,
-            config_stamp: stamp(&config_path),
             config,
-            config_path,
+            watch,
             interfaces: Interfaces::read()?,
             server_port: ports.0,
             client_port: ports.1,
             idle,
+            pins: Vec::new(),
+            reported: Vec::new(),
         };
         server.open_prober();
         Ok(server)
+    }
+
+    /// Once root is given up (so the AAS connection is the served user's):
+    /// the start-up line, then in.aasd told and checked.
+    pub fn start(&mut self, how: &str) {
+        self.announce(how);
+        self.tell_aas();
+    }
+
+    /// The start-up line, at every `-D` level (see [`crate::startup`]).
+    fn announce(&mut self, how: &str) {
+        let ifaces = self.interfaces.with_addresses();
+        log_notice!("{}", crate::startup::line(&ifaces, &self.config, how));
+    }
+
+    /// Whether `interfaces =` lets datagrams from this interface in.
+    fn serves(&self, ifname: &str) -> bool {
+        let only = &self.config.server.interfaces;
+        only.is_empty() || only.iter().any(|n| n == ifname)
+    }
+
+    /// Tell in.aasd the pinned addresses of the configuration now in use
+    /// (and release those no longer pinned), and check its pools. At start
+    /// and after each reload; a connection opened later (in.aasd started
+    /// after us, or restarted) does the same through the greeting.
+    fn tell_aas(&mut self) {
+        let old = std::mem::replace(&mut self.pins, crosscheck::pinned(&self.config));
+        // Said again for each configuration read.
+        self.reported.clear();
+        self.aas.set_greeting(crosscheck::greeting(&self.pins));
+        if !self.config.subnets.iter().any(|s| s.pool.is_some()) && self.pins.is_empty() {
+            return; // nothing in.aasd needs to know, nothing to check
+        }
+        let mut lines: Vec<String> = old
+            .iter()
+            .filter(|(a, _)| !self.pins.iter().any(|(b, _)| a == b))
+            .map(|(a, _)| format!("UNRESERVE {a}"))
+            .collect();
+        lines.extend(crosscheck::greeting(&self.pins));
+        // Served meanwhile, as in a batch: a slow or unreachable in.aasd
+        // must not hold back the answers that need none.
+        let outlet = Outlet {
+            socket: &self.socket,
+            interfaces: &self.interfaces,
+            server_port: self.server_port,
+            client_port: self.client_port,
+        };
+        let (link, lane, config) = (&mut self.aas, &mut self.lane, &self.config);
+        let bootp_forwarded = self.forwarder.is_some();
+        let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
+        let answers = link.ask_many(&lines, &mut meanwhile);
+        // A fresh connection greeted in.aasd first: the same lines again.
+        let _ = self.aas.take_greeted();
+        if answers.iter().all(Result::is_err) {
+            log_detail!(
+                "in.aasd not reachable: its pools are checked and the pinned addresses \
+                 reserved once it is"
+            );
+            return;
+        }
+        let answered = lines
+            .into_iter()
+            .zip(answers)
+            .filter_map(|(l, a)| Some((l, a.ok()?)))
+            .collect();
+        self.review(answered);
+    }
+
+    /// What in.aasd's answers to a greeting say about the configuration,
+    /// logged when it differs from what was logged last.
+    fn review(&mut self, answers: Vec<(String, Answer)>) {
+        let found = crosscheck::review(&self.config, &answers);
+        if found == self.reported {
+            return;
+        }
+        for f in &found {
+            match f.severity {
+                Severity::Error => log_error!("{}", f.message),
+                Severity::Warning => log_warning!("{}", f.message),
+            }
+        }
+        self.reported = found;
     }
 
     /// The ICMP socket, when the configuration asks for probes and it is
@@ -125,8 +207,8 @@ impl Server {
                 return Ok(());
             }
             if signals::take_hangup() {
-                log_detail!("SIGHUP: rereading {}", self.config_path.display());
-                self.reload(stamp(&self.config_path));
+                log_detail!("SIGHUP: rereading {}", self.watch.path().display());
+                self.reload();
             }
             let left = self.idle.map(|d| d.saturating_sub(last.elapsed()));
             if left == Some(Duration::ZERO) {
@@ -147,12 +229,20 @@ impl Server {
                 self.forwarder.as_ref().and_then(|f| f.fd()),
                 self.prober.as_ref().map(|p| p.fd()),
             ];
+            // Datagrams set aside while the probe path waited on in.aasd
+            // are served without waiting for another to arrive.
+            let set_aside = self.lane.has_deferred();
+            let timeout = if set_aside {
+                Some(Duration::ZERO)
+            } else {
+                timeout
+            };
             let ready = match net::wait(&fds, timeout) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            if ready[0] {
+            if ready[0] || set_aside {
                 last = Instant::now();
                 self.drain(&mut batch);
             }
@@ -166,9 +256,16 @@ impl Server {
         }
     }
 
-    /// Serve the datagrams queued on the server socket, a batch at a time.
+    /// Serve the datagrams queued on the server socket, a batch at a time,
+    /// and those the lane set aside while a batch waited on in.aasd.
     fn drain(&mut self, batch: &mut Batch) {
         loop {
+            while self.lane.has_deferred() && !signals::terminated() {
+                let deferred = self.lane.take_deferred();
+                let work: Vec<(&[u8], &Datagram)> =
+                    deferred.iter().map(|(b, d)| (b.as_slice(), d)).collect();
+                self.serve(&work);
+            }
             if let Err(e) = self.socket.recv_batch(batch) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log_error!("recvmmsg: {e}");
@@ -181,7 +278,9 @@ impl Server {
             self.serve_batch(batch);
             // A short batch emptied the queue: back to poll(2), not one more
             // read that would find nothing.
-            if batch.len() < batch.capacity() || signals::terminated() {
+            if (batch.len() < batch.capacity() && !self.lane.has_deferred())
+                || signals::terminated()
+            {
                 return;
             }
         }
@@ -190,22 +289,39 @@ impl Server {
     /// Reload when the file changed since it was last read (SPEC §2: before
     /// serving each packet).
     fn check_config(&mut self) {
-        let now = stamp(&self.config_path);
-        if now != self.config_stamp {
-            self.reload(now);
+        if self.watch.changed() {
+            self.reload();
         }
     }
 
-    fn reload(&mut self, now: Option<Stamp>) {
-        self.config_stamp = now;
-        match config::load(&self.config_path) {
+    /// Take the file on disk, unless it is still being written: then the
+    /// next batch tries again, and the previous configuration serves.
+    fn reload(&mut self) {
+        let result = match self.watch.load() {
+            Some(r) => r,
+            None => {
+                crate::log::limited(
+                    crate::log::Level::Debug,
+                    "config unsettled",
+                    1,
+                    format_args!(
+                        "{} changed less than {:?} ago or while read: not taken yet",
+                        self.watch.path().display(),
+                        watch::SETTLE
+                    ),
+                );
+                return;
+            }
+        };
+        match result {
             Ok(c) => {
                 if aas_target(&c) != *self.aas.target() {
                     self.aas = Link::new(aas_target(&c), AAS_TIMEOUT);
                 }
                 self.config = c;
                 self.open_prober();
-                log_detail!("reloaded {}", self.config_path.display());
+                log_detail!("reloaded {}", self.watch.path().display());
+                self.tell_aas();
             }
             Err(errors) => {
                 for e in &errors {
@@ -213,7 +329,7 @@ impl Server {
                 }
                 log_error!(
                     "{}: {} error(s): keeping the previous configuration",
-                    self.config_path.display(),
+                    self.watch.path().display(),
                     errors.len()
                 );
             }
@@ -223,66 +339,110 @@ impl Server {
     /// Answer a batch of datagrams (SPEC §2's reload check is made once for
     /// the batch: every datagram in it had arrived before).
     fn serve_batch(&mut self, batch: &Batch) {
+        let work: Vec<(&[u8], &Datagram)> = batch.datagrams().collect();
+        self.serve(&work);
+    }
+
+    fn serve(&mut self, datagrams: &[(&[u8], &Datagram)]) {
         self.check_config();
-        let mut work = Vec::with_capacity(batch.len());
-        for (bytes, d) in batch.datagrams() {
-            if d.truncated {
+        let mut work = Vec::with_capacity(datagrams.len());
+        for &(bytes, d) in datagrams {
+            // No interface known (the datagram that woke an activated
+            // server): served, as it must be answered.
+            let ifname = match d.ifindex {
+                0 => None,
+                _ if self.config.server.interfaces.is_empty() => None,
+                i => self.interfaces.get(i).map(|iface| iface.name.clone()),
+            };
+            if let Some(name) = ifname.filter(|n| !self.serves(n)) {
+                log_debug!("drop from {} on {name}: not one of interfaces =", d.src);
+            } else if d.truncated {
                 log_debug!("drop from {}: datagram truncated", d.src);
             } else if !self.forwarded_to_bootpd(bytes, d) {
                 work.push((bytes, d));
             }
         }
-        let replies = self.answer(&work);
-        for ((bytes, d), reply) in work.into_iter().zip(replies) {
-            if let Some(reply) = reply {
-                self.dispatch(reply, bytes, d, 0);
-            }
-        }
+        self.answer(&work, 0);
     }
 
-    /// The handlers' replies to some datagrams: each runs until it needs
-    /// the AAS, their requests go to in.aasd together, and the answers let
-    /// them finish. A handler that panics gets no reply and a log line: a
-    /// bug on one packet must not take the service down (under inetd a
-    /// crash on every spawn would keep it down).
-    fn answer(&mut self, work: &[(&[u8], &Datagram)]) -> Vec<Option<Reply>> {
+    /// Answer some datagrams: each handler runs until it needs the AAS,
+    /// their requests go to in.aasd together, and the answers let them
+    /// finish. A reply goes out as soon as its handler ends, so answers
+    /// that need no AAS never wait for it; while in.aasd is awaited, the
+    /// lane serves newly arrived datagrams that need none. A reply to
+    /// probe first is dispatched once all are done. A handler that panics
+    /// gets no reply and a log line: a bug on one packet must not take the
+    /// service down (under inetd a crash on every spawn would keep it down).
+    fn answer(&mut self, work: &[(&[u8], &Datagram)], conflicts: u8) {
         for (_, d) in work {
             self.interfaces.get(d.ifindex);
         }
         let own_addrs = self.interfaces.all_addrs();
         let arrivals: Vec<Arrival> = work
             .iter()
-            .map(|(_, d)| {
-                let iface = self.interfaces.known(d.ifindex);
-                Arrival {
-                    src: d.src,
-                    ifname: &iface.name,
-                    local: d.local,
-                    iface_addrs: &iface.addrs,
-                    own_addrs,
-                    mtu: iface.mtu.max(576),
-                }
-            })
+            .map(|(_, d)| arrival(&self.interfaces, d, own_addrs))
             .collect();
         let queue = Pipeline::default();
-        let asker = Asker::Queued(&queue);
         let config = &self.config;
+        let limited = config.subnets.iter().any(|s| s.limits.any());
+        // Limits need the relay and circuit of each request: parsed here
+        // once more, only when some subnet has limits.
+        let askers: Vec<Asker> = work
+            .iter()
+            .map(|(bytes, _)| match limited.then(|| packet::parse(bytes)) {
+                Some(Ok(req)) => Asker::Limited(
+                    &queue,
+                    Admission {
+                        gate: &self.gate,
+                        config,
+                        origin: Origin::of(&req),
+                    },
+                ),
+                _ => Asker::Queued(&queue),
+            })
+            .collect();
         let tasks = work
             .iter()
             .zip(&arrivals)
-            .map(|((bytes, _), at)| Box::pin(dhcp::answer(bytes, at, config, &asker)) as Task<_>)
-            .collect();
-        let link = &mut self.aas;
-        let results = pipeline::run(&queue, tasks, |lines| link.ask_many(lines));
-        work.iter()
-            .zip(results)
-            .map(|((_, d), result)| {
-                if result.is_none() {
-                    log_error!("internal error on a datagram from {}: dropped", d.src);
-                }
-                result.flatten()
+            .zip(&askers)
+            .map(|(((bytes, _), at), asker)| {
+                Box::pin(dhcp::answer(bytes, at, config, asker)) as Task<_>
             })
-            .collect()
+            .collect();
+        // Built field by field: the link and the lane are borrowed apart.
+        let outlet = Outlet {
+            socket: &self.socket,
+            interfaces: &self.interfaces,
+            server_port: self.server_port,
+            client_port: self.client_port,
+        };
+        let (link, lane) = (&mut self.aas, &mut self.lane);
+        let bootp_forwarded = self.forwarder.is_some();
+        let mut to_probe = Vec::new();
+        pipeline::run(
+            &queue,
+            tasks,
+            |lines| {
+                let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
+                link.ask_many(lines, &mut meanwhile)
+            },
+            |i, result: Option<Option<Reply>>| {
+                let d = work[i].1;
+                match result {
+                    None => log_error!("internal error on a datagram from {}: dropped", d.src),
+                    Some(Some(reply)) if reply.probe.is_some() => to_probe.push((i, reply)),
+                    Some(Some(reply)) => outlet.send(&reply, d),
+                    Some(None) => {}
+                }
+            },
+        );
+        if let Some(greeted) = self.aas.take_greeted() {
+            self.review(greeted);
+        }
+        for (i, reply) in to_probe {
+            let (bytes, d) = work[i];
+            self.dispatch(reply, bytes, d, conflicts);
+        }
     }
 
     /// With `-b`, a BOOTP request (valid, no option 53) is bootpd's;
@@ -349,10 +509,7 @@ impl Server {
                 );
                 continue;
             }
-            let reply = self.answer(&[(&w.request, &w.arrival)]).pop().flatten();
-            if let Some(reply) = reply {
-                self.dispatch(reply, &w.request, &w.arrival, w.conflicts + 1);
-            }
+            self.answer(&[(&w.request, &w.arrival)], w.conflicts + 1);
         }
     }
 
@@ -419,19 +576,56 @@ impl Server {
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
-    fn send(&mut self, reply: &Reply, d: &Datagram) {
+    fn send(&self, reply: &Reply, d: &Datagram) {
+        self.outlet().send(reply, d);
+    }
+
+    fn outlet(&self) -> Outlet<'_> {
+        Outlet {
+            socket: &self.socket,
+            interfaces: &self.interfaces,
+            server_port: self.server_port,
+            client_port: self.client_port,
+        }
+    }
+}
+
+/// How a datagram arrived, as the handler sees it.
+fn arrival<'a>(interfaces: &'a Interfaces, d: &Datagram, own_addrs: &'a [Ipv4Addr]) -> Arrival<'a> {
+    let iface = interfaces.known(d.ifindex);
+    Arrival {
+        src: d.src,
+        ifname: &iface.name,
+        local: d.local,
+        iface_addrs: &iface.addrs,
+        own_addrs,
+        mtu: iface.mtu.max(576),
+    }
+}
+
+/// What sending a reply needs, borrowed apart from the rest of the
+/// server, so replies can go out while a batch waits on in.aasd.
+pub(crate) struct Outlet<'a> {
+    socket: &'a Socket,
+    interfaces: &'a Interfaces,
+    /// bootps: where relays listen.
+    server_port: u16,
+    /// bootpc: where clients listen.
+    client_port: u16,
+}
+
+impl Outlet<'_> {
+    fn send(&self, reply: &Reply, d: &Datagram) {
         // Without IP_PKTINFO on the datagram, the interface is the one that
         // holds the server identifier the handler chose.
         let (ifindex, ifname) = if d.ifindex != 0 {
-            let name = self.interfaces.get(d.ifindex).map(|i| i.name.clone());
-            (d.ifindex, name.unwrap_or_default())
+            (d.ifindex, self.interfaces.known(d.ifindex).name.as_str())
         } else {
             self.interfaces
                 .owner_of(reply.server_id)
-                .map(|(i, iface)| (i, iface.name.clone()))
+                .map(|(i, iface)| (i, iface.name.as_str()))
                 .unwrap_or_default()
         };
-        let ifname = ifname.as_str();
         let broadcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, self.client_port);
         let (to, ifindex) = match &reply.to {
             Destination::Relay(giaddr) => (SocketAddrV4::new(*giaddr, self.server_port), 0),

@@ -146,13 +146,13 @@ fn configuration_errors_name_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{conf}:3: sync: \"sometimes\" is not always or never"
+            "{conf}:4: sync: \"sometimes\" is not always or never"
         )),
         "{err}"
     );
     assert!(
         err.contains(&format!(
-            "{conf}:8: 10.0.0.5 overlaps 10.0.0.1-10.0.0.9 of pool A"
+            "{conf}:9: 10.0.0.5 overlaps 10.0.0.1-10.0.0.9 of pool A"
         )),
         "{err}"
     );
@@ -509,7 +509,8 @@ fn runs_as_the_user_of_dash_u_and_owns_what_it_writes() {
     assert_eq!(ids(pid, "Gid"), "65534 65534 65534 65534");
     assert_eq!(ids(pid, "Groups"), "65534");
     let sock = net.path("aasd.sock");
-    assert_eq!(owner(&sock), NOBODY);
+    // The user's, with the group socket_group names.
+    assert_eq!(owner(&sock), (NOBODY.0, TEST_SOCKET_GID));
     assert_eq!(
         fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
         0o660
@@ -570,7 +571,7 @@ fn the_socket_refuses_a_user_outside_its_group() {
     let conf = net.aasd_conf("", POOL);
     net.start_aasd("srv", &conf);
     let sock = net.path("aasd.sock");
-    assert_eq!(owner(&sock), (0, 0));
+    assert_eq!(owner(&sock), (0, TEST_SOCKET_GID));
     let before = read(&net.path("aasd.log"));
     let out = Command::new("setpriv")
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])

@@ -201,12 +201,12 @@ fn dynamic_bootp_gets_a_pool_address_forever_only_when_enabled() {
         read(&log)
     );
     // Turned on by editing the file: in.dhcpd rereads it before the next packet.
-    thread::sleep(Duration::from_millis(1100));
-    write(
+    let conf = write(
         &net,
         "dhcpd.conf",
         &base.replace("[server]\n", "[server]\nbootp_dynamic = yes\n"),
     );
+    settle(&conf);
     let reply = net
         .bootp_probe("cli", &["--mac", mac])
         .unwrap_or_else(|| panic!("no reply: {}", read(&log)));

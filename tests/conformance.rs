@@ -30,6 +30,7 @@ fn world(server: &str, far: &str, pools: &str) -> (Net, String, String, u32) {
         net.path("aasd.sock")
     );
     std::fs::write(&conf, text).unwrap();
+    settle(&conf);
     let (_, log) = net.start_standalone(&conf, &[]);
     (net, log, aconf, aasd)
 }
@@ -378,6 +379,7 @@ fn option_values_outside_rfc_2132_are_errors_in_check_and_at_reload() {
     // line, and the previous configuration keeps serving.
     let (_, log) = net.start_standalone(&conf, &[]);
     std::fs::write(&conf, &bad).unwrap();
+    settle(&conf);
     let offer = net
         .probe(&net.ns("cli"), &["cli0", "--broadcast"])
         .expect("an OFFER from the previous configuration");
@@ -519,6 +521,7 @@ fn client_fqdn_comes_back_qualified_and_says_the_server_updates_no_dns() {
     let conf = read(&net.path("dhcpd.conf"))
         .replace("[global]\n", "[global]\ndomain_name = example.test\n");
     std::fs::write(net.path("dhcpd.conf"), conf).unwrap();
+    settle(&net.path("dhcpd.conf"));
     let want = "0effff04686f7374076578616d706c65047465737400"; // host.example.test.
     for (from, mac) in [
         (From::Client, "02:77:00:00:08:01"),
@@ -895,6 +898,7 @@ fn a_long_option_121_is_split_across_options_file_and_sname_and_joined_by_client
         ),
     );
     std::fs::write(net.path("dhcpd.conf"), conf).unwrap();
+    settle(&net.path("dhcpd.conf"));
     for (from, mac) in [
         (From::Client, "02:77:00:00:0b:01"),
         (From::Relay, "02:78:00:00:0b:01"),

@@ -8,10 +8,7 @@ bindir=$(readlink -f "${1:-target/release}")
 bin=$bindir/in-dhcpd
 here=$(cd "$(dirname "$0")" && pwd)
 srv=indemo-srv cli=indemo-cli
-# Configuration, AAS socket and logs in one directory that in.dhcpd can
-# still reach once it has dropped root for nobody: 0755 like /etc and /run.
 work=$(mktemp -d /tmp/indemo.XXXXXX)
-chmod 755 "$work"
 cleanup() {
   [ -n "${aaspid:-}" ] && kill "$aaspid" 2>/dev/null || true
   for ns in $srv $cli; do
@@ -36,9 +33,14 @@ ip -n $srv link set srv0 up
 ip -n $cli link set cli0 up
 ip netns exec $srv ethtool -K srv0 tx off >/dev/null 2>&1 || true
 
+# in.dhcpd gives up root for nobody, keeping the socket's group (never
+# root's): the socket's directory must let it through, and the socket has
+# a group of its own (the package's is aasd; any but root's will do here).
+chmod 755 "$work"
 cat > "$work/aasd.conf" <<CONF
 database_dir = $work/aasd
 socket = $work/aasd.sock
+socket_group = daemon
 [pool DemoPool]
 range = 10.99.0.100-10.99.0.150
 CONF

@@ -456,8 +456,9 @@ impl Fake {
     fn start(path: &Path, how: Misbehave) -> Fake {
         let l = UnixListener::bind(path).unwrap();
         // As in.aasd makes its socket: mode 0660, for in.dhcpd (which runs
-        // as nobody and keeps the socket's group).
+        // as nobody and keeps the socket's group, as Net::aasd_conf sets it).
         fs::set_permissions(path, fs::Permissions::from_mode(0o660)).unwrap();
+        std::os::unix::fs::chown(path, None, Some(TEST_SOCKET_GID)).unwrap();
         l.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let asked = Arc::new(AtomicUsize::new(0));

@@ -39,6 +39,13 @@ fn in_dhcpd_runs_as_nobody_with_two_capabilities_and_still_serves() {
         uid.split_whitespace().all(|u| u == "65534"),
         "real, effective, saved and fs uid: {uid}"
     );
+    // The socket's group is kept, never group 0 (in.aasd runs as root here).
+    let groups = status(pid, "Groups:");
+    let groups: Vec<&str> = groups.split_whitespace().collect();
+    assert!(
+        groups.contains(&TEST_SOCKET_GID.to_string().as_str()) && !groups.contains(&"0"),
+        "{groups:?}"
+    );
     assert_eq!(status(pid, "CapEff:"), NET_ADMIN_AND_RAW);
     assert_eq!(status(pid, "CapPrm:"), NET_ADMIN_AND_RAW);
     // udhcpc asks for unicast replies: the OFFER needs an ARP entry
@@ -59,6 +66,12 @@ fn u_root_keeps_root_and_an_unknown_user_is_an_error() {
     let (pid, _) = net.start_standalone(&conf, &["-u", "root"]);
     assert!(status(pid, "Uid:").starts_with("0\t"));
     kill(pid);
+    // Port 67 is bound alone (no SO_REUSEADDR): wait for it to be free.
+    let t0 = std::time::Instant::now();
+    while alive(pid) && t0.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!alive(pid), "in.dhcpd did not stop");
     let srv = net.ns("srv");
     let out = net.run(
         &srv,

@@ -203,6 +203,7 @@ fn config_edits_apply_without_restart_and_broken_edits_keep_the_old() {
         .replace("ip_address = 10.77.0.50", "ip_address = 10.77.0.51")
         .replace("example.test", "changed.test");
     std::fs::write(&conf, edited).unwrap();
+    settle(&conf);
     let offer = discover(&net);
     assert_eq!(field(&offer, "yiaddr"), "10.77.0.51");
     assert_eq!(option(&offer, 15), Some(&*hex(b"changed.test")));
@@ -210,6 +211,7 @@ fn config_edits_apply_without_restart_and_broken_edits_keep_the_old() {
 
     let broken = read(&conf).replace("ip_address = 10.77.0.51", "ip_address = 10.77.0.300");
     std::fs::write(&conf, broken).unwrap();
+    settle(&conf);
     let offer = discover(&net);
     assert_eq!(
         field(&offer, "yiaddr"),
@@ -229,6 +231,7 @@ fn config_edits_apply_without_restart_and_broken_edits_keep_the_old() {
     // SIGHUP rereads too: a fixed file is picked up.
     let fixed = read(&conf).replace("10.77.0.300", "10.77.0.52");
     std::fs::write(&conf, fixed).unwrap();
+    settle(&conf);
     // SAFETY-free: kill(2) by PID on the server we started.
     sh(&["kill", "-HUP", &pid.to_string()]);
     sleep(Duration::from_millis(200));
@@ -253,6 +256,7 @@ fn reload_from_empty_binary_half_written_or_unreadable_files_keeps_the_old() {
     ];
     for (n, (what, bytes)) in edits.iter().enumerate() {
         std::fs::write(&conf, bytes).unwrap();
+        settle(&conf);
         if *what == "unreadable" {
             // in.dhcpd runs as nobody: mode 000 keeps it out.
             sh(&["chmod", "000", &conf]);

@@ -4,12 +4,13 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::proto::{self, Answer};
-use crate::log_error;
+use crate::{log_detail, log_error};
 
 /// Where in.aasd is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +37,15 @@ enum Stream {
     Tcp(TcpStream),
 }
 
+impl Stream {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Unix(s) => s.as_fd(),
+            Stream::Tcp(s) => s.as_fd(),
+        }
+    }
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -60,6 +70,56 @@ impl Write for Stream {
 /// Longest answer line believed; anything longer is garbage.
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// The first back-off after in.aasd failed to answer in time, doubled
+/// after each retry that fails the same way, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// While waiting for in.aasd's answers to a batch, the caller gets control
+/// back this often (to serve what needs no AAS).
+const MEANWHILE_EVERY: Duration = Duration::from_millis(10);
+
+/// Why an exchange failed; `hung` when in.aasd took longer than the
+/// timeout (a stopped process, a stuck disk), as opposed to a refused
+/// connection or garbage, which cost nothing to try again.
+#[derive(Debug)]
+struct Fault {
+    why: String,
+    hung: bool,
+}
+
+impl From<io::Error> for Fault {
+    fn from(e: io::Error) -> Fault {
+        let hung = matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        );
+        Fault {
+            why: e.to_string(),
+            hung,
+        }
+    }
+}
+
+impl From<String> for Fault {
+    fn from(why: String) -> Fault {
+        Fault { why, hung: false }
+    }
+}
+
+impl From<&str> for Fault {
+    fn from(why: &str) -> Fault {
+        Fault::from(why.to_string())
+    }
+}
+
+/// A circuit breaker: after in.aasd failed to answer in time, nothing is
+/// asked until `until`; then one try, which closes it or doubles `wait`.
+struct Backoff {
+    until: Instant,
+    wait: Duration,
+}
+
 /// Anything that answers AAS requests: in.aasd over a [`Link`], or a
 /// database in-process in tests.
 pub trait Requester {
@@ -82,6 +142,13 @@ pub struct Link {
     last_complaint: Option<Instant>,
     /// Whether to log at all (aasadmin prints the error itself).
     logging: bool,
+    /// Set while in.aasd is taken for hung.
+    backoff: Option<Backoff>,
+    /// Sent first on every new connection (after AUTH), before any other
+    /// request: what in.aasd must know first (in.dhcpd's pinned addresses).
+    greeting: Vec<String>,
+    /// The greeting's answers on the newest connection, until taken.
+    greeted: Option<Vec<(String, Answer)>>,
 }
 
 impl Link {
@@ -92,7 +159,53 @@ impl Link {
             conn: None,
             last_complaint: None,
             logging: true,
+            backoff: None,
+            greeting: Vec::new(),
+            greeted: None,
         }
+    }
+
+    /// Lines to send first on every connection from now on.
+    pub fn set_greeting(&mut self, lines: Vec<String>) {
+        self.greeting = lines;
+    }
+
+    /// Each greeting line with its answer, once per new connection.
+    pub fn take_greeted(&mut self) -> Option<Vec<(String, Answer)>> {
+        self.greeted.take()
+    }
+
+    /// Whether a connection is open (as far as we know).
+    pub fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The greeting on a fresh connection, its answers kept.
+    fn greet(
+        &mut self,
+        conn: &mut BufReader<Stream>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<(), Fault> {
+        if self.greeting.is_empty() {
+            return Ok(());
+        }
+        let mut msg = Vec::new();
+        for l in &self.greeting {
+            msg.extend_from_slice(l.as_bytes());
+            msg.push(b'\n');
+        }
+        let mut answers = Vec::with_capacity(self.greeting.len());
+        send_and_read(
+            conn,
+            &msg,
+            self.greeting.len(),
+            &mut answers,
+            self.timeout,
+            meanwhile,
+        )?;
+        let answers = answers.into_iter().filter_map(Result::ok);
+        self.greeted = Some(self.greeting.iter().cloned().zip(answers).collect());
+        Ok(())
     }
 
     /// Report failures only through the `Down` values.
@@ -105,40 +218,46 @@ impl Link {
         &self.target
     }
 
-    fn connect(&self) -> Result<BufReader<Stream>, String> {
+    /// Open the connection; over TCP, authenticate, with `meanwhile` run
+    /// while the answer is awaited (a stopped in.aasd still has its
+    /// connections accepted by the kernel).
+    fn connect(&self, meanwhile: &mut dyn FnMut()) -> Result<BufReader<Stream>, Fault> {
         let stream = match &self.target {
             Target::Unix(path) => {
                 // Named plainly: the usual cause is a user outside the
                 // socket's group, not a stopped in.aasd.
-                let s = UnixStream::connect(path).map_err(|e| match e.kind() {
-                    io::ErrorKind::PermissionDenied => {
-                        format!("{}: permission denied", path.display())
-                    }
-                    _ => e.to_string(),
+                let s = unix_connect(path).map_err(|e| match e.kind() {
+                    io::ErrorKind::PermissionDenied => Fault::from(format!(
+                        "{}: permission denied (this process is not in the socket's group: \
+                         aas_group in dhcpd.conf and socket_group in aasd.conf name it)",
+                        path.display()
+                    )),
+                    _ => Fault::from(e),
                 })?;
-                s.set_read_timeout(Some(self.timeout))
-                    .map_err(|e| e.to_string())?;
-                s.set_write_timeout(Some(self.timeout))
-                    .map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(self.timeout))?;
+                s.set_write_timeout(Some(self.timeout))?;
                 Stream::Unix(s)
             }
             Target::Tcp { address, .. } => {
                 let addr = crate::sys::tcp_address(address)?;
-                let s =
-                    TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| e.to_string())?;
-                s.set_read_timeout(Some(self.timeout))
-                    .map_err(|e| e.to_string())?;
-                s.set_write_timeout(Some(self.timeout))
-                    .map_err(|e| e.to_string())?;
+                let s = tcp_connect(addr, self.timeout, meanwhile)?;
+                s.set_read_timeout(Some(self.timeout))?;
+                s.set_write_timeout(Some(self.timeout))?;
                 let _ = s.set_nodelay(true);
                 Stream::Tcp(s)
             }
         };
         let mut conn = BufReader::new(stream);
         if let Target::Tcp { password, .. } = &self.target {
-            let line = exchange(&mut conn, &format!("AUTH {password}"))?;
+            // in.aasd answers a wrong password only after a second: wait
+            // that too, so a refusal is reported as one, not as a hang.
+            let deadline = Instant::now() + self.timeout + super::daemon::AUTH_FAILURE_DELAY;
+            conn.get_mut()
+                .write_all(format!("AUTH {password}\n").as_bytes())?;
+            await_line(&conn, deadline, meanwhile)?;
+            let line = read_line(&mut conn)?;
             if line != "OK" {
-                return Err(format!("authentication refused: {line}"));
+                return Err(format!("authentication refused: {line}").into());
             }
         }
         Ok(conn)
@@ -149,39 +268,87 @@ impl Link {
     /// restarted since) and nothing was answered yet, reconnect and run it
     /// again: every request of ours may be repeated, as an ALLOC for an
     /// address the client holds is a renewal. A fresh connection that fails
-    /// is not tried again, so a hung in.aasd costs one timeout, not two.
-    /// `exchange` says with its error whether anything was answered.
+    /// is not tried again, so a hung in.aasd costs one timeout, not two;
+    /// and after a timeout nothing is asked until the back-off has passed.
+    /// `exchange` says with its error whether anything was answered; it
+    /// and the connection run `meanwhile` while they wait.
     fn on_connection<T>(
         &mut self,
-        mut exchange: impl FnMut(&mut BufReader<Stream>) -> Result<T, (String, bool)>,
+        meanwhile: &mut dyn FnMut(),
+        mut exchange: impl FnMut(&mut BufReader<Stream>, &mut dyn FnMut()) -> Result<T, (Fault, bool)>,
     ) -> Result<T, Down> {
+        if let Some(b) = &self.backoff {
+            let left = b.until.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return Err(Down(format!(
+                    "no answer from {} in time: not asked for another {left:?}",
+                    self.target
+                )));
+            }
+        }
         let last = loop {
             let fresh = self.conn.is_none();
             if fresh {
-                match self.connect() {
-                    Ok(c) => self.conn = Some(c),
+                match self.connect(meanwhile) {
+                    Ok(mut c) => match self.greet(&mut c, meanwhile) {
+                        Ok(()) => self.conn = Some(c),
+                        Err(e) => break e,
+                    },
                     Err(e) => break e,
                 }
             }
             let conn = self.conn.as_mut().expect("connected above");
-            match exchange(conn) {
-                Ok(t) => return Ok(t),
+            match exchange(conn, meanwhile) {
+                Ok(t) => {
+                    if self.backoff.take().is_some() && self.logging {
+                        log_detail!("{} answers again: asking the AAS again", self.target);
+                    }
+                    return Ok(t);
+                }
                 Err((e, answered)) => {
                     // Never read a late answer as the next request's.
                     self.conn = None;
-                    if fresh || answered {
+                    if fresh || answered || e.hung {
                         break e;
                     }
                 }
             }
         };
-        let why = format!("cannot reach the AAS at {}: {last}", self.target);
+        self.back_off(last.hung);
+        let why = format!("cannot reach the AAS at {}: {}", self.target, last.why);
         self.complain(&why);
         Err(Down(why))
     }
 
+    /// After a failure: a hung in.aasd is left alone for a while (longer
+    /// each time it is still hung); one that refuses or talks garbage
+    /// costs nothing to ask again.
+    fn back_off(&mut self, hung: bool) {
+        if !hung {
+            self.backoff = None;
+            return;
+        }
+        let wait = match &self.backoff {
+            Some(b) => (b.wait * 2).min(MAX_BACKOFF),
+            None => FIRST_BACKOFF,
+        };
+        if self.logging {
+            log_detail!(
+                "no answer from {} within {:?}: not asking the AAS for {wait:?}",
+                self.target,
+                self.timeout
+            );
+        }
+        self.backoff = Some(Backoff {
+            until: Instant::now() + wait,
+            wait,
+        });
+    }
+
     fn ask_lines(&mut self, line: &str, multi: bool) -> Result<Vec<String>, Down> {
-        self.on_connection(|conn| talk(conn, line, multi).map_err(|e| (e, false)))
+        self.on_connection(&mut || {}, |conn, _| {
+            talk(conn, line, multi).map_err(|e| (e, false))
+        })
     }
 
     /// One request, one answer line. `Err` when in.aasd is down or answers
@@ -203,16 +370,23 @@ impl Link {
     /// line each, in order (in.aasd answers a connection's requests in the
     /// order they came, after one fsync for all). As in `ask`, a kept
     /// connection found broken before any answer is reopened once; requests
-    /// left unanswered are `Down`.
-    pub fn ask_many(&mut self, lines: &[String]) -> Vec<Result<Answer, Down>> {
+    /// left unanswered are `Down`. While the answers are awaited,
+    /// `meanwhile` runs every few milliseconds, so the caller can serve
+    /// what needs no AAS.
+    pub fn ask_many(
+        &mut self,
+        lines: &[String],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Vec<Result<Answer, Down>> {
         let mut msg = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for l in lines {
             msg.extend_from_slice(l.as_bytes());
             msg.push(b'\n');
         }
         let mut answers = Vec::with_capacity(lines.len());
-        let sent = self.on_connection(|conn| {
-            send_and_read(conn, &msg, lines.len(), &mut answers)
+        let timeout = self.timeout;
+        let sent = self.on_connection(meanwhile, |conn, meanwhile| {
+            send_and_read(conn, &msg, lines.len(), &mut answers, timeout, meanwhile)
                 .map_err(|e| (e, !answers.is_empty()))
         });
         if let Err(Down(why)) = sent {
@@ -245,19 +419,96 @@ impl Link {
             .last_complaint
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
         if due && self.logging {
-            log_error!("{why}; dynamic clients get no answer until it is back");
+            log_error!("{why}; dynamic clients get no answer until it can be reached");
             self.last_complaint = Some(Instant::now());
         }
     }
 }
 
-fn read_line(conn: &mut BufReader<Stream>) -> Result<String, String> {
+/// Connect to a Unix socket without blocking: a stopped in.aasd whose
+/// queue of connections not yet accepted is full would otherwise hold the
+/// caller for as long as it stays stopped. That counts as hung.
+fn unix_connect(path: &std::path::Path) -> io::Result<UnixStream> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    match socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?) {
+        Ok(()) => {}
+        // WouldBlock: a Fault made of it counts as hung.
+        Err(Errno::EAGAIN) => {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "it accepts no more connections",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let s = UnixStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
+}
+
+/// Connect without blocking, running `meanwhile` every
+/// [`MEANWHILE_EVERY`] while the handshake is under way: a host that does
+/// not answer costs the timeout, and the caller serves meanwhile.
+fn tcp_connect(
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+    meanwhile: &mut dyn FnMut(),
+) -> Result<TcpStream, Fault> {
+    use nix::errno::Errno;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    use std::os::fd::AsRawFd;
+    let fd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => {}
+        Err(e) => return Err(io::Error::from(e).into()),
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Fault {
+                why: "connection timed out".into(),
+                hung: true,
+            });
+        }
+        let ms = left.min(MEANWHILE_EVERY).as_millis().max(1) as u16;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(Errno::EINTR) => meanwhile(),
+            Ok(_) => break,
+            Err(e) => return Err(io::Error::from(e).into()),
+        }
+    }
+    let err = socket::getsockopt(&fd, sockopt::SocketError).map_err(io::Error::from)?;
+    if err != 0 {
+        return Err(io::Error::from_raw_os_error(err).into());
+    }
+    let s = TcpStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
+}
+
+fn read_line(conn: &mut BufReader<Stream>) -> Result<String, Fault> {
     let mut buf = Vec::new();
     let n = conn
         .by_ref()
         .take(MAX_ANSWER as u64)
-        .read_until(b'\n', &mut buf)
-        .map_err(|e| e.to_string())?;
+        .read_until(b'\n', &mut buf)?;
     if n == 0 {
         return Err("connection closed".into());
     }
@@ -268,15 +519,50 @@ fn read_line(conn: &mut BufReader<Stream>) -> Result<String, String> {
     String::from_utf8(buf).map_err(|_| "answer is not text".into())
 }
 
-/// Write `msg` (`count` request lines), then read `count` answers.
+/// Wait until an answer line can be read, running `meanwhile` every
+/// [`MEANWHILE_EVERY`]; a fault marked hung once `deadline` has passed.
+fn await_line(
+    conn: &BufReader<Stream>,
+    deadline: Instant,
+    meanwhile: &mut dyn FnMut(),
+) -> Result<(), Fault> {
+    loop {
+        if conn.buffer().contains(&b'\n') {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Fault {
+                why: "no answer in time".into(),
+                hung: true,
+            });
+        }
+        match crate::net::wait(
+            &[Some(conn.get_ref().fd())],
+            Some(left.min(MEANWHILE_EVERY)),
+        ) {
+            Ok(ready) if ready[0] => return Ok(()),
+            Ok(_) => meanwhile(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Write `msg` (`count` request lines), then read `count` answers, all
+/// within `timeout`.
 fn send_and_read(
     conn: &mut BufReader<Stream>,
     msg: &[u8],
     count: usize,
     answers: &mut Vec<Result<Answer, Down>>,
-) -> Result<(), String> {
-    conn.get_mut().write_all(msg).map_err(|e| e.to_string())?;
+    timeout: Duration,
+    meanwhile: &mut dyn FnMut(),
+) -> Result<(), Fault> {
+    let deadline = Instant::now() + timeout;
+    conn.get_mut().write_all(msg)?;
     while answers.len() < count {
+        await_line(conn, deadline, meanwhile)?;
         let line = read_line(conn)?;
         let answer = proto::answer(&line).ok_or("it answered garbage")?;
         answers.push(Ok(answer));
@@ -284,16 +570,12 @@ fn send_and_read(
     Ok(())
 }
 
-fn exchange(conn: &mut BufReader<Stream>, line: &str) -> Result<String, String> {
-    Ok(talk(conn, line, false)?.remove(0))
-}
-
 /// Send a line; read one answer line, or rows up to `END` (or an `ERR`).
-fn talk(conn: &mut BufReader<Stream>, line: &str, multi: bool) -> Result<Vec<String>, String> {
+fn talk(conn: &mut BufReader<Stream>, line: &str, multi: bool) -> Result<Vec<String>, Fault> {
     let mut msg = Vec::with_capacity(line.len() + 1);
     msg.extend_from_slice(line.as_bytes());
     msg.push(b'\n');
-    conn.get_mut().write_all(&msg).map_err(|e| e.to_string())?;
+    conn.get_mut().write_all(&msg)?;
     let mut lines = Vec::new();
     loop {
         let l = read_line(conn)?;
@@ -358,6 +640,75 @@ mod tests {
         }
     }
 
+    #[test]
+    fn after_a_timeout_nothing_is_asked_until_the_back_off_has_passed() {
+        let path = fake("backoff", b"OK\n", Duration::from_secs(2));
+        let mut l = link(&path);
+        assert!(l.ask("PING").is_err());
+        // Refused at once, without a connection: the breaker is open.
+        let t0 = Instant::now();
+        let again = l.ask_many(&["PING".to_string()], &mut || {});
+        assert!(again[0].is_err());
+        assert!(
+            t0.elapsed() < Duration::from_millis(50),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(l.conn.is_none());
+        // A slow answer to a batch: `meanwhile` runs while it is awaited.
+        let slow = fake("meanwhile", b"OK\n", Duration::from_millis(100));
+        let mut l = link(&slow);
+        let mut calls = 0;
+        let got = l.ask_many(&["PING".to_string()], &mut || calls += 1);
+        assert_eq!(got, [Ok(Answer::Ok(vec![]))]);
+        assert!(calls >= 3, "{calls}");
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&slow);
+    }
+
+    #[test]
+    fn a_unix_socket_that_accepts_nothing_more_is_hung_not_a_hang() {
+        use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join(format!("indhcpd-full-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        socket::bind(l.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        socket::listen(&l, Backlog::new(1).unwrap()).unwrap();
+        // Never accepted: the queue fills, then a connection is refused at
+        // once as hung instead of waiting for a place.
+        let mut kept = Vec::new();
+        let fault = loop {
+            match unix_connect(&path) {
+                Ok(s) => kept.push(s),
+                Err(e) => break Fault::from(e),
+            }
+            assert!(kept.len() < 100, "the queue never filled");
+        };
+        assert!(fault.hung, "{}", fault.why);
+        drop(l);
+        let _ = std::fs::remove_file(&path);
+        let gone = Fault::from(unix_connect(&path).unwrap_err());
+        assert!(!gone.hung, "{}", gone.why);
+    }
+
+    #[test]
+    fn a_tcp_connect_succeeds_or_is_refused_without_counting_as_hung() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let s = tcp_connect(addr, Duration::from_secs(1), &mut || {}).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addr);
+        drop(l);
+        let refused = tcp_connect(addr, Duration::from_secs(1), &mut || {}).unwrap_err();
+        assert!(!refused.hung, "{}", refused.why);
+    }
+
     /// A fake in.aasd that reads `expect` request lines on one connection,
     /// then writes `reply` and closes; it returns the lines it read.
     fn fake_batch(
@@ -392,7 +743,7 @@ mod tests {
         );
         let mut l = link(&path);
         let lines = ["ALLOC a".to_string(), "ALLOC b".into(), "ALLOC c".into()];
-        let got = l.ask_many(&lines);
+        let got = l.ask_many(&lines, &mut || {});
         assert_eq!(serve.join().unwrap(), lines);
         assert_eq!(
             got,
@@ -414,7 +765,7 @@ mod tests {
         // answer, the second is down, and nothing is asked again.
         let (path, serve) = fake_batch("cut", 2, b"OK 10.0.0.1\n");
         let mut l = link(&path);
-        let got = l.ask_many(&["ALLOC a".to_string(), "ALLOC b".into()]);
+        let got = l.ask_many(&["ALLOC a".to_string(), "ALLOC b".into()], &mut || {});
         assert_eq!(serve.join().unwrap().len(), 2);
         assert_eq!(got[0], Ok(Answer::Ok(vec!["10.0.0.1".into()])));
         assert!(got[1].is_err());

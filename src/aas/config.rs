@@ -32,12 +32,18 @@ pub struct AasConfig {
     pub max_tcp_connections: usize,
     /// Run as this user once the sockets are bound.
     pub user: Option<String>,
+    /// The group of the Unix socket: requesters (in.dhcpd) keep it after
+    /// dropping root. `None`: the group `aasd` when it exists.
+    pub socket_group: Option<String>,
     pub pools: Vec<Pool>,
 }
 
+/// The package's group for the socket, used when aasd.conf names none.
+pub const DEFAULT_SOCKET_GROUP: &str = "aasd";
+
 const TOP_KEYS: &str = "database_dir, max_db_size, checkpoint_dir, checkpoint_intvl, \
                         num_checkpoints, password, requester_password, socket, listen, sync, \
-                        idle_timeout, auth_timeout, max_tcp_connections, user";
+                        idle_timeout, auth_timeout, max_tcp_connections, user, socket_group";
 
 pub fn load(path: &Path) -> Result<AasConfig, Vec<ConfigError>> {
     let text = read_text(path).map_err(|e| vec![e])?;
@@ -140,6 +146,7 @@ pub fn parse(text: &str, file: &str) -> Result<AasConfig, Vec<ConfigError>> {
         auth_timeout: 10,
         max_tcp_connections: 64,
         user: None,
+        socket_group: None,
         pools: Vec::new(),
     };
     let mut checkpoint_dir = None;
@@ -291,6 +298,13 @@ fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig, ckpt: &mut Option<PathB
                     p.err(e.line, "user: expected a user name".into());
                 } else {
                     cfg.user = Some(e.value.clone());
+                }
+            }
+            "socket_group" => {
+                if e.value.is_empty() || e.value.contains(char::is_whitespace) {
+                    p.err(e.line, "socket_group: expected a group name".into());
+                } else {
+                    cfg.socket_group = Some(e.value.clone());
                 }
             }
             "sync" => match e.value.as_str() {

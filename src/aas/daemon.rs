@@ -214,11 +214,18 @@ fn bind_unix(path: &PathBuf) -> io::Result<UnixListener> {
 /// checks it holds it. Admin work, and reading every lease, is refused.
 fn requester_may(r: &Request) -> bool {
     match r {
-        Request::Auth(_) | Request::Ping | Request::Alloc(_) | Request::Unhold { .. } => true,
+        // RESERVE and POOLS are in.dhcpd's own: its pinned addresses, and
+        // the pools it checks its configuration against.
+        Request::Auth(_)
+        | Request::Ping
+        | Request::Alloc(_)
+        | Request::Unhold { .. }
+        | Request::Reserve { .. }
+        | Request::Unreserve(_)
+        | Request::Pools => true,
         Request::Release { by, .. } | Request::Decline { by, .. } => by.is_some(),
         Request::Disable(_)
         | Request::Enable(_)
-        | Request::Span(..)
         | Request::Query(_)
         | Request::Stats(_)
         | Request::Checkpoint
@@ -258,7 +265,8 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
         };
     }
     let name = &user.name;
-    chown_no_follow(&cfg.socket, user.uid, user.gid)
+    let group = crate::privilege::aas_socket_group(cfg.socket_group.as_deref())?;
+    chown_no_follow(&cfg.socket, user.uid, group.unwrap_or(user.gid))
         .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
     let dirs = [
         ("database_dir", &cfg.store.database_dir),
@@ -296,7 +304,8 @@ impl Daemon {
         let unix = bind_unix(&cfg.socket)?;
         // Whatever stops the start from here on, the socket just made must
         // not stay behind looking like a running in.aasd.
-        let opened = Self::open_rest(&cfg, user);
+        let opened = crate::privilege::give_socket_group(&cfg.socket, cfg.socket_group.as_deref())
+            .and_then(|_| Self::open_rest(&cfg, user));
         if opened.is_err() {
             let _ = std::fs::remove_file(&cfg.socket);
         }

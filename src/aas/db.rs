@@ -144,8 +144,8 @@ pub enum Refusal {
     /// The pool has no record of the client (an INIT-REBOOT, RFC 2131
     /// §4.3.2: the server must stay silent).
     Unknown(String),
-    /// An administrator's span of this many addresses, over the limit.
-    TooMany(u64, u64),
+    /// Held back for another client (a requester's pinned address).
+    Reserved(Ipv4Addr),
 }
 
 impl Refusal {
@@ -158,7 +158,7 @@ impl Refusal {
             Refusal::Exhausted(_) => "exhausted",
             Refusal::NotHeld(_) => "notheld",
             Refusal::Unknown(_) => "unknown",
-            Refusal::TooMany(..) => "toomany",
+            Refusal::Reserved(_) => "reserved",
         }
     }
 }
@@ -173,12 +173,7 @@ impl fmt::Display for Refusal {
             Refusal::Exhausted(p) => write!(f, "No available addresses in pool {p}"),
             Refusal::NotHeld(a) => write!(f, "{a} is not held by that client"),
             Refusal::Unknown(c) => write!(f, "no record of client {c} in this pool"),
-            Refusal::TooMany(n, max) => {
-                write!(
-                    f,
-                    "{n} addresses at once; at most {max}: name a smaller range"
-                )
-            }
+            Refusal::Reserved(a) => write!(f, "{a} is reserved for another client"),
         }
     }
 }
@@ -224,6 +219,10 @@ pub struct Alloc {
     /// The client's host name (`host=`): kept with the lease; a renewal
     /// without one keeps the name the client had.
     pub host: Option<String>,
+    /// Another name of the same client (a PXE firmware's hardware address,
+    /// the client identifier its next stage sends): when the client has
+    /// nothing under its own name, it takes over what it has under this.
+    pub alias: Option<String>,
 }
 
 /// One address changed: what to write to the log, and how to undo it if
@@ -246,6 +245,18 @@ pub struct Stats {
     /// Disabled and not held.
     pub disabled: u64,
     pub declined: u64,
+    /// Reserved and not held by anyone (so not free either).
+    pub reserved: u64,
+}
+
+/// Who an address is reserved for: a requester's client with that address
+/// pinned (`ip_address` in dhcpd.conf).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub service: String,
+    pub client: String,
+    /// When the requester reserved it.
+    pub since: Time,
 }
 
 #[derive(Default)]
@@ -281,6 +292,10 @@ pub struct Db {
     /// costs a client its previous address, never another's.
     by_client: HashMap<u64, u32, BuildHasherDefault<Identity>>,
     seq: u64,
+    /// Addresses never allocated to anyone but their reserving client.
+    /// Kept in memory only, not in the log: requesters send theirs again
+    /// on every connection, before any other request.
+    reserved: BTreeMap<u32, Reservation>,
 }
 
 impl Db {
@@ -300,6 +315,7 @@ impl Db {
             index,
             by_client: HashMap::default(),
             seq: 0,
+            reserved: BTreeMap::new(),
         }
     }
 
@@ -529,11 +545,18 @@ impl Db {
     fn previous(&self, p: usize, service: &str, client: &str) -> Option<u32> {
         let addr = *self.by_client.get(&client_hash(p, service, client))?;
         let e = self.entries.get(&addr)?;
-        (e.state == State::Free && !e.disabled && e.service == service && e.client == client)
+        (e.state == State::Free
+            && !e.disabled
+            && !self.reserved.contains_key(&addr)
+            && e.service == service
+            && e.client == client)
             .then_some(addr)
     }
 
     fn usable(&self, addr: u32, now: Time) -> bool {
+        if self.reserved.contains_key(&addr) {
+            return false;
+        }
         match self.entries.get(&addr) {
             None => true,
             Some(e) => !e.disabled && e.state_at(now) == State::Free,
@@ -546,12 +569,18 @@ impl Db {
         let size = self.pools[p].size();
         while self.index[p].cursor < size {
             let addr = self.nth(p, self.index[p].cursor);
-            if !self.entries.contains_key(&addr) {
+            // A reserved one is passed for good: unreserve() puts it among
+            // the free ones.
+            if !self.entries.contains_key(&addr) && !self.reserved.contains_key(&addr) {
                 return Some(addr);
             }
             self.index[p].cursor += 1;
         }
-        self.index[p].free.first().map(|&(_, a)| a)
+        self.index[p]
+            .free
+            .iter()
+            .map(|&(_, a)| a)
+            .find(|a| !self.reserved.contains_key(a))
     }
 
     /// As [`Self::least_recently_used`], within `lo..=hi`. Walks the range:
@@ -565,7 +594,7 @@ impl Db {
             .iter()
             .map(|&(a, b)| a.max(lo)..=b.min(hi)); // empty where they miss
         for addr in inside.flatten() {
-            if self.pool_of(addr) != Some(p) {
+            if self.pool_of(addr) != Some(p) || self.reserved.contains_key(&addr) {
                 continue;
             }
             match self.entries.get(&addr) {
@@ -584,10 +613,45 @@ impl Db {
     }
 
     /// Allocate, renew or reserve an address. A client holds at most one
-    /// address per pool: getting another frees the one it had.
+    /// address per pool: getting another frees the one it had. A client
+    /// known by nothing under its name takes over what it holds, or held
+    /// last, under `alias`, which is renamed to it.
     pub fn alloc(&mut self, req: &Alloc, now: Time) -> Result<(u32, Time, Vec<Change>), Refusal> {
         self.expire(now);
         let p = self.pool_named(&req.pool)?;
+        let mut renamed = Vec::new();
+        let alias = req.alias.as_deref().filter(|a| *a != req.client);
+        if let Some(alias) = alias {
+            let own = self.held(p, &req.service, &req.client, now).is_some()
+                || self.previous(p, &req.service, &req.client).is_some();
+            let theirs = self
+                .held(p, &req.service, alias, now)
+                .or_else(|| self.previous(p, &req.service, alias));
+            if let Some(a) = theirs.filter(|_| !own) {
+                let mut e = self.entries[&a].clone();
+                e.client = req.client.clone();
+                self.change(a, e, &mut renamed);
+            }
+        }
+        match self.alloc_in(p, req, now) {
+            Ok((addr, end, changes)) => {
+                renamed.extend(changes);
+                Ok((addr, end, renamed))
+            }
+            Err(r) => {
+                // Nothing is logged for a refusal: nothing may stay changed.
+                self.undo(&renamed);
+                Err(r)
+            }
+        }
+    }
+
+    fn alloc_in(
+        &mut self,
+        p: usize,
+        req: &Alloc,
+        now: Time,
+    ) -> Result<(u32, Time, Vec<Change>), Refusal> {
         let held = self.held(p, &req.service, &req.client, now);
         let addr = match req.want {
             Want::Exact(a) => {
@@ -605,6 +669,11 @@ impl Db {
                 if e.is_some_and(|e| e.disabled) {
                     return Err(Refusal::Disabled(Ipv4Addr::from(a)));
                 }
+                // Also a renewal: a lease given before the reservation
+                // came runs out and is not renewed.
+                if self.reserved_for_other(a, &req.service, &req.client) {
+                    return Err(Refusal::Reserved(Ipv4Addr::from(a)));
+                }
                 if req.mine && held != Some(a) {
                     return Err(Refusal::NotHeld(Ipv4Addr::from(a)));
                 }
@@ -614,7 +683,8 @@ impl Db {
                 a
             }
             want => {
-                let current = held.filter(|a| !self.entries[a].disabled);
+                let current =
+                    held.filter(|a| !self.entries[a].disabled && !self.reserved.contains_key(a));
                 let previous = || self.previous(p, &req.service, &req.client);
                 let in_range = |a: &u32| match want {
                     Want::Range(lo, hi) => (lo..=hi).contains(a),
@@ -820,6 +890,72 @@ impl Db {
         Ok(changes)
     }
 
+    /// Hold `addr` back for (service, client): never allocated to anyone
+    /// else from now on. Returns who holds it now if that is someone
+    /// else (their lease runs out and is not renewed).
+    pub fn reserve(
+        &mut self,
+        addr: u32,
+        service: &str,
+        client: &str,
+        now: Time,
+    ) -> Result<Option<(String, String, Time)>, Refusal> {
+        self.expire(now);
+        self.in_pool(addr)?;
+        let same = |r: &Reservation| r.service == service && r.client == client;
+        if !self.reserved.get(&addr).is_some_and(same) {
+            self.reserved.insert(
+                addr,
+                Reservation {
+                    service: service.to_string(),
+                    client: client.to_string(),
+                    since: now,
+                },
+            );
+        }
+        let holder = self.entries.get(&addr).filter(|e| {
+            matches!(e.state_at(now), State::Offered | State::Leased)
+                && !(e.service == service && e.client == client)
+        });
+        Ok(holder.map(|e| (e.service.clone(), e.client.clone(), e.end)))
+    }
+
+    /// Let `addr` be allocated again.
+    pub fn unreserve(&mut self, addr: u32) {
+        if self.reserved.remove(&addr).is_some()
+            && !self.entries.contains_key(&addr)
+            && self.pool_of(addr).is_some()
+        {
+            // The never-used walk may have passed it: list it as free, in
+            // memory only (a free entry with nothing to log).
+            self.put(addr, Some(Entry::fresh()));
+        }
+    }
+
+    pub fn reservation(&self, addr: u32) -> Option<&Reservation> {
+        self.reserved.get(&addr)
+    }
+
+    /// Reserved addresses in `lo..=hi`, in address order.
+    pub fn reservations(&self, lo: u32, hi: u32) -> impl Iterator<Item = (u32, &Reservation)> {
+        self.reserved.range(lo..=hi).map(|(a, r)| (*a, r))
+    }
+
+    fn reserved_for_other(&self, addr: u32, service: &str, client: &str) -> bool {
+        self.reserved
+            .get(&addr)
+            .is_some_and(|r| r.service != service || r.client != client)
+    }
+
+    /// Reserved and nobody's now: counted as reserved, not free.
+    fn reserved_idle(&self, addr: u32, now: Time) -> bool {
+        self.reserved.contains_key(&addr)
+            && self
+                .entries
+                .get(&addr)
+                .is_none_or(|e| !e.disabled && e.state_at(now) == State::Free)
+    }
+
     /// Whether to log that `pool` is exhausted: at most once a minute, so
     /// a flood of requests does not flood the log too.
     pub fn exhausted_log_due(&mut self, pool: &str, now: Time) -> bool {
@@ -839,22 +975,44 @@ impl Db {
 
     pub fn stats(&mut self, now: Time) -> Vec<Stats> {
         self.expire(now);
+        let mut reserved = vec![0u64; self.pools.len()];
+        for &a in self.reserved.keys() {
+            if let Some(p) = self.pool_of(a).filter(|_| self.reserved_idle(a, now)) {
+                reserved[p] += 1;
+            }
+        }
         self.pools
             .iter()
             .zip(&self.index)
-            .map(|(p, ix)| {
+            .zip(reserved)
+            .map(|((p, ix), reserved)| {
                 let size = p.size();
                 Stats {
+                    reserved,
                     name: p.name.clone(),
                     size,
                     leased: ix.leased,
                     offered: ix.offered,
                     declined: ix.declined,
                     disabled: ix.disabled,
-                    free: size - ix.leased - ix.offered - ix.declined - ix.disabled,
+                    free: size - ix.leased - ix.offered - ix.declined - ix.disabled - reserved,
                 }
             })
             .collect()
+    }
+
+    /// Whether `client` of `service` holds an address of `pool` now
+    /// (offered or leased).
+    pub fn holds(&self, pool: &str, service: &str, client: &str, now: Time) -> bool {
+        self.pool_named(pool)
+            .is_ok_and(|p| self.held(p, service, client, now).is_some())
+    }
+
+    /// Addresses of `pool` offered or leased, as of the last expiry (every
+    /// request runs one first).
+    pub fn in_use(&self, pool: &str) -> u64 {
+        self.pool_named(pool)
+            .map_or(0, |p| self.index[p].leased + self.index[p].offered)
     }
 
     /// Entries matching `f`, in address order, with their pool's name.
@@ -876,11 +1034,9 @@ impl Db {
             let keep = f.pool.as_ref().is_none_or(|p| p == pool)
                 && f.service.as_ref().is_none_or(|s| *s == e.service)
                 && f.client.as_ref().is_none_or(|c| *c == e.client)
-                && f.mac
-                    .as_ref()
-                    .is_none_or(|m| super::mac::in_key(&e.client, m))
                 && f.state.is_none_or(|s| match s {
                     Selector::Disabled => e.disabled,
+                    Selector::Reserved => self.reserved_idle(a, now),
                     Selector::State(st) => e.state == st,
                 });
             if keep {
@@ -910,6 +1066,11 @@ impl Db {
         let mut db = Db::new(pools);
         db.load(self.entries().map(|(a, e)| (a, e.clone())).collect());
         db.seq = db.seq.max(self.seq);
+        for (&a, r) in &self.reserved {
+            if db.pool_of(a).is_some() {
+                db.reserved.insert(a, r.clone());
+            }
+        }
         db
     }
 }
@@ -969,8 +1130,6 @@ pub struct Filter {
     pub service: Option<String>,
     pub client: Option<String>,
     pub state: Option<Selector>,
-    /// Clients with this hardware address, under any key form ([`super::mac`]).
-    pub mac: Option<Vec<u8>>,
     /// Rows end with the host name (`QUERY ... hostname`); without it
     /// they are as older requesters expect them.
     pub with_host: bool,
@@ -980,6 +1139,8 @@ pub struct Filter {
 pub enum Selector {
     State(State),
     Disabled,
+    /// Reserved and held by nobody.
+    Reserved,
 }
 
 #[cfg(test)]

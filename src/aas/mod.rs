@@ -11,4 +11,3 @@ pub mod mac;
 pub mod ops;
 pub mod pipeline;
 pub mod proto;
-pub mod span;

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
-use super::db::{Change, Db, Entry, Filter, Refusal, Selector, State, Time};
+use super::db::{Change, Db, Filter, Refusal, Reservation, Selector, State, Time, FOREVER};
 use super::proto::{self, time_text, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
@@ -48,8 +48,13 @@ fn rows(text: String) -> Outcome {
 /// belong to the daemon).
 pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
     match r {
-        Request::Alloc(a) => match db.alloc(&a, now) {
-            Ok((addr, end, changes)) => {
+        // `new N` when the client held no address before: N is the pool's
+        // addresses held now, this one included (in.dhcpd's limits count it).
+        Request::Alloc(a) => match (
+            db.holds(&a.pool, &a.service, &a.client, now),
+            db.alloc(&a, now),
+        ) {
+            (had, Ok((addr, end, changes))) => {
                 log_detail!(
                     "{} {} to {} {}{} until {}",
                     if a.hold { "reserved" } else { "leased" },
@@ -57,14 +62,15 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                     a.service,
                     a.client,
                     a.host.as_ref().map_or(String::new(), |h| format!(" ({h})")),
-                    time_text(end)
+                    crate::log::utc_text(end)
                 );
-                Outcome {
-                    text: format!("OK {} {}", Ipv4Addr::from(addr), time_text(end)),
-                    changes,
+                let mut text = format!("OK {} {}", Ipv4Addr::from(addr), time_text(end));
+                if !had {
+                    text.push_str(&format!(" new {}", db.in_use(&a.pool)));
                 }
+                Outcome { text, changes }
             }
-            Err(r) => {
+            (_, Err(r)) => {
                 if let Refusal::Exhausted(p) = &r {
                     if db.exhausted_log_due(p, now) {
                         log_error!("pool {p} exhausted (logged at most once a minute)");
@@ -102,20 +108,40 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
         }
         Request::Disable(addr) => done(db.set_disabled(addr, true, now)),
         Request::Enable(addr) => done(db.set_disabled(addr, false, now)),
-        Request::Span(action, span) => match super::span::apply(db, action, &span, now) {
-            Ok(changes) => {
-                log_detail!("{} {span}: {} addresses", action.word(), changes.len());
-                Outcome {
-                    text: format!("OK {}", changes.len()),
-                    changes,
-                }
-            }
-            Err(r) => refused(r),
-        },
         Request::Query(f) => {
             let (mut out, n, _) = lease_rows(db, &f, now, usize::MAX);
             out.push_str(&format!("END {n}"));
             rows(out)
+        }
+        Request::Reserve {
+            addr,
+            service,
+            client,
+        } => match db.reserve(addr, &service, &client, now) {
+            Ok(None) => rows("OK".into()),
+            Ok(Some((s, c, end))) => {
+                log_error!(
+                    "{} is reserved for {service} {client} but held by {s} {c} until {}: \
+                     it is not renewed",
+                    Ipv4Addr::from(addr),
+                    crate::log::utc_text(end)
+                );
+                rows(format!(
+                    "OK held {} {} {}",
+                    word(&s),
+                    word(&c),
+                    time_text(end)
+                ))
+            }
+            Err(r) => refused(r),
+        },
+        Request::Unreserve(addr) => {
+            db.unreserve(addr);
+            rows("OK".into())
+        }
+        Request::Pools => {
+            let words = proto::pools_words(db.pools());
+            rows(format!("OK {}", words.join(" ")).trim_end().to_string())
         }
         Request::Stats(pool) => {
             let all = db.stats(now);
@@ -129,8 +155,8 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             let mut out = String::new();
             for s in &found {
                 out.push_str(&format!(
-                    "POOL {} {} {} {} {} {} {}\n",
-                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined
+                    "POOL {} {} {} {} {} {} {} {}\n",
+                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined, s.reserved
                 ));
             }
             out.push_str(&format!("END {}", found.len()));
@@ -144,67 +170,116 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
 }
 
 /// Up to `limit` `LEASE` rows of a `QUERY`, each ending in a newline, how
-/// many, and the address to go on from if there may be more.
+/// many, and the address to go on from if there may be more. A reserved
+/// address that nobody holds shows as `reserved`, with its reserving
+/// service and client, whether or not it was ever used.
 pub fn lease_rows(
     db: &mut Db,
     f: &Filter,
     now: Time,
     limit: usize,
 ) -> (String, usize, Option<u32>) {
-    if let Some((a, pool)) = never_used(db, f) {
-        return (
-            lease_row(a, &pool, &Entry::fresh(), f.with_host, now),
-            1,
-            None,
-        );
+    let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
+    let mut found: Vec<(u32, String)> = Vec::new();
+    let mut last = None;
+    for (a, pool, e) in db.query_page(f, now, limit) {
+        found.push((a, row_of(a, pool, e, now, f.with_host)));
+        last = Some(a);
     }
-    let found = db.query_page(f, now, limit);
-    let mut out = String::new();
-    for (a, pool, e) in &found {
-        out.push_str(&lease_row(*a, pool, e, f.with_host, now));
-    }
-    let hi = f.range.map_or(u32::MAX, |(_, hi)| hi);
-    let next = match found.last() {
-        Some(&(last, _, _)) if found.len() == limit && last < hi => Some(last + 1),
+    let next = match last {
+        Some(a) if found.len() == limit && a < hi => Some(a + 1),
         _ => None,
     };
-    (out, found.len(), next)
+    // Reservations up to where this page ends: shown over a free entry,
+    // and added where no entry was ever made.
+    let end = next.map_or(hi, |n| n - 1);
+    let reservations: Vec<(u32, Reservation)> = db
+        .reservations(lo, end)
+        .map(|(a, r)| (a, r.clone()))
+        .collect();
+    for (a, r) in reservations {
+        let shown = found.iter().position(|(x, _)| *x == a);
+        let free = db
+            .get(a)
+            .is_none_or(|e| e.state_at(now) == State::Free && !e.disabled);
+        let Some(pool) = db.pool_of(a).map(|p| db.pools()[p].name.clone()) else {
+            continue;
+        };
+        let released = db.get(a).map_or(0, |e| e.released);
+        let line = with_host(
+            row(
+                a, &pool, "reserved", false, &r.service, &r.client, r.since, FOREVER, released,
+            ),
+            "",
+            f.with_host,
+        );
+        match shown {
+            Some(i) if free => found[i].1 = line,
+            Some(_) => {}
+            None if db.get(a).is_none() => {
+                let keep = matches!(f.state, None | Some(Selector::Reserved))
+                    && f.pool.as_ref().is_none_or(|p| *p == pool)
+                    && f.service.as_ref().is_none_or(|s| *s == r.service)
+                    && f.client.as_ref().is_none_or(|c| *c == r.client);
+                if keep {
+                    found.push((a, line));
+                }
+            }
+            None => {}
+        }
+    }
+    found.sort_by_key(|(a, _)| *a);
+    let n = found.len();
+    (found.into_iter().map(|(_, r)| r).collect(), n, next)
 }
 
-fn lease_row(a: u32, pool: &str, e: &Entry, with_host: bool, now: Time) -> String {
-    let mut row = format!(
-        "LEASE {} {pool} {} {} {} {} {} {} {}",
-        Ipv4Addr::from(a),
+/// The row of an entry as it stands.
+fn row_of(a: u32, pool: &str, e: &super::db::Entry, now: Time, host: bool) -> String {
+    let r = row(
+        a,
+        pool,
         e.state_at(now).name(),
-        if e.disabled { "yes" } else { "no" },
-        word(&e.service),
-        word(&e.client),
+        e.disabled,
+        &e.service,
+        &e.client,
         e.reserved,
-        time_text(e.end),
-        e.released
+        e.end,
+        e.released,
     );
-    if with_host {
+    with_host(r, &e.host, host)
+}
+
+/// A row ended: with the host name if the QUERY said `hostname` (older
+/// requesters expect rows without it).
+fn with_host(mut row: String, host: &str, wanted: bool) -> String {
+    if wanted {
         row.push(' ');
-        row.push_str(word(&e.host));
+        row.push_str(word(host));
     }
     row.push('\n');
     row
 }
 
-/// A QUERY of one pool address that was never used (it has no entry):
-/// its address and pool, so the row says it is free, not in no pool.
-fn never_used(db: &Db, f: &Filter) -> Option<(u32, String)> {
-    let (a, b) = f.range?;
-    let by_holder = f.service.is_some() || f.client.is_some() || f.mac.is_some();
-    let state_fits = f.state.is_none_or(|s| s == Selector::State(State::Free));
-    if a != b || by_holder || !state_fits || db.get(a).is_some() {
-        return None;
-    }
-    let pool = &db.pools()[db.pool_of(a)?].name;
-    f.pool
-        .as_ref()
-        .is_none_or(|p| p == pool)
-        .then(|| (a, pool.clone()))
+#[allow(clippy::too_many_arguments)]
+fn row(
+    a: u32,
+    pool: &str,
+    state: &str,
+    disabled: bool,
+    service: &str,
+    client: &str,
+    reserved: Time,
+    end: Time,
+    released: Time,
+) -> String {
+    format!(
+        "LEASE {} {pool} {state} {} {} {} {reserved} {} {released}",
+        Ipv4Addr::from(a),
+        if disabled { "yes" } else { "no" },
+        word(service),
+        word(client),
+        time_text(end),
+    )
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests
@@ -253,30 +328,6 @@ mod tests {
     }
 
     #[test]
-    fn a_free_pool_address_is_told_from_one_in_no_pool() {
-        let mut db = Db::new(vec![Pool::new("P", vec![(0x0a00_000a, 0x0a00_0013)])]);
-        assert_eq!(
-            ask(&mut db, "QUERY address=10.0.0.12"),
-            "LEASE 10.0.0.12 P free no - - 0 0 0\nEND 1"
-        );
-        assert_eq!(ask(&mut db, "QUERY address=10.0.0.99"), "END 0");
-        // Filters that a never-used address cannot match.
-        for q in [
-            "pool=Q",
-            "state=leased",
-            "client=c",
-            "mac=02:00:00:00:00:01",
-        ] {
-            assert_eq!(
-                ask(&mut db, &format!("QUERY address=10.0.0.12 {q}")),
-                "END 0",
-                "{q}"
-            );
-        }
-        assert!(ask(&mut db, "QUERY range=10.0.0.10-10.0.0.19").ends_with("END 0"));
-    }
-
-    #[test]
     fn rows_end_with_the_host_name_when_asked() {
         let mut db = Db::new(vec![Pool::new("P", vec![(0x0a00_000a, 0x0a00_0013)])]);
         assert!(ask(&mut db, "ALLOC P dhcp c1 60 host=pc1").starts_with("OK 10.0.0.10 "));
@@ -294,7 +345,30 @@ mod tests {
             10,
             "{plain}"
         );
-        assert_eq!(ask(&mut db, "RELEASE range=10.0.0.1-10.0.0.10"), "OK 1");
-        assert_eq!(ask(&mut db, "DISABLE pool=P"), "OK 10");
+        // A reserved address nobody holds: its row too has the word.
+        assert_eq!(ask(&mut db, "RESERVE 10.0.0.19 dhcp fixed/1/x"), "OK");
+        let reserved = ask(&mut db, "QUERY address=10.0.0.19 hostname");
+        assert!(
+            reserved.starts_with("LEASE 10.0.0.19 P reserved no dhcp fixed/1/x ")
+                && reserved.lines().next().unwrap().ends_with(" 0 -"),
+            "{reserved}"
+        );
+    }
+
+    #[test]
+    fn alloc_says_new_and_the_pool_count_only_for_a_client_that_held_nothing() {
+        let db = Db::new(vec![Pool::new("P", vec![(10, 19)])]);
+        let mut aas = Local::new(db, 1_000);
+        let mut ask = |l: &str| match aas.ask(l) {
+            Ok(Answer::Ok(words)) => (words[0].clone(), words[2..].join(" ")),
+            other => panic!("{other:?}"),
+        };
+        let (addr, new) = ask("ALLOC P dhcp a 10 previous hold");
+        assert_eq!(new, "new 1");
+        assert_eq!(ask("ALLOC P dhcp b 10 previous hold").1, "new 2");
+        // a again (its DISCOVER repeated, then its REQUEST): not new.
+        assert_eq!(ask("ALLOC P dhcp a 10 previous hold").1, "");
+        let request = format!("ALLOC P dhcp a 3600 exact={addr} mine");
+        assert_eq!(ask(&request).1, "");
     }
 }

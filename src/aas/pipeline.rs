@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::client::{Down, Requester};
 use super::proto::Answer;
+use crate::limits::Admission;
 
 /// Where a handler's AAS requests go.
 pub enum Asker<'a> {
@@ -19,6 +20,10 @@ pub enum Asker<'a> {
     Direct(RefCell<&'a mut dyn Requester>),
     /// Queued, and answered once the serve loop has asked in.aasd.
     Queued(&'a Pipeline),
+    /// Queued, with the limits on new clients applied to the answers.
+    Limited(&'a Pipeline, Admission<'a>),
+    /// Never answered: see [`without_aas`].
+    Never,
 }
 
 impl Asker<'_> {
@@ -26,6 +31,8 @@ impl Asker<'_> {
         match self {
             Asker::Direct(r) => r.borrow_mut().ask(line),
             Asker::Queued(p) => p.enqueue(line).await,
+            Asker::Limited(p, admission) => admission.ask(p, line).await,
+            Asker::Never => std::future::pending().await,
         }
     }
 }
@@ -43,7 +50,7 @@ struct Slot {
 }
 
 impl Pipeline {
-    fn enqueue(&self, line: &str) -> Waiting<'_> {
+    pub(crate) fn enqueue(&self, line: &str) -> impl Future<Output = Result<Answer, Down>> + '_ {
         let mut slots = self.slots.borrow_mut();
         slots.push(Slot {
             line: line.to_string(),
@@ -87,39 +94,52 @@ impl Future for Waiting<'_> {
 pub type Task<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Drive every task to its end. Between rounds the lines they queued in
-/// `pipeline` go to `send` together, which must answer each, in order. A
-/// task that panics ends as `None`, and only it: a bug on one datagram must
-/// not cost the others their answers (or, under inetd, the service).
+/// `pipeline` go to `send` together, which must answer each, in order.
+/// Each task's result goes to `finished` as soon as it ends, with its
+/// index, so a task that needs no AAS is not held back by those that do.
+/// A task that panics ends as `None`, and only it: a bug on one datagram
+/// must not cost the others their answers (or, under inetd, the service).
 pub fn run<T>(
     pipeline: &Pipeline,
     tasks: Vec<Task<'_, T>>,
     mut send: impl FnMut(&[String]) -> Vec<Result<Answer, Down>>,
-) -> Vec<Option<T>> {
-    let mut results: Vec<Option<T>> = tasks.iter().map(|_| None).collect();
+    mut finished: impl FnMut(usize, Option<T>),
+) {
     let mut live: Vec<Option<Task<'_, T>>> = tasks.into_iter().map(Some).collect();
     let mut cx = Context::from_waker(Waker::noop());
     loop {
-        for (task, result) in live.iter_mut().zip(results.iter_mut()) {
+        for (i, task) in live.iter_mut().enumerate() {
             let Some(t) = task else { continue };
             match catch_unwind(AssertUnwindSafe(|| t.as_mut().poll(&mut cx))) {
-                Ok(Poll::Pending) => {}
-                Ok(Poll::Ready(v)) => {
-                    *result = Some(v);
-                    *task = None;
-                }
-                Err(_) => *task = None,
+                Ok(Poll::Pending) => continue,
+                Ok(Poll::Ready(v)) => finished(i, Some(v)),
+                Err(_) => finished(i, None),
             }
+            *task = None;
         }
         let (slots, lines) = pipeline.take_unsent();
         if lines.is_empty() {
             // Every task has ended: a pending one always queued a line.
-            return results;
+            return;
         }
         let answers = send(&lines);
         let mut all = pipeline.slots.borrow_mut();
         for (slot, answer) in slots.into_iter().zip(answers) {
             all[slot].answer = Some(answer);
         }
+    }
+}
+
+/// Run a future built with [`Asker::Never`] as far as it goes without
+/// the AAS: `Ready` with its result when it needed none (`None` if it
+/// panicked), `Pending` when it asked.
+pub fn without_aas<T>(f: impl Future<Output = T>) -> Poll<Option<T>> {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(v)) => Poll::Ready(Some(v)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(_) => Poll::Ready(None),
     }
 }
 
@@ -151,13 +171,19 @@ mod tests {
             .map(|n| Box::pin(two_questions(&aas, n)) as Task<'_, String>)
             .collect();
         let mut rounds = Vec::new();
-        let results = run(&pipeline, tasks, |lines| {
-            rounds.push(lines.to_vec());
-            lines
-                .iter()
-                .map(|l| Ok(Answer::Ok(vec![l.to_lowercase()])))
-                .collect()
-        });
+        let mut results = vec![None; 3];
+        run(
+            &pipeline,
+            tasks,
+            |lines| {
+                rounds.push(lines.to_vec());
+                lines
+                    .iter()
+                    .map(|l| Ok(Answer::Ok(vec![l.to_lowercase()])))
+                    .collect()
+            },
+            |i, r| results[i] = r,
+        );
         assert_eq!(
             rounds,
             [
@@ -184,9 +210,53 @@ mod tests {
             7
         }
         let tasks: Vec<Task<'_, u8>> = vec![Box::pin(boom(&aas)), Box::pin(fine(&aas))];
-        let results = run(&pipeline, tasks, |lines| {
-            lines.iter().map(|_| Err(Down("down".into()))).collect()
-        });
+        let mut results = vec![Some(0); 2];
+        run(
+            &pipeline,
+            tasks,
+            |lines| lines.iter().map(|_| Err(Down("down".into()))).collect(),
+            |i, r| results[i] = r,
+        );
         assert_eq!(results, [None, Some(7)]);
+    }
+
+    #[test]
+    fn a_task_that_needs_no_aas_finishes_before_the_aas_is_asked() {
+        let pipeline = Pipeline::default();
+        let aas = Asker::Queued(&pipeline);
+        async fn statically() -> &'static str {
+            "static"
+        }
+        async fn dynamically(aas: &Asker<'_>) -> &'static str {
+            let _ = aas.ask("ALLOC").await;
+            "dynamic"
+        }
+        let tasks: Vec<Task<'_, &str>> = vec![Box::pin(dynamically(&aas)), Box::pin(statically())];
+        let order = RefCell::new(Vec::new());
+        run(
+            &pipeline,
+            tasks,
+            |lines| {
+                order.borrow_mut().push("asked");
+                lines.iter().map(|_| Err(Down("hung".into()))).collect()
+            },
+            |_, r| order.borrow_mut().push(r.unwrap()),
+        );
+        assert_eq!(*order.borrow(), ["static", "asked", "dynamic"]);
+    }
+
+    #[test]
+    fn without_aas_tells_a_static_answer_from_one_that_asks() {
+        async fn maybe(aas: &Asker<'_>, ask: bool) -> u8 {
+            if ask {
+                let _ = aas.ask("ALLOC").await;
+            }
+            1
+        }
+        assert_eq!(
+            without_aas(maybe(&Asker::Never, false)),
+            Poll::Ready(Some(1))
+        );
+        assert_eq!(without_aas(maybe(&Asker::Never, true)), Poll::Pending);
     }
 }

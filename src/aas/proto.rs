@@ -6,16 +6,18 @@
 //! ```text
 //! AUTH password                       (TCP only, first)
 //! PING
-//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S] [host=H]
+//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S] [alias=C] [host=H]
 //!                                     -> OK address end
 //! UNHOLD pool service client          -> OK
 //! RELEASE address [service client]    -> OK
 //! DECLINE address seconds [service client]
 //! DISABLE address | ENABLE address
-//! RELEASE|DISABLE|ENABLE range=A-B | pool=P  -> OK count
-//! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [mac=M] [state=S] [hostname]
+//! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [state=S] [hostname]
 //!                                     -> LEASE address pool state disabled service client reserved end released [host]
-//! STATS [pool]                        -> POOL name size leased offered free disabled declined
+//! STATS [pool]                        -> POOL name size leased offered free disabled declined reserved
+//! RESERVE address service client      -> OK | OK held service client end
+//! UNRESERVE address                   -> OK
+//! POOLS                               -> OK name=A-B[,A-B...] ...
 //! CHECKPOINT | RELOAD
 //! ```
 //! `lease` and `end` are seconds and unix time, or `infinite`; `-` stands
@@ -24,7 +26,6 @@
 use std::net::Ipv4Addr;
 
 use super::db::{Alloc, Filter, Selector, State, Time, Want, FOREVER};
-use super::span::{Action, Span};
 
 /// Longest request line accepted; a longer one closes the connection.
 pub const MAX_LINE: usize = 1024;
@@ -50,10 +51,17 @@ pub enum Request {
     },
     Disable(u32),
     Enable(u32),
-    /// An administrator's RELEASE, DISABLE or ENABLE of a range or pool.
-    Span(Action, Span),
     Query(Filter),
     Stats(Option<String>),
+    /// Hold an address back for one client (a pinned address).
+    Reserve {
+        addr: u32,
+        service: String,
+        client: String,
+    },
+    Unreserve(u32),
+    /// Every pool with its ranges, on one line.
+    Pools,
     Checkpoint,
     Reload,
 }
@@ -144,6 +152,19 @@ fn parse_words(line: &str) -> Result<Request, String> {
         "PING" => exactly(args, 0, "PING").map(|_| Request::Ping),
         "CHECKPOINT" => exactly(args, 0, "CHECKPOINT").map(|_| Request::Checkpoint),
         "RELOAD" => exactly(args, 0, "RELOAD").map(|_| Request::Reload),
+        "POOLS" => exactly(args, 0, "POOLS").map(|_| Request::Pools),
+        "RESERVE" => {
+            exactly(args, 3, "RESERVE address service client")?;
+            Ok(Request::Reserve {
+                addr: addr(args[0])?,
+                service: name(args[1])?,
+                client: name(args[2])?,
+            })
+        }
+        "UNRESERVE" => {
+            exactly(args, 1, "UNRESERVE address")?;
+            Ok(Request::Unreserve(addr(args[0])?))
+        }
         "ALLOC" => alloc(args),
         "UNHOLD" => {
             exactly(args, 3, "UNHOLD pool service client")?;
@@ -152,9 +173,6 @@ fn parse_words(line: &str) -> Result<Request, String> {
                 service: name(args[1])?,
                 client: name(args[2])?,
             })
-        }
-        "RELEASE" | "DISABLE" | "ENABLE" if args.len() == 1 && args[0].contains('=') => {
-            span(&cmd, args[0])
         }
         "RELEASE" => {
             const USAGE: &str = "RELEASE address [service client]";
@@ -199,7 +217,7 @@ fn parse_words(line: &str) -> Result<Request, String> {
 
 fn alloc(args: &[&str]) -> Result<Request, String> {
     const USAGE: &str =
-        "ALLOC pool service client lease [exact=A [mine] [known]|range=A-B|prefer=A] [previous] [hold] [keep=S]";
+        "ALLOC pool service client lease [exact=A [mine] [known]|range=A-B|prefer=A] [previous] [hold] [keep=S] [alias=C]";
     if args.len() < 4 {
         return Err(format!("usage: {USAGE}"));
     }
@@ -215,6 +233,7 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         known: false,
         keep: 0,
         host: None,
+        alias: None,
     };
     for w in &args[4..] {
         let want = match w.split_once('=') {
@@ -224,6 +243,10 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
                 continue;
             }
             Some(("prefer", v)) => Want::Prefer(addr(v)?),
+            Some(("alias", v)) => {
+                a.alias = Some(name(v)?);
+                continue;
+            }
             Some(("keep", v)) => {
                 a.keep = v
                     .parse()
@@ -266,24 +289,6 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
     Ok(Request::Alloc(a))
 }
 
-/// `RELEASE range=A-B`, `DISABLE pool=P`, ...
-fn span(cmd: &str, arg: &str) -> Result<Request, String> {
-    let action = match cmd {
-        "RELEASE" => Action::Release,
-        "DISABLE" => Action::Disable,
-        _ => Action::Enable,
-    };
-    let span = match arg.split_once('=') {
-        Some(("range", v)) => {
-            let (lo, hi) = range(v)?;
-            Span::Range(lo, hi)
-        }
-        Some(("pool", v)) => Span::Pool(name(v)?),
-        _ => return Err(format!("usage: {cmd} address | range=A-B | pool=P")),
-    };
-    Ok(Request::Span(action, span))
-}
-
 fn query(args: &[&str]) -> Result<Request, String> {
     let mut f = Filter::default();
     for w in args {
@@ -298,12 +303,6 @@ fn query(args: &[&str]) -> Result<Request, String> {
             "pool" => f.pool = Some(name(v)?),
             "service" => f.service = Some(name(v)?),
             "client" => f.client = Some(name(v)?),
-            "mac" => {
-                f.mac = Some(
-                    super::mac::parse(v)
-                        .ok_or_else(|| format!("\"{v}\" is not a hardware address"))?,
-                )
-            }
             "range" => f.range = Some(range(v)?),
             "address" => {
                 let a = addr(v)?;
@@ -312,14 +311,15 @@ fn query(args: &[&str]) -> Result<Request, String> {
             "state" => {
                 f.state = Some(match v {
                     "disabled" => Selector::Disabled,
+                    "reserved" => Selector::Reserved,
                     _ => Selector::State(State::from_name(v).ok_or_else(|| {
-                        format!("\"{v}\" is not a state (free, offered, leased, declined, disabled)")
+                        format!("\"{v}\" is not a state (free, offered, leased, declined, disabled, reserved)")
                     })?),
                 })
             }
             _ => {
                 return Err(format!(
-                    "unknown QUERY key \"{k}\": expected pool, range, address, service, client, mac or state"
+                    "unknown QUERY key \"{k}\": expected pool, range, address, service, client or state"
                 ))
             }
         }
@@ -334,6 +334,41 @@ pub fn word(s: &str) -> &str {
     } else {
         s
     }
+}
+
+/// The words of a POOLS answer: `name=A-B[,A-B...]` per pool.
+pub fn pools_words(pools: &[super::db::Pool]) -> Vec<String> {
+    pools
+        .iter()
+        .map(|p| {
+            let ranges: Vec<String> = p
+                .ranges
+                .iter()
+                .map(|&(a, b)| format!("{}-{}", Ipv4Addr::from(a), Ipv4Addr::from(b)))
+                .collect();
+            format!("{}={}", p.name, ranges.join(","))
+        })
+        .collect()
+}
+
+/// A pool as POOLS tells it: its name and inclusive ranges.
+pub type PoolRanges = (String, Vec<(u32, u32)>);
+
+/// A POOLS answer's words back to pools; `None` for a word that is not one.
+pub fn parse_pools(words: &[String]) -> Option<Vec<PoolRanges>> {
+    words
+        .iter()
+        .map(|w| {
+            // Pool names may hold `=`; ranges never do.
+            let (name, list) = w.rsplit_once('=')?;
+            let ranges = list
+                .split(',')
+                .filter(|r| !r.is_empty()) // a pool with no address
+                .map(|r| range(r).ok())
+                .collect::<Option<Vec<_>>>()?;
+            Some((name.to_string(), ranges))
+        })
+        .collect()
 }
 
 /// An answer line as a requester sees it.
@@ -384,6 +419,7 @@ mod tests {
                 known: false,
                 keep: 0,
                 host: None,
+                alias: None,
             })
         );
         let r = parse("ALLOC p s c infinite range=10.0.0.1-10.0.0.9").unwrap();
@@ -442,34 +478,21 @@ mod tests {
     }
 
     #[test]
-    fn host_names_macs_and_spans() {
+    fn host_names() {
         let Request::Alloc(a) = parse("ALLOC P dhcp c 60 previous hold host=pc%201").unwrap()
         else {
             panic!()
         };
         assert_eq!(a.host.as_deref(), Some("pc%201"));
         assert!(a.previous && a.hold);
-        let Request::Query(f) = parse("QUERY mac=02:77:00:00:00:10 hostname").unwrap() else {
+        let Request::Query(f) = parse("QUERY pool=P hostname").unwrap() else {
             panic!()
         };
-        assert_eq!(f.mac, Some(vec![2, 0x77, 0, 0, 0, 0x10]));
         assert!(f.with_host);
         let Request::Query(f) = parse("QUERY state=leased").unwrap() else {
             panic!()
         };
         assert!(!f.with_host, "rows as before unless asked");
-        assert_eq!(
-            parse("release range=10.0.0.10-10.0.0.20").unwrap(),
-            Request::Span(Action::Release, Span::Range(0x0a00_000a, 0x0a00_0014))
-        );
-        assert_eq!(
-            parse("DISABLE pool=Near").unwrap(),
-            Request::Span(Action::Disable, Span::Pool("Near".into()))
-        );
-        assert_eq!(
-            parse("ENABLE range=10.0.0.1-10.0.0.1").unwrap(),
-            Request::Span(Action::Enable, Span::Range(0x0a00_0001, 0x0a00_0001))
-        );
         // The single-address forms are as they were.
         assert_eq!(
             parse("DISABLE 10.0.0.1").unwrap(),
@@ -479,18 +502,44 @@ mod tests {
             parse("RELEASE 10.0.0.1 dhcp c").unwrap(),
             Request::Release { by: Some(_), .. }
         ));
-        for (line, want) in [
-            ("QUERY mac=02:zz", "is not a hardware address"),
-            ("RELEASE range=10.0.0.9-10.0.0.1", "runs backwards"),
-            (
-                "ENABLE colour=red",
-                "usage: ENABLE address | range=A-B | pool=P",
-            ),
-            ("ALLOC p s c 10 host=a\x07", "control character"),
-        ] {
-            let e = parse(line).unwrap_err();
-            assert!(e.contains(want), "{line:?}: {e}");
-        }
+        let e = parse("ALLOC p s c 10 host=a\x07").unwrap_err();
+        assert!(e.contains("control character"), "{e}");
+    }
+
+    #[test]
+    fn reservations_and_pools() {
+        assert_eq!(
+            parse("reserve 10.0.0.5 dhcp fixed/1/02:00:00:00:00:01").unwrap(),
+            Request::Reserve {
+                addr: 0x0a00_0005,
+                service: "dhcp".into(),
+                client: "fixed/1/02:00:00:00:00:01".into()
+            }
+        );
+        assert_eq!(
+            parse("UNRESERVE 10.0.0.5").unwrap(),
+            Request::Unreserve(0x0a00_0005)
+        );
+        assert!(parse("RESERVE 10.0.0.5 dhcp")
+            .unwrap_err()
+            .contains("usage: RESERVE"));
+        let pools = [
+            super::super::db::Pool::new("A=1", vec![(1, 5), (9, 9)]),
+            super::super::db::Pool::new("B", vec![(20, 30)]),
+        ];
+        let words = pools_words(&pools);
+        assert_eq!(
+            words,
+            ["A=1=0.0.0.1-0.0.0.5,0.0.0.9-0.0.0.9", "B=0.0.0.20-0.0.0.30"]
+        );
+        assert_eq!(
+            parse_pools(&words).unwrap(),
+            vec![
+                ("A=1".into(), vec![(1, 5), (9, 9)]),
+                ("B".into(), vec![(20, 30)])
+            ]
+        );
+        assert_eq!(parse_pools(&["junk".into()]), None);
     }
 
     #[test]

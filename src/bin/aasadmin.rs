@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use indhcpd::aas::client::{Down, Link, Target};
 use indhcpd::aas::config::{self, DEFAULT_CONFIG};
-use indhcpd::aas::proto::Answer;
+use indhcpd::aas::mac;
+use indhcpd::aas::proto::{self, Answer};
 
 const USAGE: &str =
     "usage: aasadmin [--json] [-c aasd.conf] [-s socket | -a host:port [-p password]] command
 commands:
-  list [pool=P] [range=A-B] [mac=M] [service=S] [client=C] [state=free|offered|leased|declined|disabled]
+  list [pool=P] [range=A-B] [service=S] [client=C] [mac=M] [state=free|offered|leased|declined|disabled|reserved]
   query ADDRESS
-  release | disable | enable ADDRESS | A-B | pool=P
+  release TARGET | disable TARGET | enable TARGET    (TARGET: ADDRESS, A-B or a pool)
   stats [POOL]
   checkpoint
   reload";
@@ -98,30 +99,31 @@ impl Admin {
                         usage(&format!("\"{f}\": a filter is key=value"));
                     }
                 }
-                self.leases(&format!("QUERY {}", filters.join(" ")))
-                    .status()
+                let (macs, rest): (Vec<&String>, Vec<&String>) =
+                    filters.iter().partition(|f| f.starts_with("mac="));
+                let rest: Vec<&str> = rest.iter().map(|s| s.as_str()).collect();
+                let line = format!("QUERY {}", rest.join(" "));
+                match macs.as_slice() {
+                    [] => self.leases(&line, |_| true),
+                    [m] => {
+                        let mac = mac(&m["mac=".len()..]);
+                        self.leases(&line, |row| mac::in_key(&row[5], &mac))
+                    }
+                    _ => usage("mac= given twice"),
+                }
             }
             ("query", [a]) => {
                 let a = address(a);
-                match self.leases(&format!("QUERY address={a}")) {
-                    Shown::Rows(0) => {
-                        eprintln!("aasadmin: {a} is in no pool");
-                        1
-                    }
-                    Shown::Rows(_) => 0,
-                    Shown::Failed(code) => code,
-                }
+                self.leases(&format!("QUERY address={a}"), |_| true)
             }
-            ("release" | "disable" | "enable", [a]) => {
-                let request = cmd.to_ascii_uppercase();
-                match span(a) {
-                    None => {
-                        let a = address(a);
-                        self.simple(&format!("{request} {a}"), &format!("{cmd}d {a}"))
-                    }
-                    Some(span) => self.many(&format!("{request} {span}"), cmd, &span),
-                }
+            ("release" | "disable" | "enable", [a]) if a.parse::<Ipv4Addr>().is_ok() => {
+                let a = address(a);
+                self.simple(
+                    &format!("{} {a}", cmd.to_ascii_uppercase()),
+                    &format!("{cmd}d {a}"),
+                )
             }
+            ("release" | "disable" | "enable", [target]) => self.many(cmd, target),
             ("stats", []) => self.stats("STATS"),
             ("stats", [p]) => self.stats(&format!("STATS {p}")),
             ("checkpoint", []) => self.simple("CHECKPOINT", "checkpoint written"),
@@ -181,34 +183,6 @@ impl Admin {
         }
     }
 
-    /// A RELEASE, DISABLE or ENABLE of a span, answered `OK count`.
-    fn many(&mut self, line: &str, cmd: &str, span: &str) -> i32 {
-        match self.link.ask(line) {
-            Err(d) => self.unreachable(d),
-            Ok(Answer::Ok(words)) => {
-                let n = words.first().map_or("0", String::as_str);
-                if self.json {
-                    println!(
-                        "{{\"ok\": true, \"changed\": {}}}",
-                        n.parse::<u64>().unwrap_or(0)
-                    );
-                } else {
-                    let what = match span.strip_prefix("pool=") {
-                        Some(p) => format!("pool {p}"),
-                        None => span.trim_start_matches("range=").to_string(),
-                    };
-                    println!(
-                        "{cmd}d {} address(es) of {}",
-                        printable(n),
-                        printable(&what)
-                    );
-                }
-                0
-            }
-            Ok(a) => self.refused(a),
-        }
-    }
-
     fn rows(&mut self, line: &str) -> Result<Vec<Vec<String>>, i32> {
         let answer = self.link.ask_rows(line);
         self.words(answer)
@@ -235,20 +209,137 @@ impl Admin {
         }
     }
 
-    /// `query` (a QUERY line without `hostname`) with rows ending in the
-    /// host name: address pool state disabled service client reserved end
-    /// released host. An in.aasd from before host names refuses the word;
-    /// it is asked again without it, and no row has a name.
-    fn leases(&mut self, query: &str) -> Shown {
-        let mut answer = self.link.ask_rows(&format!("{query} hostname"));
+    /// `release`, `disable` or `enable` of a range `A-B` or a pool (also
+    /// spelt `range=A-B`, `pool=P`, as in `list`): each address it concerns
+    /// (held ones to release, disabled ones to enable, all to disable; of a
+    /// range only those in a pool), at most MAX_ADDRESSES, asked in batches.
+    fn many(&mut self, cmd: &str, target: &str) -> i32 {
+        let word = cmd.to_ascii_uppercase();
+        let span = target.strip_prefix("range=").unwrap_or(target);
+        let (ranges, filter) = match span
+            .split_once('-')
+            .filter(|_| !target.starts_with("pool="))
+        {
+            Some((a, b)) => {
+                let (a, b) = (u32::from(address(a)), u32::from(address(b)));
+                if a > b {
+                    usage(&format!("{target}: the range runs backwards"));
+                }
+                let pools = match self.pools() {
+                    Ok(p) => p,
+                    Err(code) => return code,
+                };
+                let pieces: Vec<(u32, u32)> = pools
+                    .iter()
+                    .flat_map(|(_, r)| r.iter())
+                    .filter(|&&(lo, hi)| lo <= b && a <= hi)
+                    .map(|&(lo, hi)| (lo.max(a), hi.min(b)))
+                    .collect();
+                if pieces.is_empty() {
+                    eprintln!("aasadmin: {span}: in no pool of in.aasd");
+                    return 1;
+                }
+                (pieces, format!("range={span}"))
+            }
+            None => {
+                let name = target.strip_prefix("pool=").unwrap_or(target);
+                match self.pool_ranges(name) {
+                    Ok(r) => (r, format!("pool={name}")),
+                    Err(code) => return code,
+                }
+            }
+        };
+        let addrs: Vec<u32> = if cmd == "disable" {
+            let size: u64 = ranges.iter().map(|&(a, b)| u64::from(b - a) + 1).sum();
+            if size > MAX_ADDRESSES {
+                eprintln!("aasadmin: {target} has {size} addresses: disable at most {MAX_ADDRESSES} at once");
+                return 2;
+            }
+            ranges.iter().flat_map(|&(a, b)| a..=b).collect()
+        } else {
+            let state = if cmd == "enable" {
+                " state=disabled"
+            } else {
+                ""
+            };
+            let rows = match self.rows(&format!("QUERY {filter}{state}")) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            rows.iter()
+                .filter(|r| {
+                    r.len() == 9
+                        && (cmd == "enable" || !["free", "reserved"].contains(&r[2].as_str()))
+                })
+                .filter_map(|r| r[0].parse::<Ipv4Addr>().ok().map(u32::from))
+                .collect()
+        };
+        let mut done = 0;
+        let mut failed = 0;
+        for chunk in addrs.chunks(1000) {
+            let lines: Vec<String> = chunk
+                .iter()
+                .map(|a| format!("{word} {}", Ipv4Addr::from(*a)))
+                .collect();
+            for (a, answer) in chunk.iter().zip(self.link.ask_many(&lines, &mut || {})) {
+                match answer {
+                    Ok(Answer::Ok(_)) => done += 1,
+                    Ok(Answer::Err { code, text }) => {
+                        eprintln!("aasadmin: {}: refused ({code}): {text}", Ipv4Addr::from(*a));
+                        failed += 1;
+                    }
+                    Err(d) => return self.unreachable(d),
+                }
+            }
+        }
+        if self.json {
+            println!(
+                "{{\"ok\": {}, \"{cmd}d\": {done}, \"refused\": {failed}}}",
+                failed == 0
+            );
+        } else {
+            println!("{cmd}d {done} address(es) of {target}");
+        }
+        i32::from(failed > 0)
+    }
+
+    /// The ranges of the pool named, from POOLS.
+    fn pool_ranges(&mut self, name: &str) -> Result<Vec<(u32, u32)>, i32> {
+        let pools = self.pools()?;
+        match pools.into_iter().find(|(n, _)| n == name) {
+            Some((_, r)) => Ok(r),
+            None => usage(&format!(
+                "\"{name}\" is not an address, a range A-B or a pool of in.aasd"
+            )),
+        }
+    }
+
+    fn pools(&mut self) -> Result<Vec<proto::PoolRanges>, i32> {
+        match self.link.ask("POOLS") {
+            Err(d) => Err(self.unreachable(d)),
+            Ok(Answer::Ok(words)) => proto::parse_pools(&words).ok_or_else(|| {
+                eprintln!("aasadmin: in.aasd's answer to POOLS is garbage");
+                1
+            }),
+            Ok(a) => Err(self.refused(a)),
+        }
+    }
+
+    /// Rows: address pool state disabled service client reserved end
+    /// released host (asked with `hostname`; an in.aasd from before host
+    /// names refuses the word, is asked again without it, and no row has a
+    /// name). Only those `keep` takes; for a lone address that no row names, what
+    /// the pools say of it (free, never used, or in no pool).
+    fn leases(&mut self, line: &str, keep: impl Fn(&[String]) -> bool) -> i32 {
+        let mut answer = self.link.ask_rows(&format!("{line} hostname"));
         let old = matches!(&answer, Ok(Err(Answer::Err { code, text }))
             if code == "syntax" && text.contains("\"hostname\""));
         if old {
-            answer = self.link.ask_rows(query);
+            answer = self.link.ask_rows(line);
         }
         let rows = match self.words(answer) {
             Ok(r) => r,
-            Err(code) => return Shown::Failed(code),
+            Err(code) => return code,
         };
         let rows: Vec<Vec<String>> = rows
             .into_iter()
@@ -258,8 +349,11 @@ impl Admin {
                 }
                 r
             })
-            .filter(|r| r.len() == 10)
+            .filter(|r| r.len() == 10 && keep(r))
             .collect();
+        if let (true, Some(a)) = (rows.is_empty(), line.strip_prefix("QUERY address=")) {
+            return self.unused(a);
+        }
         if self.json {
             let items: Vec<String> = rows
                 .iter()
@@ -281,7 +375,7 @@ impl Admin {
                 })
                 .collect();
             println!("[{}]", items.join(",\n "));
-            return Shown::Rows(rows.len());
+            return 0;
         }
         let mut table = vec![[
             "ADDRESS",
@@ -303,7 +397,10 @@ impl Admin {
             let ends = match (r[2].as_str(), r[7].as_str()) {
                 ("free", _) => "-".to_string(),
                 (_, "infinite") => "never".to_string(),
-                (_, t) => t.parse().map(utc).unwrap_or_else(|_| t.to_string()),
+                (_, t) => t
+                    .parse()
+                    .map(indhcpd::log::utc)
+                    .unwrap_or_else(|_| t.to_string()),
             };
             table.push(
                 [&r[0], &r[1], &state, &r[4], &r[5], &r[9], &ends]
@@ -313,18 +410,51 @@ impl Admin {
         }
         print_table(&table);
         println!("{} address(es)", rows.len());
-        Shown::Rows(rows.len())
+        0
     }
 
-    /// Rows: name size leased offered free disabled declined.
+    /// `query` of an address in.aasd has no entry for: free (never used)
+    /// in its pool, or in no pool at all.
+    fn unused(&mut self, a: &str) -> i32 {
+        let addr = u32::from(address(a));
+        let pools = match self.pools() {
+            Ok(p) => p,
+            Err(code) => return code,
+        };
+        let pool = pools
+            .iter()
+            .find(|(_, r)| r.iter().any(|&(lo, hi)| (lo..=hi).contains(&addr)))
+            .map(|(n, _)| n.as_str());
+        match (pool, self.json) {
+            (Some(p), true) => println!(
+                "[{{\"address\": {}, \"pool\": {}, \"state\": \"free\", \"used\": false}}]",
+                quote(a),
+                quote(p)
+            ),
+            (Some(p), false) => println!("{a}: free, in pool {p}, never used"),
+            (None, true) => println!("[]"),
+            (None, false) => println!("{a}: in no pool of in.aasd"),
+        }
+        i32::from(pool.is_none())
+    }
+
+    /// Rows: name size leased offered free disabled declined reserved
+    /// (an older in.aasd has no reserved column).
     fn stats(&mut self, line: &str) -> i32 {
         let rows = match self.rows(line) {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r.len() == 7).collect();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .filter(|r| r.len() == 7 || r.len() == 8)
+            .map(|mut r| {
+                r.resize(8, "0".into());
+                r
+            })
+            .collect();
         let heads = [
-            "pool", "size", "leased", "offered", "free", "disabled", "declined",
+            "pool", "size", "leased", "offered", "free", "disabled", "declined", "reserved",
         ];
         if self.json {
             let items: Vec<String> = rows
@@ -350,37 +480,28 @@ impl Admin {
     }
 }
 
-/// What a listing came to.
-enum Shown {
-    Rows(usize),
-    /// The exit status of a failure already reported.
-    Failed(i32),
-}
+/// Most addresses one `disable` of a range or pool changes.
+const MAX_ADDRESSES: u64 = 65536;
 
-impl Shown {
-    fn status(self) -> i32 {
-        match self {
-            Shown::Rows(_) => 0,
-            Shown::Failed(code) => code,
-        }
+/// `mac=` value: six bytes, colons or dashes or none, any case.
+fn mac(s: &str) -> Vec<u8> {
+    let hex: String = s
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect();
+    match bytes {
+        Some(b) if b.len() == 6 => b,
+        _ => usage(&format!(
+            "mac={s}: not a MAC address such as 02:00:00:00:00:01"
+        )),
     }
-}
-
-/// `A-B`, `range=A-B` or `pool=P` as the protocol's word; `None` for a
-/// single address.
-fn span(arg: &str) -> Option<String> {
-    if let Some(p) = arg.strip_prefix("pool=") {
-        if p.is_empty() || p.contains(char::is_whitespace) {
-            usage(&format!("\"{arg}\": pool=NAME"));
-        }
-        return Some(arg.to_string());
-    }
-    let (a, b) = arg.strip_prefix("range=").unwrap_or(arg).split_once('-')?;
-    let (a, b) = (address(a), address(b));
-    if a > b {
-        usage(&format!("range {a}-{b} runs backwards"));
-    }
-    Some(format!("range={a}-{b}"))
 }
 
 fn dash(s: &str) -> &str {
@@ -451,28 +572,6 @@ fn print_table(rows: &[Vec<String>]) {
             .collect();
         println!("{}", cells.join("  ").trim_end());
     }
-}
-
-/// Unix time as `YYYY-MM-DD HH:MM:SS` (UTC), without a date crate.
-fn utc(t: u64) -> String {
-    let days = (t / 86400) as i64;
-    let secs = t % 86400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]

@@ -85,7 +85,8 @@ fn main() {
 }
 
 fn run(opts: Options) -> i32 {
-    let to_stderr = opts.debug >= 3;
+    // -C prints on stderr: no syslog to look for.
+    let to_stderr = opts.debug >= 3 || opts.check;
     let target = if to_stderr {
         Target::Stderr
     } else {
@@ -156,10 +157,15 @@ fn run(opts: Options) -> i32 {
     // Detach only once the socket is bound and the database read, so the
     // parent's exit means "ready" to whoever started us.
     if !opts.foreground && !to_stderr {
-        if let Err(e) = nix::unistd::daemon(false, false) {
+        if let Err(e) = nix::unistd::daemon(false, log::to_stderr()) {
             log_error!("daemon: {e}");
             return 1;
         }
+    }
+    // The socket answers from here on: units ordered after in.aasd
+    // (Type=notify) may start.
+    if let Err(e) = indhcpd::notify::ready() {
+        log_error!("telling systemd we are ready: {e}");
     }
     match daemon.run() {
         Ok(()) => 0,

@@ -7,8 +7,10 @@
 use std::process::exit;
 use std::time::Duration;
 
+use indhcpd::aas::client::{Down, Link};
 use indhcpd::activation::{self, Mode};
 use indhcpd::cli::{self, Options};
+use indhcpd::config::watch::Watch;
 use indhcpd::log::{self, Target};
 use indhcpd::net::Socket;
 use indhcpd::privilege;
@@ -17,6 +19,9 @@ use indhcpd::{config, log_detail, log_error};
 
 /// SCO's default: an activated server exits after 15 idle minutes.
 const ACTIVATED_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// How long a start waits for a dhcpd.conf that is being written.
+const SETTLE_AT_START: Duration = Duration::from_secs(10);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,9 +50,10 @@ fn main() {
 /// `-C`: print every error, exit 0 or 1.
 fn check(opts: &Options) -> i32 {
     match config::load(&opts.config) {
-        Ok(_) => {
+        Ok(cfg) => {
             println!("{}: configuration OK", opts.config.display());
-            0
+            let errors = check_against_aas(&cfg, opts);
+            i32::from(errors > 0)
         }
         Err(errors) => {
             for e in &errors {
@@ -61,6 +67,61 @@ fn check(opts: &Options) -> i32 {
             1
         }
     }
+}
+
+/// `-C`, once the file reads well: its pools and pinned addresses held
+/// against in.aasd, when it answers. Returns the number of errors.
+fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
+    use indhcpd::aas::proto::{self, Answer};
+    use indhcpd::config::crosscheck::{self, Severity};
+    let pinned = crosscheck::pinned(cfg);
+    if !cfg.subnets.iter().any(|s| s.pool.is_some()) && pinned.is_empty() {
+        return 0;
+    }
+    let target = indhcpd::server::aas_target(cfg);
+    let mut link = Link::new(target.clone(), Duration::from_secs(2)).without_logging();
+    let words = match link.ask("POOLS") {
+        Ok(Answer::Ok(words)) => words,
+        Ok(Answer::Err { text, .. }) => {
+            println!("note: in.aasd at {target} does not answer POOLS ({text}): pools not checked");
+            return 0;
+        }
+        Err(Down(why)) => {
+            println!("note: {why}: pools and pinned addresses not checked against in.aasd");
+            return 0;
+        }
+    };
+    let Some(pools) = proto::parse_pools(&words) else {
+        eprintln!("in.dhcpd: in.aasd's answer to POOLS is garbage: pools not checked");
+        return 1;
+    };
+    let file = opts.config.display();
+    let mut errors = 0;
+    for f in crosscheck::check(cfg, &pools) {
+        errors += usize::from(f.severity == Severity::Error);
+        eprintln!("{file}: {f}");
+    }
+    // A pinned address another client holds now: it keeps it until its
+    // lease ends, as in.aasd will not renew it.
+    for (addr, name) in &pinned {
+        let Ok(Ok(rows)) = link.ask_rows(&format!("QUERY address={addr}")) else {
+            continue;
+        };
+        for row in rows {
+            let w: Vec<&str> = row.split_whitespace().collect();
+            if let ["LEASE", _, _, "offered" | "leased", _, _, client, _, end, _] = w.as_slice() {
+                if client != name {
+                    let end = end.parse().unwrap_or(u64::MAX);
+                    eprintln!(
+                        "{file}: warning: ip_address {addr} ({name}) is leased to {client} until \
+                         {}: in.aasd will not renew it to that client once in.dhcpd runs",
+                        indhcpd::log::utc_text(end)
+                    );
+                }
+            }
+        }
+    }
+    errors
 }
 
 fn run(opts: Options) -> i32 {
@@ -99,9 +160,20 @@ fn run(opts: Options) -> i32 {
     log::init("in.dhcpd", opts.debug, target);
     // A relative path must survive the chdir of daemon(3).
     let config_path = std::fs::canonicalize(&opts.config).unwrap_or(opts.config.clone());
-    let config = match config::load(&config_path) {
-        Ok(c) => c,
-        Err(errors) => {
+    // A file still being written is not taken, even at start (inetd
+    // starts us at any moment): wait for it to settle, within reason.
+    let mut watch = Watch::new(config_path.clone());
+    let config = match watch.load_when_settled(SETTLE_AT_START) {
+        Some(Ok(c)) => c,
+        None => {
+            log_error!(
+                "{}: still being written after {:?}: not taken",
+                config_path.display(),
+                SETTLE_AT_START
+            );
+            return 1;
+        }
+        Some(Err(errors)) => {
             for e in &errors {
                 log_error!("{e}");
             }
@@ -125,8 +197,9 @@ fn run(opts: Options) -> i32 {
         (None, Mode::Standalone) => None,
         (None, _) => Some(ACTIVATED_IDLE),
     };
+    // Without syslog, lines go to stderr, which a detached server keeps.
     if mode == Mode::Standalone && !opts.foreground && !to_stderr {
-        if let Err(e) = nix::unistd::daemon(false, false) {
+        if let Err(e) = nix::unistd::daemon(false, log::to_stderr()) {
             log_error!("daemon: {e}");
             return 1;
         }
@@ -144,14 +217,25 @@ fn run(opts: Options) -> i32 {
         "started ({mode}), port {server_port}, config {}",
         config_path.display()
     );
-    let aas_group = match &config.server.aas_address {
-        None => privilege::socket_group(&config.server.aas_socket),
-        Some(_) => None,
+    // The Unix socket in.dhcpd will need once root is gone, if any.
+    let needs_aas = config.subnets.iter().any(|s| s.pool.is_some())
+        || config.clients.iter().any(|c| c.ip_address.is_some());
+    let aas_socket = (config.server.aas_address.is_none() && needs_aas)
+        .then(|| config.server.aas_socket.clone());
+    let aas_group = match &aas_socket {
+        None => None,
+        Some(path) => match privilege::socket_group(path, config.server.aas_group.as_deref()) {
+            Ok(g) => g,
+            Err(e) => {
+                log_error!("aas_group: {e}");
+                return 1;
+            }
+        },
     };
     let mut server = match Server::new(
         socket,
         config,
-        config_path,
+        watch,
         (server_port, client_port),
         idle,
         opts.bootpd_port,
@@ -162,10 +246,24 @@ fn run(opts: Options) -> i32 {
             return 1;
         }
     };
-    if let Err(e) = drop_root(&opts.user, aas_group) {
-        log_error!("-u {}: {e}", opts.user);
-        return 1;
+    match drop_root(&opts.user, aas_group) {
+        Err(e) => {
+            log_error!("-u {}: {e}", opts.user);
+            return 1;
+        }
+        Ok(true) => {
+            // Found now, not at the first dynamic client: in.aasd may not
+            // be running yet, but its socket's path must be usable.
+            if let Some(path) = &aas_socket {
+                if let Err(e) = privilege::check_socket_reachable(path, &opts.user) {
+                    log_error!("{e}");
+                    return 1;
+                }
+            }
+        }
+        Ok(false) => {}
     }
+    server.start(&mode.to_string());
     match server.run() {
         Ok(()) => 0,
         Err(e) => {
@@ -176,10 +274,10 @@ fn run(opts: Options) -> i32 {
 }
 
 /// With every socket open, become `user`, keeping the AAS socket's group
-/// and the two capabilities still used.
-fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result<()> {
+/// and the two capabilities still used. Returns whether root was dropped.
+fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result<bool> {
     let Some(u) = privilege::target_user(user)? else {
-        return Ok(());
+        return Ok(false);
     };
     let groups: Vec<_> = aas_group.into_iter().collect();
     privilege::become_user(
@@ -187,11 +285,15 @@ fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result
         &groups,
         &[privilege::CAP_NET_ADMIN, privilege::CAP_NET_RAW],
     )?;
+    let group = match aas_group {
+        Some(g) => format!(", group {g} kept for the AAS socket"),
+        None => String::new(),
+    };
     log_detail!(
-        "running as {user} (uid {}), with CAP_NET_ADMIN and CAP_NET_RAW",
+        "running as {user} (uid {}){group}, with CAP_NET_ADMIN and CAP_NET_RAW",
         u.uid
     );
-    Ok(())
+    Ok(true)
 }
 
 /// `-L`: fd 2 becomes `path`, opened for appending (created 0640); the

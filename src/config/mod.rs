@@ -40,6 +40,9 @@ pub struct Params {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerParams {
     pub aas_socket: PathBuf,
+    /// The group kept after dropping root to reach `aas_socket` (`None`:
+    /// `aasd` when it exists, else the socket's own group, never 0).
+    pub aas_group: Option<String>,
     pub aas_address: Option<String>,
     pub aas_password: Option<String>,
     pub lease_res_time: u32,
@@ -53,12 +56,16 @@ pub struct ServerParams {
     /// NAK an INIT-REBOOT request of a client we have no record of,
     /// instead of staying silent (RFC 2131 §4.3.2); a subnet may override.
     pub authoritative: bool,
+    /// `interfaces`: answer only datagrams that arrive on these (empty:
+    /// every interface).
+    pub interfaces: Vec<String>,
 }
 
 impl Default for ServerParams {
     fn default() -> Self {
         ServerParams {
             aas_socket: PathBuf::from("/run/aasd.sock"),
+            aas_group: None,
             aas_address: None,
             aas_password: None,
             lease_res_time: 10,
@@ -69,6 +76,7 @@ impl Default for ServerParams {
             decline_time: 3600,
             bootp_dynamic: false,
             authoritative: false,
+            interfaces: Vec::new(),
         }
     }
 }
@@ -89,6 +97,8 @@ pub struct Subnet {
     /// even when no address of ours is in it.
     pub interface: Option<String>,
     pub params: Params,
+    /// Limits on new clients (off by default).
+    pub limits: crate::limits::Limits,
 }
 
 impl Subnet {
@@ -194,11 +204,13 @@ impl fmt::Display for ConfigError {
     }
 }
 
+pub mod crosscheck;
 mod optable;
 mod optrules;
 mod parse;
 pub mod source;
 pub mod value;
+pub mod watch;
 
 pub use parse::{load, parse};
 

@@ -69,9 +69,9 @@ struct Parser<'a> {
 }
 
 /// Keys the same in every section that takes them.
-const SERVER_KEYS: &str = "aas_socket, aas_address, aas_password, lease_res_time, pad_lease, \
-                           probe, probe_timeout, option_overload, decline_time, bootp_dynamic, \
-                           authoritative";
+const SERVER_KEYS: &str = "aas_socket, aas_group, aas_address, aas_password, lease_res_time, \
+                           pad_lease, probe, probe_timeout, option_overload, decline_time, \
+                           bootp_dynamic, authoritative, interfaces";
 
 impl Parser<'_> {
     fn err(&mut self, line: usize, message: String) {
@@ -155,6 +155,13 @@ impl Parser<'_> {
         for e in self.unique(s) {
             match e.key.as_str() {
                 "aas_socket" => sp.aas_socket = e.value.clone().into(),
+                "aas_group" => {
+                    if e.value.is_empty() || e.value.contains(char::is_whitespace) {
+                        self.err(e.line, "aas_group: expected a group name".into());
+                    } else {
+                        sp.aas_group = Some(e.value.clone());
+                    }
+                }
                 "aas_address" => {
                     let ok = e
                         .value
@@ -212,6 +219,29 @@ impl Parser<'_> {
                 "authoritative" => {
                     sp.authoritative = self.value(e, value::boolean).unwrap_or(false)
                 }
+                "interfaces" => {
+                    let names: Vec<String> = e
+                        .value
+                        .split([',', ' ', '\t'])
+                        .filter(|n| !n.is_empty())
+                        .map(String::from)
+                        .collect();
+                    // IFNAMSIZ: 15 bytes and a NUL.
+                    let bad = names.iter().find(|n| {
+                        n.len() > 15 || n.contains('/') || n.chars().any(char::is_control)
+                    });
+                    match (bad, names.is_empty()) {
+                        (Some(b), _) => self.err(
+                            e.line,
+                            format!("interfaces: \"{b}\" is not an interface name"),
+                        ),
+                        (None, true) => self.err(
+                            e.line,
+                            "interfaces: expected interface names, such as eth0, eth1".into(),
+                        ),
+                        (None, false) => sp.interfaces = names,
+                    }
+                }
                 "comment" => {}
                 k => self.err(
                     e.line,
@@ -251,18 +281,17 @@ impl Parser<'_> {
             }
         };
         let mut params = Params::default();
-        let mut extra = self.params(
-            s,
-            &mut params,
-            &[
-                "mask",
-                "pool",
-                "comment",
-                "authoritative",
-                "shared_network",
-                "interface",
-            ],
-        );
+        let mut keys = vec![
+            "mask",
+            "pool",
+            "comment",
+            "authoritative",
+            "shared_network",
+            "interface",
+        ];
+        keys.extend(LIMIT_KEYS);
+        let mut extra = self.params(s, &mut params, &keys);
+        let limits = self.limits(&mut extra);
         if let Some((mask, line)) = extra.remove_with_line("mask") {
             match mask_len(&mask) {
                 Some(l) if prefix.is_none_or(|p| p == l) => prefix = Some(l),
@@ -308,6 +337,7 @@ impl Parser<'_> {
             shared_network,
             interface,
             params,
+            limits,
         };
         if subnet.network != Ipv4Addr::from(u32::from(network) & u32::from(subnet.mask())) {
             return self.err(
@@ -342,6 +372,29 @@ impl Parser<'_> {
             );
         }
         ok.then_some(v)
+    }
+
+    /// A subnet's limits on new clients (crate::limits).
+    fn limits(&mut self, extra: &mut Extra) -> crate::limits::Limits {
+        let mut take = |key: &str| {
+            let (v, line) = extra.remove_with_line(key)?;
+            match value::uint(&v, 1_000_000) {
+                Ok(n) => Some(n as u32),
+                Err(m) => {
+                    self.err(line, format!("{key}: {m}"));
+                    None
+                }
+            }
+        };
+        let mut bound = |scope: &str| crate::limits::Bound {
+            per_minute: take(&format!("new_clients_per_minute{scope}")),
+            leases: take(&format!("max_leases{scope}")),
+        };
+        crate::limits::Limits {
+            subnet: bound(""),
+            relay: bound("_per_relay"),
+            circuit: bound("_per_circuit"),
+        }
     }
 
     fn client(&mut self, s: &Section, arg: &str) {
@@ -613,6 +666,16 @@ impl Parser<'_> {
     }
 }
 
+/// A subnet's limits on new clients.
+const LIMIT_KEYS: [&str; 6] = [
+    "new_clients_per_minute",
+    "max_leases",
+    "new_clients_per_minute_per_relay",
+    "max_leases_per_relay",
+    "new_clients_per_minute_per_circuit",
+    "max_leases_per_circuit",
+];
+
 /// Keys with a meaning of their own, which a user option must not take.
 fn is_fixed_key(name: &str) -> bool {
     [
@@ -632,6 +695,7 @@ fn is_fixed_key(name: &str) -> bool {
         "interface",
     ]
     .contains(&name)
+        || LIMIT_KEYS.contains(&name)
         || name.starts_with("option_")
         || name.starts_with("vendor_option_")
 }
@@ -657,10 +721,22 @@ fn mask_len(v: &str) -> Option<u8> {
     (bits.checked_shl(len).unwrap_or(0) == 0).then_some(len as u8)
 }
 
-/// `[client 1:00:40:05:12:34:56]`, `[client 6:aa:bb]` or, for Ethernet,
+/// Address lengths of the hardware types that have one fixed (IANA ARP
+/// hardware types): a header that does not fit is a typo, and never
+/// matches a client.
+const HW_LENGTHS: [(u8, &str, usize); 3] = [
+    (1, "Ethernet", 6),
+    (2, "Experimental Ethernet", 1),
+    (6, "IEEE 802", 6),
+];
+
+/// `[client 1:00:40:05:12:34:56]`, `[client 15:aa:bb]` or, for Ethernet,
 /// just `[client 00:40:05:12:34:56]`.
 fn hardware_key(arg: &str) -> Result<ClientKey, String> {
-    let (htype, addr) = if arg.split(':').count() == 6 {
+    // Six two-digit bytes: an Ethernet address; `1:00:40:05:12:34` is
+    // type 1 with five bytes (a typo), not the address 01:00:40:...
+    let typed = arg.split(':').next().is_some_and(|t| t.len() != 2);
+    let (htype, addr) = if arg.split(':').count() == 6 && !typed {
         (1, value::hw_addr(arg)?)
     } else {
         let (t, rest) = arg
@@ -671,11 +747,24 @@ fn hardware_key(arg: &str) -> Result<ClientKey, String> {
             .map_err(|_| format!("\"{t}\" is not a hardware type number"))?;
         (t, value::hw_addr(rest)?)
     };
-    if htype == 1 && addr.len() != 6 {
+    let ethernet = "an Ethernet address has 6 bytes (00:40:05:12:34:56, or 1:00:40:05:12:34:56)";
+    if htype == 0 {
         return Err(format!(
-            "an Ethernet (type 1) address has 6 bytes, not {}",
+            "read as hardware type 0, which does not exist, and {} address byte(s): {ethernet}",
             addr.len()
         ));
+    }
+    if let Some((_, name, len)) = HW_LENGTHS.iter().find(|(t, _, _)| *t == htype) {
+        if addr.len() != *len {
+            let mut msg = format!(
+                "a hardware type {htype} ({name}) address has {len} byte(s), not {}",
+                addr.len()
+            );
+            if htype != 1 {
+                msg.push_str(&format!("; if this is an Ethernet address: {ethernet}"));
+            }
+            return Err(msg);
+        }
     }
     Ok(ClientKey::Hardware { htype, addr })
 }
@@ -937,6 +1026,31 @@ mod tests {
         for (g, w) in got.iter().zip(want) {
             assert!(g.starts_with(w), "{g}\n  wanted {w}");
         }
+    }
+
+    #[test]
+    fn hardware_addresses_of_the_wrong_length_and_interfaces() {
+        let e = errors(
+            "[subnet 10.0.0.0/24]\n[client 00:40:05:12:34]\n[client 02:77:00:00:10]\n\
+             [client 6:aa:bb]\n[client 1:00:40:05:12:34]\n[client 01:02:00:00:00:00:02]\n\
+             [client 15:aa:bb]\n[server]\ninterfaces = eth0, this-name-is-far-too-long\n",
+        );
+        let want = [
+            "t.conf:2: [client 00:40:05:12:34]: read as hardware type 0, which does not exist, \
+             and 4 address byte(s): an Ethernet address has 6 bytes",
+            "t.conf:3: [client 02:77:00:00:10]: a hardware type 2 (Experimental Ethernet) \
+             address has 1 byte(s), not 4; if this is an Ethernet address",
+            "t.conf:4: [client 6:aa:bb]: a hardware type 6 (IEEE 802) address has 6 byte(s), not 2",
+            "t.conf:5: [client 1:00:40:05:12:34]: a hardware type 1 (Ethernet) address has 6 \
+             byte(s), not 5",
+            "t.conf:9: interfaces: \"this-name-is-far-too-long\" is not an interface name",
+        ];
+        assert_eq!(e.len(), want.len(), "{e:#?}");
+        for (e, w) in e.iter().zip(want) {
+            assert!(e.starts_with(w), "{e}\n  should start with\n{w}");
+        }
+        let c = parse("[server]\ninterfaces = eth0 eth1,br0\n", "t.conf").unwrap();
+        assert_eq!(c.server.interfaces, ["eth0", "eth1", "br0"]);
     }
 
     #[test]

@@ -222,11 +222,18 @@ const MIN_LEASE: u32 = 60;
 const DROP_BURST: u32 = 10;
 
 /// The AAS's name for its requester: in.dhcpd asks as `dhcp`.
-const SERVICE: &str = "dhcp";
+pub const SERVICE: &str = "dhcp";
 
 /// The AAS refusals that mean "not this address for this client": a NAK.
 /// Others (a storage error) get silence, so the client tries again.
-const NAK_REFUSALS: [&str; 5] = ["taken", "notinpool", "disabled", "nopool", "notheld"];
+const NAK_REFUSALS: [&str; 6] = [
+    "taken",
+    "notinpool",
+    "disabled",
+    "nopool",
+    "notheld",
+    "reserved",
+];
 
 /// An address a client may have on the subnet: inside it, and not its
 /// network or broadcast address (for prefixes that have them).
@@ -317,6 +324,29 @@ impl Exchange<'_, '_> {
         }
     }
 
+    /// ` alias=KEY` for an ALLOC: the client's other name when its client
+    /// identifier is its hardware type and address (or it sends none). A
+    /// PXE firmware sends no option 61, the iPXE or OS it loads sends
+    /// 01+MAC: with the alias both stages get one address, one lease.
+    fn alias(&self, subnet: &Subnet) -> String {
+        let req = self.req;
+        let hw = req.hw_addr();
+        if hw.is_empty() {
+            return String::new();
+        }
+        let by_hw = || format!(" alias={}/{}/{}", subnet.network, req.htype, hex(hw, ":"));
+        match req.client_id() {
+            Some(id) if id.len() == hw.len() + 1 && id[0] == req.htype && &id[1..] == hw => by_hw(),
+            Some(_) => String::new(),
+            None => format!(
+                " alias={}/id/{:02x}{}",
+                subnet.network,
+                req.htype,
+                hex(hw, "")
+            ),
+        }
+    }
+
     /// The lease to give: the one the client asked for (option 51) up to
     /// max_lease_time, else lease_time.
     fn lease_for(&self, params: &Params) -> LeaseTime {
@@ -400,6 +430,7 @@ impl Exchange<'_, '_> {
         {
             line.push_str(&format!(" prefer={a}"));
         }
+        line.push_str(&self.alias(subnet));
         line.push_str(" hold");
         line.push_str(&self.host_word());
         let addr = self
@@ -456,6 +487,21 @@ impl Exchange<'_, '_> {
                         format_args!("pool {pool} exhausted: {what} from {mac} {then}"),
                     );
                     return Err(NoAddress::Exhausted);
+                }
+                AasAnswer::Err { code, text } if code == "nopool" => {
+                    // A configuration fault, not a client's: said at the
+                    // default level, once a minute.
+                    crate::log::limited(
+                        crate::log::Level::Error,
+                        &format!("nopool {pool}"),
+                        1,
+                        format_args!(
+                            "{what} from {mac} on subnet {}/{}: {text}: no address; \
+                             add [pool {pool}] to aasd.conf or correct pool = in dhcpd.conf",
+                            subnet.network, subnet.prefix_len
+                        ),
+                    );
+                    return Err(NoAddress::Failed);
                 }
                 AasAnswer::Err { text, .. } => {
                     log_info!("{what} from {mac}: no address: {text}");
@@ -514,6 +560,7 @@ impl Exchange<'_, '_> {
         if let LeaseTime::Secs(s) = lease {
             line.push_str(&format!(" keep={s}"));
         }
+        line.push_str(&self.alias(subnet));
         line.push_str(&self.host_word());
         let Some(answer) = self.ask(&line).await else {
             log_detail!(
@@ -787,6 +834,19 @@ impl Exchange<'_, '_> {
                 req.mac(),
                 via(req, self.at),
                 req.ciaddr
+            );
+            // A missing [subnet] is the administrator's to fix: said at the
+            // default level too, once a minute per link.
+            let via = via(req, self.at);
+            crate::log::limited(
+                crate::log::Level::Error,
+                &format!("no subnet via {via}"),
+                1,
+                format_args!(
+                    "no [subnet] in dhcpd.conf for {} via {via} (ciaddr {}): not answered",
+                    req.mac(),
+                    req.ciaddr
+                ),
             );
         }
         found

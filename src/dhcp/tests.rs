@@ -588,6 +588,8 @@ pub(super) fn dyn_ask(aas: &mut Local, bytes: &[u8]) -> Option<Decoded> {
 
 pub(super) const DYN_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x21];
 pub(super) const DYN_KEY: &str = "10.77.0.0/1/02:77:00:00:00:21";
+/// The same client by the client identifier its next boot stage sends.
+const DYN_ALIAS: &str = "10.77.0.0/id/01027700000021";
 pub(super) const FIRST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 
 pub(super) fn state_of(aas: &Local, ip: Ipv4Addr) -> Option<(State, String, u64)> {
@@ -615,7 +617,9 @@ fn dynamic_discover_reserves_and_offers_the_lease() {
     assert_eq!(r.opt(59), Some(&875u32.to_be_bytes()[..]));
     assert_eq!(
         aas.asked,
-        [format!("ALLOC Dyn dhcp {DYN_KEY} 10 previous hold")]
+        [format!(
+            "ALLOC Dyn dhcp {DYN_KEY} 10 previous alias={DYN_ALIAS} hold"
+        )]
     );
     assert_eq!(
         state_of(&aas, FIRST),
@@ -644,11 +648,13 @@ fn the_host_name_a_client_sends_goes_to_the_aas_with_each_allocation() {
     )
     .unwrap();
     assert_eq!(r.message_type(), 5);
+    // With the alias in.dhcpd gives: the same client by its 01+MAC identifier.
+    let alias = "alias=10.77.0.0/id/01027700000021";
     assert_eq!(
         aas.asked,
         [
-            format!("ALLOC Dyn dhcp {DYN_KEY} 10 previous hold host=my%20pc"),
-            format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST} mine keep=1000 host=pc.x"),
+            format!("ALLOC Dyn dhcp {DYN_KEY} 10 previous {alias} hold host=my%20pc"),
+            format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST} mine keep=1000 {alias} host=pc.x"),
         ]
     );
     assert_eq!(aas.db.get(u32::from(FIRST)).unwrap().host, "pc.x");
@@ -668,7 +674,7 @@ fn dynamic_request_leases_padded_and_acks_unpadded() {
     assert_eq!(r.opt(51), Some(&1000u32.to_be_bytes()[..]));
     assert_eq!(
         aas.asked[1],
-        format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST} mine keep=1000")
+        format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST} mine keep=1000 alias={DYN_ALIAS}")
     );
     assert_eq!(
         state_of(&aas, FIRST),
@@ -787,7 +793,7 @@ fn init_reboot_acks_only_the_clients_own_binding() {
     assert_eq!(
         aas.asked,
         [format!(
-            "ALLOC Dyn dhcp {DYN_KEY} 1100 exact={second} known keep=1000"
+            "ALLOC Dyn dhcp {DYN_KEY} 1100 exact={second} known keep=1000 alias={DYN_ALIAS}"
         )]
     );
     assert!(state_of(&aas, second).is_none());

@@ -21,6 +21,12 @@ pub const SERVER: &str = "10.77.0.1";
 pub const CLI_MAC: &str = "02:77:00:00:00:10";
 pub const CLI2_MAC: &str = "02:78:00:00:00:10";
 
+/// The group of in.aasd's socket in tests (`socket_group`): `daemon`, in
+/// every Debian base system. in.dhcpd, running as nobody, keeps the
+/// socket's group (never group 0).
+pub const TEST_SOCKET_GROUP: &str = "daemon";
+pub const TEST_SOCKET_GID: u32 = 1;
+
 pub fn server_bin() -> &'static str {
     env!("CARGO_BIN_EXE_in-dhcpd")
 }
@@ -93,6 +99,9 @@ impl Net {
         let dir = std::env::temp_dir().join(&prefix);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        // Of the sockets' group, as /run/aasd would be: an in.dhcpd started
+        // before in.aasd keeps that group.
+        std::os::unix::fs::chown(&dir, None, Some(TEST_SOCKET_GID)).unwrap();
         let mut net = Net {
             prefix,
             namespaces: Vec::new(),
@@ -417,7 +426,8 @@ impl Net {
     pub fn aasd_conf(&self, extra: &str, pools: &str) -> String {
         let conf = self.path("aasd.conf");
         let text = format!(
-            "database_dir = {db}\nsocket = {sock}\n{extra}\n{pools}",
+            "database_dir = {db}\nsocket = {sock}\nsocket_group = {TEST_SOCKET_GROUP}\n\
+             {extra}\n{pools}",
             db = self.path("aasdb"),
             sock = self.path("aasd.sock"),
         );
@@ -681,6 +691,14 @@ pub fn alive(pid: u32) -> bool {
 
 pub fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Date a file two seconds back, as an edit finished a while ago:
+/// in.dhcpd takes a new dhcpd.conf only once it has stood still a second.
+pub fn settle(path: &str) {
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(2))
+        .unwrap();
 }
 
 /// Wait until `needle` appears in the file.

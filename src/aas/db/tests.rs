@@ -27,6 +27,7 @@ fn req(client: &str) -> Alloc {
         known: false,
         keep: 0,
         host: None,
+        alias: None,
     }
 }
 
@@ -622,6 +623,7 @@ fn stats_numbers() {
                 free: 5,
                 disabled: 1,
                 declined: 1,
+                reserved: 0,
             },
             Stats {
                 name: "Q".into(),
@@ -631,6 +633,7 @@ fn stats_numbers() {
                 free: 3,
                 disabled: 0,
                 declined: 0,
+                reserved: 0,
             },
         ]
     );
@@ -840,6 +843,7 @@ fn a_slash_8_pool_allocates_without_a_scan() {
             known: false,
             keep: 0,
             host: None,
+            alias: None,
         };
         let (a, _, _) = db.alloc(&r, 0).unwrap();
         assert_eq!(a, lo + i);
@@ -1040,6 +1044,7 @@ fn prefer_of_the_address_the_client_holds_keeps_it() {
         known: false,
         keep: 0,
         host: None,
+        alias: None,
     };
     let (first, _, _) = db.alloc(&a, 1000).unwrap();
     let again = Alloc {
@@ -1358,27 +1363,103 @@ fn a_host_name_stays_with_its_client_and_goes_with_it() {
 }
 
 #[test]
-fn query_by_mac_finds_every_key_form_across_pools() {
-    let mut db = Db::new(vec![
-        Pool::new("P", vec![(n(1), n(9))]),
-        Pool::new("Q", vec![(ip(10, 1, 0, 1), ip(10, 1, 0, 9))]),
-    ]);
-    get(&mut db, &req("10.0.0.0/1/02:00:00:00:00:01"), 0);
-    get(&mut db, &req("10.0.0.0/id/01020000000002"), 0);
-    let q = with("10.1.0.0/id/01020000000001", |r| r.pool = "Q".into());
-    get(&mut db, &q, 0);
-    get(&mut db, &req("line1"), 0);
+fn a_reserved_address_goes_to_nobody_else_and_is_not_renewed() {
+    let mut db = db_of(4);
+    // 10.0.0.2 leased to "old" before the reservation comes.
+    assert_eq!(get(&mut db, &exact("old", n(2)), 0), n(2));
+    assert_eq!(db.reserve(n(1), "dhcp", "fixed", 1), Ok(None));
+    let held = db.reserve(n(2), "dhcp", "fixed2", 1).unwrap();
+    assert_eq!(held, Some(("dhcp".into(), "old".into(), 100)));
+    assert_eq!(
+        db.reserve(n(9), "dhcp", "x", 1),
+        Err(Refusal::NotInPool(Ipv4Addr::from(n(9))))
+    );
+    // Never-used, preferred, exact, previous: none gives 1 or 2.
+    assert_eq!(get(&mut db, &req("a"), 2), n(3));
+    let pref = with("b", |r| r.want = Want::Prefer(n(1)));
+    assert_eq!(get(&mut db, &pref, 2), n(4));
+    assert_eq!(
+        db.alloc(&exact("c", n(1)), 2),
+        Err(Refusal::Reserved(Ipv4Addr::from(n(1))))
+    );
+    // The holder's renewal is refused.
+    assert_eq!(
+        db.alloc(&exact("old", n(2)), 3),
+        Err(Refusal::Reserved(Ipv4Addr::from(n(2))))
+    );
+    assert_eq!(
+        db.alloc(&req("old"), 3),
+        Err(Refusal::Exhausted("P".into()))
+    );
+    let s = stats_of(&mut db, 200);
+    assert_eq!((s.reserved, s.free, s.leased), (2, 2, 0));
     let f = Filter {
-        mac: Some(vec![2, 0, 0, 0, 0, 1]),
+        state: Some(Selector::Reserved),
         ..Filter::default()
     };
-    let found: Vec<(u32, String)> = db
-        .query(&f, 1)
-        .iter()
-        .map(|(a, p, _)| (*a, p.to_string()))
-        .collect();
     assert_eq!(
-        found,
-        [(n(1), "P".to_string()), (ip(10, 1, 0, 1), "Q".to_string())]
+        db.query(&f, 200).iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![n(2)],
+        "only the used one has an entry"
     );
+    // A reload keeps them; unreserving makes them free again.
+    let mut db = db.with_pools(vec![Pool::new("P", vec![(n(1), n(4))])]);
+    assert_eq!(db.alloc(&req("d"), 300).map(|r| r.0), Ok(n(3)));
+    db.unreserve(n(1));
+    db.unreserve(n(2));
+    let got: Vec<u32> = ["e", "f"]
+        .iter()
+        .map(|c| get(&mut db, &req(c), 300))
+        .collect();
+    assert!(got.contains(&n(1)) && got.contains(&n(2)), "{got:?}");
+}
+
+#[test]
+fn a_client_takes_over_what_it_holds_under_its_alias() {
+    let mut db = db_of(9);
+    let fw = "net/1/02:00:00:00:00:01";
+    let os = "net/id/010200000000001";
+    assert_eq!(get(&mut db, &req(fw), 0), n(1));
+    // The next stage, by its client identifier: the same address, renamed.
+    let next = with(os, |r| {
+        r.alias = Some(fw.into());
+        r.previous = true;
+    });
+    let (a, _, changes) = db.alloc(&next, 10).unwrap();
+    assert_eq!(a, n(1));
+    assert_eq!(db.get(n(1)).unwrap().client, os);
+    assert!(changes.iter().all(|c| c.addr == n(1)), "{changes:?}");
+    // Asked again with the alias the other way round: nothing under the
+    // firmware's name any more, so it gets no second address either.
+    assert_eq!(
+        get(
+            &mut db,
+            &with(os, |r| {
+                r.alias = Some(fw.into());
+                r.previous = true;
+            }),
+            20
+        ),
+        n(1)
+    );
+    let s = stats_of(&mut db, 20);
+    assert_eq!(s.leased, 1);
+    // A client with an address of its own keeps it; the alias's stays.
+    assert_eq!(get(&mut db, &req("other"), 30), n(2));
+    let mine = with("other", |r| {
+        r.alias = Some(os.into());
+        r.previous = true;
+    });
+    assert_eq!(get(&mut db, &mine, 30), n(2));
+    assert_eq!(db.get(n(1)).unwrap().client, os);
+    // A refused request leaves no rename behind.
+    let refused = with("third", |r| {
+        r.alias = Some("other".into());
+        r.want = Want::Exact(n(1));
+    });
+    assert_eq!(
+        db.alloc(&refused, 40),
+        Err(Refusal::Taken(Ipv4Addr::from(n(1))))
+    );
+    assert_eq!(db.get(n(2)).unwrap().client, "other");
 }

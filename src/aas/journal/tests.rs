@@ -282,6 +282,7 @@ fn req(client: &str) -> Alloc {
         known: false,
         keep: 0,
         host: None,
+        alias: None,
     }
 }
 

@@ -1,0 +1,316 @@
+//! dhcpd.conf held against what in.aasd has: the pools its subnets name,
+//! and the addresses its clients have pinned. in.dhcpd runs these checks at
+//! start, at each reload and in `-C`, whenever in.aasd answers; a file that
+//! reads well can still name a pool in.aasd does not have.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use super::{ClientKey, Config, Subnet};
+use crate::aas::proto::{self, Answer, PoolRanges};
+
+/// The routers option (RFC 2132 §3.5).
+const ROUTERS: u8 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Clients go unserved.
+    Error,
+    /// Works, but likely not as meant.
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{word}: {}", self.message)
+    }
+}
+
+/// `[client ...]` as written in the file.
+pub fn client_header(key: &ClientKey) -> String {
+    match key {
+        ClientKey::Hardware { htype, addr } => format!("[client {htype}:{}]", hex(addr, ":")),
+        ClientKey::Id(id) => format!("[client id:{}]", hex(id, ":")),
+        ClientKey::Opaque(name) => format!("[client opaque {name}]"),
+        ClientKey::Circuit(id) => format!("[client circuit:{}]", hex(id, ":")),
+        ClientKey::Remote(id) => format!("[client remote:{}]", hex(id, ":")),
+    }
+}
+
+/// The name in.aasd holds a pinned address under: one word, `fixed/` and
+/// the client's key.
+pub fn pinned_name(key: &ClientKey) -> String {
+    let name = match key {
+        ClientKey::Hardware { htype, addr } => format!("fixed/{htype}/{}", hex(addr, ":")),
+        ClientKey::Id(id) => format!("fixed/id/{}", hex(id, "")),
+        ClientKey::Opaque(name) => format!("fixed/opaque/{}", hex(name.as_bytes(), "")),
+        ClientKey::Circuit(id) => format!("fixed/circuit/{}", hex(id, "")),
+        ClientKey::Remote(id) => format!("fixed/remote/{}", hex(id, "")),
+    };
+    name.chars().take(255).collect()
+}
+
+fn hex(bytes: &[u8], sep: &str) -> String {
+    let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(sep)
+}
+
+/// Every pinned address with the name of its client.
+pub fn pinned(cfg: &Config) -> Vec<(Ipv4Addr, String)> {
+    cfg.clients
+        .iter()
+        .filter_map(|c| Some((c.ip_address?, pinned_name(&c.key))))
+        .collect()
+}
+
+/// What in.aasd hears first on every connection: POOLS, to check the
+/// subnets' pools against, and RESERVE for each pinned address.
+pub fn greeting(pins: &[(Ipv4Addr, String)]) -> Vec<String> {
+    let mut lines = vec!["POOLS".to_string()];
+    for (addr, name) in pins {
+        lines.push(format!("RESERVE {addr} {} {name}", crate::dhcp::SERVICE));
+    }
+    lines
+}
+
+/// What in.aasd's answers to greeting lines say: the findings of
+/// [`check`] for POOLS, and an error for each pinned address another
+/// client holds (in.aasd does not renew it, but until the lease ends two
+/// hosts may use the address).
+pub fn review(cfg: &Config, answers: &[(String, Answer)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (line, answer) in answers {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match (words.as_slice(), answer) {
+            (["POOLS"], Answer::Ok(w)) => match proto::parse_pools(w) {
+                Some(pools) => out.extend(check(cfg, &pools)),
+                None => out.push(Finding {
+                    severity: Severity::Error,
+                    message: "in.aasd's answer to POOLS is garbage: pools not checked".into(),
+                }),
+            },
+            (["POOLS"], Answer::Err { text, .. }) => out.push(Finding {
+                severity: Severity::Warning,
+                message: format!("in.aasd does not answer POOLS ({text}): pools not checked"),
+            }),
+            (["RESERVE", addr, _, name], Answer::Ok(w))
+                if w.first().is_some_and(|h| h == "held") =>
+            {
+                let holder = w.get(2).map_or("-", String::as_str);
+                let end = w
+                    .get(3)
+                    .and_then(|e| e.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX);
+                out.push(Finding {
+                    severity: Severity::Error,
+                    message: format!(
+                        "ip_address {addr} ({name}) is leased to another client, {holder}, \
+                         until {}: in.aasd will not renew it to that client, and until then \
+                         two hosts may use {addr}",
+                        crate::log::utc_text(end)
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn subnet_name(s: &Subnet) -> String {
+    format!("[subnet {}/{}]", s.network, s.prefix_len)
+}
+
+fn in_ranges(ranges: &[(u32, u32)], a: Ipv4Addr) -> bool {
+    let a = u32::from(a);
+    ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&a))
+}
+
+/// Problems of `cfg` given in.aasd's pools.
+pub fn check(cfg: &Config, pools: &[PoolRanges]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let error = |message| Finding {
+        severity: Severity::Error,
+        message,
+    };
+    let warning = |message| Finding {
+        severity: Severity::Warning,
+        message,
+    };
+    for s in &cfg.subnets {
+        let Some(name) = &s.pool else { continue };
+        let Some((_, ranges)) = pools.iter().find(|(n, _)| n == name) else {
+            let known: Vec<&str> = pools.iter().map(|(n, _)| n.as_str()).collect();
+            out.push(error(format!(
+                "{}: pool {name} is not a pool of in.aasd (it has: {}): dynamic clients of \
+                 this subnet get no address; add [pool {name}] to aasd.conf or correct pool =",
+                subnet_name(s),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+            continue;
+        };
+        let (first, last) = (u32::from(s.network), u32::from(s.broadcast()));
+        let outside: u64 = ranges
+            .iter()
+            .map(|&(lo, hi)| {
+                let inside = u64::from(hi.min(last)).saturating_sub(u64::from(lo.max(first)));
+                let inside = if lo.max(first) <= hi.min(last) {
+                    inside + 1
+                } else {
+                    0
+                };
+                u64::from(hi - lo) + 1 - inside
+            })
+            .sum();
+        if outside > 0 {
+            out.push(warning(format!(
+                "{}: pool {name} has {outside} address(es) outside the subnet, which are \
+                 never given out here",
+                subnet_name(s)
+            )));
+        }
+        if s.prefix_len < 31 {
+            for (what, a) in [("network", s.network), ("broadcast", s.broadcast())] {
+                if in_ranges(ranges, a) {
+                    out.push(warning(format!(
+                        "{}: pool {name} holds the subnet's {what} address {a} (in.dhcpd \
+                         disables it in in.aasd when it is handed out)",
+                        subnet_name(s)
+                    )));
+                }
+            }
+        }
+        let routers = s
+            .params
+            .options
+            .get(&ROUTERS)
+            .or_else(|| cfg.global.options.get(&ROUTERS));
+        for r in routers.into_iter().flat_map(|v| v.chunks_exact(4)) {
+            let r = Ipv4Addr::new(r[0], r[1], r[2], r[3]);
+            if in_ranges(ranges, r) {
+                out.push(warning(format!(
+                    "{}: router {r} is in pool {name}: take it out of the pool",
+                    subnet_name(s)
+                )));
+            }
+        }
+    }
+    for c in &cfg.clients {
+        let Some(ip) = c.ip_address else { continue };
+        if let Some((pool, _)) = pools.iter().find(|(_, r)| in_ranges(r, ip)) {
+            out.push(warning(format!(
+                "{}: ip_address {ip} is in pool {pool}: in.aasd holds it reserved for this \
+                 client, but it is clearer outside every pool",
+                client_header(&c.key)
+            )));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> u32 {
+        u32::from(s.parse::<Ipv4Addr>().unwrap())
+    }
+
+    #[test]
+    fn every_kind_of_finding() {
+        let cfg = crate::config::parse(
+            "[subnet 10.0.0.0/24]\npool = Near\nrouters = 10.0.0.100\n\
+             [subnet 10.1.0.0/24]\npool = Gone\n\
+             [client 02:00:00:00:00:01]\nip_address = 10.0.0.105\n\
+             [client 02:00:00:00:00:02]\nip_address = 10.0.0.5\n",
+            "t.conf",
+        )
+        .unwrap();
+        let pools = vec![(
+            "Near".to_string(),
+            vec![
+                (ip("10.0.0.0"), ip("10.0.0.0")),
+                (ip("10.0.0.100"), ip("10.0.1.1")),
+            ],
+        )];
+        let found: Vec<String> = check(&cfg, &pools).iter().map(|f| f.to_string()).collect();
+        let expect = [
+            "warning: [subnet 10.0.0.0/24]: pool Near has 2 address(es) outside the subnet",
+            "warning: [subnet 10.0.0.0/24]: pool Near holds the subnet's network address 10.0.0.0",
+            "warning: [subnet 10.0.0.0/24]: pool Near holds the subnet's broadcast address",
+            "warning: [subnet 10.0.0.0/24]: router 10.0.0.100 is in pool Near",
+            "error: [subnet 10.1.0.0/24]: pool Gone is not a pool of in.aasd (it has: Near)",
+            "warning: [client 1:02:00:00:00:00:01]: ip_address 10.0.0.105 is in pool Near",
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+        for (f, e) in found.iter().zip(expect) {
+            assert!(f.starts_with(e), "{f}\n  does not start with\n{e}");
+        }
+        let greeted = greeting(&pinned(&cfg));
+        let answers: Vec<(String, Answer)> = greeted
+            .iter()
+            .cloned()
+            .zip([
+                Answer::Ok(proto::pools_words(&[crate::aas::db::Pool::new(
+                    "Near",
+                    vec![],
+                )])),
+                Answer::Ok(vec![
+                    "held".into(),
+                    "dhcp".into(),
+                    "someone".into(),
+                    "86400".into(),
+                ]),
+                Answer::Err {
+                    code: "notinpool".into(),
+                    text: "10.0.0.5 is in no pool".into(),
+                },
+            ])
+            .collect();
+        assert_eq!(
+            greeted[1],
+            "RESERVE 10.0.0.105 dhcp fixed/1/02:00:00:00:00:01"
+        );
+        let found: Vec<String> = review(&cfg, &answers)
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        assert!(
+            found[0].starts_with("error: [subnet 10.1.0.0/24]: pool Gone"),
+            "{found:?}"
+        );
+        assert_eq!(
+            found.last().unwrap(),
+            "error: ip_address 10.0.0.105 (fixed/1/02:00:00:00:00:01) is leased to another \
+             client, someone, until 1970-01-02 00:00:00 UTC: in.aasd will not renew it to that \
+             client, and until then two hosts may use 10.0.0.105"
+        );
+        assert_eq!(
+            pinned(&cfg),
+            vec![
+                (
+                    "10.0.0.105".parse().unwrap(),
+                    "fixed/1/02:00:00:00:00:01".into()
+                ),
+                (
+                    "10.0.0.5".parse().unwrap(),
+                    "fixed/1/02:00:00:00:00:02".into()
+                )
+            ]
+        );
+    }
+}
