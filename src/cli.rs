@@ -8,6 +8,18 @@ use crate::activation::Mode;
 
 pub const USAGE: &str =
     "usage: in.dhcpd [-CfhisV] [-b bootpd_port] [-c config] [-D debug_level] [-L log_file] [-t timeout] [-u user]";
+/// `-h`/`--help`: the usage line and what each flag does (in.dhcpd(8)).
+pub const HELP: &str = "  -b port      forward BOOTP requests to a bootpd on this port
+  -C           check the configuration, print every error, exit 0 or 1
+  -c config    configuration file (default /etc/dhcpd.conf)
+  -D level     log detail, 0 (errors) to 3
+  -f           stay in the foreground
+  -h, --help   print this and exit
+  -i | -s      run as started by inetd | standalone (default: detected)
+  -L log_file  append log lines to this file instead of syslog
+  -t minutes   exit after this long without a packet (0: never; Ns: seconds)
+  -u user      user to run as once the sockets are open (default nobody)
+  -V           print the version and exit";
 pub const DEFAULT_CONFIG: &str = "/etc/dhcpd.conf";
 /// Who in.dhcpd becomes once its sockets are open (`-u`).
 pub const DEFAULT_USER: &str = "nobody";
@@ -134,6 +146,9 @@ mod tests {
         assert_eq!(o.bootpd_port, Some(950));
         assert_eq!(o.config, PathBuf::from("/x.conf"));
         assert!(o.foreground && o.check && o.version);
+        assert!(!o.help);
+        assert!(parse(&args("-h")).unwrap().help);
+        assert!(parse(&args("--help")).unwrap().help);
         assert_eq!(o.force, Some(Mode::Standalone));
         assert_eq!(parse(&args("-i")).unwrap().force, Some(Mode::Inetd));
     }

@@ -55,6 +55,9 @@ pub struct Entry {
     pub service: String,
     /// The client that holds or last held it, as the requester names it.
     pub client: String,
+    /// That client's host name, as the requester sent it (`host=`; empty
+    /// if none).
+    pub host: String,
     /// When the current holder got it.
     pub reserved: Time,
     /// When the reservation, lease or decline ends ([`FOREVER`] = never).
@@ -66,12 +69,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn fresh() -> Entry {
+    /// An address never used: free, nobody's.
+    pub fn fresh() -> Entry {
         Entry {
             state: State::Free,
             disabled: false,
             service: String::new(),
             client: String::new(),
+            host: String::new(),
             reserved: 0,
             end: 0,
             released: 0,
@@ -211,6 +216,9 @@ pub struct Alloc {
     /// the end it has (0: never): nothing is written, so a client renewing
     /// in a loop does not grow the log by a record per request.
     pub keep: Time,
+    /// The client's host name (`host=`): kept with the lease; a renewal
+    /// without one keeps the name the client had.
+    pub host: Option<String>,
     /// Another name of the same client (a PXE firmware's hardware address,
     /// the client identifier its next stage sends): when the client has
     /// nothing under its own name, it takes over what it has under this.
@@ -715,7 +723,8 @@ impl Db {
         let end = now.saturating_add(req.lease);
         let end = if req.lease == FOREVER { FOREVER } else { end };
         let keeps = req.keep > 0 && e.end != FOREVER && e.end.saturating_sub(now) >= req.keep;
-        if renewal && !req.hold && e.state == State::Leased && keeps {
+        let same_host = req.host.as_ref().is_none_or(|h| *h == e.host);
+        if renewal && !req.hold && e.state == State::Leased && keeps && same_host {
             return Ok((addr, e.end, changes));
         }
         if renewal && req.hold && e.state == State::Leased {
@@ -731,6 +740,12 @@ impl Db {
         }
         if !renewal {
             e.reserved = now;
+        }
+        let same_client = e.service == req.service && e.client == req.client;
+        match &req.host {
+            Some(h) => e.host = h.clone(),
+            None if !same_client => e.host.clear(),
+            None => {}
         }
         e.service = req.service.clone();
         e.client = req.client.clone();
@@ -848,6 +863,7 @@ impl Db {
         // Nobody's previous address: the one who declined it must not get it back.
         e.service.clear();
         e.client.clear();
+        e.host.clear();
         self.change(addr, e, &mut changes);
         Ok(changes)
     }
@@ -1114,6 +1130,9 @@ pub struct Filter {
     pub service: Option<String>,
     pub client: Option<String>,
     pub state: Option<Selector>,
+    /// Rows end with the host name (`QUERY ... hostname`); without it
+    /// they are as older requesters expect them.
+    pub with_host: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

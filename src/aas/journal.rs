@@ -7,7 +7,12 @@
 //! 0xA5 | len: u16 LE | payload (len bytes) | CRC-32 of payload: u32 LE
 //! payload: seq u64 | addr u32 | state u8 | disabled u8 | reserved u64 |
 //!          end u64 | released u64 | service: u8 len + bytes | client: u8 len + bytes
+//!          [| host: u8 len + bytes]
 //! ```
+//!
+//! The host name came later: a record without it (all of an older log)
+//! has none, and one is written only when there is a name, so a log of
+//! leases without names is still what an older in.aasd reads.
 //!
 //! Replaying a file is setting each address to its newest record, so a
 //! compacted log (one record per address) and a checkpoint are the same
@@ -30,8 +35,8 @@ pub const HEADER: &[u8; 8] = b"AASDLOG1";
 const MARK: u8 = 0xA5;
 /// seq + addr + state + disabled + 3 times: the payload without its strings.
 const FIXED: usize = 8 + 4 + 1 + 1 + 8 + 8 + 8;
-/// The fixed part and two names of at most 255 bytes, each with its length.
-const MAX_PAYLOAD: usize = FIXED + 2 * (1 + 255);
+/// The fixed part and three names of at most 255 bytes, each with its length.
+const MAX_PAYLOAD: usize = FIXED + 3 * (1 + 255);
 pub const LOG_NAME: &str = "aasd.log";
 /// Held with flock(2) while an in.aasd uses the database directory.
 pub const LOCK_NAME: &str = "lock";
@@ -103,7 +108,8 @@ fn state_code(s: State) -> u8 {
 pub fn encode(addr: u32, e: &Entry, out: &mut Vec<u8>) {
     let svc = &e.service.as_bytes()[..e.service.len().min(255)];
     let cli = &e.client.as_bytes()[..e.client.len().min(255)];
-    let len = FIXED + 2 + svc.len() + cli.len();
+    let host = &e.host.as_bytes()[..e.host.len().min(255)];
+    let len = FIXED + 2 + svc.len() + cli.len() + if host.is_empty() { 0 } else { 1 + host.len() };
     out.push(MARK);
     out.extend_from_slice(&(len as u16).to_le_bytes());
     let start = out.len();
@@ -118,6 +124,10 @@ pub fn encode(addr: u32, e: &Entry, out: &mut Vec<u8>) {
     out.extend_from_slice(svc);
     out.push(cli.len() as u8);
     out.extend_from_slice(cli);
+    if !host.is_empty() {
+        out.push(host.len() as u8);
+        out.extend_from_slice(host);
+    }
     let crc = crc32(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
 }
@@ -146,6 +156,11 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
     };
     let (service, next) = text(FIXED)?;
     let (client, next) = text(next)?;
+    let (host, next) = if next == p.len() {
+        (String::new(), next)
+    } else {
+        text(next)?
+    };
     if next != p.len() {
         return None;
     }
@@ -161,6 +176,7 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
             released: u64_at(30),
             service,
             client,
+            host,
         },
     ))
 }

@@ -56,11 +56,12 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
         ) {
             (had, Ok((addr, end, changes))) => {
                 log_detail!(
-                    "{} {} to {} {} until {}",
+                    "{} {} to {} {}{} until {}",
                     if a.hold { "reserved" } else { "leased" },
                     Ipv4Addr::from(addr),
                     a.service,
                     a.client,
+                    a.host.as_ref().map_or(String::new(), |h| format!(" ({h})")),
                     crate::log::utc_text(end)
                 );
                 let mut text = format!("OK {} {}", Ipv4Addr::from(addr), time_text(end));
@@ -182,7 +183,7 @@ pub fn lease_rows(
     let mut found: Vec<(u32, String)> = Vec::new();
     let mut last = None;
     for (a, pool, e) in db.query_page(f, now, limit) {
-        found.push((a, row_of(a, pool, e, now)));
+        found.push((a, row_of(a, pool, e, now, f.with_host)));
         last = Some(a);
     }
     let next = match last {
@@ -205,8 +206,12 @@ pub fn lease_rows(
             continue;
         };
         let released = db.get(a).map_or(0, |e| e.released);
-        let line = row(
-            a, &pool, "reserved", false, &r.service, &r.client, r.since, FOREVER, released,
+        let line = with_host(
+            row(
+                a, &pool, "reserved", false, &r.service, &r.client, r.since, FOREVER, released,
+            ),
+            "",
+            f.with_host,
         );
         match shown {
             Some(i) if free => found[i].1 = line,
@@ -229,8 +234,8 @@ pub fn lease_rows(
 }
 
 /// The row of an entry as it stands.
-fn row_of(a: u32, pool: &str, e: &super::db::Entry, now: Time) -> String {
-    row(
+fn row_of(a: u32, pool: &str, e: &super::db::Entry, now: Time, host: bool) -> String {
+    let r = row(
         a,
         pool,
         e.state_at(now).name(),
@@ -240,7 +245,19 @@ fn row_of(a: u32, pool: &str, e: &super::db::Entry, now: Time) -> String {
         e.reserved,
         e.end,
         e.released,
-    )
+    );
+    with_host(r, &e.host, host)
+}
+
+/// A row ended: with the host name if the QUERY said `hostname` (older
+/// requesters expect rows without it).
+fn with_host(mut row: String, host: &str, wanted: bool) -> String {
+    if wanted {
+        row.push(' ');
+        row.push_str(word(host));
+    }
+    row.push('\n');
+    row
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -256,7 +273,7 @@ fn row(
     released: Time,
 ) -> String {
     format!(
-        "LEASE {} {pool} {state} {} {} {} {reserved} {} {released}\n",
+        "LEASE {} {pool} {state} {} {} {} {reserved} {} {released}",
         Ipv4Addr::from(a),
         if disabled { "yes" } else { "no" },
         word(service),
@@ -305,6 +322,38 @@ impl Requester for Local {
 mod tests {
     use super::*;
     use crate::aas::db::Pool;
+
+    fn ask(db: &mut Db, line: &str) -> String {
+        apply(db, proto::parse(line).unwrap(), 10).text
+    }
+
+    #[test]
+    fn rows_end_with_the_host_name_when_asked() {
+        let mut db = Db::new(vec![Pool::new("P", vec![(0x0a00_000a, 0x0a00_0013)])]);
+        assert!(ask(&mut db, "ALLOC P dhcp c1 60 host=pc1").starts_with("OK 10.0.0.10 "));
+        ask(&mut db, "ALLOC P dhcp c2 60");
+        let rows = ask(&mut db, "QUERY hostname");
+        let rows: Vec<&str> = rows.lines().collect();
+        assert!(
+            rows[0].starts_with("LEASE 10.0.0.10 P leased no dhcp c1 10 70 0 pc1"),
+            "{rows:?}"
+        );
+        assert!(rows[1].ends_with(" -"), "{rows:?}");
+        let plain = ask(&mut db, "QUERY");
+        assert_eq!(
+            plain.lines().next().unwrap().split(' ').count(),
+            10,
+            "{plain}"
+        );
+        // A reserved address nobody holds: its row too has the word.
+        assert_eq!(ask(&mut db, "RESERVE 10.0.0.19 dhcp fixed/1/x"), "OK");
+        let reserved = ask(&mut db, "QUERY address=10.0.0.19 hostname");
+        assert!(
+            reserved.starts_with("LEASE 10.0.0.19 P reserved no dhcp fixed/1/x ")
+                && reserved.lines().next().unwrap().ends_with(" 0 -"),
+            "{reserved}"
+        );
+    }
 
     #[test]
     fn alloc_says_new_and_the_pool_count_only_for_a_client_that_held_nothing() {

@@ -6,14 +6,14 @@
 //! ```text
 //! AUTH password                       (TCP only, first)
 //! PING
-//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S] [alias=C]
+//! ALLOC pool service client lease [exact=A [mine] [known] | range=A-B | prefer=A] [previous] [hold] [keep=S] [alias=C] [host=H]
 //!                                     -> OK address end
 //! UNHOLD pool service client          -> OK
 //! RELEASE address [service client]    -> OK
 //! DECLINE address seconds [service client]
 //! DISABLE address | ENABLE address
-//! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [state=S]
-//!                                     -> LEASE address pool state disabled service client reserved end released
+//! QUERY [pool=P] [range=A-B] [address=A] [service=S] [client=C] [state=S] [hostname]
+//!                                     -> LEASE address pool state disabled service client reserved end released [host]
 //! STATS [pool]                        -> POOL name size leased offered free disabled declined reserved
 //! RESERVE address service client      -> OK | OK held service client end
 //! UNRESERVE address                   -> OK
@@ -232,11 +232,16 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         mine: false,
         known: false,
         keep: 0,
+        host: None,
         alias: None,
     };
     for w in &args[4..] {
         let want = match w.split_once('=') {
             Some(("exact", v)) => Want::Exact(addr(v)?),
+            Some(("host", v)) => {
+                a.host = Some(name(v)?);
+                continue;
+            }
             Some(("prefer", v)) => Want::Prefer(addr(v)?),
             Some(("alias", v)) => {
                 a.alias = Some(name(v)?);
@@ -287,6 +292,10 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
 fn query(args: &[&str]) -> Result<Request, String> {
     let mut f = Filter::default();
     for w in args {
+        if *w == "hostname" {
+            f.with_host = true;
+            continue;
+        }
         let (k, v) = w
             .split_once('=')
             .ok_or_else(|| format!("\"{w}\": expected key=value"))?;
@@ -409,6 +418,7 @@ mod tests {
                 mine: false,
                 known: false,
                 keep: 0,
+                host: None,
                 alias: None,
             })
         );
@@ -465,6 +475,35 @@ mod tests {
         assert_eq!(f.range, Some((0x0a00_0005, 0x0a00_0005)));
         assert_eq!(f.state, Some(Selector::Disabled));
         assert_eq!(f.client.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn host_names() {
+        let Request::Alloc(a) = parse("ALLOC P dhcp c 60 previous hold host=pc%201").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a.host.as_deref(), Some("pc%201"));
+        assert!(a.previous && a.hold);
+        let Request::Query(f) = parse("QUERY pool=P hostname").unwrap() else {
+            panic!()
+        };
+        assert!(f.with_host);
+        let Request::Query(f) = parse("QUERY state=leased").unwrap() else {
+            panic!()
+        };
+        assert!(!f.with_host, "rows as before unless asked");
+        // The single-address forms are as they were.
+        assert_eq!(
+            parse("DISABLE 10.0.0.1").unwrap(),
+            Request::Disable(0x0a00_0001)
+        );
+        assert!(matches!(
+            parse("RELEASE 10.0.0.1 dhcp c").unwrap(),
+            Request::Release { by: Some(_), .. }
+        ));
+        let e = parse("ALLOC p s c 10 host=a\x07").unwrap_err();
+        assert!(e.contains("control character"), "{e}");
     }
 
     #[test]

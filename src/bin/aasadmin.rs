@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use indhcpd::aas::client::{Down, Link, Target};
 use indhcpd::aas::config::{self, DEFAULT_CONFIG};
+use indhcpd::aas::mac;
 use indhcpd::aas::proto::{self, Answer};
 
 const USAGE: &str =
@@ -18,7 +19,7 @@ const USAGE: &str =
 commands:
   list [pool=P] [range=A-B] [service=S] [client=C] [mac=M] [state=free|offered|leased|declined|disabled|reserved]
   query ADDRESS
-  release TARGET | disable TARGET | enable TARGET    (TARGET: ADDRESS, A-B or a pool name)
+  release TARGET | disable TARGET | enable TARGET    (TARGET: ADDRESS, A-B or a pool)
   stats [POOL]
   checkpoint
   reload";
@@ -106,7 +107,7 @@ impl Admin {
                     [] => self.leases(&line, |_| true),
                     [m] => {
                         let mac = mac(&m["mac=".len()..]);
-                        self.leases(&line, |row| names_mac(&row[5], &mac))
+                        self.leases(&line, |row| mac::in_key(&row[5], &mac))
                     }
                     _ => usage("mac= given twice"),
                 }
@@ -183,7 +184,17 @@ impl Admin {
     }
 
     fn rows(&mut self, line: &str) -> Result<Vec<Vec<String>>, i32> {
-        match self.link.ask_rows(line) {
+        let answer = self.link.ask_rows(line);
+        self.words(answer)
+    }
+
+    /// The words of each row after the first (the row's kind), or the
+    /// exit status of a failure, reported.
+    fn words(
+        &self,
+        answer: Result<Result<Vec<String>, Answer>, Down>,
+    ) -> Result<Vec<Vec<String>>, i32> {
+        match answer {
             Err(d) => Err(self.unreachable(d)),
             Ok(Err(a)) => Err(self.refused(a)),
             Ok(Ok(rows)) => Ok(rows
@@ -198,23 +209,45 @@ impl Admin {
         }
     }
 
-    /// `release`, `disable` or `enable` of a range `A-B` or a pool: each
-    /// address it concerns (held ones to release, disabled ones to enable,
-    /// all to disable), at most MAX_ADDRESSES, asked in batches.
+    /// `release`, `disable` or `enable` of a range `A-B` or a pool (also
+    /// spelt `range=A-B`, `pool=P`, as in `list`): each address it concerns
+    /// (held ones to release, disabled ones to enable, all to disable; of a
+    /// range only those in a pool), at most MAX_ADDRESSES, asked in batches.
     fn many(&mut self, cmd: &str, target: &str) -> i32 {
         let word = cmd.to_ascii_uppercase();
-        let (ranges, filter) = match target.split_once('-') {
+        let span = target.strip_prefix("range=").unwrap_or(target);
+        let (ranges, filter) = match span
+            .split_once('-')
+            .filter(|_| !target.starts_with("pool="))
+        {
             Some((a, b)) => {
                 let (a, b) = (u32::from(address(a)), u32::from(address(b)));
                 if a > b {
                     usage(&format!("{target}: the range runs backwards"));
                 }
-                (vec![(a, b)], format!("range={target}"))
+                let pools = match self.pools() {
+                    Ok(p) => p,
+                    Err(code) => return code,
+                };
+                let pieces: Vec<(u32, u32)> = pools
+                    .iter()
+                    .flat_map(|(_, r)| r.iter())
+                    .filter(|&&(lo, hi)| lo <= b && a <= hi)
+                    .map(|&(lo, hi)| (lo.max(a), hi.min(b)))
+                    .collect();
+                if pieces.is_empty() {
+                    eprintln!("aasadmin: {span}: in no pool of in.aasd");
+                    return 1;
+                }
+                (pieces, format!("range={span}"))
             }
-            None => match self.pool_ranges(target) {
-                Ok(r) => (r, format!("pool={target}")),
-                Err(code) => return code,
-            },
+            None => {
+                let name = target.strip_prefix("pool=").unwrap_or(target);
+                match self.pool_ranges(name) {
+                    Ok(r) => (r, format!("pool={name}")),
+                    Err(code) => return code,
+                }
+            }
         };
         let addrs: Vec<u32> = if cmd == "disable" {
             let size: u64 = ranges.iter().map(|&(a, b)| u64::from(b - a) + 1).sum();
@@ -292,17 +325,31 @@ impl Admin {
         }
     }
 
-    /// Rows: address pool state disabled service client reserved end released.
-    /// Only those `keep` takes; for a lone address that no row names, what
+    /// Rows: address pool state disabled service client reserved end
+    /// released host (asked with `hostname`; an in.aasd from before host
+    /// names refuses the word, is asked again without it, and no row has a
+    /// name). Only those `keep` takes; for a lone address that no row names, what
     /// the pools say of it (free, never used, or in no pool).
     fn leases(&mut self, line: &str, keep: impl Fn(&[String]) -> bool) -> i32 {
-        let rows = match self.rows(line) {
+        let mut answer = self.link.ask_rows(&format!("{line} hostname"));
+        let old = matches!(&answer, Ok(Err(Answer::Err { code, text }))
+            if code == "syntax" && text.contains("\"hostname\""));
+        if old {
+            answer = self.link.ask_rows(line);
+        }
+        let rows = match self.words(answer) {
             Ok(r) => r,
             Err(code) => return code,
         };
         let rows: Vec<Vec<String>> = rows
             .into_iter()
-            .filter(|r| r.len() == 9 && keep(r))
+            .map(|mut r| {
+                if old && r.len() == 9 {
+                    r.push("-".into());
+                }
+                r
+            })
+            .filter(|r| r.len() == 10 && keep(r))
             .collect();
         if let (true, Some(a)) = (rows.is_empty(), line.strip_prefix("QUERY address=")) {
             return self.unused(a);
@@ -313,13 +360,14 @@ impl Admin {
                 .map(|r| {
                     format!(
                         "{{\"address\": {}, \"pool\": {}, \"state\": {}, \"disabled\": {}, \
-                         \"service\": {}, \"client\": {}, \"reserved\": {}, \"end\": {}, \"released\": {}}}",
+                         \"service\": {}, \"client\": {}, \"host\": {}, \"reserved\": {}, \"end\": {}, \"released\": {}}}",
                         quote(&r[0]),
                         quote(&r[1]),
                         quote(&r[2]),
                         r[3] == "yes",
                         quote(dash(&r[4])),
                         quote(dash(&r[5])),
+                        quote(dash(&r[9])),
                         r[6],
                         if r[7] == "infinite" { "null" } else { &r[7] },
                         r[8]
@@ -335,6 +383,7 @@ impl Admin {
             "STATE",
             "SERVICE",
             "CLIENT",
+            "HOST",
             "ENDS (UTC)",
         ]
         .map(String::from)
@@ -354,7 +403,7 @@ impl Admin {
                     .unwrap_or_else(|_| t.to_string()),
             };
             table.push(
-                [&r[0], &r[1], &state, &r[4], &r[5], &ends]
+                [&r[0], &r[1], &state, &r[4], &r[5], &r[9], &ends]
                     .map(|cell| printable(cell))
                     .to_vec(),
             );
@@ -452,19 +501,6 @@ fn mac(s: &str) -> Vec<u8> {
         _ => usage(&format!(
             "mac={s}: not a MAC address such as 02:00:00:00:00:01"
         )),
-    }
-}
-
-/// Whether an AAS client name is that MAC's, in any form in.dhcpd gives:
-/// `subnet/TYPE/aa:bb:..`, `fixed/TYPE/aa:bb:..`, or a client identifier
-/// ending in it (`subnet/id/01aabb..`, a DUID-LL or DUID-LLT).
-fn names_mac(client: &str, mac: &[u8]) -> bool {
-    let colons: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
-    let client = client.to_ascii_lowercase();
-    match client.rsplit_once('/') {
-        Some((head, id)) if head.ends_with("/id") => id.ends_with(&colons.concat()),
-        Some((_, hw)) => hw == colons.join(":"),
-        None => false,
     }
 }
 

@@ -1,7 +1,7 @@
 //! in.aasd: the Address Allocation Server. Command line -> configuration
 //! -> database recovery -> serve loop.
 //!
-//! Exit status: 0 after SIGTERM, `-C` without errors or `-V`; 1 for
+//! Exit status: 0 after SIGTERM, `-C` without errors, `-V` or `-h`; 1 for
 //! configuration errors or a fatal runtime error; 2 for a usage error.
 
 use std::path::PathBuf;
@@ -13,6 +13,14 @@ use indhcpd::log::{self, Target};
 use indhcpd::{log_detail, log_error, signals};
 
 const USAGE: &str = "usage: in.aasd [-CfhV] [-c config] [-D debug_level] [-u user]";
+/// `-h`/`--help`: what each flag does (in.aasd(8)).
+const HELP: &str = "  -C           check the configuration, print every error, exit 0 or 1
+  -c config    configuration file (default /etc/aasd.conf)
+  -D level     log detail, 0 (errors) to 3; 3 also stays in the foreground
+  -f           stay in the foreground
+  -h, --help   print this and exit
+  -u user      user to run as once the database and sockets are open
+  -V           print the version and exit";
 
 struct Options {
     debug: u8,
@@ -66,7 +74,7 @@ fn main() {
         }
     };
     if opts.help {
-        println!("{USAGE}");
+        println!("{USAGE}\n{HELP}");
         exit(0);
     }
     if opts.version {

@@ -1,7 +1,7 @@
 //! in.dhcpd: command line -> activation -> serve loop.
 //!
-//! Exit status: 0 after an idle timeout, a signal, `-C` without errors or
-//! `-V`; 1 for configuration errors or a fatal runtime error; 2 for a usage
+//! Exit status: 0 after an idle timeout, a signal, `-C` without errors,
+//! `-V` or `-h`; 1 for configuration errors or a fatal runtime error; 2 for a usage
 //! error or an unusable inherited socket.
 
 use std::process::exit;
@@ -34,7 +34,7 @@ fn main() {
         }
     };
     if opts.help {
-        println!("{}", cli::USAGE);
+        println!("{}\n{}", cli::USAGE, cli::HELP);
         exit(0);
     }
     if opts.version {

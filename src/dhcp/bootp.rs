@@ -51,7 +51,10 @@ impl Exchange<'_, '_> {
     /// gives a rebooting client its address again.
     async fn bootp_address(&self, subnet: &Subnet, pool: &str) -> Option<Ipv4Addr> {
         let key = self.client_key(subnet)?;
-        let line = format!("ALLOC {pool} {SERVICE} {key} infinite previous");
+        let line = format!(
+            "ALLOC {pool} {SERVICE} {key} infinite previous{}",
+            self.host_word()
+        );
         // Without `hold` the allocation is the lease: nothing else in BOOTP
         // confirms it.
         self.allocate(subnet, pool, &line, "BOOTREQUEST", None)

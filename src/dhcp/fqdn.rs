@@ -72,6 +72,19 @@ pub fn reply(sent: &[u8], domain: Option<&[u8]>, host_name: Option<&[u8]>) -> Op
     Some(out)
 }
 
+/// The name a client sent in option 81, its labels joined by dots;
+/// `None` when it sent none or a malformed option.
+pub fn client_name(sent: &[u8]) -> Option<Vec<u8>> {
+    let (&flags, rest) = sent.split_first()?;
+    let name = rest.get(2..)?;
+    let name = if flags & E != 0 {
+        from_wire(name)?
+    } else {
+        from_ascii(name)?
+    };
+    (!name.labels.is_empty()).then(|| name.labels.join(&b'.'))
+}
+
 fn label_ok(l: &[u8]) -> bool {
     !l.is_empty() && l.len() <= 63 && l.iter().all(|b| b.is_ascii_graphic() && *b != b'.')
 }
@@ -119,6 +132,18 @@ mod tests {
     use super::*;
 
     const DOMAIN: Option<&[u8]> = Some(b"example.test");
+
+    #[test]
+    fn the_name_a_client_sent() {
+        assert_eq!(
+            client_name(b"\x01\0\0pc1.example.test").unwrap(),
+            b"pc1.example.test"
+        );
+        assert_eq!(client_name(b"\x05\0\0\x03pc1\x02ex\0").unwrap(), b"pc1.ex");
+        assert_eq!(client_name(b"\x00\0\0"), None);
+        assert_eq!(client_name(b"\x04\0\0\x09pc"), None, "a label past the end");
+        assert_eq!(client_name(b"\x00"), None);
+    }
 
     #[test]
     fn flags_say_the_server_updates_nothing() {

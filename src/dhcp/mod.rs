@@ -304,6 +304,26 @@ impl Exchange<'_, '_> {
         Some(key)
     }
 
+    /// ` host=NAME` for an ALLOC: the host name the client sent (option
+    /// 12, else the name in option 81), for aasadmin to show with the
+    /// lease; empty when it sent none.
+    fn host_word(&self) -> String {
+        // Some clients end option 12 with a C string's NUL.
+        let sent = self
+            .req
+            .option(code::HOST_NAME)
+            .map(|h| h.strip_suffix(&[0]).unwrap_or(h).to_vec());
+        let sent = sent.or_else(|| {
+            self.req
+                .option(code::CLIENT_FQDN)
+                .and_then(fqdn::client_name)
+        });
+        match sent.as_deref().and_then(crate::aas::hostname::word) {
+            Some(w) => format!(" host={w}"),
+            None => String::new(),
+        }
+    }
+
     /// ` alias=KEY` for an ALLOC: the client's other name when its client
     /// identifier is its hardware type and address (or it sends none). A
     /// PXE firmware sends no option 61, the iPXE or OS it loads sends
@@ -412,6 +432,7 @@ impl Exchange<'_, '_> {
         }
         line.push_str(&self.alias(subnet));
         line.push_str(" hold");
+        line.push_str(&self.host_word());
         let addr = self
             .allocate(subnet, pool, &line, "DHCPDISCOVER", next)
             .await?;
@@ -540,6 +561,7 @@ impl Exchange<'_, '_> {
             line.push_str(&format!(" keep={s}"));
         }
         line.push_str(&self.alias(subnet));
+        line.push_str(&self.host_word());
         let Some(answer) = self.ask(&line).await else {
             log_detail!(
                 "DHCPREQUEST from {}: the AAS is unreachable: no answer",

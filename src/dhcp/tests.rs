@@ -628,6 +628,43 @@ fn dynamic_discover_reserves_and_offers_the_lease() {
 }
 
 #[test]
+fn the_host_name_a_client_sends_goes_to_the_aas_with_each_allocation() {
+    let mut aas = pool_aas();
+    // Option 12, with a C string's NUL and a blank.
+    dyn_ask(
+        &mut aas,
+        &request_bytes(DYN_MAC, &[53, 1, 1, 12, 6, b'm', b'y', b' ', b'p', b'c', 0]),
+    )
+    .unwrap();
+    let ip = FIRST.octets();
+    let req = [
+        53, 1, 3, 50, 4, ip[0], ip[1], ip[2], ip[3], 54, 4, 10, 77, 0, 1,
+    ];
+    // Option 81 alone (ASCII form): the name in it.
+    let fqdn = [81, 7, 0, 0, 0, b'p', b'c', b'.', b'x'];
+    let r = dyn_ask(
+        &mut aas,
+        &request_bytes(DYN_MAC, &[&req[..], &fqdn].concat()),
+    )
+    .unwrap();
+    assert_eq!(r.message_type(), 5);
+    // With the alias in.dhcpd gives: the same client by its 01+MAC identifier.
+    let alias = "alias=10.77.0.0/id/01027700000021";
+    assert_eq!(
+        aas.asked,
+        [
+            format!("ALLOC Dyn dhcp {DYN_KEY} 10 previous {alias} hold host=my%20pc"),
+            format!("ALLOC Dyn dhcp {DYN_KEY} 1100 exact={FIRST} mine keep=1000 {alias} host=pc.x"),
+        ]
+    );
+    assert_eq!(aas.db.get(u32::from(FIRST)).unwrap().host, "pc.x");
+    // Both: option 12 wins.
+    let both = [&req[..], &fqdn, &[12, 2, b'h', b'1']].concat();
+    dyn_ask(&mut aas, &request_bytes(DYN_MAC, &both)).unwrap();
+    assert!(aas.asked[2].ends_with(" host=h1"), "{:?}", aas.asked[2]);
+}
+
+#[test]
 fn dynamic_request_leases_padded_and_acks_unpadded() {
     let mut aas = pool_aas();
     dyn_ask(&mut aas, &request_bytes(DYN_MAC, &[53, 1, 1])).unwrap();

@@ -26,6 +26,7 @@ fn req(client: &str) -> Alloc {
         mine: false,
         known: false,
         keep: 0,
+        host: None,
         alias: None,
     }
 }
@@ -841,6 +842,7 @@ fn a_slash_8_pool_allocates_without_a_scan() {
             mine: false,
             known: false,
             keep: 0,
+            host: None,
             alias: None,
         };
         let (a, _, _) = db.alloc(&r, 0).unwrap();
@@ -926,6 +928,7 @@ fn restore_rebuilds_indexes_and_seq() {
         disabled: false,
         service: "dhcp".into(),
         client: "a".into(),
+        host: String::new(),
         reserved: 0,
         end: 100,
         released: 0,
@@ -1040,6 +1043,7 @@ fn prefer_of_the_address_the_client_holds_keeps_it() {
         mine: false,
         known: false,
         keep: 0,
+        host: None,
         alias: None,
     };
     let (first, _, _) = db.alloc(&a, 1000).unwrap();
@@ -1321,6 +1325,41 @@ fn exhaustion_is_logged_at_most_once_a_minute_per_pool() {
     assert!(db.exhausted_log_due("Q", 1059), "each pool on its own");
     assert!(db.exhausted_log_due("P", 1060));
     assert!(!db.exhausted_log_due("P", 1061));
+}
+
+#[test]
+fn a_host_name_stays_with_its_client_and_goes_with_it() {
+    let mut db = db_of(2);
+    let named = |c: &str, h: &str| with(c, |r| r.host = Some(h.into()));
+    let a = get(&mut db, &named("a", "laptop"), 0);
+    assert_eq!(db.get(a).unwrap().host, "laptop");
+    // A renewal without a name keeps it; a renewal with another takes it,
+    // even when the lease would be kept as it is.
+    get(&mut db, &with("a", |r| r.previous = true), 1);
+    assert_eq!(db.get(a).unwrap().host, "laptop");
+    let keeping = |h: &str| {
+        with("a", |r| {
+            r.want = Want::Exact(a);
+            r.keep = 10;
+            r.host = Some(h.into());
+        })
+    };
+    let (_, _, ch) = db.alloc(&keeping("laptop"), 2).unwrap();
+    assert!(ch.is_empty(), "same name, lease kept: nothing to write");
+    let (_, _, ch) = db.alloc(&keeping("laptop2"), 2).unwrap();
+    assert_eq!(ch[0].after.host, "laptop2");
+    // Freed, the address keeps its last holder's name; another client
+    // without a name does not inherit it.
+    db.release(a, None, 3).unwrap();
+    assert_eq!(db.get(a).unwrap().host, "laptop2");
+    get(&mut db, &req("b"), 4);
+    let b = get(&mut db, &req("c"), 4);
+    assert_eq!(b, a, "c gets the address released first");
+    assert_eq!(db.get(b).unwrap().host, "");
+    // A decline forgets the holder, name and all.
+    let d = get(&mut db, &named("d", "x"), 200);
+    db.decline(d, 60, None, 201).unwrap();
+    assert_eq!(db.get(d).unwrap().host, "");
 }
 
 #[test]

@@ -13,6 +13,7 @@ fn entry(seq: u64, state: State, client: &str) -> Entry {
         disabled: false,
         service: "dhcp".into(),
         client: client.into(),
+        host: String::new(),
         reserved: 1_000 + seq,
         end: 2_000 + seq,
         released: 500 + seq,
@@ -280,6 +281,7 @@ fn req(client: &str) -> Alloc {
         mine: false,
         known: false,
         keep: 0,
+        host: None,
         alias: None,
     }
 }
@@ -898,4 +900,90 @@ fn a_failed_fsync_is_not_retried_the_log_is_rewritten_from_memory() {
     let (db2, _) = reopen(&t);
     assert_eq!(state(&db2), state(&db));
     assert!(db2.entries().all(|(_, e)| e.client != "b"));
+}
+
+/// One record as in.aasd wrote them before host names: the payload ends
+/// with the client name. Built byte by byte, not with `encode`.
+fn old_record(seq: u64, addr: u32, client: &str, end: u64) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&seq.to_le_bytes());
+    p.extend_from_slice(&addr.to_le_bytes());
+    p.extend_from_slice(&[2, 0]); // leased, not disabled
+    p.extend_from_slice(&1_000u64.to_le_bytes());
+    p.extend_from_slice(&end.to_le_bytes());
+    p.extend_from_slice(&0u64.to_le_bytes());
+    p.push(4);
+    p.extend_from_slice(b"dhcp");
+    p.push(client.len() as u8);
+    p.extend_from_slice(client.as_bytes());
+    let mut rec = vec![0xA5];
+    rec.extend_from_slice(&(p.len() as u16).to_le_bytes());
+    rec.extend_from_slice(&p);
+    rec.extend_from_slice(&crc32(&p).to_le_bytes());
+    rec
+}
+
+#[test]
+fn host_names_round_trip_and_records_without_one_stay_as_they_were() {
+    let named = Entry {
+        host: "printer-1".into(),
+        ..entry(1, State::Leased, "10.0.0.0/1/02:00:00:00:00:01")
+    };
+    let long = Entry {
+        service: "s".repeat(255),
+        client: "c".repeat(255),
+        host: "h".repeat(255),
+        ..entry(2, State::Leased, "")
+    };
+    let (buf, offsets) = encoded(&[(n(1), named.clone()), (n(2), long.clone())]);
+    let r = replay(&buf).unwrap();
+    assert_eq!(r.records, [(n(1), named), (n(2), long)]);
+    assert_eq!(r.torn_at, None);
+    assert_eq!(buf.len() - offsets[1], 7 + FIXED + 3 + 3 * 255);
+    // Without a name a record is byte for byte the old one.
+    let e = Entry {
+        reserved: 1_000,
+        released: 0,
+        ..entry(7, State::Leased, "c1")
+    };
+    let mut new = Vec::new();
+    encode(n(3), &e, &mut new);
+    assert_eq!(new, old_record(7, n(3), "c1", e.end));
+}
+
+#[test]
+fn a_log_written_before_host_names_loads() {
+    let t = Tmp::new("old_format");
+    fs::create_dir_all(t.cfg().database_dir).unwrap();
+    let mut old = HEADER.to_vec();
+    old.extend(old_record(1, n(1), "10.0.0.0/1/02:00:00:00:00:01", 5_000));
+    old.extend(old_record(2, n(2), "10.0.0.0/id/01020000000002", FOREVER));
+    old.extend(old_record(3, n(1), "10.0.0.0/1/02:00:00:00:00:01", 9_000));
+    fs::write(t.log(), &old).unwrap();
+    let (mut db, mut store) = reopen(&t);
+    assert_eq!(db.len(), 2);
+    let e = db.get(n(1)).unwrap();
+    assert_eq!(
+        (e.state, e.end, e.host.as_str()),
+        (State::Leased, 9_000, "")
+    );
+    assert_eq!(db.get(n(2)).unwrap().client, "10.0.0.0/id/01020000000002");
+    // Nothing was damaged: the old log is kept as it is and appended to.
+    assert_eq!(fs::read(t.log()).unwrap(), old);
+    let named = Alloc {
+        host: Some("pc7".into()),
+        ..req("10.0.0.0/1/02:00:00:00:00:07")
+    };
+    let a = alloc(&mut db, &mut store, &named, 2_000);
+    store.checkpoint(&db, true).unwrap();
+    drop(store);
+    let (db, _) = reopen(&t);
+    assert_eq!(db.get(a).unwrap().host, "pc7");
+    assert_eq!(db.get(n(1)).unwrap().end, 9_000);
+    // The checkpoint alone gives the same.
+    fs::remove_file(t.log()).unwrap();
+    drop(db);
+    let (db, _) = reopen(&t);
+    assert_eq!(db.get(a).unwrap().host, "pc7");
+    assert_eq!(db.len(), 3);
 }
