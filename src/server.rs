@@ -286,7 +286,7 @@ impl Server {
         }
     }
 
-    /// Reload when the file changed since it was last read (SPEC §2: before
+    /// Reload when the file changed since it was last read (checked before
     /// serving each packet).
     fn check_config(&mut self) {
         if self.watch.changed() {
@@ -336,8 +336,8 @@ impl Server {
         }
     }
 
-    /// Answer a batch of datagrams (SPEC §2's reload check is made once for
-    /// the batch: every datagram in it had arrived before).
+    /// Answer a batch of datagrams (the reload check is made once for the
+    /// batch: every datagram in it had arrived before).
     fn serve_batch(&mut self, batch: &Batch) {
         let work: Vec<(&[u8], &Datagram)> = batch.datagrams().collect();
         self.serve(&work);

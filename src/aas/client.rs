@@ -138,7 +138,7 @@ pub struct Link {
     target: Target,
     timeout: Duration,
     conn: Option<BufReader<Stream>>,
-    /// Log "cannot reach" at most once a minute (SPEC §2).
+    /// Log "cannot reach" at most once a minute.
     last_complaint: Option<Instant>,
     /// Whether to log at all (aasadmin prints the error itself).
     logging: bool,

@@ -400,7 +400,7 @@ fn walk(
 }
 
 /// Fixed-size options of the wrong length: the identity-bearing ones drop the
-/// packet; the others are ignored alone (bad-inputs case 10).
+/// packet; the others are ignored alone (catalogue case 10).
 fn check_options(req: &mut Request) -> Result<(), Malformed> {
     let mut i = 0;
     while i < req.options.len() {
