@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::proto::{self, Answer};
-use crate::{log_detail, log_error};
+use crate::log::Level;
+use crate::{log_detail, log_limited};
 
 /// Where in.aasd is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,8 +139,6 @@ pub struct Link {
     target: Target,
     timeout: Duration,
     conn: Option<BufReader<Stream>>,
-    /// Log "cannot reach" at most once a minute.
-    last_complaint: Option<Instant>,
     /// Whether to log at all (aasadmin prints the error itself).
     logging: bool,
     /// Set while in.aasd is taken for hung.
@@ -157,7 +156,6 @@ impl Link {
             target,
             timeout,
             conn: None,
-            last_complaint: None,
             logging: true,
             backoff: None,
             greeting: Vec::new(),
@@ -414,13 +412,15 @@ impl Link {
         }
     }
 
+    /// Log "cannot reach" at most once a minute.
     fn complain(&mut self, why: &str) {
-        let due = self
-            .last_complaint
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if due && self.logging {
-            log_error!("{why}; dynamic clients get no answer until it can be reached");
-            self.last_complaint = Some(Instant::now());
+        if self.logging {
+            log_limited!(
+                Level::Error,
+                "aas unreachable",
+                1,
+                "{why}; dynamic clients get no answer until it can be reached"
+            );
         }
     }
 }

@@ -22,8 +22,9 @@ use super::db::{Change, Db, Filter, Time};
 use super::journal::Store;
 use super::ops;
 use super::proto::{self, Request, MAX_LINE};
+use crate::log::Level;
 use crate::privilege::chown_no_follow;
-use crate::{log_debug, log_detail, log_error, log_info, signals};
+use crate::{log_debug, log_detail, log_error, log_info, log_limited, signals};
 
 /// More Unix-socket connections than this are refused (closed at once).
 /// TCP ones have their own cap (`max_tcp_connections`), so remote
@@ -181,10 +182,6 @@ pub struct Daemon {
     tcp: Option<TcpListener>,
     conns: Vec<Conn>,
     next_checkpoint: Instant,
-    /// When a refused connection was last logged (a flood logs once a minute).
-    refusal_logged: Option<Instant>,
-    /// When closing a connection to make room was last logged.
-    eviction_logged: Option<Instant>,
     /// This round's logged changes, in order, until its fsync.
     unsynced: Vec<Change>,
 }
@@ -319,8 +316,6 @@ impl Daemon {
             unix,
             tcp,
             conns: Vec::new(),
-            refusal_logged: None,
-            eviction_logged: None,
             unsynced: Vec::new(),
         })
     }
@@ -512,13 +507,12 @@ impl Daemon {
 
     /// Log a refused connection, at most once a minute.
     fn refused(&mut self, why: &str) {
-        let due = self
-            .refusal_logged
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if due {
-            log_error!("{why}: refused (logged at most once a minute)");
-            self.refusal_logged = Some(Instant::now());
-        }
+        log_limited!(
+            Level::Error,
+            "connection refused",
+            1,
+            "{why}: refused (logged at most once a minute)"
+        );
     }
 
     /// Room for a new TCP connection from `ip`. Unauthenticated ones are
@@ -564,19 +558,16 @@ impl Daemon {
             self.refused(&format!("{peer}: {cap} TCP connections open already"));
             return false;
         };
-        let due = self
-            .eviction_logged
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
         let c = &mut self.conns[i];
-        if due {
-            log_error!(
-                "{}: closed, unauthenticated for {} s, to make room for {peer} \
-                 (logged at most once a minute)",
-                c.peer,
-                (now - c.active).as_secs()
-            );
-            self.eviction_logged = Some(now);
-        }
+        log_limited!(
+            Level::Error,
+            "connection evicted",
+            1,
+            "{}: closed, unauthenticated for {} s, to make room for {peer} \
+             (logged at most once a minute)",
+            c.peer,
+            (now - c.active).as_secs()
+        );
         c.closing = true;
         c.input.clear();
         c.output.clear();
