@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::unistd::{access, setgid, setgroups, setuid, AccessFlags, User};
+use nix::unistd::{access, AccessFlags, User};
 
 use super::config::{self, AasConfig};
 use super::db::{Change, Db, Filter, Time};
@@ -249,7 +249,7 @@ fn err(msg: String) -> io::Error {
 /// it, so that nothing after this runs as root and every file written is
 /// the user's. Directories that exist are left as they are, but must be
 /// writable by the user.
-fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
+fn drop_root(user: &User, cfg: &AasConfig) -> io::Result<()> {
     let me = nix::unistd::geteuid();
     if !me.is_root() {
         return if me == user.uid {
@@ -276,10 +276,7 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
                 .map_err(|e| err(format!("{}: chown to {name}: {e}", dir.display())))?;
         }
     }
-    // Supplementary groups first: after setuid there is no changing them.
-    setgroups(&[user.gid]).map_err(|e| err(format!("setgroups: {e}")))?;
-    setgid(user.gid).map_err(|e| err(format!("setgid {}: {e}", user.gid)))?;
-    setuid(user.uid).map_err(|e| err(format!("setuid {}: {e}", user.uid)))?;
+    crate::privilege::become_user(user, &[], &[])?;
     for (key, dir) in dirs {
         if access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_err() {
             return Err(err(format!(
@@ -336,7 +333,7 @@ impl Daemon {
             None => None,
         };
         if let Some(u) = user {
-            become_user(u, cfg)?;
+            drop_root(u, cfg)?;
         }
         let mut db = Db::new(cfg.pools.clone());
         let store = Store::open(cfg.store.clone(), &mut db)?;
