@@ -9,3 +9,4 @@ pub mod journal;
 pub mod ops;
 pub mod pipeline;
 pub mod proto;
+pub mod stream;
