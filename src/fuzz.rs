@@ -156,7 +156,7 @@ pub fn dhcp_handle(data: &[u8]) {
             );
         }
     }
-    let yiaddr = packet::addr(out, 16);
+    let yiaddr = packet::addr(out, packet::offset::YIADDR);
     if yiaddr.is_unspecified() {
         return;
     }

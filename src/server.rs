@@ -539,14 +539,14 @@ impl Server {
                 }
             };
             let req = &pending.request;
-            let yiaddr = packet::addr(&bytes, 16);
+            let yiaddr = packet::addr(&bytes, packet::offset::YIADDR);
             log_info!("BOOTREPLY from bootpd on {yiaddr} to {}", req.mac());
             let server_id = self.local_address(&pending.arrival, yiaddr);
             let mut bytes = bytes;
             // bootpd names the interface facing giaddr, loopback here, as the
             // boot server when bootptab gives none: ours is the right one.
-            if packet::addr(&bytes, 20).is_loopback() {
-                bytes[20..24].copy_from_slice(&server_id.octets());
+            if packet::addr(&bytes, packet::offset::SIADDR).is_loopback() {
+                packet::set_addr(&mut bytes, packet::offset::SIADDR, server_id);
             }
             let reply = Reply {
                 to: route::destination(req, yiaddr, false),
