@@ -34,6 +34,14 @@ impl std::fmt::Display for Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Down(pub String);
 
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Down {}
+
 /// Longest answer line believed; anything longer is garbage.
 const MAX_ANSWER: usize = 64 * 1024;
 

@@ -122,6 +122,8 @@ impl fmt::Display for Malformed {
     }
 }
 
+impl std::error::Error for Malformed {}
+
 /// A request that passed validation. Option values are owned so the request
 /// outlives the receive buffer.
 #[derive(Debug, Clone)]
