@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod dhcp;
 pub mod forward;
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod limits;
 pub mod log;
