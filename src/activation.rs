@@ -74,6 +74,8 @@ impl fmt::Display for Error {
     }
 }
 
+impl std::error::Error for Error {}
+
 /// systemd's first passed descriptor (sd_listen_fds(3)).
 const SD_LISTEN_FDS_START: RawFd = 3;
 

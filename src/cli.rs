@@ -48,6 +48,14 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 pub fn parse(args: &[String]) -> Result<Options, UsageError> {
     let mut spec = getopts::Options::new();
     spec.optopt("t", "", "idle timeout", "minutes");

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::socket::{bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType};
 
-use crate::dhcp::packet::{self, Request, HEADER_LEN};
+use crate::dhcp::packet::{self, offset, Request, BOOTREPLY, HEADER_LEN};
 use crate::net::Datagram;
 use crate::{log_debug, log_info};
 
@@ -91,7 +91,7 @@ impl Forwarder {
         let result = match &self.socket {
             Some(s) => {
                 let mut relayed = bytes.to_vec();
-                relayed[24..28].copy_from_slice(&RELAY_ADDR.octets());
+                packet::set_addr(&mut relayed, offset::GIADDR, RELAY_ADDR);
                 s.send_to(&relayed, to)
             }
             None => self.plain.send_to(bytes, to),
@@ -142,21 +142,21 @@ impl Forwarder {
             Err(e) => return Err(e),
         };
         let bytes = &buf[..n];
-        if n < HEADER_LEN || bytes[0] != 2 {
+        if n < HEADER_LEN || bytes[offset::OP] != BOOTREPLY {
             log_debug!("drop from {from} on the bootpd port: not a BOOTREPLY");
             return Ok(Received::Dropped);
         }
-        let xid = packet::be32(bytes, 4);
+        let xid = packet::be32(bytes, offset::XID);
         let found = self
             .pending
             .iter()
-            .position(|p| p.request.xid == xid && p.request.chaddr[..] == bytes[28..44]);
+            .position(|p| p.request.xid == xid && p.request.chaddr[..] == bytes[offset::CHADDR]);
         let Some(pending) = found.and_then(|i| self.pending.remove(i)) else {
             log_debug!("drop from {from}: bootpd reply xid {xid:#x} matches no forwarded request");
             return Ok(Received::Dropped);
         };
         let mut reply = bytes.to_vec();
-        reply[24..28].copy_from_slice(&pending.request.giaddr.octets());
+        packet::set_addr(&mut reply, offset::GIADDR, pending.request.giaddr);
         Ok(Received::Reply(reply, pending))
     }
 }

@@ -156,7 +156,7 @@ pub fn dhcp_handle(data: &[u8]) {
             );
         }
     }
-    let yiaddr = packet::addr(out, 16);
+    let yiaddr = packet::addr(out, packet::offset::YIADDR);
     if yiaddr.is_unspecified() {
         return;
     }
@@ -184,8 +184,8 @@ pub fn dhcp_handle(data: &[u8]) {
     }
 }
 
-/// Target `packet_validate`: our validation, then dhcproto, then every
-/// accessor the handler uses.
+/// Target `packet_validate`: our validation, then every accessor the
+/// handler uses.
 pub fn packet_validate(data: &[u8]) {
     let (_, lines) = log::capture(|| {
         let _ = packet::identity(data);

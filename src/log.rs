@@ -208,10 +208,11 @@ thread_local! {
         RefCell::new(std::collections::HashMap::new());
 }
 
-/// Write a line of kind `key` unless this minute's burst is used up.
-pub fn limited(level: Level, key: &str, burst: u32, args: fmt::Arguments<'_>) {
+/// Write a line of kind `key` unless this minute's burst is used up;
+/// whether it was written.
+pub fn limited(level: Level, key: &str, burst: u32, args: fmt::Arguments<'_>) -> bool {
     if !enabled(level) {
-        return;
+        return false;
     }
     let now = std::time::Instant::now();
     let minute = std::time::Duration::from_secs(60);
@@ -250,8 +251,19 @@ pub fn limited(level: Level, key: &str, burst: u32, args: fmt::Arguments<'_>) {
             level,
             format_args!("{args} ({n} more like this not logged)"),
         ),
-        None => {}
+        None => return false,
     }
+    true
+}
+
+/// `log_limited!(Level::Error, key, burst, "format", args...)`: a line of
+/// kind `key` at most `burst` times a minute (see [`limited`]); whether it
+/// was written.
+#[macro_export]
+macro_rules! log_limited {
+    ($level:expr, $key:expr, $burst:expr, $($arg:tt)*) => {
+        $crate::log::limited($level, $key, $burst, format_args!($($arg)*))
+    };
 }
 
 #[macro_export]

@@ -29,17 +29,20 @@ struct CapData {
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 /// Become `user` (its uid, its primary group and `extra_groups`), keeping
-/// `caps` permitted and effective and nothing else.
+/// `caps` permitted and effective and nothing else. Both programs drop
+/// root with this; in.aasd keeps no capability.
 pub fn become_user(user: &User, extra_groups: &[Gid], caps: &[u32]) -> io::Result<()> {
+    let failed = |what: String| move |e| io::Error::other(format!("{what}: {e}"));
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());
     }
     let mut groups = vec![user.gid];
     groups.extend(extra_groups.iter().filter(|g| **g != user.gid));
-    setgroups(&groups)?;
-    setgid(user.gid)?;
-    setuid(user.uid)?;
+    // Supplementary groups first: after setuid there is no changing them.
+    setgroups(&groups).map_err(failed("setgroups".into()))?;
+    setgid(user.gid).map_err(failed(format!("setgid {}", user.gid)))?;
+    setuid(user.uid).map_err(failed(format!("setuid {}", user.uid)))?;
     let mut data = [CapData::default(); 2];
     for &cap in caps {
         let word = &mut data[(cap / 32) as usize];

@@ -7,7 +7,7 @@
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -15,8 +15,9 @@ use nix::sys::socket::{
 };
 
 use crate::dhcp::Reply;
+use crate::log::Level;
 use crate::net::Datagram;
-use crate::{log_error, log_info};
+use crate::{log_info, log_limited};
 
 /// An offer waiting for its probe.
 pub struct Waiting {
@@ -46,8 +47,6 @@ struct Failing {
     now: bool,
     /// Offers sent unprobed since probes began to fail.
     unprobed: u64,
-    /// When "probing is off" was last logged.
-    logged: Option<Instant>,
     /// "probing is off" was logged and "probes work again" not yet.
     said_off: bool,
 }
@@ -59,16 +58,14 @@ impl Failing {
             self.unprobed = 0;
         }
         self.unprobed += 1;
-        let due = self
-            .logged
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if due && !self.said_off {
-            log_error!(
+        if !self.said_off {
+            self.said_off = log_limited!(
+                Level::Error,
+                "probing off",
+                1,
                 "probe of {addr}: {e}: probing is off while probes fail, offers go out \
                  unprobed (logged at most once a minute)"
             );
-            self.logged = Some(Instant::now());
-            self.said_off = true;
         }
     }
 
@@ -215,18 +212,26 @@ mod tests {
     fn failing_probes_are_said_once_and_their_end_once() {
         let addr = Ipv4Addr::new(10, 0, 0, 1);
         let mut f = Failing::default();
-        for _ in 0..1000 {
-            f.failed(addr, Errno::ENOBUFS);
-        }
+        let off = |lines: &[(crate::log::Level, String)]| {
+            lines
+                .iter()
+                .filter(|(_, l)| l.contains("probing is off"))
+                .count()
+        };
+        let ((), lines) = crate::log::capture(|| {
+            for _ in 0..1000 {
+                f.failed(addr, Errno::ENOBUFS);
+            }
+        });
         assert!(f.now && f.said_off);
         assert_eq!(f.unprobed, 1000);
-        let first = f.logged.expect("logged");
+        assert_eq!(off(&lines), 1, "{lines:?}");
         f.worked();
         assert!(!f.now && !f.said_off);
         // Failing again within the minute: counted, not logged.
-        f.failed(addr, Errno::ENOBUFS);
+        let ((), lines) = crate::log::capture(|| f.failed(addr, Errno::ENOBUFS));
         assert!(f.now && !f.said_off);
-        assert_eq!(f.logged, Some(first));
+        assert_eq!(off(&lines), 0, "{lines:?}");
         assert_eq!(f.unprobed, 1);
         // Nor is its end, which was never said to have begun.
         f.worked();

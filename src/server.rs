@@ -286,7 +286,7 @@ impl Server {
         }
     }
 
-    /// Reload when the file changed since it was last read (SPEC §2: before
+    /// Reload when the file changed since it was last read (checked before
     /// serving each packet).
     fn check_config(&mut self) {
         if self.watch.changed() {
@@ -336,8 +336,8 @@ impl Server {
         }
     }
 
-    /// Answer a batch of datagrams (SPEC §2's reload check is made once for
-    /// the batch: every datagram in it had arrived before).
+    /// Answer a batch of datagrams (the reload check is made once for the
+    /// batch: every datagram in it had arrived before).
     fn serve_batch(&mut self, batch: &Batch) {
         let work: Vec<(&[u8], &Datagram)> = batch.datagrams().collect();
         self.serve(&work);
@@ -539,14 +539,14 @@ impl Server {
                 }
             };
             let req = &pending.request;
-            let yiaddr = packet::addr(&bytes, 16);
+            let yiaddr = packet::addr(&bytes, packet::offset::YIADDR);
             log_info!("BOOTREPLY from bootpd on {yiaddr} to {}", req.mac());
             let server_id = self.local_address(&pending.arrival, yiaddr);
             let mut bytes = bytes;
             // bootpd names the interface facing giaddr, loopback here, as the
             // boot server when bootptab gives none: ours is the right one.
-            if packet::addr(&bytes, 20).is_loopback() {
-                bytes[20..24].copy_from_slice(&server_id.octets());
+            if packet::addr(&bytes, packet::offset::SIADDR).is_loopback() {
+                packet::set_addr(&mut bytes, packet::offset::SIADDR, server_id);
             }
             let reply = Reply {
                 to: route::destination(req, yiaddr, false),

@@ -4,13 +4,15 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::proto::{self, Answer};
-use crate::{log_detail, log_error};
+use super::stream::Stream;
+use crate::log::Level;
+use crate::{log_detail, log_limited};
 
 /// Where in.aasd is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,40 +34,13 @@ impl std::fmt::Display for Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Down(pub String);
 
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Stream::Unix(s) => s.as_fd(),
-            Stream::Tcp(s) => s.as_fd(),
-        }
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+impl std::error::Error for Down {}
 
 /// Longest answer line believed; anything longer is garbage.
 const MAX_ANSWER: usize = 64 * 1024;
@@ -138,8 +113,6 @@ pub struct Link {
     target: Target,
     timeout: Duration,
     conn: Option<BufReader<Stream>>,
-    /// Log "cannot reach" at most once a minute (SPEC §2).
-    last_complaint: Option<Instant>,
     /// Whether to log at all (aasadmin prints the error itself).
     logging: bool,
     /// Set while in.aasd is taken for hung.
@@ -157,7 +130,6 @@ impl Link {
             target,
             timeout,
             conn: None,
-            last_complaint: None,
             logging: true,
             backoff: None,
             greeting: Vec::new(),
@@ -414,13 +386,15 @@ impl Link {
         }
     }
 
+    /// Log "cannot reach" at most once a minute.
     fn complain(&mut self, why: &str) {
-        let due = self
-            .last_complaint
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if due && self.logging {
-            log_error!("{why}; dynamic clients get no answer until it can be reached");
-            self.last_complaint = Some(Instant::now());
+        if self.logging {
+            log_limited!(
+                Level::Error,
+                "aas unreachable",
+                1,
+                "{why}; dynamic clients get no answer until it can be reached"
+            );
         }
     }
 }

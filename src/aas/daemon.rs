@@ -7,23 +7,25 @@
 //! change the log might not hold.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::unistd::{access, setgid, setgroups, setuid, AccessFlags, User};
+use nix::unistd::{access, AccessFlags, User};
 
 use super::config::{self, AasConfig};
 use super::db::{Change, Db, Filter, Time};
 use super::journal::Store;
 use super::ops;
 use super::proto::{self, Request, MAX_LINE};
+use super::stream::Stream;
+use crate::log::Level;
 use crate::privilege::chown_no_follow;
-use crate::{log_debug, log_detail, log_error, log_info, signals};
+use crate::{log_debug, log_detail, log_error, log_info, log_limited, signals};
 
 /// More Unix-socket connections than this are refused (closed at once).
 /// TCP ones have their own cap (`max_tcp_connections`), so remote
@@ -60,34 +62,6 @@ pub fn now() -> Time {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Stream::Unix(s) => s.as_fd(),
-            Stream::Tcp(s) => s.as_fd(),
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
 }
 
 /// A `QUERY` answered a page at a time.
@@ -181,10 +155,6 @@ pub struct Daemon {
     tcp: Option<TcpListener>,
     conns: Vec<Conn>,
     next_checkpoint: Instant,
-    /// When a refused connection was last logged (a flood logs once a minute).
-    refusal_logged: Option<Instant>,
-    /// When closing a connection to make room was last logged.
-    eviction_logged: Option<Instant>,
     /// This round's logged changes, in order, until its fsync.
     unsynced: Vec<Change>,
 }
@@ -252,7 +222,7 @@ fn err(msg: String) -> io::Error {
 /// it, so that nothing after this runs as root and every file written is
 /// the user's. Directories that exist are left as they are, but must be
 /// writable by the user.
-fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
+fn drop_root(user: &User, cfg: &AasConfig) -> io::Result<()> {
     let me = nix::unistd::geteuid();
     if !me.is_root() {
         return if me == user.uid {
@@ -279,10 +249,7 @@ fn become_user(user: &User, cfg: &AasConfig) -> io::Result<()> {
                 .map_err(|e| err(format!("{}: chown to {name}: {e}", dir.display())))?;
         }
     }
-    // Supplementary groups first: after setuid there is no changing them.
-    setgroups(&[user.gid]).map_err(|e| err(format!("setgroups: {e}")))?;
-    setgid(user.gid).map_err(|e| err(format!("setgid {}: {e}", user.gid)))?;
-    setuid(user.uid).map_err(|e| err(format!("setuid {}: {e}", user.uid)))?;
+    crate::privilege::become_user(user, &[], &[])?;
     for (key, dir) in dirs {
         if access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_err() {
             return Err(err(format!(
@@ -319,8 +286,6 @@ impl Daemon {
             unix,
             tcp,
             conns: Vec::new(),
-            refusal_logged: None,
-            eviction_logged: None,
             unsynced: Vec::new(),
         })
     }
@@ -341,7 +306,7 @@ impl Daemon {
             None => None,
         };
         if let Some(u) = user {
-            become_user(u, cfg)?;
+            drop_root(u, cfg)?;
         }
         let mut db = Db::new(cfg.pools.clone());
         let store = Store::open(cfg.store.clone(), &mut db)?;
@@ -512,13 +477,12 @@ impl Daemon {
 
     /// Log a refused connection, at most once a minute.
     fn refused(&mut self, why: &str) {
-        let due = self
-            .refusal_logged
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if due {
-            log_error!("{why}: refused (logged at most once a minute)");
-            self.refusal_logged = Some(Instant::now());
-        }
+        log_limited!(
+            Level::Error,
+            "connection refused",
+            1,
+            "{why}: refused (logged at most once a minute)"
+        );
     }
 
     /// Room for a new TCP connection from `ip`. Unauthenticated ones are
@@ -564,19 +528,16 @@ impl Daemon {
             self.refused(&format!("{peer}: {cap} TCP connections open already"));
             return false;
         };
-        let due = self
-            .eviction_logged
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
         let c = &mut self.conns[i];
-        if due {
-            log_error!(
-                "{}: closed, unauthenticated for {} s, to make room for {peer} \
-                 (logged at most once a minute)",
-                c.peer,
-                (now - c.active).as_secs()
-            );
-            self.eviction_logged = Some(now);
-        }
+        log_limited!(
+            Level::Error,
+            "connection evicted",
+            1,
+            "{}: closed, unauthenticated for {} s, to make room for {peer} \
+             (logged at most once a minute)",
+            c.peer,
+            (now - c.active).as_secs()
+        );
         c.closing = true;
         c.input.clear();
         c.output.clear();

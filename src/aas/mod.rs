@@ -11,3 +11,4 @@ pub mod mac;
 pub mod ops;
 pub mod pipeline;
 pub mod proto;
+pub mod stream;

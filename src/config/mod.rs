@@ -204,6 +204,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 pub mod crosscheck;
 mod optable;
 mod optrules;

@@ -1,5 +1,5 @@
-//! The bad-input catalogue (../shared/reference/bad-inputs.md §4), case by
-//! case, through the whole handler: what is answered or dropped, the log
+//! The bad-input catalogue (the table in DEVELOPING.md), case by case,
+//! through the whole handler: what is answered or dropped, the log
 //! lines (captured at every level, as `-D 3`), and what reached the AAS.
 //! DEVELOPING.md maps each case to its tests; cases that need a socket, a
 //! daemon or a file system are tested in tests/.

@@ -780,7 +780,7 @@ impl Exchange<'_, '_> {
     fn fixed_address(&self, subnet: &Subnet) -> Option<Ipv4Addr> {
         let mac = self.req.mac();
         let Some(ip) = self.client.and_then(|c| c.ip_address) else {
-            // Dynamic addresses come from the AAS, which this release lacks.
+            // Without a fixed address the client's address comes from the AAS.
             log_detail!("no fixed address for {mac}");
             return None;
         };

@@ -15,7 +15,20 @@ use dhcproto::v4::MessageType;
 pub const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 /// Fixed BOOTP header (RFC 951) without the vendor area.
 pub const HEADER_LEN: usize = 236;
-/// Offsets of the header fields we use.
+/// The `op` field (offset 0) of a request and of a reply.
+pub const BOOTREQUEST: u8 = 1;
+pub const BOOTREPLY: u8 = 2;
+/// Offsets of the header fields we use (RFC 951); nothing outside this
+/// file reads or writes the header by position.
+pub mod offset {
+    pub const OP: usize = 0;
+    pub const XID: usize = 4;
+    pub const CIADDR: usize = 12;
+    pub const YIADDR: usize = 16;
+    pub const SIADDR: usize = 20;
+    pub const GIADDR: usize = 24;
+    pub const CHADDR: std::ops::Range<usize> = 28..44;
+}
 const SNAME: std::ops::Range<usize> = 44..108;
 const FILE: std::ops::Range<usize> = 108..236;
 /// RFC 1542 §4.1.1: a relay discards a request with hops > 16; so do we.
@@ -108,6 +121,8 @@ impl fmt::Display for Malformed {
         }
     }
 }
+
+impl std::error::Error for Malformed {}
 
 /// A request that passed validation. Option values are owned so the request
 /// outlives the receive buffer.
@@ -270,6 +285,11 @@ pub fn addr(buf: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::from(be32(buf, at))
 }
 
+/// Write `ip` at `at`; the caller has checked the length.
+pub fn set_addr(buf: &mut [u8], at: usize, ip: Ipv4Addr) {
+    buf[at..at + 4].copy_from_slice(&ip.octets());
+}
+
 /// Validate a datagram and walk its options. Nothing reads request bytes
 /// except through the `Request` this returns.
 pub fn parse(buf: &[u8]) -> Result<Request, Malformed> {
@@ -278,8 +298,8 @@ pub fn parse(buf: &[u8]) -> Result<Request, Malformed> {
     if buf.len() < HEADER_LEN + 4 {
         return Err(Malformed::Short(buf.len()));
     }
-    if buf[0] != 1 {
-        return Err(Malformed::NotRequest(buf[0]));
+    if buf[offset::OP] != BOOTREQUEST {
+        return Err(Malformed::NotRequest(buf[offset::OP]));
     }
     let hlen = buf[2];
     if hlen > 16 {
@@ -289,21 +309,21 @@ pub fn parse(buf: &[u8]) -> Result<Request, Malformed> {
     if hops > MAX_HOPS {
         return Err(Malformed::TooManyHops(hops));
     }
-    let giaddr = addr(buf, 24);
+    let giaddr = addr(buf, offset::GIADDR);
     let [g0, ..] = giaddr.octets();
     if giaddr.is_broadcast() || g0 == 0 && !giaddr.is_unspecified() || g0 == 127 {
         return Err(Malformed::BadGiaddr(giaddr));
     }
     let mut chaddr = [0u8; 16];
-    chaddr.copy_from_slice(&buf[28..44]);
+    chaddr.copy_from_slice(&buf[offset::CHADDR]);
     let mut req = Request {
         htype: buf[1],
         hlen,
         hops,
-        xid: be32(buf, 4),
+        xid: be32(buf, offset::XID),
         secs: u16::from_be_bytes([buf[8], buf[9]]),
         flags: u16::from_be_bytes([buf[10], buf[11]]),
-        ciaddr: addr(buf, 12),
+        ciaddr: addr(buf, offset::CIADDR),
         giaddr,
         chaddr,
         message_type: None,
@@ -400,7 +420,7 @@ fn walk(
 }
 
 /// Fixed-size options of the wrong length: the identity-bearing ones drop the
-/// packet; the others are ignored alone (bad-inputs case 10).
+/// packet; the others are ignored alone (catalogue case 10).
 fn check_options(req: &mut Request) -> Result<(), Malformed> {
     let mut i = 0;
     while i < req.options.len() {
