@@ -724,7 +724,7 @@ mod tests {
             [
                 Ok(Answer::Ok(vec!["10.0.0.1".into()])),
                 Ok(Answer::Err {
-                    code: "taken".into(),
+                    code: proto::Code::Taken,
                     text: "10.0.0.2 is taken".into()
                 }),
                 Ok(Answer::Ok(vec!["10.0.0.3".into()])),

@@ -13,6 +13,8 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
+use super::proto::Code;
+
 /// Unix seconds.
 pub type Time = u64;
 /// A lease end that never comes (an infinite lease).
@@ -149,16 +151,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Refusal::NoPool(_) => "nopool",
-            Refusal::NotInPool(_) => "notinpool",
-            Refusal::Taken(_) => "taken",
-            Refusal::Disabled(_) => "disabled",
-            Refusal::Exhausted(_) => "exhausted",
-            Refusal::NotHeld(_) => "notheld",
-            Refusal::Unknown(_) => "unknown",
-            Refusal::Reserved(_) => "reserved",
+            Refusal::NoPool(_) => Code::NoPool,
+            Refusal::NotInPool(_) => Code::NotInPool,
+            Refusal::Taken(_) => Code::Taken,
+            Refusal::Disabled(_) => Code::Disabled,
+            Refusal::Exhausted(_) => Code::Exhausted,
+            Refusal::NotHeld(_) => Code::NotHeld,
+            Refusal::Unknown(_) => Code::Unknown,
+            Refusal::Reserved(_) => Code::Reserved,
         }
     }
 }

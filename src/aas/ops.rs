@@ -64,10 +64,12 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                     a.host.as_ref().map_or(String::new(), |h| format!(" ({h})")),
                     crate::log::utc_text(end)
                 );
-                let mut text = format!("OK {} {}", Ipv4Addr::from(addr), time_text(end));
-                if !had {
-                    text.push_str(&format!(" new {}", db.in_use(&a.pool)));
+                let text = proto::Allocated {
+                    addr: Ipv4Addr::from(addr),
+                    end,
+                    new: (!had).then(|| db.in_use(&a.pool)),
                 }
+                .to_string();
                 Outcome { text, changes }
             }
             (_, Err(r)) => {
@@ -154,10 +156,8 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             }
             let mut out = String::new();
             for s in &found {
-                out.push_str(&format!(
-                    "POOL {} {} {} {} {} {} {} {}\n",
-                    s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined, s.reserved
-                ));
+                out.push_str(&proto::stats_line(s));
+                out.push('\n');
             }
             out.push_str(&format!("END {}", found.len()));
             rows(out)
@@ -208,7 +208,15 @@ pub fn lease_rows(
         let released = db.get(a).map_or(0, |e| e.released);
         let line = with_host(
             row(
-                a, &pool, "reserved", false, &r.service, &r.client, r.since, FOREVER, released,
+                a,
+                &pool,
+                Selector::Reserved,
+                false,
+                &r.service,
+                &r.client,
+                r.since,
+                FOREVER,
+                released,
             ),
             "",
             f.with_host,
@@ -238,7 +246,7 @@ fn row_of(a: u32, pool: &str, e: &super::db::Entry, now: Time, host: bool) -> St
     let r = row(
         a,
         pool,
-        e.state_at(now).name(),
+        Selector::State(e.state_at(now)),
         e.disabled,
         &e.service,
         &e.client,
@@ -264,7 +272,7 @@ fn with_host(mut row: String, host: &str, wanted: bool) -> String {
 fn row(
     a: u32,
     pool: &str,
-    state: &str,
+    state: Selector,
     disabled: bool,
     service: &str,
     client: &str,
@@ -272,14 +280,19 @@ fn row(
     end: Time,
     released: Time,
 ) -> String {
-    format!(
-        "LEASE {} {pool} {state} {} {} {} {reserved} {} {released}",
-        Ipv4Addr::from(a),
-        if disabled { "yes" } else { "no" },
-        word(service),
-        word(client),
-        time_text(end),
-    )
+    proto::LeaseRow {
+        addr: Ipv4Addr::from(a),
+        pool: pool.to_string(),
+        state,
+        disabled,
+        service: service.to_string(),
+        client: client.to_string(),
+        reserved,
+        end,
+        released,
+        host: None,
+    }
+    .to_string()
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests

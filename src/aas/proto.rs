@@ -23,9 +23,10 @@
 //! `lease` and `end` are seconds and unix time, or `infinite`; `-` stands
 //! for an empty service or client in rows.
 
+use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::db::{Alloc, Filter, Selector, State, Time, Want, FOREVER};
+use super::db::{Alloc, Filter, Selector, State, Stats, Time, Want, FOREVER};
 
 /// Longest request line accepted; a longer one closes the connection.
 pub const MAX_LINE: usize = 1024;
@@ -64,6 +65,140 @@ pub enum Request {
     Pools,
     Checkpoint,
     Reload,
+}
+
+fn ip(a: u32) -> Ipv4Addr {
+    Ipv4Addr::from(a)
+}
+
+fn selector_word(s: Selector) -> &'static str {
+    match s {
+        Selector::State(st) => st.name(),
+        Selector::Disabled => "disabled",
+        Selector::Reserved => "reserved",
+    }
+}
+
+impl Request {
+    /// The request if its line says exactly it: names without blanks or
+    /// control characters, so one value is one line (a pool name with a
+    /// newline would otherwise send a second request).
+    pub fn checked(self) -> Result<Request, String> {
+        let line = self.to_string();
+        match parse(&line) {
+            Ok(r) if r == self => Ok(self),
+            Ok(_) => Err(format!(
+                "\"{}\": a name holds a blank",
+                crate::log::escape(line.as_bytes())
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The request line, without its newline, as [`parse`] reads it back.
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let holder = |f: &mut fmt::Formatter<'_>, by: &Option<(String, String)>| match by {
+            Some((s, c)) => write!(f, " {s} {c}"),
+            None => Ok(()),
+        };
+        match self {
+            Request::Auth(p) => write!(f, "AUTH {p}"),
+            Request::Ping => f.write_str("PING"),
+            Request::Alloc(a) => alloc_line(f, a),
+            Request::Unhold {
+                pool,
+                service,
+                client,
+            } => write!(f, "UNHOLD {pool} {service} {client}"),
+            Request::Release { addr, by } => {
+                write!(f, "RELEASE {}", ip(*addr))?;
+                holder(f, by)
+            }
+            Request::Decline { addr, secs, by } => {
+                write!(f, "DECLINE {} {secs}", ip(*addr))?;
+                holder(f, by)
+            }
+            Request::Disable(a) => write!(f, "DISABLE {}", ip(*a)),
+            Request::Enable(a) => write!(f, "ENABLE {}", ip(*a)),
+            Request::Query(q) => query_line(f, q),
+            Request::Stats(None) => f.write_str("STATS"),
+            Request::Stats(Some(p)) => write!(f, "STATS {p}"),
+            Request::Reserve {
+                addr,
+                service,
+                client,
+            } => write!(f, "RESERVE {} {service} {client}", ip(*addr)),
+            Request::Unreserve(a) => write!(f, "UNRESERVE {}", ip(*a)),
+            Request::Pools => f.write_str("POOLS"),
+            Request::Checkpoint => f.write_str("CHECKPOINT"),
+            Request::Reload => f.write_str("RELOAD"),
+        }
+    }
+}
+
+fn alloc_line(f: &mut fmt::Formatter<'_>, a: &Alloc) -> fmt::Result {
+    write!(
+        f,
+        "ALLOC {} {} {} {}",
+        a.pool,
+        a.service,
+        a.client,
+        time_text(a.lease)
+    )?;
+    if a.previous {
+        f.write_str(" previous")?;
+    }
+    match a.want {
+        Want::Any => {}
+        Want::Exact(x) => write!(f, " exact={}", ip(x))?,
+        Want::Range(lo, hi) => write!(f, " range={}-{}", ip(lo), ip(hi))?,
+        Want::Prefer(x) => write!(f, " prefer={}", ip(x))?,
+    }
+    for (on, word) in [(a.mine, " mine"), (a.known, " known")] {
+        if on {
+            f.write_str(word)?;
+        }
+    }
+    if a.keep != 0 {
+        write!(f, " keep={}", a.keep)?;
+    }
+    if let Some(c) = &a.alias {
+        write!(f, " alias={c}")?;
+    }
+    if a.hold {
+        f.write_str(" hold")?;
+    }
+    match &a.host {
+        Some(h) => write!(f, " host={h}"),
+        None => Ok(()),
+    }
+}
+
+fn query_line(f: &mut fmt::Formatter<'_>, q: &Filter) -> fmt::Result {
+    f.write_str("QUERY")?;
+    if let Some(p) = &q.pool {
+        write!(f, " pool={p}")?;
+    }
+    match q.range {
+        Some((a, b)) if a == b => write!(f, " address={}", ip(a))?,
+        Some((a, b)) => write!(f, " range={}-{}", ip(a), ip(b))?,
+        None => {}
+    }
+    if let Some(s) = &q.service {
+        write!(f, " service={s}")?;
+    }
+    if let Some(c) = &q.client {
+        write!(f, " client={c}")?;
+    }
+    if let Some(s) = q.state {
+        write!(f, " state={}", selector_word(s))?;
+    }
+    if q.with_host {
+        f.write_str(" hostname")?;
+    }
+    Ok(())
 }
 
 fn addr(s: &str) -> Result<u32, String> {
@@ -371,21 +506,82 @@ pub fn parse_pools(words: &[String]) -> Option<Vec<PoolRanges>> {
         .collect()
 }
 
+/// The code word of an `ERR` answer, spelt here once for in.aasd's
+/// refusals and for in.dhcpd's decisions on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Code {
+    NoPool,
+    NotInPool,
+    Taken,
+    Disabled,
+    Exhausted,
+    NotHeld,
+    Unknown,
+    Reserved,
+    /// The request did not parse.
+    Syntax,
+    Auth,
+    Denied,
+    Io,
+    Reload,
+}
+
+const CODES: [(Code, &str); 13] = [
+    (Code::NoPool, "nopool"),
+    (Code::NotInPool, "notinpool"),
+    (Code::Taken, "taken"),
+    (Code::Disabled, "disabled"),
+    (Code::Exhausted, "exhausted"),
+    (Code::NotHeld, "notheld"),
+    (Code::Unknown, "unknown"),
+    (Code::Reserved, "reserved"),
+    (Code::Syntax, "syntax"),
+    (Code::Auth, "auth"),
+    (Code::Denied, "denied"),
+    (Code::Io, "io"),
+    (Code::Reload, "reload"),
+];
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        CODES
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map_or("", |(_, w)| w)
+    }
+
+    pub fn from_word(w: &str) -> Option<Code> {
+        CODES.iter().find(|(_, s)| *s == w).map(|(c, _)| *c)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, w: &&str) -> bool {
+        self.as_str() == *w
+    }
+}
+
 /// An answer line as a requester sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     Ok(Vec<String>),
-    Err { code: String, text: String },
+    Err { code: Code, text: String },
 }
 
 /// Parse an answer line; `None` for anything that is not one (garbage
-/// from the other end).
+/// from the other end, or a code this side does not know).
 pub fn answer(line: &str) -> Option<Answer> {
     let mut words = line.split_ascii_whitespace();
     match words.next()? {
         "OK" => Some(Answer::Ok(words.map(str::to_string).collect())),
         "ERR" => {
-            let code = words.next()?.to_string();
+            let code = Code::from_word(words.next()?)?;
             Some(Answer::Err {
                 code,
                 text: words.collect::<Vec<_>>().join(" "),
@@ -393,6 +589,176 @@ pub fn answer(line: &str) -> Option<Answer> {
         }
         _ => None,
     }
+}
+
+/// The answer to an `ALLOC`: `OK address end [new N]`; `new` when the
+/// client held no address of the pool before, N the pool's addresses held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocated {
+    pub addr: Ipv4Addr,
+    pub end: Time,
+    pub new: Option<u64>,
+}
+
+impl Allocated {
+    /// From the words after `OK`.
+    pub fn parse(words: &[String]) -> Result<Allocated, String> {
+        let bad = || format!("\"OK {}\" is not an ALLOC answer", words.join(" "));
+        let (a, end, new) = match words {
+            [a, end] => (a, end, None),
+            [a, end, new, n] if new == "new" => (a, end, Some(n.parse().map_err(|_| bad())?)),
+            _ => return Err(bad()),
+        };
+        Ok(Allocated {
+            addr: a.parse().map_err(|_| bad())?,
+            end: time_word(end).ok_or_else(bad)?,
+            new,
+        })
+    }
+}
+
+impl fmt::Display for Allocated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OK {} {}", self.addr, time_text(self.end))?;
+        match self.new {
+            Some(n) => write!(f, " new {n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A unix time or `infinite`, as rows and ALLOC answers give it.
+fn time_word(w: &str) -> Option<Time> {
+    if w == "infinite" {
+        Some(FOREVER)
+    } else {
+        w.parse().ok().filter(|&t| t != FOREVER)
+    }
+}
+
+/// `-` back to an empty word.
+fn unword(w: &str) -> String {
+    if w == "-" {
+        String::new()
+    } else {
+        w.to_string()
+    }
+}
+
+/// One `LEASE` row of a QUERY answer: what aasadmin shows of an address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub addr: Ipv4Addr,
+    pub pool: String,
+    /// A state, or [`Selector::Reserved`] for a reserved address nobody holds.
+    pub state: Selector,
+    pub disabled: bool,
+    /// Empty when nobody holds it.
+    pub service: String,
+    pub client: String,
+    pub reserved: Time,
+    pub end: Time,
+    pub released: Time,
+    /// Only in rows asked for with `hostname`; empty when the client sent none.
+    pub host: Option<String>,
+}
+
+impl LeaseRow {
+    /// Parse a row line; one with the wrong number of words is an error.
+    pub fn parse(line: &str) -> Result<LeaseRow, String> {
+        let bad = |why: &str| format!("\"{}\": {why}", crate::log::escape(line.as_bytes()));
+        let w: Vec<&str> = line.split_ascii_whitespace().collect();
+        let words = "not a LEASE row of 9 or 10 words";
+        let (fields, host) = match w.as_slice() {
+            ["LEASE", f @ ..] if f.len() == 9 => (f, None),
+            ["LEASE", f @ .., h] if f.len() == 9 => (f, Some(unword(h))),
+            _ => return Err(bad(words)),
+        };
+        let &[a, pool, state, disabled, service, client, reserved, end, released] = fields else {
+            return Err(bad(words));
+        };
+        let num = |s: &str| s.parse::<Time>().map_err(|_| bad("a time is not a number"));
+        Ok(LeaseRow {
+            addr: a.parse().map_err(|_| bad("no address"))?,
+            pool: pool.to_string(),
+            state: match state {
+                "reserved" => Selector::Reserved,
+                s => Selector::State(State::from_name(s).ok_or_else(|| bad("no state"))?),
+            },
+            disabled: match disabled {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(bad("disabled is not yes or no")),
+            },
+            service: unword(service),
+            client: unword(client),
+            reserved: num(reserved)?,
+            end: time_word(end).ok_or_else(|| bad("the end is not a time"))?,
+            released: num(released)?,
+            host,
+        })
+    }
+}
+
+impl fmt::Display for LeaseRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "LEASE {} {} {} {} {} {} {} {} {}",
+            self.addr,
+            self.pool,
+            selector_word(self.state),
+            if self.disabled { "yes" } else { "no" },
+            word(&self.service),
+            word(&self.client),
+            self.reserved,
+            time_text(self.end),
+            self.released
+        )?;
+        match &self.host {
+            Some(h) => write!(f, " {}", word(h)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One `POOL` row of a STATS answer.
+pub fn stats_line(s: &Stats) -> String {
+    format!(
+        "POOL {} {} {} {} {} {} {} {}",
+        s.name, s.size, s.leased, s.offered, s.free, s.disabled, s.declined, s.reserved
+    )
+}
+
+/// A `POOL` row back to its counts; the wrong number of words is an error.
+pub fn parse_stats(line: &str) -> Result<Stats, String> {
+    let bad = || {
+        format!(
+            "\"{}\" is not a POOL row",
+            crate::log::escape(line.as_bytes())
+        )
+    };
+    let w: Vec<&str> = line.split_ascii_whitespace().collect();
+    let ["POOL", name, counts @ ..] = &w[..] else {
+        return Err(bad());
+    };
+    let n: Vec<u64> = counts
+        .iter()
+        .map(|c| c.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [size, leased, offered, free, disabled, declined, reserved] = n[..] else {
+        return Err(bad());
+    };
+    Ok(Stats {
+        name: name.to_string(),
+        size,
+        leased,
+        offered,
+        free,
+        disabled,
+        declined,
+        reserved,
+    })
 }
 
 #[cfg(test)]
@@ -551,11 +917,279 @@ mod tests {
         assert_eq!(
             answer("ERR taken 10.0.0.5 is held by another client"),
             Some(Answer::Err {
-                code: "taken".into(),
+                code: Code::Taken,
                 text: "10.0.0.5 is held by another client".into()
             })
         );
         assert_eq!(answer("HTTP/1.1 400"), None);
         assert_eq!(answer(""), None);
+    }
+
+    /// A small seeded generator (xorshift), so failures repeat.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn flip(&mut self) -> bool {
+            self.below(2) == 0
+        }
+        fn addr(&mut self) -> u32 {
+            self.next() as u32
+        }
+        fn range(&mut self) -> (u32, u32) {
+            let (a, b) = (self.addr(), self.addr());
+            (a.min(b), a.max(b))
+        }
+        /// A name as the wire allows it: printable, no blanks, never `-`.
+        fn name(&mut self) -> String {
+            const CHARS: &[u8] = b"abcXYZ019./:%=_-\xc3\xa9";
+            let len = 1 + self.below(12) as usize;
+            let mut s: String = (0..len)
+                .map(|_| char::from(CHARS[self.below(CHARS.len() as u64 - 2) as usize]))
+                .collect();
+            if self.below(8) == 0 {
+                s.push('\u{e9}');
+            }
+            if s == "-" {
+                s.push('x');
+            }
+            s
+        }
+        fn opt_name(&mut self) -> Option<String> {
+            self.flip().then(|| self.name())
+        }
+        fn time(&mut self) -> Time {
+            if self.below(5) == 0 {
+                FOREVER
+            } else {
+                1 + self.below(u64::from(u32::MAX))
+            }
+        }
+        fn state(&mut self) -> Selector {
+            match self.below(6) {
+                0 => Selector::Disabled,
+                1 => Selector::Reserved,
+                n => Selector::State(
+                    [State::Free, State::Offered, State::Leased, State::Declined][n as usize - 2],
+                ),
+            }
+        }
+        fn holder(&mut self) -> Option<(String, String)> {
+            self.flip().then(|| (self.name(), self.name()))
+        }
+        fn alloc(&mut self) -> Alloc {
+            let want = match self.below(4) {
+                0 => Want::Any,
+                1 => Want::Exact(self.addr()),
+                2 => {
+                    let (a, b) = self.range();
+                    Want::Range(a, b)
+                }
+                _ => Want::Prefer(self.addr()),
+            };
+            let exact = matches!(want, Want::Exact(_));
+            Alloc {
+                pool: self.name(),
+                service: self.name(),
+                client: self.name(),
+                lease: self.time(),
+                want,
+                previous: self.flip(),
+                hold: self.flip(),
+                mine: exact && self.flip(),
+                known: exact && self.flip(),
+                keep: if self.flip() { 0 } else { self.below(1 << 40) },
+                host: self.opt_name(),
+                alias: self.opt_name(),
+            }
+        }
+        fn request(&mut self) -> Request {
+            match self.below(15) {
+                0 => Request::Auth(self.name()),
+                1 => Request::Ping,
+                2 => Request::Alloc(self.alloc()),
+                3 => Request::Unhold {
+                    pool: self.name(),
+                    service: self.name(),
+                    client: self.name(),
+                },
+                4 => Request::Release {
+                    addr: self.addr(),
+                    by: self.holder(),
+                },
+                5 => Request::Decline {
+                    addr: self.addr(),
+                    secs: self.below(u64::from(u32::MAX) + 1),
+                    by: self.holder(),
+                },
+                6 => Request::Disable(self.addr()),
+                7 => Request::Enable(self.addr()),
+                8 => Request::Query(Filter {
+                    pool: self.opt_name(),
+                    range: self.flip().then(|| self.range()),
+                    service: self.opt_name(),
+                    client: self.opt_name(),
+                    state: self.flip().then(|| self.state()),
+                    with_host: self.flip(),
+                }),
+                9 => Request::Stats(self.opt_name()),
+                10 => Request::Reserve {
+                    addr: self.addr(),
+                    service: self.name(),
+                    client: self.name(),
+                },
+                11 => Request::Unreserve(self.addr()),
+                12 => Request::Pools,
+                13 => Request::Checkpoint,
+                _ => Request::Reload,
+            }
+        }
+    }
+
+    #[test]
+    fn requests_read_back_as_written() {
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let r = g.request();
+            let line = r.to_string();
+            assert_eq!(parse(&line).as_ref(), Ok(&r), "{line}");
+            assert_eq!(r.clone().checked(), Ok(r));
+        }
+    }
+
+    #[test]
+    fn answers_read_back_as_written() {
+        let mut g = Gen(0x2545_f491_4f6c_dd1d);
+        let words = |line: &str| match answer(line) {
+            Some(Answer::Ok(w)) => w,
+            other => panic!("{line}: {other:?}"),
+        };
+        for _ in 0..5_000 {
+            let a = Allocated {
+                addr: Ipv4Addr::from(g.addr()),
+                end: g.time(),
+                new: g.flip().then(|| g.next()),
+            };
+            assert_eq!(Allocated::parse(&words(&a.to_string())), Ok(a));
+            let row = LeaseRow {
+                addr: Ipv4Addr::from(g.addr()),
+                pool: g.name(),
+                state: match g.state() {
+                    Selector::Disabled => Selector::Reserved,
+                    s => s,
+                },
+                disabled: g.flip(),
+                service: g.opt_name().unwrap_or_default(),
+                client: g.opt_name().unwrap_or_default(),
+                reserved: g.next(),
+                end: g.time(),
+                released: g.next(),
+                host: g.flip().then(|| g.opt_name().unwrap_or_default()),
+            };
+            assert_eq!(LeaseRow::parse(&row.to_string()), Ok(row));
+            let stats = Stats {
+                name: g.name(),
+                size: g.next(),
+                leased: g.next(),
+                offered: g.next(),
+                free: g.next(),
+                disabled: g.next(),
+                declined: g.next(),
+                reserved: g.next(),
+            };
+            assert_eq!(parse_stats(&stats_line(&stats)), Ok(stats));
+            let code = CODES[g.below(CODES.len() as u64) as usize].0;
+            let line = format!("ERR {code} {}", g.name());
+            let Some(Answer::Err { code: back, .. }) = answer(&line) else {
+                panic!("{line}")
+            };
+            assert_eq!(back, code);
+        }
+    }
+
+    #[test]
+    fn requests_render_as_the_manual_spells_them() {
+        let a = Alloc {
+            pool: "Dyn".into(),
+            service: "dhcp".into(),
+            client: "k".into(),
+            lease: 1100,
+            want: Want::Exact(0x0a00_0005),
+            previous: false,
+            hold: false,
+            mine: true,
+            known: false,
+            keep: 1000,
+            host: Some("pc.x".into()),
+            alias: Some("a".into()),
+        };
+        assert_eq!(
+            Request::Alloc(a.clone()).to_string(),
+            "ALLOC Dyn dhcp k 1100 exact=10.0.0.5 mine keep=1000 alias=a host=pc.x"
+        );
+        let offer = Alloc {
+            lease: 10,
+            want: Want::Prefer(0x0a00_0005),
+            previous: true,
+            hold: true,
+            mine: false,
+            keep: 0,
+            ..a
+        };
+        assert_eq!(
+            Request::Alloc(offer).to_string(),
+            "ALLOC Dyn dhcp k 10 previous prefer=10.0.0.5 alias=a hold host=pc.x"
+        );
+        let q = Filter {
+            range: Some((1, 1)),
+            with_host: true,
+            ..Filter::default()
+        };
+        assert_eq!(
+            Request::Query(q).to_string(),
+            "QUERY address=0.0.0.1 hostname"
+        );
+    }
+
+    #[test]
+    fn names_that_would_split_the_line_are_refused() {
+        for bad in ["P\nPOOLS", "two words", "", "tab\there", "bell\x07"] {
+            let r = Request::Stats(Some(bad.into()));
+            assert!(r.checked().is_err(), "{bad:?}");
+        }
+        assert!(Request::Stats(Some("P".into())).checked().is_ok());
+    }
+
+    #[test]
+    fn rows_with_the_wrong_number_of_words_are_errors() {
+        let row = "LEASE 10.0.0.5 P leased no dhcp c 1 1700000000 0";
+        assert_eq!(LeaseRow::parse(row).unwrap().host, None);
+        assert_eq!(
+            LeaseRow::parse(&format!("{row} -"))
+                .unwrap()
+                .host
+                .as_deref(),
+            Some("")
+        );
+        for bad in [
+            "LEASE 10.0.0.5 P leased no dhcp c 1 1700000000",
+            "LEASE 10.0.0.5 P leased no dhcp c 1 1700000000 0 h extra",
+            "LEASE 10.0.0.5 P gone no dhcp c 1 1700000000 0",
+            "POOL P 1 2 3",
+        ] {
+            assert!(LeaseRow::parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse_stats("POOL P 1 2 3 4 5 6").is_err());
+        assert!(parse_stats("POOL P 1 2 3 4 5 6 7 8").is_err());
+        assert!(parse_stats("POOL P 1 2 3 4 5 6 7").is_ok());
+        assert_eq!(answer("ERR nosuchcode text"), None);
     }
 }

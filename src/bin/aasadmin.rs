@@ -158,7 +158,7 @@ impl Admin {
         match a {
             Answer::Err { code, text } => eprintln!(
                 "aasadmin: refused ({}): {}",
-                printable(&code),
+                code.as_str(),
                 printable(&text)
             ),
             Answer::Ok(_) => eprintln!("aasadmin: unexpected answer"),
@@ -333,7 +333,7 @@ impl Admin {
     fn leases(&mut self, line: &str, keep: impl Fn(&[String]) -> bool) -> i32 {
         let mut answer = self.link.ask_rows(&format!("{line} hostname"));
         let old = matches!(&answer, Ok(Err(Answer::Err { code, text }))
-            if code == "syntax" && text.contains("\"hostname\""));
+            if *code == proto::Code::Syntax && text.contains("\"hostname\""));
         if old {
             answer = self.link.ask_rows(line);
         }

@@ -276,7 +276,7 @@ mod tests {
                     "86400".into(),
                 ]),
                 Answer::Err {
-                    code: "notinpool".into(),
+                    code: proto::Code::NotInPool,
                     text: "10.0.0.5 is in no pool".into(),
                 },
             ])
