@@ -9,7 +9,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::aas::client::Requester;
-use crate::aas::db::{Db, Pool, State};
+use crate::aas::db::{Alloc, Db, Pool, State, Want};
 use crate::aas::ops::{self, Local};
 use crate::aas::{config as aas_config, journal, proto};
 use crate::config::{self, Config};
@@ -65,7 +65,21 @@ fn fresh_aas() -> Local {
     let pool = Pool::new("Fuzz", vec![(u32::from(POOL_FIRST), u32::from(POOL_LAST))]);
     let mut aas = Local::new(Db::new(vec![pool]), NOW);
     for (client, addr) in HELD {
-        let line = format!("ALLOC Fuzz dhcp {client} 3600 exact={addr}");
+        let line = proto::Request::Alloc(Alloc {
+            pool: "Fuzz".into(),
+            service: "dhcp".into(),
+            client: client.into(),
+            lease: 3600,
+            want: Want::Exact(u32::from(addr)),
+            previous: false,
+            hold: false,
+            mine: false,
+            known: false,
+            keep: 0,
+            host: None,
+            alias: None,
+        })
+        .to_string();
         let answer = aas.ask(&line);
         assert!(
             matches!(answer, Ok(proto::Answer::Ok(_))),
@@ -231,7 +245,11 @@ pub fn aas_protocol(data: &[u8]) {
         }
         let line = String::from_utf8_lossy(raw);
         let (text, lines) = log::capture(|| match proto::parse(line.trim_end_matches('\r')) {
-            Ok(r) => ops::apply(&mut db, r, NOW).text,
+            Ok(r) => {
+                // What in.aasd understood, written again, says the same.
+                assert_eq!(proto::parse(&r.to_string()).as_ref(), Ok(&r), "{line:?}");
+                ops::apply(&mut db, r, NOW).text
+            }
             Err(e) => format!("ERR syntax {e}"),
         });
         check_log_lines(&lines);
@@ -241,6 +259,7 @@ pub fn aas_protocol(data: &[u8]) {
             "{line:?} got {text:?}"
         );
         assert!(!text.contains('\r') && !text.contains('\0'), "{text:?}");
+        check_answer(&text);
     }
     check_db(&db);
 }
@@ -275,6 +294,25 @@ pub fn journal_replay(data: &[u8]) {
 }
 
 /// Every address the database knows is in one of its pools.
+/// Every answer reads as the requester's types read it: rows as rows, the
+/// last line as an answer with a known code.
+fn check_answer(text: &str) {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last = lines.pop().unwrap_or("");
+    for row in lines {
+        let read = match row.split(' ').next() {
+            Some("LEASE") => proto::LeaseRow::parse(row).map(drop),
+            Some("POOL") => proto::parse_stats(row).map(drop),
+            _ => Err(String::new()),
+        };
+        assert!(read.is_ok(), "row {row:?}: {read:?}");
+    }
+    assert!(
+        last.starts_with("END ") || proto::answer(last).is_some(),
+        "{last:?}"
+    );
+}
+
 fn check_db(db: &Db) {
     for (addr, _) in db.entries() {
         assert!(db.pool_of(addr).is_some(), "{addr} in no pool");

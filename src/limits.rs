@@ -279,13 +279,13 @@ impl Admission<'_> {
         else {
             return Ok(answer);
         };
-        let end = words
-            .get(1)
-            .and_then(|w| proto::lease(w).ok())
-            .unwrap_or(u64::MAX);
-        let in_use = match (words.get(2).map(String::as_str), words.get(3)) {
-            (Some("new"), n) => Some(n.and_then(|n| n.parse().ok()).unwrap_or(u64::MAX)),
-            _ => None,
+        // An answer that does not read counts as the longest lease and,
+        // when it says `new`, as a full pool.
+        let allocated = proto::Allocated::parse(words).ok();
+        let end = allocated.map_or(u64::MAX, |a| a.end);
+        let in_use = match allocated {
+            Some(a) => a.new,
+            None => words.get(2).filter(|w| *w == "new").map(|_| u64::MAX),
         };
         let verdict = self.gate.borrow_mut().judge(
             subnet,
@@ -298,12 +298,19 @@ impl Admission<'_> {
         let Err(why) = verdict else {
             return Ok(answer);
         };
-        let undo = if alloc.hold {
-            format!("UNHOLD {} {} {}", alloc.pool, alloc.service, alloc.client)
-        } else {
-            format!("RELEASE {} {} {}", words[0], alloc.service, alloc.client)
+        let undo = match allocated {
+            _ if alloc.hold => Request::Unhold {
+                pool: alloc.pool,
+                service: alloc.service,
+                client: alloc.client.clone(),
+            },
+            Some(a) => Request::Release {
+                addr: u32::from(a.addr),
+                by: Some((alloc.service, alloc.client.clone())),
+            },
+            None => return Ok(answer),
         };
-        let _ = queue.enqueue(&undo).await;
+        let _ = queue.enqueue(&undo.to_string()).await;
         crate::log::limited(
             crate::log::Level::Info,
             "new client limit",

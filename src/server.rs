@@ -136,7 +136,7 @@ impl Server {
         let mut lines: Vec<String> = old
             .iter()
             .filter(|(a, _)| !self.pins.iter().any(|(b, _)| a == b))
-            .map(|(a, _)| format!("UNRESERVE {a}"))
+            .map(|(a, _)| crate::aas::proto::Request::Unreserve(u32::from(*a)).to_string())
             .collect();
         lines.extend(crosscheck::greeting(&self.pins));
         // Served meanwhile, as in a batch: a slow or unreachable in.aasd
@@ -499,7 +499,7 @@ impl Server {
                 probe.addr,
                 self.config.server.decline_time
             );
-            if let Err(e) = self.aas.ask(&probe.decline) {
+            if let Err(e) = self.aas.ask(&probe.decline.to_string()) {
                 log_detail!("declining {}: {}", probe.addr, e.0);
             }
             if w.conflicts + 1 >= MAX_CONFLICTS {

@@ -225,7 +225,7 @@ impl Link {
             // that too, so a refusal is reported as one, not as a hang.
             let deadline = Instant::now() + self.timeout + super::daemon::AUTH_FAILURE_DELAY;
             conn.get_mut()
-                .write_all(format!("AUTH {password}\n").as_bytes())?;
+                .write_all(format!("{}\n", proto::Request::Auth(password.clone())).as_bytes())?;
             await_line(&conn, deadline, meanwhile)?;
             let line = read_line(&mut conn)?;
             if line != "OK" {

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::client::{Down, Requester};
 use super::db::{Change, Db, Filter, Refusal, Reservation, Selector, State, Time, FOREVER};
-use super::proto::{self, time_text, word, Answer, Request};
+use super::proto::{self, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
 pub struct Outcome {
@@ -128,12 +128,14 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                     Ipv4Addr::from(addr),
                     crate::log::utc_text(end)
                 );
-                rows(format!(
-                    "OK held {} {} {}",
-                    word(&s),
-                    word(&c),
-                    time_text(end)
-                ))
+                rows(
+                    proto::Held {
+                        service: s,
+                        client: c,
+                        end,
+                    }
+                    .to_string(),
+                )
             }
             Err(r) => refused(r),
         },

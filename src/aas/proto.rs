@@ -340,7 +340,7 @@ fn parse_words(line: &str) -> Result<Request, String> {
                 Request::Enable(a)
             })
         }
-        "QUERY" => query(args),
+        "QUERY" => filter(args).map(Request::Query),
         "STATS" => match args {
             [] => Ok(Request::Stats(None)),
             [p] => Ok(Request::Stats(Some(name(p)?))),
@@ -424,7 +424,12 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
     Ok(Request::Alloc(a))
 }
 
-fn query(args: &[&str]) -> Result<Request, String> {
+/// The words after `QUERY` (aasadmin's `list` filters are these).
+pub fn parse_query(args: &[&str]) -> Result<Filter, String> {
+    filter(args).map_err(|e| crate::log::escape(e.as_bytes()))
+}
+
+fn filter(args: &[&str]) -> Result<Filter, String> {
     let mut f = Filter::default();
     for w in args {
         if *w == "hostname" {
@@ -459,7 +464,7 @@ fn query(args: &[&str]) -> Result<Request, String> {
             }
         }
     }
-    Ok(Request::Query(f))
+    Ok(f)
 }
 
 /// `-` for an empty word, so a row always has the same number of words.
@@ -627,6 +632,41 @@ impl fmt::Display for Allocated {
     }
 }
 
+/// RESERVE's answer when another client holds the address:
+/// `OK held service client end`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub service: String,
+    pub client: String,
+    pub end: Time,
+}
+
+impl Held {
+    /// From the words after `OK`; `None` unless they are `held ...`.
+    pub fn parse(words: &[String]) -> Option<Held> {
+        match words {
+            [h, service, client, end] if h == "held" => Some(Held {
+                service: unword(service),
+                client: unword(client),
+                end: time_word(end)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "OK held {} {} {}",
+            word(&self.service),
+            word(&self.client),
+            time_text(self.end)
+        )
+    }
+}
+
 /// A unix time or `infinite`, as rows and ALLOC answers give it.
 fn time_word(w: &str) -> Option<Time> {
     if w == "infinite" {
@@ -746,7 +786,13 @@ pub fn parse_stats(line: &str) -> Result<Stats, String> {
         .iter()
         .map(|c| c.parse().map_err(|_| bad()))
         .collect::<Result<_, _>>()?;
-    let [size, leased, offered, free, disabled, declined, reserved] = n[..] else {
+    // An in.aasd from before reservations sends no reserved column.
+    let (six, reserved) = match n.len() {
+        6 => (&n[..], 0),
+        7 => (&n[..6], n[6]),
+        _ => return Err(bad()),
+    };
+    let &[size, leased, offered, free, disabled, declined] = six else {
         return Err(bad());
     };
     Ok(Stats {
@@ -1187,7 +1233,8 @@ mod tests {
         ] {
             assert!(LeaseRow::parse(bad).is_err(), "{bad}");
         }
-        assert!(parse_stats("POOL P 1 2 3 4 5 6").is_err());
+        assert!(parse_stats("POOL P 1 2 3 4 5").is_err());
+        assert_eq!(parse_stats("POOL P 1 2 3 4 5 6").unwrap().reserved, 0);
         assert!(parse_stats("POOL P 1 2 3 4 5 6 7 8").is_err());
         assert!(parse_stats("POOL P 1 2 3 4 5 6 7").is_ok());
         assert_eq!(answer("ERR nosuchcode text"), None);

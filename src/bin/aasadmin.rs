@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use indhcpd::aas::client::{Down, Link, Target};
 use indhcpd::aas::config::{self, DEFAULT_CONFIG};
+use indhcpd::aas::db::{Filter, Selector, State, Stats, FOREVER};
 use indhcpd::aas::mac;
-use indhcpd::aas::proto::{self, Answer};
+use indhcpd::aas::proto::{self, Answer, Code, LeaseRow, Request};
 
 const USAGE: &str =
     "usage: aasadmin [--json] [-c aasd.conf] [-s socket | -a host:port [-p password]] command
@@ -102,32 +103,42 @@ impl Admin {
                 let (macs, rest): (Vec<&String>, Vec<&String>) =
                     filters.iter().partition(|f| f.starts_with("mac="));
                 let rest: Vec<&str> = rest.iter().map(|s| s.as_str()).collect();
-                let line = format!("QUERY {}", rest.join(" "));
+                let filter = match proto::parse_query(&rest).map(Request::Query) {
+                    Ok(q) => match q.checked() {
+                        Ok(Request::Query(f)) => f,
+                        _ => usage("a filter value holds a blank"),
+                    },
+                    Err(e) => usage(&e),
+                };
                 match macs.as_slice() {
-                    [] => self.leases(&line, |_| true),
+                    [] => self.leases(filter, |_| true),
                     [m] => {
                         let mac = mac(&m["mac=".len()..]);
-                        self.leases(&line, |row| mac::in_key(&row[5], &mac))
+                        self.leases(filter, |row| mac::in_key(&row.client, &mac))
                     }
                     _ => usage("mac= given twice"),
                 }
             }
             ("query", [a]) => {
-                let a = address(a);
-                self.leases(&format!("QUERY address={a}"), |_| true)
+                let a = u32::from(address(a));
+                let filter = Filter {
+                    range: Some((a, a)),
+                    ..Filter::default()
+                };
+                self.leases(filter, |_| true)
             }
             ("release" | "disable" | "enable", [a]) if a.parse::<Ipv4Addr>().is_ok() => {
                 let a = address(a);
-                self.simple(
-                    &format!("{} {a}", cmd.to_ascii_uppercase()),
-                    &format!("{cmd}d {a}"),
-                )
+                self.simple(&one(cmd, a), &format!("{cmd}d {a}"))
             }
             ("release" | "disable" | "enable", [target]) => self.many(cmd, target),
-            ("stats", []) => self.stats("STATS"),
-            ("stats", [p]) => self.stats(&format!("STATS {p}")),
-            ("checkpoint", []) => self.simple("CHECKPOINT", "checkpoint written"),
-            ("reload", []) => self.simple("RELOAD", "reloaded"),
+            ("stats", []) => self.stats(Request::Stats(None)),
+            ("stats", [p]) => match Request::Stats(Some(p.clone())).checked() {
+                Ok(r) => self.stats(r),
+                Err(e) => usage(&format!("stats: not a pool name: {e}")),
+            },
+            ("checkpoint", []) => self.simple(&Request::Checkpoint, "checkpoint written"),
+            ("reload", []) => self.simple(&Request::Reload, "reloaded"),
             _ => usage(&format!(
                 "bad command or arguments: {cmd} {}",
                 rest.join(" ")
@@ -166,8 +177,8 @@ impl Admin {
         1
     }
 
-    fn simple(&mut self, line: &str, done: &str) -> i32 {
-        match self.link.ask(line) {
+    fn simple(&mut self, request: &Request, done: &str) -> i32 {
+        match self.link.ask(&request.to_string()) {
             Err(d) => self.unreachable(d),
             Ok(Answer::Ok(words)) => {
                 if self.json {
@@ -183,29 +194,28 @@ impl Admin {
         }
     }
 
-    fn rows(&mut self, line: &str) -> Result<Vec<Vec<String>>, i32> {
-        let answer = self.link.ask_rows(line);
-        self.words(answer)
-    }
-
-    /// The words of each row after the first (the row's kind), or the
-    /// exit status of a failure, reported.
-    fn words(
+    /// The rows of a QUERY or STATS answer, each read by `read`, or the
+    /// exit status of a failure, reported. A row that does not read is a
+    /// failure: in.aasd and aasadmin do not speak the same protocol.
+    fn rows<T>(
         &self,
         answer: Result<Result<Vec<String>, Answer>, Down>,
-    ) -> Result<Vec<Vec<String>>, i32> {
+        read: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, i32> {
         match answer {
             Err(d) => Err(self.unreachable(d)),
             Ok(Err(a)) => Err(self.refused(a)),
-            Ok(Ok(rows)) => Ok(rows
+            Ok(Ok(rows)) => rows
                 .iter()
-                .map(|r| {
-                    r.split_ascii_whitespace()
-                        .skip(1)
-                        .map(String::from)
-                        .collect()
-                })
-                .collect()),
+                .map(|r| read(r))
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    eprintln!(
+                        "aasadmin: in.aasd answered a row aasadmin cannot read: {}",
+                        printable(&e)
+                    );
+                    1
+                }),
         }
     }
 
@@ -214,7 +224,6 @@ impl Admin {
     /// (held ones to release, disabled ones to enable, all to disable; of a
     /// range only those in a pool), at most MAX_ADDRESSES, asked in batches.
     fn many(&mut self, cmd: &str, target: &str) -> i32 {
-        let word = cmd.to_ascii_uppercase();
         let span = target.strip_prefix("range=").unwrap_or(target);
         let (ranges, filter) = match span
             .split_once('-')
@@ -239,12 +248,22 @@ impl Admin {
                     eprintln!("aasadmin: {span}: in no pool of in.aasd");
                     return 1;
                 }
-                (pieces, format!("range={span}"))
+                let filter = Filter {
+                    range: Some((a, b)),
+                    ..Filter::default()
+                };
+                (pieces, filter)
             }
             None => {
                 let name = target.strip_prefix("pool=").unwrap_or(target);
                 match self.pool_ranges(name) {
-                    Ok(r) => (r, format!("pool={name}")),
+                    Ok(r) => (
+                        r,
+                        Filter {
+                            pool: Some(name.to_string()),
+                            ..Filter::default()
+                        },
+                    ),
                     Err(code) => return code,
                 }
             }
@@ -257,21 +276,19 @@ impl Admin {
             }
             ranges.iter().flat_map(|&(a, b)| a..=b).collect()
         } else {
-            let state = if cmd == "enable" {
-                " state=disabled"
-            } else {
-                ""
+            let filter = Filter {
+                state: (cmd == "enable").then_some(Selector::Disabled),
+                ..filter
             };
-            let rows = match self.rows(&format!("QUERY {filter}{state}")) {
+            let answer = self.link.ask_rows(&Request::Query(filter).to_string());
+            let rows = match self.rows(answer, LeaseRow::parse) {
                 Ok(r) => r,
                 Err(code) => return code,
             };
+            let idle = [Selector::State(State::Free), Selector::Reserved];
             rows.iter()
-                .filter(|r| {
-                    r.len() == 9
-                        && (cmd == "enable" || !["free", "reserved"].contains(&r[2].as_str()))
-                })
-                .filter_map(|r| r[0].parse::<Ipv4Addr>().ok().map(u32::from))
+                .filter(|r| cmd == "enable" || !idle.contains(&r.state))
+                .map(|r| u32::from(r.addr))
                 .collect()
         };
         let mut done = 0;
@@ -279,7 +296,7 @@ impl Admin {
         for chunk in addrs.chunks(1000) {
             let lines: Vec<String> = chunk
                 .iter()
-                .map(|a| format!("{word} {}", Ipv4Addr::from(*a)))
+                .map(|a| one(cmd, Ipv4Addr::from(*a)).to_string())
                 .collect();
             for (a, answer) in chunk.iter().zip(self.link.ask_many(&lines, &mut || {})) {
                 match answer {
@@ -315,7 +332,7 @@ impl Admin {
     }
 
     fn pools(&mut self) -> Result<Vec<proto::PoolRanges>, i32> {
-        match self.link.ask("POOLS") {
+        match self.link.ask(&Request::Pools.to_string()) {
             Err(d) => Err(self.unreachable(d)),
             Ok(Answer::Ok(words)) => proto::parse_pools(&words).ok_or_else(|| {
                 eprintln!("aasadmin: in.aasd's answer to POOLS is garbage");
@@ -330,28 +347,36 @@ impl Admin {
     /// names refuses the word, is asked again without it, and no row has a
     /// name). Only those `keep` takes; for a lone address that no row names, what
     /// the pools say of it (free, never used, or in no pool).
-    fn leases(&mut self, line: &str, keep: impl Fn(&[String]) -> bool) -> i32 {
-        let mut answer = self.link.ask_rows(&format!("{line} hostname"));
+    fn leases(&mut self, filter: Filter, keep: impl Fn(&LeaseRow) -> bool) -> i32 {
+        let lone = match filter.range {
+            Some((a, b))
+                if a == b
+                    && filter
+                        == Filter {
+                            range: filter.range,
+                            ..Filter::default()
+                        } =>
+            {
+                Some(Ipv4Addr::from(a))
+            }
+            _ => None,
+        };
+        let with_host = Filter {
+            with_host: true,
+            ..filter.clone()
+        };
+        let mut answer = self.link.ask_rows(&Request::Query(with_host).to_string());
         let old = matches!(&answer, Ok(Err(Answer::Err { code, text }))
-            if *code == proto::Code::Syntax && text.contains("\"hostname\""));
+            if *code == Code::Syntax && text.contains("\"hostname\""));
         if old {
-            answer = self.link.ask_rows(line);
+            answer = self.link.ask_rows(&Request::Query(filter).to_string());
         }
-        let rows = match self.words(answer) {
+        let rows = match self.rows(answer, LeaseRow::parse) {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let rows: Vec<Vec<String>> = rows
-            .into_iter()
-            .map(|mut r| {
-                if old && r.len() == 9 {
-                    r.push("-".into());
-                }
-                r
-            })
-            .filter(|r| r.len() == 10 && keep(r))
-            .collect();
-        if let (true, Some(a)) = (rows.is_empty(), line.strip_prefix("QUERY address=")) {
+        let rows: Vec<LeaseRow> = rows.into_iter().filter(|r| keep(r)).collect();
+        if let (true, Some(a)) = (rows.is_empty(), lone) {
             return self.unused(a);
         }
         if self.json {
@@ -361,16 +386,16 @@ impl Admin {
                     format!(
                         "{{\"address\": {}, \"pool\": {}, \"state\": {}, \"disabled\": {}, \
                          \"service\": {}, \"client\": {}, \"host\": {}, \"reserved\": {}, \"end\": {}, \"released\": {}}}",
-                        quote(&r[0]),
-                        quote(&r[1]),
-                        quote(&r[2]),
-                        r[3] == "yes",
-                        quote(dash(&r[4])),
-                        quote(dash(&r[5])),
-                        quote(dash(&r[9])),
-                        r[6],
-                        if r[7] == "infinite" { "null" } else { &r[7] },
-                        r[8]
+                        quote(&r.addr.to_string()),
+                        quote(&r.pool),
+                        quote(state_word(r.state)),
+                        r.disabled,
+                        quote(&r.service),
+                        quote(&r.client),
+                        quote(r.host.as_deref().unwrap_or("")),
+                        r.reserved,
+                        if r.end == FOREVER { "null".to_string() } else { r.end.to_string() },
+                        r.released
                     )
                 })
                 .collect();
@@ -389,23 +414,28 @@ impl Admin {
         .map(String::from)
         .to_vec()];
         for r in &rows {
-            let state = if r[3] == "yes" {
-                format!("{},disabled", r[2])
-            } else {
-                r[2].clone()
+            let mut state = state_word(r.state).to_string();
+            if r.disabled {
+                state.push_str(",disabled");
+            }
+            let ends = match (r.state, r.end) {
+                (Selector::State(State::Free), _) => "-".to_string(),
+                (_, FOREVER) => "never".to_string(),
+                (_, t) => indhcpd::log::utc(t),
             };
-            let ends = match (r[2].as_str(), r[7].as_str()) {
-                ("free", _) => "-".to_string(),
-                (_, "infinite") => "never".to_string(),
-                (_, t) => t
-                    .parse()
-                    .map(indhcpd::log::utc)
-                    .unwrap_or_else(|_| t.to_string()),
-            };
+            let host = r.host.as_deref().unwrap_or("");
             table.push(
-                [&r[0], &r[1], &state, &r[4], &r[5], &r[9], &ends]
-                    .map(|cell| printable(cell))
-                    .to_vec(),
+                [
+                    &r.addr.to_string(),
+                    &r.pool,
+                    &state,
+                    proto::word(&r.service),
+                    proto::word(&r.client),
+                    proto::word(host),
+                    &ends,
+                ]
+                .map(printable)
+                .to_vec(),
             );
         }
         print_table(&table);
@@ -415,8 +445,8 @@ impl Admin {
 
     /// `query` of an address in.aasd has no entry for: free (never used)
     /// in its pool, or in no pool at all.
-    fn unused(&mut self, a: &str) -> i32 {
-        let addr = u32::from(address(a));
+    fn unused(&mut self, a: Ipv4Addr) -> i32 {
+        let addr = u32::from(a);
         let pools = match self.pools() {
             Ok(p) => p,
             Err(code) => return code,
@@ -428,7 +458,7 @@ impl Admin {
         match (pool, self.json) {
             (Some(p), true) => println!(
                 "[{{\"address\": {}, \"pool\": {}, \"state\": \"free\", \"used\": false}}]",
-                quote(a),
+                quote(&a.to_string()),
                 quote(p)
             ),
             (Some(p), false) => println!("{a}: free, in pool {p}, never used"),
@@ -440,19 +470,12 @@ impl Admin {
 
     /// Rows: name size leased offered free disabled declined reserved
     /// (an older in.aasd has no reserved column).
-    fn stats(&mut self, line: &str) -> i32 {
-        let rows = match self.rows(line) {
+    fn stats(&mut self, request: Request) -> i32 {
+        let answer = self.link.ask_rows(&request.to_string());
+        let rows = match self.rows(answer, proto::parse_stats) {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let rows: Vec<Vec<String>> = rows
-            .into_iter()
-            .filter(|r| r.len() == 7 || r.len() == 8)
-            .map(|mut r| {
-                r.resize(8, "0".into());
-                r
-            })
-            .collect();
         let heads = [
             "pool", "size", "leased", "offered", "free", "disabled", "declined", "reserved",
         ];
@@ -460,8 +483,8 @@ impl Admin {
             let items: Vec<String> = rows
                 .iter()
                 .map(|r| {
-                    let mut f = vec![format!("\"pool\": {}", quote(&r[0]))];
-                    for (h, v) in heads.iter().zip(r).skip(1) {
+                    let mut f = vec![format!("\"pool\": {}", quote(&r.name))];
+                    for (h, v) in heads.iter().zip(counts(r)).skip(1) {
                         f.push(format!("\"{h}\": {v}"));
                     }
                     format!("{{{}}}", f.join(", "))
@@ -471,12 +494,39 @@ impl Admin {
             return 0;
         }
         let mut table = vec![heads.map(|h| h.to_ascii_uppercase()).to_vec()];
-        table.extend(
-            rows.iter()
-                .map(|r| r.iter().map(|cell| printable(cell)).collect()),
-        );
+        table.extend(rows.iter().map(|r| {
+            let mut cells = vec![printable(&r.name)];
+            cells.extend(counts(r).iter().skip(1).map(u64::to_string));
+            cells
+        }));
         print_table(&table);
         0
+    }
+}
+
+/// A pool's counts in the order of the table's columns after the name
+/// (a 0 first, in the name's place).
+fn counts(s: &Stats) -> [u64; 8] {
+    [
+        0, s.size, s.leased, s.offered, s.free, s.disabled, s.declined, s.reserved,
+    ]
+}
+
+/// `release`, `disable` or `enable` of one address.
+fn one(cmd: &str, a: Ipv4Addr) -> Request {
+    let a = u32::from(a);
+    match cmd {
+        "release" => Request::Release { addr: a, by: None },
+        "disable" => Request::Disable(a),
+        _ => Request::Enable(a),
+    }
+}
+
+fn state_word(s: Selector) -> &'static str {
+    match s {
+        Selector::State(st) => st.name(),
+        Selector::Disabled => "disabled",
+        Selector::Reserved => "reserved",
     }
 }
 
@@ -501,14 +551,6 @@ fn mac(s: &str) -> Vec<u8> {
         _ => usage(&format!(
             "mac={s}: not a MAC address such as 02:00:00:00:00:01"
         )),
-    }
-}
-
-fn dash(s: &str) -> &str {
-    if s == "-" {
-        ""
-    } else {
-        s
     }
 }
 

@@ -72,7 +72,8 @@ fn check(opts: &Options) -> i32 {
 /// `-C`, once the file reads well: its pools and pinned addresses held
 /// against in.aasd, when it answers. Returns the number of errors.
 fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
-    use indhcpd::aas::proto::{self, Answer};
+    use indhcpd::aas::db::{Filter, Selector, State};
+    use indhcpd::aas::proto::{self, Answer, LeaseRow, Request};
     use indhcpd::config::crosscheck::{self, Severity};
     let pinned = crosscheck::pinned(cfg);
     if !cfg.subnets.iter().any(|s| s.pool.is_some()) && pinned.is_empty() {
@@ -80,7 +81,7 @@ fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
     }
     let target = indhcpd::server::aas_target(cfg);
     let mut link = Link::new(target.clone(), Duration::from_secs(2)).without_logging();
-    let words = match link.ask("POOLS") {
+    let words = match link.ask(&Request::Pools.to_string()) {
         Ok(Answer::Ok(words)) => words,
         Ok(Answer::Err { text, .. }) => {
             println!("note: in.aasd at {target} does not answer POOLS ({text}): pools not checked");
@@ -104,20 +105,30 @@ fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
     // A pinned address another client holds now: it keeps it until its
     // lease ends, as in.aasd will not renew it.
     for (addr, name) in &pinned {
-        let Ok(Ok(rows)) = link.ask_rows(&format!("QUERY address={addr}")) else {
+        let query = Request::Query(Filter {
+            range: Some((u32::from(*addr), u32::from(*addr))),
+            ..Filter::default()
+        });
+        let Ok(Ok(rows)) = link.ask_rows(&query.to_string()) else {
             continue;
         };
-        for row in rows {
-            let w: Vec<&str> = row.split_whitespace().collect();
-            if let ["LEASE", _, _, "offered" | "leased", _, _, client, _, end, _] = w.as_slice() {
-                if client != name {
-                    let end = end.parse().unwrap_or(u64::MAX);
-                    eprintln!(
-                        "{file}: warning: ip_address {addr} ({name}) is leased to {client} until \
-                         {}: in.aasd will not renew it to that client once in.dhcpd runs",
-                        indhcpd::log::utc_text(end)
-                    );
+        for row in &rows {
+            let row = match LeaseRow::parse(row) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("in.dhcpd: in.aasd's answer to QUERY is garbage: {e}");
+                    errors += 1;
+                    continue;
                 }
+            };
+            let held = matches!(row.state, Selector::State(State::Offered | State::Leased));
+            if held && row.client != *name {
+                eprintln!(
+                    "{file}: warning: ip_address {addr} ({name}) is leased to {} until \
+                     {}: in.aasd will not renew it to that client once in.dhcpd runs",
+                    proto::word(&row.client),
+                    indhcpd::log::utc_text(row.end)
+                );
             }
         }
     }

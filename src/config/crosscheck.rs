@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::{ClientKey, Config, Subnet};
-use crate::aas::proto::{self, Answer, PoolRanges};
+use crate::aas::proto::{self, Answer, PoolRanges, Request};
 
 /// The routers option (RFC 2132 §3.5).
 const ROUTERS: u8 = 3;
@@ -76,9 +76,14 @@ pub fn pinned(cfg: &Config) -> Vec<(Ipv4Addr, String)> {
 /// What in.aasd hears first on every connection: POOLS, to check the
 /// subnets' pools against, and RESERVE for each pinned address.
 pub fn greeting(pins: &[(Ipv4Addr, String)]) -> Vec<String> {
-    let mut lines = vec!["POOLS".to_string()];
+    let mut lines = vec![Request::Pools.to_string()];
     for (addr, name) in pins {
-        lines.push(format!("RESERVE {addr} {} {name}", crate::dhcp::SERVICE));
+        let reserve = Request::Reserve {
+            addr: u32::from(*addr),
+            service: crate::dhcp::SERVICE.to_string(),
+            client: name.clone(),
+        };
+        lines.push(reserve.to_string());
     }
     lines
 }
@@ -90,27 +95,28 @@ pub fn greeting(pins: &[(Ipv4Addr, String)]) -> Vec<String> {
 pub fn review(cfg: &Config, answers: &[(String, Answer)]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (line, answer) in answers {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match (words.as_slice(), answer) {
-            (["POOLS"], Answer::Ok(w)) => match proto::parse_pools(w) {
+        match (proto::parse(line), answer) {
+            (Ok(Request::Pools), Answer::Ok(w)) => match proto::parse_pools(w) {
                 Some(pools) => out.extend(check(cfg, &pools)),
                 None => out.push(Finding {
                     severity: Severity::Error,
                     message: "in.aasd's answer to POOLS is garbage: pools not checked".into(),
                 }),
             },
-            (["POOLS"], Answer::Err { text, .. }) => out.push(Finding {
+            (Ok(Request::Pools), Answer::Err { text, .. }) => out.push(Finding {
                 severity: Severity::Warning,
                 message: format!("in.aasd does not answer POOLS ({text}): pools not checked"),
             }),
-            (["RESERVE", addr, _, name], Answer::Ok(w))
-                if w.first().is_some_and(|h| h == "held") =>
-            {
-                let holder = w.get(2).map_or("-", String::as_str);
-                let end = w
-                    .get(3)
-                    .and_then(|e| e.parse::<u64>().ok())
-                    .unwrap_or(u64::MAX);
+            (
+                Ok(Request::Reserve {
+                    addr, client: name, ..
+                }),
+                Answer::Ok(w),
+            ) if w.first().is_some_and(|h| h == "held") => {
+                let addr = Ipv4Addr::from(addr);
+                let held = proto::Held::parse(w);
+                let holder = held.as_ref().map_or("-", |h| proto::word(&h.client));
+                let end = held.as_ref().map_or(u64::MAX, |h| h.end);
                 out.push(Finding {
                     severity: Severity::Error,
                     message: format!(

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use super::options::{self, Header, ReplyOption};
 use super::packet::code;
-use super::{route, Exchange, Reply, SERVICE};
+use super::{route, Exchange, Reply};
 use crate::config::Subnet;
 use crate::{log_detail, log_info};
 
@@ -51,13 +51,11 @@ impl Exchange<'_, '_> {
     /// gives a rebooting client its address again.
     async fn bootp_address(&self, subnet: &Subnet, pool: &str) -> Option<Ipv4Addr> {
         let key = self.client_key(subnet)?;
-        let line = format!(
-            "ALLOC {pool} {SERVICE} {key} infinite previous{}",
-            self.host_word()
-        );
+        let mut alloc = self.alloc(pool, &key, crate::aas::db::FOREVER);
+        alloc.previous = true;
         // Without `hold` the allocation is the lease: nothing else in BOOTP
         // confirms it.
-        self.allocate(subnet, pool, &line, "BOOTREQUEST", None)
+        self.allocate(subnet, pool, alloc, "BOOTREQUEST", None)
             .await
             .ok()
     }

@@ -14,8 +14,9 @@ use std::rc::Rc;
 use dhcproto::v4::MessageType;
 
 use crate::aas::client::Requester;
+use crate::aas::db::{Alloc, Time, Want, FOREVER};
 use crate::aas::pipeline::{self, Asker};
-use crate::aas::proto::Answer as AasAnswer;
+use crate::aas::proto::{self, Answer as AasAnswer, Code};
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
 use options::{Header, ReplyOption};
@@ -55,7 +56,7 @@ pub struct Reply {
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub addr: Ipv4Addr,
-    pub decline: String,
+    pub decline: proto::Request,
 }
 
 /// Handle one datagram, asking `aas` and waiting for each answer. Every
@@ -226,13 +227,13 @@ pub const SERVICE: &str = "dhcp";
 
 /// The AAS refusals that mean "not this address for this client": a NAK.
 /// Others (a storage error) get silence, so the client tries again.
-const NAK_REFUSALS: [&str; 6] = [
-    "taken",
-    "notinpool",
-    "disabled",
-    "nopool",
-    "notheld",
-    "reserved",
+const NAK_REFUSALS: [Code; 6] = [
+    Code::Taken,
+    Code::NotInPool,
+    Code::Disabled,
+    Code::NoPool,
+    Code::NotHeld,
+    Code::Reserved,
 ];
 
 /// An address a client may have on the subnet: inside it, and not its
@@ -276,8 +277,36 @@ impl Exchange<'_, '_> {
 
     /// Ask the AAS; `None` when it cannot be reached (the link logs that,
     /// once a minute).
-    async fn ask(&self, line: &str) -> Option<AasAnswer> {
-        self.aas.ask(line).await.ok()
+    async fn ask(&self, request: &proto::Request) -> Option<AasAnswer> {
+        self.aas.ask(&request.to_string()).await.ok()
+    }
+
+    /// An ALLOC of `pool` for this client, with its host name; the
+    /// caller says which address and how.
+    fn alloc(&self, pool: &str, key: &str, lease: Time) -> Alloc {
+        Alloc {
+            pool: pool.to_string(),
+            service: SERVICE.to_string(),
+            client: key.to_string(),
+            lease,
+            want: Want::Any,
+            previous: false,
+            hold: false,
+            mine: false,
+            known: false,
+            keep: 0,
+            host: self.host(),
+            alias: None,
+        }
+    }
+
+    /// `DECLINE addr` for this client, for decline_time.
+    fn decline_of(&self, addr: Ipv4Addr, key: &str) -> proto::Request {
+        proto::Request::Decline {
+            addr: u32::from(addr),
+            secs: Time::from(self.cfg.server.decline_time),
+            by: Some((SERVICE.to_string(), key.to_string())),
+        }
     }
 
     /// The client as the AAS knows it: subnet + hardware type + hardware
@@ -304,10 +333,9 @@ impl Exchange<'_, '_> {
         Some(key)
     }
 
-    /// ` host=NAME` for an ALLOC: the host name the client sent (option
-    /// 12, else the name in option 81), for aasadmin to show with the
-    /// lease; empty when it sent none.
-    fn host_word(&self) -> String {
+    /// `host=` of an ALLOC: the host name the client sent (option 12,
+    /// else the name in option 81), for aasadmin to show with the lease.
+    fn host(&self) -> Option<String> {
         // Some clients end option 12 with a C string's NUL.
         let sent = self
             .req
@@ -318,32 +346,31 @@ impl Exchange<'_, '_> {
                 .option(code::CLIENT_FQDN)
                 .and_then(fqdn::client_name)
         });
-        match sent.as_deref().and_then(crate::aas::hostname::word) {
-            Some(w) => format!(" host={w}"),
-            None => String::new(),
-        }
+        sent.as_deref().and_then(crate::aas::hostname::word)
     }
 
-    /// ` alias=KEY` for an ALLOC: the client's other name when its client
+    /// `alias=` of an ALLOC: the client's other name when its client
     /// identifier is its hardware type and address (or it sends none). A
     /// PXE firmware sends no option 61, the iPXE or OS it loads sends
     /// 01+MAC: with the alias both stages get one address, one lease.
-    fn alias(&self, subnet: &Subnet) -> String {
+    fn alias(&self, subnet: &Subnet) -> Option<String> {
         let req = self.req;
         let hw = req.hw_addr();
         if hw.is_empty() {
-            return String::new();
+            return None;
         }
-        let by_hw = || format!(" alias={}/{}/{}", subnet.network, req.htype, hex(hw, ":"));
+        let by_hw = || format!("{}/{}/{}", subnet.network, req.htype, hex(hw, ":"));
         match req.client_id() {
-            Some(id) if id.len() == hw.len() + 1 && id[0] == req.htype && &id[1..] == hw => by_hw(),
-            Some(_) => String::new(),
-            None => format!(
-                " alias={}/id/{:02x}{}",
+            Some(id) if id.len() == hw.len() + 1 && id[0] == req.htype && &id[1..] == hw => {
+                Some(by_hw())
+            }
+            Some(_) => None,
+            None => Some(format!(
+                "{}/id/{:02x}{}",
                 subnet.network,
                 req.htype,
                 hex(hw, "")
-            ),
+            )),
         }
     }
 
@@ -374,12 +401,12 @@ impl Exchange<'_, '_> {
 
     /// What the AAS holds the lease for: lease × (1 + pad_lease %), so the
     /// client's lease ends before the AAS frees the address.
-    fn padded(&self, lease: LeaseTime) -> String {
+    fn padded(&self, lease: LeaseTime) -> Time {
         match lease {
-            LeaseTime::Infinite => "infinite".into(),
+            LeaseTime::Infinite => FOREVER,
             LeaseTime::Secs(s) => {
                 let pad = f64::from(s) * (1.0 + self.cfg.server.pad_lease / 100.0);
-                (pad.ceil().min(f64::from(u32::MAX - 1)) as u32).to_string()
+                Time::from(pad.ceil().min(f64::from(u32::MAX - 1)) as u32)
             }
         }
     }
@@ -419,22 +446,19 @@ impl Exchange<'_, '_> {
     ) -> Result<Option<Reply>, NoAddress> {
         let pool = subnet.pool.as_deref().ok_or(NoAddress::Failed)?;
         let key = self.client_key(subnet).ok_or(NoAddress::Failed)?;
-        let mut line = format!(
-            "ALLOC {pool} {SERVICE} {key} {} previous",
-            self.cfg.server.lease_res_time
-        );
+        let mut alloc = self.alloc(pool, &key, Time::from(self.cfg.server.lease_res_time));
+        alloc.previous = true;
         if let Some(a) = self
             .req
             .requested_address()
             .filter(|a| host_address(subnet, *a))
         {
-            line.push_str(&format!(" prefer={a}"));
+            alloc.want = Want::Prefer(u32::from(a));
         }
-        line.push_str(&self.alias(subnet));
-        line.push_str(" hold");
-        line.push_str(&self.host_word());
+        alloc.alias = self.alias(subnet);
+        alloc.hold = true;
         let addr = self
-            .allocate(subnet, pool, &line, "DHCPDISCOVER", next)
+            .allocate(subnet, pool, alloc, "DHCPDISCOVER", next)
             .await?;
         let lease = self.lease_for(&self.params(subnet));
         let Some(mut offer) = self.reply(
@@ -451,31 +475,32 @@ impl Exchange<'_, '_> {
         if self.cfg.server.probe {
             offer.probe = Some(Probe {
                 addr,
-                decline: format!(
-                    "DECLINE {addr} {} {SERVICE} {key}",
-                    self.cfg.server.decline_time
-                ),
+                decline: self.decline_of(addr, &key),
             });
         }
         Ok(Some(offer))
     }
 
-    /// Send an ALLOC line and return the address given. A pool address that
+    /// Send an ALLOC and return the address given. A pool address that
     /// cannot be a host on the subnet is disabled and another one tried.
     /// `next` names the pool an exhausted one passes the client on to.
     async fn allocate(
         &self,
         subnet: &Subnet,
         pool: &str,
-        line: &str,
+        alloc: Alloc,
         what: &str,
         next: Option<&str>,
     ) -> Result<Ipv4Addr, NoAddress> {
         let mac = self.req.mac();
+        let request = proto::Request::Alloc(alloc);
         for _ in 0..3 {
-            let addr = match self.ask(line).await.ok_or(NoAddress::Failed)? {
-                AasAnswer::Ok(words) => words.first().and_then(|w| w.parse::<Ipv4Addr>().ok()),
-                AasAnswer::Err { code, .. } if code == "exhausted" => {
+            let addr = match self.ask(&request).await.ok_or(NoAddress::Failed)? {
+                AasAnswer::Ok(words) => proto::Allocated::parse(&words).ok().map(|a| a.addr),
+                AasAnswer::Err {
+                    code: Code::Exhausted,
+                    ..
+                } => {
                     let then = match next {
                         Some(n) => format!("trying pool {n}"),
                         None => "gets no offer".into(),
@@ -488,7 +513,10 @@ impl Exchange<'_, '_> {
                     );
                     return Err(NoAddress::Exhausted);
                 }
-                AasAnswer::Err { code, text } if code == "nopool" => {
+                AasAnswer::Err {
+                    code: Code::NoPool,
+                    text,
+                } => {
                     // A configuration fault, not a client's: said at the
                     // default level, once a minute.
                     crate::log::limited(
@@ -521,7 +549,7 @@ impl Exchange<'_, '_> {
                 subnet.network,
                 subnet.prefix_len
             );
-            self.ask(&format!("DISABLE {addr}"))
+            self.ask(&proto::Request::Disable(u32::from(addr)))
                 .await
                 .ok_or(NoAddress::Failed)?;
         }
@@ -548,21 +576,15 @@ impl Exchange<'_, '_> {
         }
         let key = self.client_key(subnet)?;
         let lease = self.lease_for(&self.params(subnet));
-        let mut line = format!(
-            "ALLOC {pool} {SERVICE} {key} {} exact={wanted}",
-            self.padded(lease)
-        );
-        match state {
-            RequestState::Selecting => line.push_str(" mine"),
-            RequestState::InitReboot => line.push_str(" known"),
-            RequestState::Renewing => {}
-        }
+        let mut alloc = self.alloc(pool, &key, self.padded(lease));
+        alloc.want = Want::Exact(u32::from(wanted));
+        alloc.mine = state == RequestState::Selecting;
+        alloc.known = state == RequestState::InitReboot;
         if let LeaseTime::Secs(s) = lease {
-            line.push_str(&format!(" keep={s}"));
+            alloc.keep = Time::from(s);
         }
-        line.push_str(&self.alias(subnet));
-        line.push_str(&self.host_word());
-        let Some(answer) = self.ask(&line).await else {
+        alloc.alias = self.alias(subnet);
+        let Some(answer) = self.ask(&proto::Request::Alloc(alloc)).await else {
             log_detail!(
                 "DHCPREQUEST from {}: the AAS is unreachable: no answer",
                 self.req.mac()
@@ -579,8 +601,11 @@ impl Exchange<'_, '_> {
                     message: None,
                 },
             ),
-            AasAnswer::Err { code, .. } if code == "unknown" => self.no_record(subnet, wanted),
-            AasAnswer::Err { code, text } if NAK_REFUSALS.contains(&code.as_str()) => {
+            AasAnswer::Err {
+                code: Code::Unknown,
+                ..
+            } => self.no_record(subnet, wanted),
+            AasAnswer::Err { code, text } if NAK_REFUSALS.contains(&code) => {
                 self.nak(subnet, wanted, &text)
             }
             AasAnswer::Err { text, .. } => {
@@ -614,8 +639,11 @@ impl Exchange<'_, '_> {
         }
         let subnet = self.cfg.subnet_containing(req.ciaddr)?;
         let (_, key) = self.dynamic(subnet)?;
-        let line = format!("RELEASE {} {SERVICE} {key}", req.ciaddr);
-        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line).await {
+        let release = proto::Request::Release {
+            addr: u32::from(req.ciaddr),
+            by: Some((SERVICE.to_string(), key)),
+        };
+        if let Some(AasAnswer::Err { text, .. }) = self.ask(&release).await {
             log_detail!("DHCPRELEASE of {} from {}: {text}", req.ciaddr, req.mac());
         }
         None
@@ -640,11 +668,8 @@ impl Exchange<'_, '_> {
         }
         let subnet = self.cfg.on_link(self.subnet()?, addr);
         let (_, key) = self.dynamic(subnet)?;
-        let line = format!(
-            "DECLINE {addr} {} {SERVICE} {key}",
-            self.cfg.server.decline_time
-        );
-        if let Some(AasAnswer::Err { text, .. }) = self.ask(&line).await {
+        let decline = self.decline_of(addr, &key);
+        if let Some(AasAnswer::Err { text, .. }) = self.ask(&decline).await {
             log_detail!("DHCPDECLINE of {addr} from {}: {text}", req.mac());
         }
         None
@@ -679,7 +704,12 @@ impl Exchange<'_, '_> {
                 log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
                 let link = self.subnet().map(|s| self.cfg.link(s)).unwrap_or_default();
                 for (pool, key) in link.into_iter().filter_map(|s| self.dynamic(s)) {
-                    self.ask(&format!("UNHOLD {pool} {SERVICE} {key}")).await;
+                    let unhold = proto::Request::Unhold {
+                        pool: pool.to_string(),
+                        service: SERVICE.to_string(),
+                        client: key,
+                    };
+                    self.ask(&unhold).await;
                 }
                 return None;
             }
