@@ -406,3 +406,90 @@ fn against_an_in_aasd_from_before_host_names_list_still_works() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A stand-in for in.aasd on a Unix socket in a fresh directory: it
+/// answers each line it reads with `answer(line)` until the requester
+/// hangs up, and gives back the lines it read. It waits at most 10 s for
+/// a requester; none coming is no lines.
+fn fake_aasd(
+    tag: &str,
+    answer: fn(&str) -> String,
+) -> (std::path::PathBuf, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("aasadmin-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("aasd.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let serve = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(_) => return Vec::new(),
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        let mut asked = Vec::new();
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let _ = w.write_all(answer(line.trim_end()).as_bytes());
+            asked.push(line.trim_end().to_string());
+            line.clear();
+        }
+        asked
+    });
+    (sock, serve)
+}
+
+#[test]
+fn stats_refuses_a_pool_name_that_would_send_a_second_request() {
+    let (sock, serve) = fake_aasd("stats", |line| {
+        if line.starts_with("STATS") {
+            "ERR nopool no pool named P\n".into()
+        } else {
+            "OK\n".into()
+        }
+    });
+    let out = Command::new(aasadmin_bin())
+        .arg("-s")
+        .arg(&sock)
+        .args(["stats", "P\nRELOAD"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a pool name"), "{err}");
+    // Nothing reached in.aasd: not the STATS, not a RELOAD.
+    assert_eq!(serve.join().unwrap(), Vec::<String>::new());
+    let _ = fs::remove_dir_all(sock.parent().unwrap());
+}
+
+#[test]
+fn a_lease_row_with_a_word_missing_is_an_error_not_left_out() {
+    let (sock, serve) = fake_aasd("short-row", |_| {
+        "LEASE 10.0.0.10 P leased no ppp line1 1000 infinite 0 pc1\n\
+         LEASE 10.0.0.11 P leased no ppp line2 1000 infinite pc2\nEND 2\n"
+            .into()
+    });
+    let out = Command::new(aasadmin_bin())
+        .arg("-s")
+        .arg(&sock)
+        .args(["list", "pool=P"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("a row aasadmin cannot read"), "{err}");
+    assert!(err.contains("10.0.0.11"), "{err}");
+    assert_eq!(serve.join().unwrap(), ["QUERY pool=P hostname"]);
+    let _ = fs::remove_dir_all(sock.parent().unwrap());
+}
