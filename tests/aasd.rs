@@ -238,11 +238,18 @@ fn say(s: &mut TcpStream, line: &str) -> String {
 fn read_line(s: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut b = [0u8];
-    while let Ok(1) = s.read(&mut b) {
-        if b[0] == b'\n' {
-            break;
+    loop {
+        match s.read(&mut b) {
+            Ok(1) if b[0] == b'\n' => break,
+            Ok(1) => out.push(b[0]),
+            // A signal to this process is no answer from in.aasd.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(_) => break,
+            Err(e) => {
+                eprintln!("read_line: {e} after {:?}", String::from_utf8_lossy(&out));
+                break;
+            }
         }
-        out.push(b[0]);
     }
     String::from_utf8_lossy(&out).to_string()
 }
