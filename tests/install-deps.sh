@@ -65,4 +65,5 @@ for pair in $commands cargo-deb:cargo-deb cc:build-essential make:build-essentia
   PATH=$PATH:/usr/sbin:/sbin command -v "${pair%%:*}" >/dev/null || absent="$absent ${pair%%:*} (${pair#*:})"
 done
 [ -z "$absent" ] || { echo "install-deps.sh: FAILED: still missing:$absent" >&2; exit 1; }
-python3 -c 'import scapy.all' 2>/dev/null || { echo "install-deps.sh: FAILED: python3 cannot import scapy (python3-scapy)" >&2; exit 1; }
+# The tests run Debian's python3 by path (a pyenv or venv python3 on PATH lacks its scapy).
+/usr/bin/python3 -c 'import scapy.all' 2>/dev/null || { echo "install-deps.sh: FAILED: /usr/bin/python3 cannot import scapy (python3-scapy)" >&2; exit 1; }

@@ -8,34 +8,7 @@ a test reading the output knows every ACK the "client" saw.
 """
 import argparse, json, os, socket, struct, sys, time
 
-
-def packet(xid, mac, giaddr, kind, requested=None, server=None):
-    hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0,
-                      bytes(4), bytes(4), bytes(4), socket.inet_aton(giaddr),
-                      mac.ljust(16, b"\0"), b"", b"")
-    opts = bytes([53, 1, kind])
-    if requested:
-        opts += bytes([50, 4]) + socket.inet_aton(requested)
-    if server:
-        opts += bytes([54, 4]) + socket.inet_aton(server)
-    return (hdr + b"\x63\x82\x53\x63" + opts + b"\xff").ljust(300, b"\0")
-
-
-def reply(data, xid):
-    if len(data) < 240 or data[0] != 2 or struct.unpack("!I", data[4:8])[0] != xid:
-        return None
-    i, kind, sid = 240, None, None
-    while i + 1 < len(data) and data[i] != 255:
-        if data[i] == 0:
-            i += 1
-            continue
-        code, ln = data[i], data[i + 1]
-        if code == 53:
-            kind = data[i + 2]
-        if code == 54:
-            sid = socket.inet_ntoa(data[i + 2:i + 6])
-        i += 2 + ln
-    return kind, socket.inet_ntoa(data[16:20]), sid
+from relay_wire import packet, reply
 
 
 def ask(s, server, pkt, xid, want, limit):
@@ -46,11 +19,11 @@ def ask(s, server, pkt, xid, want, limit):
         while time.monotonic() < end:
             s.settimeout(max(0.01, end - time.monotonic()))
             try:
-                r = reply(s.recv(4096), xid)
+                r = reply(s.recv(4096))
             except socket.timeout:
                 break
-            if r and r[0] in want:
-                return r
+            if r and r[0] == xid and r[1] in want:
+                return r[1:]
     return None
 
 

@@ -8,36 +8,7 @@ out and how many OFFERs, ACKs and NAKs came back.
 """
 import argparse, json, os, select, socket, struct, sys, time
 
-
-def packet(xid, mac, giaddr, kind, circuit, requested=None, server=None):
-    hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0,
-                      bytes(4), bytes(4), bytes(4), socket.inet_aton(giaddr),
-                      mac.ljust(16, b"\0"), b"", b"")
-    opts = bytes([53, 1, kind])
-    if requested:
-        opts += bytes([50, 4]) + socket.inet_aton(requested)
-    if server:
-        opts += bytes([54, 4]) + socket.inet_aton(server)
-    if circuit:
-        opts += bytes([82, len(circuit) + 2, 1, len(circuit)]) + circuit
-    return (hdr + b"\x63\x82\x53\x63" + opts + b"\xff").ljust(300, b"\0")
-
-
-def reply(data):
-    if len(data) < 240 or data[0] != 2:
-        return None
-    i, kind, sid = 240, None, None
-    while i + 1 < len(data) and data[i] != 255:
-        if data[i] == 0:
-            i += 1
-            continue
-        code, ln = data[i], data[i + 1]
-        if code == 53:
-            kind = data[i + 2]
-        if code == 54:
-            sid = socket.inet_ntoa(data[i + 2:i + 6])
-        i += 2 + ln
-    return struct.unpack("!I", data[4:8])[0], kind, socket.inet_ntoa(data[16:20]), sid
+from relay_wire import packet, reply
 
 
 def main():
@@ -66,7 +37,7 @@ def main():
             xid = int.from_bytes(os.urandom(4), "big")
             mac = b"\x02" + os.urandom(5)
             macs[xid] = mac
-            s.sendto(packet(xid, mac, a.giaddr, 1, circuit), (a.server, 67))
+            s.sendto(packet(xid, mac, a.giaddr, 1, circuit=circuit), (a.server, 67))
             count["sent"] += 1
             continue
         if not select.select([s], [], [], min(due, end) - now)[0]:
@@ -82,7 +53,7 @@ def main():
             if kind == 2:
                 count["offers"] += 1
                 if a.dora:
-                    s.sendto(packet(xid, macs[xid], a.giaddr, 3, circuit, yiaddr, sid),
+                    s.sendto(packet(xid, macs[xid], a.giaddr, 3, yiaddr, sid, circuit),
                              (a.server, 67))
             elif kind == 5:
                 count["acks"] += 1
