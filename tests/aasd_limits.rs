@@ -418,12 +418,7 @@ fn aasadmin_tcp(net: &Net, password: &str, args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    status_and_text(&out)
 }
 
 #[test]

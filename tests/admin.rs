@@ -28,12 +28,7 @@ fn dhcpd_conf(net: &Net, server: &str, subnet: &str, rest: &str) -> String {
 /// `in.dhcpd -C` on `conf`: (exit status, stdout + stderr).
 fn check(net: &Net, conf: &str) -> (i32, String) {
     let out = net.run(&net.ns("srv"), &[server_bin(), "-C", "-c", conf], &[]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    status_and_text(&out)
 }
 
 /// Item 1: a client's pinned ip_address inside a pool is held back in

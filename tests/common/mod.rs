@@ -488,12 +488,7 @@ impl Net {
             .args(args)
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        status_and_text(&out)
     }
 
     /// Process IDs in a namespace.
@@ -691,6 +686,17 @@ pub fn alive(pid: u32) -> bool {
 
 pub fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A finished command's exit status (-1 for a signal) and its stdout
+/// followed by its stderr.
+pub fn status_and_text(out: &Output) -> (i32, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
 
 /// `ip -n NS addr add CIDR dev IFNAME`: an address on a test interface.
