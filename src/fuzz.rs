@@ -9,9 +9,11 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::aas::client::Requester;
-use crate::aas::db::{Alloc, Db, Pool, State, Want};
-use crate::aas::ops::{self, Local};
-use crate::aas::{config as aas_config, journal, proto};
+use crate::aas::lease::{Alloc, Pool, State, Want};
+use crate::aas::proto;
+use crate::aasd::db::Db;
+use crate::aasd::ops::{self, Local};
+use crate::aasd::{config as aas_config, journal};
 use crate::config::{self, Config};
 use crate::dhcp::{self, packet, Arrival};
 use crate::log;

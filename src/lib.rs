@@ -3,6 +3,7 @@
 //! The binaries in `src/bin` only wire these modules together.
 
 pub mod aas;
+pub mod aasd;
 pub mod activation;
 pub mod cli;
 pub mod config;

@@ -125,7 +125,7 @@ pub fn chown_no_follow(path: &Path, uid: Uid, gid: Gid) -> io::Result<()> {
 pub fn aas_socket_group(name: Option<&str>) -> io::Result<Option<Gid>> {
     let (name, named) = match name {
         Some(n) => (n, true),
-        None => (crate::aas::config::DEFAULT_SOCKET_GROUP, false),
+        None => (crate::aasd::config::DEFAULT_SOCKET_GROUP, false),
     };
     match Group::from_name(name)? {
         Some(g) if g.gid.as_raw() == 0 => Err(io::Error::new(

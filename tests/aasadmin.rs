@@ -306,7 +306,7 @@ fn old_record(seq: u64, addr: [u8; 4], client: &str) -> Vec<u8> {
     let mut rec = vec![0xA5];
     rec.extend_from_slice(&(p.len() as u16).to_le_bytes());
     rec.extend_from_slice(&p);
-    rec.extend_from_slice(&indhcpd::aas::journal::crc32(&p).to_le_bytes());
+    rec.extend_from_slice(&indhcpd::aasd::journal::crc32(&p).to_le_bytes());
     rec
 }
 

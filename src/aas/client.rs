@@ -223,7 +223,7 @@ impl Link {
         if let Target::Tcp { password, .. } = &self.target {
             // in.aasd answers a wrong password only after a second: wait
             // that too, so a refusal is reported as one, not as a hang.
-            let deadline = Instant::now() + self.timeout + super::daemon::AUTH_FAILURE_DELAY;
+            let deadline = Instant::now() + self.timeout + super::proto::AUTH_FAILURE_DELAY;
             conn.get_mut()
                 .write_all(format!("{}\n", proto::Request::Auth(password.clone())).as_bytes())?;
             await_line(&conn, deadline, meanwhile)?;

@@ -1,14 +1,11 @@
-//! The Address Allocation Server (in.aasd): pools, leases, the transaction
-//! log, the line protocol, and the requester's side of it.
+//! The requester's side of the Address Allocation Server: the line
+//! protocol and the words it carries, the connection to in.aasd, and
+//! in.dhcpd's batching of requests over it. The daemon is in `aasd`.
 
 pub mod client;
-pub mod config;
-pub mod daemon;
-pub mod db;
 pub mod hostname;
-pub mod journal;
+pub mod lease;
 pub mod mac;
-pub mod ops;
 pub mod pipeline;
 pub mod proto;
 pub mod stream;

@@ -26,10 +26,15 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::db::{Alloc, Filter, Selector, State, Stats, Time, Want, FOREVER};
+use crate::aas::lease::{Alloc, Filter, Selector, State, Stats, Time, Want, FOREVER};
 
 /// Longest request line accepted; a longer one closes the connection.
 pub const MAX_LINE: usize = 1024;
+
+/// A failed AUTH is answered, and its connection closed, only after this:
+/// guessing passwords goes at one a second per connection. The loop goes
+/// on meanwhile; only that connection's output waits.
+pub const AUTH_FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -477,7 +482,7 @@ pub fn word(s: &str) -> &str {
 }
 
 /// The words of a POOLS answer: `name=A-B[,A-B...]` per pool.
-pub fn pools_words(pools: &[super::db::Pool]) -> Vec<String> {
+pub fn pools_words(pools: &[super::lease::Pool]) -> Vec<String> {
     pools
         .iter()
         .map(|p| {
@@ -936,8 +941,8 @@ mod tests {
             .unwrap_err()
             .contains("usage: RESERVE"));
         let pools = [
-            super::super::db::Pool::new("A=1", vec![(1, 5), (9, 9)]),
-            super::super::db::Pool::new("B", vec![(20, 30)]),
+            super::super::lease::Pool::new("A=1", vec![(1, 5), (9, 9)]),
+            super::super::lease::Pool::new("B", vec![(20, 30)]),
         ];
         let words = pools_words(&pools);
         assert_eq!(

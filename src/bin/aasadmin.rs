@@ -10,10 +10,10 @@ use std::process::exit;
 use std::time::Duration;
 
 use indhcpd::aas::client::{Down, Link, Target};
-use indhcpd::aas::config::{self, DEFAULT_CONFIG};
-use indhcpd::aas::db::{Filter, Selector, State, Stats, FOREVER};
+use indhcpd::aas::lease::{Filter, Selector, State, Stats, FOREVER};
 use indhcpd::aas::mac;
 use indhcpd::aas::proto::{self, Answer, Code, LeaseRow, Request};
+use indhcpd::aasd::config::{self, DEFAULT_CONFIG};
 
 const USAGE: &str =
     "usage: aasadmin [--json] [-c aasd.conf] [-s socket | -a host:port [-p password]] command

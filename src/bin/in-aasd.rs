@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::process::exit;
 
-use indhcpd::aas::config::{self, DEFAULT_CONFIG};
-use indhcpd::aas::daemon::Daemon;
+use indhcpd::aasd::config::{self, DEFAULT_CONFIG};
+use indhcpd::aasd::daemon::Daemon;
 use indhcpd::log::{self, Target};
 use indhcpd::{log_detail, log_error, signals};
 

@@ -72,7 +72,7 @@ fn check(opts: &Options) -> i32 {
 /// `-C`, once the file reads well: its pools and pinned addresses held
 /// against in.aasd, when it answers. Returns the number of errors.
 fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
-    use indhcpd::aas::db::{Filter, Selector, State};
+    use indhcpd::aas::lease::{Filter, Selector, State};
     use indhcpd::aas::proto::{self, Answer, LeaseRow, Request};
     use indhcpd::config::crosscheck::{self, Severity};
     let pinned = crosscheck::pinned(cfg);

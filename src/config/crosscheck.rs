@@ -271,7 +271,7 @@ mod tests {
             .iter()
             .cloned()
             .zip([
-                Answer::Ok(proto::pools_words(&[crate::aas::db::Pool::new(
+                Answer::Ok(proto::pools_words(&[crate::aas::lease::Pool::new(
                     "Near",
                     vec![],
                 )])),

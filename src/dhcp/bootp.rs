@@ -51,7 +51,7 @@ impl Exchange<'_, '_> {
     /// gives a rebooting client its address again.
     async fn bootp_address(&self, subnet: &Subnet, pool: &str) -> Option<Ipv4Addr> {
         let key = self.client_key(subnet)?;
-        let mut alloc = self.alloc(pool, &key, crate::aas::db::FOREVER);
+        let mut alloc = self.alloc(pool, &key, crate::aas::lease::FOREVER);
         alloc.previous = true;
         // Without `hold` the allocation is the lease: nothing else in BOOTP
         // confirms it.

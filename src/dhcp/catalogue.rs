@@ -9,8 +9,9 @@ use std::net::Ipv4Addr;
 use super::packet::tests::request_bytes;
 use super::tests::*;
 use super::*;
-use crate::aas::db::{Db, State};
-use crate::aas::ops::Local;
+use crate::aas::lease::State;
+use crate::aasd::db::Db;
+use crate::aasd::ops::Local;
 use crate::log::{self, Level};
 
 /// What one datagram did.

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use dhcproto::v4::MessageType;
 
 use crate::aas::client::Requester;
-use crate::aas::db::{Alloc, Time, Want, FOREVER};
+use crate::aas::lease::{Alloc, Time, Want, FOREVER};
 use crate::aas::pipeline::{self, Asker};
 use crate::aas::proto::{self, Answer as AasAnswer, Code};
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};

@@ -5,8 +5,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::packet::{tests::request_bytes, MAGIC_COOKIE};
 use super::*;
-use crate::aas::db::{Db, Pool, State};
-use crate::aas::ops::Local;
+use crate::aas::lease::{Pool, State};
+use crate::aasd::db::Db;
+use crate::aasd::ops::Local;
 use crate::config;
 
 pub(super) const MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x10];
@@ -1008,7 +1009,7 @@ fn dynamic_bootp_only_when_enabled_and_then_forever() {
     assert_eq!((r.op, r.yiaddr, r.opt(51)), (2, FIRST, None));
     let (state, client, end) = state_of(&aas, FIRST).unwrap();
     assert_eq!((state, client.as_str()), (State::Leased, DYN_KEY));
-    assert_eq!(end, crate::aas::db::FOREVER);
+    assert_eq!(end, crate::aas::lease::FOREVER);
     // The client boots again: the same address.
     let r = handle(&bootp_request(DYN_MAC, true), &arrival(), &on, &mut aas).unwrap();
     assert_eq!(decode(&r.bytes).yiaddr, FIRST);

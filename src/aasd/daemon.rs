@@ -18,11 +18,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{access, AccessFlags, User};
 
 use super::config::{self, AasConfig};
-use super::db::{Change, Db, Filter, Time};
+use super::db::{Change, Db};
 use super::journal::Store;
 use super::ops;
-use super::proto::{self, Request, MAX_LINE};
-use super::stream::Stream;
+use crate::aas::lease::{Filter, Time};
+use crate::aas::proto::{self, Request, AUTH_FAILURE_DELAY, MAX_LINE};
+use crate::aas::stream::Stream;
 use crate::log::Level;
 use crate::privilege::chown_no_follow;
 use crate::{log_debug, log_detail, log_error, log_info, log_limited, signals};
@@ -52,11 +53,6 @@ const QUERY_PAGE: usize = 64;
 /// Connections not yet authenticated from one peer address: beyond this
 /// its new one is closed at once. in.dhcpd authenticates as it connects.
 pub const MAX_UNAUTHED_PER_PEER: usize = 4;
-
-/// A failed AUTH is answered, and its connection closed, only after this:
-/// guessing passwords goes at one a second per connection. The loop goes
-/// on meanwhile; only that connection's output waits.
-pub const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
 
 pub fn now() -> Time {
     SystemTime::now()

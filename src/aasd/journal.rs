@@ -28,7 +28,9 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::db::{Db, Entry, State};
+use super::db::{Db, Entry};
+
+use crate::aas::lease::State;
 use crate::{log_detail, log_error, log_info};
 
 pub const HEADER: &[u8; 8] = b"AASDLOG1";

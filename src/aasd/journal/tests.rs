@@ -1,7 +1,7 @@
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::aas::db::{Alloc, Pool, Time, Want, FOREVER};
+use crate::aas::lease::{Alloc, Pool, Time, Want, FOREVER};
 
 fn n(last: u8) -> u32 {
     u32::from(Ipv4Addr::new(10, 0, 0, last))

@@ -4,8 +4,8 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::db::Pool;
 use super::journal::StoreConfig;
+use crate::aas::lease::Pool;
 use crate::config::source::{lex_with_top, Entry, Section};
 use crate::config::{read_text, value, ConfigError};
 

@@ -4,9 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::client::{Down, Requester};
-use super::db::{Change, Db, Filter, Refusal, Reservation, Selector, State, Time, FOREVER};
-use super::proto::{self, word, Answer, Request};
+use super::db::{Change, Db, Reservation};
+use crate::aas::client::{Down, Requester};
+use crate::aas::lease::{Filter, Refusal, Selector, State, Time, FOREVER};
+use crate::aas::proto::{self, word, Answer, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
 pub struct Outcome {
@@ -336,7 +337,7 @@ impl Requester for Local {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aas::db::Pool;
+    use crate::aas::lease::Pool;
 
     fn ask(db: &mut Db, line: &str) -> String {
         apply(db, proto::parse(line).unwrap(), 10).text

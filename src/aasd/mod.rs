@@ -1,0 +1,9 @@
+//! The Address Allocation Server, in.aasd: its configuration, the serve
+//! loop, the operations of the protocol, the lease database and the store
+//! that keeps it (the transaction log and its checkpoints).
+
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod journal;
+pub mod ops;
