@@ -6,4 +6,6 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod journal;
+pub mod logstore;
 pub mod ops;
+pub mod store;
