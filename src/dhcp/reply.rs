@@ -1,6 +1,6 @@
-//! Reply assembly: a DHCP answer (message type, address, lease) and the
-//! merged parameters turned into the bytes, the destination and the
-//! server identifier of the reply.
+//! Reply assembly: what to answer (message type, address, lease) and the
+//! merged parameters turned into a DHCP reply's options, header, bytes and
+//! destination. BOOTP replies (`bootp.rs`) take their options from here too.
 
 use std::net::Ipv4Addr;
 
