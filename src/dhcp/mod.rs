@@ -17,6 +17,7 @@ use crate::aas::client::Requester;
 use crate::aas::lease::{Alloc, Time, Want, FOREVER};
 use crate::aas::pipeline::{self, Asker};
 use crate::aas::proto::{self, Answer as AasAnswer, Code};
+use crate::config::keys::global_default;
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
 use options::{Header, ReplyOption};
@@ -377,8 +378,12 @@ impl Exchange<'_, '_> {
     /// The lease to give: the one the client asked for (option 51) up to
     /// max_lease_time, else lease_time.
     fn lease_for(&self, params: &Params) -> LeaseTime {
-        let default = params.lease_time.unwrap_or(LeaseTime::Secs(86_400));
-        let max = params.max_lease_time.unwrap_or(LeaseTime::Secs(7 * 86_400));
+        let default = params
+            .lease_time
+            .unwrap_or_else(|| global_default(|g| g.lease_time));
+        let max = params
+            .max_lease_time
+            .unwrap_or_else(|| global_default(|g| g.max_lease_time));
         let asked = self
             .req
             .option(packet::code::LEASE_TIME)
@@ -1147,14 +1152,20 @@ fn lease_options(lease: LeaseTime, params: &Params) -> Vec<ReplyOption> {
         LeaseTime::Infinite => return vec![required(code::LEASE_TIME, vec![0xff; 4])],
         LeaseTime::Secs(s) => s,
     };
-    let part = |pct: Option<f64>, default: f64| {
-        let t = (f64::from(secs) * pct.unwrap_or(default) / 100.0) as u32;
+    let part = |pct: Option<f64>, default: fn(&Params) -> Option<f64>| {
+        let t = (f64::from(secs) * pct.unwrap_or_else(|| global_default(default)) / 100.0) as u32;
         t.to_be_bytes().to_vec()
     };
     vec![
         required(code::LEASE_TIME, secs.to_be_bytes().to_vec()),
-        required(code::RENEWAL_TIME, part(params.renewal_percent, 50.0)),
-        required(code::REBINDING_TIME, part(params.rebind_percent, 87.5)),
+        required(
+            code::RENEWAL_TIME,
+            part(params.renewal_percent, |g| g.renewal_percent),
+        ),
+        required(
+            code::REBINDING_TIME,
+            part(params.rebind_percent, |g| g.rebind_percent),
+        ),
     ]
 }
 
