@@ -471,6 +471,117 @@ mod tests {
         assert!(encode(Kind::Text, &"x".repeat(1025)).is_err());
     }
 
+    /// Each error is a std::error::Error whose text is the one the
+    /// administrator always got (the manual and scripts quote them).
+    #[test]
+    fn errors_print_as_before() {
+        fn text<T: std::fmt::Debug>(r: Result<T>) -> String {
+            let e: Box<dyn std::error::Error> = Box::new(r.unwrap_err());
+            e.to_string()
+        }
+        let cases = [
+            (
+                text(ip("10.0.0")),
+                "\"10.0.0\" is not an IPv4 address (a.b.c.d)",
+            ),
+            (text(ip_list(" , ")), "expected one or more IPv4 addresses"),
+            (
+                text(whole("-1", 255)),
+                "\"-1\" is not a whole number from 0 to 255",
+            ),
+            (
+                uint("x", 9).unwrap_err(),
+                "\"x\" is not a whole number from 0 to 9",
+            ),
+            (
+                text(int("3000000000", -5, 7)),
+                "\"3000000000\" is not a whole number from -5 to 7",
+            ),
+            (text(boolean("maybe")), "\"maybe\" is not yes or no"),
+            (
+                text(percent("100")),
+                "\"100\" is not a percentage above 0 and below 100",
+            ),
+            (
+                text(pad_percent("101")),
+                "\"101\" is not a percentage from 0 to 100",
+            ),
+            (
+                text(probe_timeout("0")),
+                "probe_timeout: expected 1 to 10000 milliseconds",
+            ),
+            (text(group_name("a b")), "expected a group name"),
+            (text(password("")), "expected one word without blanks"),
+            (text(host_port("h:")), "\"h:\" is not host:port"),
+            (
+                text(interface_names("eth0,a/b")),
+                "\"a/b\" is not an interface name",
+            ),
+            (
+                text(interface_names(", ")),
+                "expected interface names, such as eth0, eth1",
+            ),
+            (
+                text(boot_file("é")),
+                "expected ASCII text of at most 127 bytes (the file field)",
+            ),
+            (
+                text(opt_type("float")),
+                "\"float\" is not one of int8, uint8, int16, uint16, int32, uint32, boolean, \
+                 ip, string, binary",
+            ),
+            (
+                text(lease_time("1w")),
+                "\"1w\" is not a lease time (seconds, or a number with s/m/h/d, or \"infinite\")",
+            ),
+            (
+                text(lease_time("49675d")),
+                "\"49675d\" is longer than 49674 days; use \"infinite\"",
+            ),
+            (text(hex("0")), "\"0\" is not hex bytes (like 01:02:0a)"),
+            (
+                text(hw_addr("1::2")),
+                "\"1::2\" is not a hardware address (1 to 16 hex bytes separated by colons)",
+            ),
+            (
+                text(encode(Kind::Text, "a\tb")),
+                "expected printable ASCII text",
+            ),
+            (text(encode(Kind::Text, "")), "expected text"),
+            (
+                text(encode(Kind::DomainList, "a..b")),
+                "\"a..b\" is not a domain name",
+            ),
+            (
+                text(encode(Kind::DomainList, ",")),
+                "expected one or more domain names",
+            ),
+            (
+                text(encode(Kind::ClasslessRoutes, "10.0.0.0/8")),
+                "\"10.0.0.0/8\" is not a route (a.b.c.d/len router)",
+            ),
+            (
+                text(encode(Kind::ClasslessRoutes, ",")),
+                "expected one or more routes (a.b.c.d/len router)",
+            ),
+            (
+                text(encode(Kind::IpPairs, "10.0.0.1")),
+                "expected pairs of IPv4 addresses",
+            ),
+            (
+                text(encode(Kind::U16List, ",")),
+                "expected one or more numbers",
+            ),
+            (
+                text(encode(Kind::Text, &"x".repeat(1025))),
+                "value is 1025 bytes; at most 1024 fit",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
     #[test]
     fn hex_and_hardware() {
         assert_eq!(hex("01:02:0a"), Ok(vec![1, 2, 10]));
