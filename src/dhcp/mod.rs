@@ -26,6 +26,7 @@ use crate::aas::client::Requester;
 use crate::aas::lease::{Alloc, Time, Want, FOREVER};
 use crate::aas::pipeline::{self, Asker};
 use crate::aas::proto::{self, Answer as AasAnswer, Code};
+use crate::config::keys::global_default;
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
 use packet::{code, hex, Request};
@@ -369,8 +370,12 @@ impl Exchange<'_, '_> {
     /// The lease to give: the one the client asked for (option 51) up to
     /// max_lease_time, else lease_time.
     fn lease_for(&self, params: &Params) -> LeaseTime {
-        let default = params.lease_time.unwrap_or(LeaseTime::Secs(86_400));
-        let max = params.max_lease_time.unwrap_or(LeaseTime::Secs(7 * 86_400));
+        let default = params
+            .lease_time
+            .unwrap_or_else(|| global_default(|g| g.lease_time));
+        let max = params
+            .max_lease_time
+            .unwrap_or_else(|| global_default(|g| g.max_lease_time));
         let asked = self
             .req
             .option(packet::code::LEASE_TIME)

@@ -9,6 +9,7 @@ use dhcproto::v4::MessageType;
 use super::options::{self, Header, ReplyOption};
 use super::packet::{code, Request};
 use super::{drop_line, fqdn, route, Destination, Exchange, Reply};
+use crate::config::keys::global_default;
 use crate::config::{LeaseTime, Params, Subnet};
 use crate::{log_debug, log_info};
 
@@ -179,14 +180,20 @@ fn lease_options(lease: LeaseTime, params: &Params) -> Vec<ReplyOption> {
         LeaseTime::Infinite => return vec![required(code::LEASE_TIME, vec![0xff; 4])],
         LeaseTime::Secs(s) => s,
     };
-    let part = |pct: Option<f64>, default: f64| {
-        let t = (f64::from(secs) * pct.unwrap_or(default) / 100.0) as u32;
+    let part = |pct: Option<f64>, default: fn(&Params) -> Option<f64>| {
+        let t = (f64::from(secs) * pct.unwrap_or_else(|| global_default(default)) / 100.0) as u32;
         t.to_be_bytes().to_vec()
     };
     vec![
         required(code::LEASE_TIME, secs.to_be_bytes().to_vec()),
-        required(code::RENEWAL_TIME, part(params.renewal_percent, 50.0)),
-        required(code::REBINDING_TIME, part(params.rebind_percent, 87.5)),
+        required(
+            code::RENEWAL_TIME,
+            part(params.renewal_percent, |g| g.renewal_percent),
+        ),
+        required(
+            code::REBINDING_TIME,
+            part(params.rebind_percent, |g| g.rebind_percent),
+        ),
     ]
 }
 
