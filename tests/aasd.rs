@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use indhcpd::aas::client::{Link, Target};
-use indhcpd::aas::proto::Answer;
+use indhcpd::aas::lease::{Alloc, Want};
+use indhcpd::aas::proto::{Reply, Request};
 
 const POOL: &str = "[pool P]\nrange = 10.0.0.10-10.0.0.19\n";
 
@@ -458,8 +459,21 @@ fn an_idle_in_dhcpd_connection_is_reopened_without_losing_a_request() {
         POOL,
     );
     net.start_aasd("srv", &conf);
-    let alloc = "ALLOC P dhcp 01:aa 60 previous";
-    let ok = |a: Result<Answer, _>| matches!(a, Ok(Answer::Ok(w)) if w[0] == "10.0.0.10");
+    let alloc = &Request::Alloc(Alloc {
+        pool: "P".into(),
+        service: "dhcp".into(),
+        client: "01:aa".into(),
+        lease: 60,
+        want: Want::Any,
+        previous: true,
+        hold: false,
+        mine: false,
+        known: false,
+        keep: 0,
+        host: None,
+        alias: None,
+    });
+    let ok = |a: Result<Reply, _>| matches!(a, Ok(Reply::Allocated(a)) if a.addr == std::net::Ipv4Addr::new(10, 0, 0, 10));
     let mut link = Link::new(
         Target::Unix(net.path("aasd.sock").into()),
         Duration::from_secs(2),

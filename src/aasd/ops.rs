@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use super::db::{Change, Db, Reservation};
 use crate::aas::client::{Down, Requester};
 use crate::aas::lease::{Filter, Refusal, Selector, State, Time, FOREVER};
-use crate::aas::proto::{self, word, Answer, Request};
+use crate::aas::proto::{self, word, Reply, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
 pub struct Outcome {
@@ -321,16 +321,27 @@ impl Local {
 }
 
 impl Requester for Local {
-    fn ask(&mut self, line: &str) -> Result<Answer, Down> {
-        self.asked.push(line.to_string());
+    /// As in.aasd would: the request goes as its line, so one that would
+    /// not read back the same there does not here either.
+    fn ask(&mut self, request: &Request) -> Result<Reply, Down> {
+        let line = request.to_string();
         if self.down {
+            self.asked.push(line);
             return Err(Down("test: AAS down".into()));
         }
-        let text = match proto::parse(line) {
-            Ok(r) => apply(&mut self.db, r, self.now).text,
-            Err(e) => format!("ERR syntax {e}"),
+        let reply = match proto::parse(&line) {
+            Ok(r) => {
+                let text = apply(&mut self.db, r, self.now).text;
+                Reply::parse(request, &text.lines().collect::<Vec<_>>())
+                    .map_err(|e| Down(format!("test: garbage: {e}")))?
+            }
+            Err(e) => Reply::Err {
+                code: proto::Code::Syntax,
+                text: e.to_string(),
+            },
         };
-        proto::answer(text.lines().last().unwrap_or("")).ok_or(Down("garbage".into()))
+        self.asked.push(line);
+        Ok(reply)
     }
 }
 
@@ -375,8 +386,11 @@ mod tests {
     fn alloc_says_new_and_the_pool_count_only_for_a_client_that_held_nothing() {
         let db = Db::new(vec![Pool::new("P", vec![(10, 19)])]);
         let mut aas = Local::new(db, 1_000);
-        let mut ask = |l: &str| match aas.ask(l) {
-            Ok(Answer::Ok(words)) => (words[0].clone(), words[2..].join(" ")),
+        let mut ask = |l: &str| match aas.ask(&proto::parse(l).unwrap()) {
+            Ok(Reply::Allocated(a)) => (
+                a.addr.to_string(),
+                a.new.map_or(String::new(), |n| format!("new {n}")),
+            ),
             other => panic!("{other:?}"),
         };
         let (addr, new) = ask("ALLOC P dhcp a 10 previous hold");

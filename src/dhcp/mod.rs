@@ -16,7 +16,7 @@ use dhcproto::v4::MessageType;
 use crate::aas::client::Requester;
 use crate::aas::lease::{Alloc, Time, Want, FOREVER};
 use crate::aas::pipeline::{self, Asker};
-use crate::aas::proto::{self, Answer as AasAnswer, Code};
+use crate::aas::proto::{self, Code, Reply as AasAnswer};
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
 use options::{Header, ReplyOption};
@@ -278,7 +278,7 @@ impl Exchange<'_, '_> {
     /// Ask the AAS; `None` when it cannot be reached (the link logs that,
     /// once a minute).
     async fn ask(&self, request: &proto::Request) -> Option<AasAnswer> {
-        self.aas.ask(&request.to_string()).await.ok()
+        self.aas.ask(request).await.ok()
     }
 
     /// An ALLOC of `pool` for this client, with its host name; the
@@ -496,7 +496,7 @@ impl Exchange<'_, '_> {
         let request = proto::Request::Alloc(alloc);
         for _ in 0..3 {
             let addr = match self.ask(&request).await.ok_or(NoAddress::Failed)? {
-                AasAnswer::Ok(words) => proto::Allocated::parse(&words).ok().map(|a| a.addr),
+                AasAnswer::Allocated(a) => Some(a.addr),
                 AasAnswer::Err {
                     code: Code::Exhausted,
                     ..
@@ -535,6 +535,7 @@ impl Exchange<'_, '_> {
                     log_info!("{what} from {mac}: no address: {text}");
                     return Err(NoAddress::Failed);
                 }
+                _ => None,
             };
             let Some(addr) = addr else {
                 log_error!("the AAS answered ALLOC without an address");
@@ -592,7 +593,7 @@ impl Exchange<'_, '_> {
             return None;
         };
         match answer {
-            AasAnswer::Ok(_) => self.reply(
+            AasAnswer::Allocated(_) => self.reply(
                 subnet,
                 Answer {
                     kind: MessageType::Ack,
@@ -615,6 +616,7 @@ impl Exchange<'_, '_> {
                 );
                 None
             }
+            _ => None,
         }
     }
 
