@@ -213,7 +213,8 @@ impl Link {
             // that too, so a refusal is reported as one, not as a hang.
             let deadline = Instant::now() + self.timeout + super::proto::AUTH_FAILURE_DELAY;
             let auth = Request::Auth(password.clone());
-            conn.get_mut().write_all(&lines_of(std::slice::from_ref(&auth)))?;
+            conn.get_mut()
+                .write_all(&lines_of(std::slice::from_ref(&auth)))?;
             await_line(&conn, deadline, meanwhile)?;
             let line = read_line(&mut conn)?;
             if Reply::parse(&auth, &[&line]) != Ok(Reply::Ok) {
