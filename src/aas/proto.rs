@@ -659,6 +659,17 @@ pub enum Reply {
     Err { code: Code, text: String },
 }
 
+/// The last line of rows, `END count`: for in.aasd, which sends a long
+/// QUERY answer in pages, a [`LeaseRow`] at a time, and ends it with this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct End(pub usize);
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "END {}", self.0)
+    }
+}
+
 /// The word that starts each row of the reply to `asked`, if it has rows.
 fn row_word(asked: &Request) -> Option<&'static str> {
     match asked {
@@ -756,13 +767,13 @@ impl fmt::Display for Reply {
                 for r in rows {
                     writeln!(f, "{r}")?;
                 }
-                write!(f, "END {}", rows.len())
+                End(rows.len()).fmt(f)
             }
             Reply::Stats(rows) => {
                 for r in rows {
                     writeln!(f, "{}", stats_line(r))?;
                 }
-                write!(f, "END {}", rows.len())
+                End(rows.len()).fmt(f)
             }
             Reply::Err { code, text: t } if t.is_empty() => write!(f, "ERR {code}"),
             Reply::Err { code, text } => write!(f, "ERR {code} {text}"),
@@ -1205,6 +1216,7 @@ mod tests {
         }]);
         assert_eq!(stats.to_string(), "POOL P 10 1 0 0 0 0 0\nEND 1");
         assert_eq!(Reply::Leases(vec![]).to_string(), "END 0");
+        assert_eq!(End(12).to_string(), "END 12");
         assert_eq!(
             Reply::Pong("in.aasd 0.1.0".into()).to_string(),
             "OK in.aasd 0.1.0"
