@@ -689,8 +689,9 @@ impl Reply {
         }
     }
 
-    /// The reply to `asked` from its lines (without newlines). Anything
-    /// else, a code this side does not know among it, is an error.
+    /// The reply to `asked` from its lines (without newlines). Lines that
+    /// are not such a reply (an `ERR` code this side does not know among
+    /// them) are an error that quotes the line at fault.
     pub fn parse<S: AsRef<str>>(asked: &Request, lines: &[S]) -> Result<Reply, Error> {
         let Some((last, rows)) = lines.split_last() else {
             return Err("no reply".into());
@@ -726,9 +727,12 @@ impl Reply {
             return Err(bad(&format!("not an answer to {}", asked.word())));
         }
         let words: Vec<String> = words.map(str::to_string).collect();
-        let plain = || match words.is_empty() {
-            true => Ok(Reply::Ok),
-            false => Err(bad(&format!("{} is answered OK alone", asked.word()))),
+        let plain = || {
+            if words.is_empty() {
+                Ok(Reply::Ok)
+            } else {
+                Err(bad(&format!("{} is answered OK alone", asked.word())))
+            }
         };
         match asked {
             Request::Ping => Ok(Reply::Pong(words.join(" "))),
