@@ -325,11 +325,11 @@ impl Requester for Local {
     /// not read back the same there does not here either.
     fn ask(&mut self, request: &Request) -> Result<Reply, Down> {
         let line = request.to_string();
+        self.asked.push(line.clone());
         if self.down {
-            self.asked.push(line);
             return Err(Down("test: AAS down".into()));
         }
-        let reply = match proto::parse(&line) {
+        Ok(match proto::parse(&line) {
             Ok(r) => {
                 let text = apply(&mut self.db, r, self.now).text;
                 Reply::parse(request, &text.lines().collect::<Vec<_>>())
@@ -339,9 +339,7 @@ impl Requester for Local {
                 code: proto::Code::Syntax,
                 text: e.to_string(),
             },
-        };
-        self.asked.push(line);
-        Ok(reply)
+        })
     }
 }
 
