@@ -69,18 +69,8 @@ fn fresh_aas() -> Local {
     let mut aas = Local::new(Db::new(vec![pool]), NOW);
     for (client, addr) in HELD {
         let request = Request::Alloc(Alloc {
-            pool: "Fuzz".into(),
-            service: "dhcp".into(),
-            client: client.into(),
-            lease: 3600,
             want: Want::Exact(u32::from(addr)),
-            previous: false,
-            hold: false,
-            mine: false,
-            known: false,
-            keep: 0,
-            host: None,
-            alias: None,
+            ..Alloc::new("Fuzz", "dhcp", client, 3600)
         });
         let answer = aas.ask(&request);
         assert!(

@@ -278,18 +278,8 @@ impl Exchange<'_, '_> {
     /// caller says which address and how.
     fn alloc(&self, pool: &str, key: &str, lease: Time) -> Alloc {
         Alloc {
-            pool: pool.to_string(),
-            service: SERVICE.to_string(),
-            client: key.to_string(),
-            lease,
-            want: Want::Any,
-            previous: false,
-            hold: false,
-            mine: false,
-            known: false,
-            keep: 0,
             host: self.host(),
-            alias: None,
+            ..Alloc::new(pool, SERVICE, key, lease)
         }
     }
 

@@ -19,7 +19,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use indhcpd::aas::client::{Link, Target};
-use indhcpd::aas::lease::{Alloc, Filter, Want};
+use indhcpd::aas::lease::{Alloc, Filter};
 use indhcpd::aas::proto::{LeaseRow, Reply, Request};
 
 pub const SERVER: &str = "10.77.0.1";
@@ -668,20 +668,7 @@ pub fn alloc_request(pool: &str, service: &str, client: &str, lease: u64) -> Req
 
 /// What [`alloc_request`] asks, to change a field of.
 pub fn alloc_of(pool: &str, service: &str, client: &str, lease: u64) -> Alloc {
-    Alloc {
-        pool: pool.into(),
-        service: service.into(),
-        client: client.into(),
-        lease,
-        want: Want::Any,
-        previous: false,
-        hold: false,
-        mine: false,
-        known: false,
-        keep: 0,
-        host: None,
-        alias: None,
-    }
+    Alloc::new(pool, service, client, lease)
 }
 
 /// The address an ALLOC was given, or the reply that gave none.
