@@ -5,8 +5,8 @@
 //! with 404, and the connection is closed after each answer. Everything
 //! is bounded: a request head larger than [`MAX_REQUEST`] bytes, or one
 //! not complete within [`REQUEST_TIMEOUT`], is closed unanswered, an
-//! answer not taken within the same time is dropped, and more than
-//! [`MAX_CONNECTIONS`] at once are refused. What a scraper does wrong
+//! answer not taken within the same time is dropped, and at most
+//! [`MAX_CONNECTIONS`] are open at once. What a scraper does wrong
 //! costs a debug line, never the serve loop.
 
 use std::io::{self, Read, Write};
@@ -27,8 +27,9 @@ pub const MAX_REQUEST: usize = 4096;
 /// answer to its last byte taken.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Metrics connections open at once; one more is closed at once. A
-/// scraper needs one.
+/// Metrics connections open at once. A scraper needs one; past this the
+/// oldest still without a complete request is closed for the new one, so
+/// idle connections cannot lock a scraper out.
 pub const MAX_CONNECTIONS: usize = 16;
 
 /// The page, or why there is none (answered 503).
@@ -116,18 +117,42 @@ impl Listener {
         }
     }
 
+    /// Room for a connection from `peer`: past the cap, the oldest
+    /// without a complete request goes; with none such, `peer` is refused.
+    fn make_room(&mut self, peer: SocketAddr) -> bool {
+        if self.conns.len() < MAX_CONNECTIONS {
+            return true;
+        }
+        let oldest = (0..self.conns.len())
+            .filter(|&i| self.conns[i].output.is_none())
+            .min_by_key(|&i| self.conns[i].deadline);
+        let Some(i) = oldest else {
+            log_limited!(
+                Level::Info,
+                "metrics connection refused",
+                1,
+                "metrics: {peer}: {MAX_CONNECTIONS} connections answering already: \
+                 refused (logged at most once a minute)"
+            );
+            return false;
+        };
+        let old = self.conns.remove(i);
+        log_limited!(
+            Level::Info,
+            "metrics connection evicted",
+            1,
+            "metrics: {}: closed without a complete request, to make room for {peer} \
+             ({MAX_CONNECTIONS} connections open; logged at most once a minute)",
+            old.peer
+        );
+        true
+    }
+
     fn accept(&mut self, now: Instant) {
         loop {
             match self.tcp.accept() {
                 Ok((stream, peer)) => {
-                    if self.conns.len() >= MAX_CONNECTIONS {
-                        log_limited!(
-                            Level::Info,
-                            "metrics connection refused",
-                            1,
-                            "metrics: {peer}: {MAX_CONNECTIONS} connections open already: \
-                             refused (logged at most once a minute)"
-                        );
+                    if !self.make_room(peer) {
                         continue;
                     }
                     if let Err(e) = stream.set_nonblocking(true) {
