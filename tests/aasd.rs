@@ -209,24 +209,6 @@ fn torn_tail_is_cut_and_a_lost_log_comes_back_from_the_checkpoint() {
     );
 }
 
-/// Run `f` on a thread inside network namespace `ns`: sockets it opens
-/// belong to that namespace (setns(2) moves only the calling thread).
-fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = fs::File::open(&path).unwrap();
-            // SAFETY: setns on an open namespace file; affects this thread only.
-            let rc =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}");
-            f()
-        })
-        .join()
-        .unwrap()
-    })
-}
-
 const TCP: &str = "127.0.0.1:15310";
 
 fn tcp(net: &Net) -> TcpStream {

@@ -62,33 +62,6 @@ fn stop(pid: u32) {
     assert!(!alive(pid), "in.aasd {pid} did not exit");
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped (lazily: in.aasd
-/// may still hold files in it).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(dir: &Path, size: &str) -> Mount {
-        fs::create_dir_all(dir).unwrap();
-        let opts = format!("size={size}");
-        sh(&[
-            "mount",
-            "-t",
-            "tmpfs",
-            "-o",
-            &opts,
-            "tmpfs",
-            dir.to_str().unwrap(),
-        ]);
-        Mount(dir.to_path_buf())
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_gives_no_ack_and_the_service_resumes_when_space_is_back() {
     let mut net = Net::new(false);

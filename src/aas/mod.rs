@@ -6,6 +6,7 @@ pub mod client;
 pub mod hostname;
 pub mod lease;
 pub mod mac;
+pub mod metrics;
 pub mod pipeline;
 pub mod proto;
 pub mod stream;

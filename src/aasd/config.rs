@@ -36,6 +36,8 @@ pub struct AasConfig {
     /// dropping root. `None`: the group `aasd` when it exists.
     pub socket_group: Option<String>,
     pub pools: Vec<Pool>,
+    /// `host:port` of the HTTP listener for Prometheus (`GET /metrics`).
+    pub metrics_listen: Option<String>,
 }
 
 /// The package's group for the socket, used when aasd.conf names none.
@@ -43,7 +45,8 @@ pub const DEFAULT_SOCKET_GROUP: &str = "aasd";
 
 const TOP_KEYS: &str = "database_dir, max_db_size, checkpoint_dir, checkpoint_intvl, \
                         num_checkpoints, password, requester_password, socket, listen, sync, \
-                        idle_timeout, auth_timeout, max_tcp_connections, user, socket_group";
+                        idle_timeout, auth_timeout, max_tcp_connections, user, socket_group, \
+                        metrics_listen";
 
 pub fn load(path: &Path) -> Result<AasConfig, Vec<ConfigError>> {
     let text = read_text(path).map_err(|e| vec![e])?;
@@ -105,6 +108,23 @@ fn size(v: &str) -> Result<u64, String> {
     }
 }
 
+/// `host:port` with a port number, or `host:service`.
+fn host_port(v: &str) -> Result<(), String> {
+    match v.rsplit_once(':') {
+        Some((h, port))
+            if !h.is_empty() && !port.is_empty() && !h.contains(char::is_whitespace) =>
+        {
+            if port.bytes().all(|b| b.is_ascii_digit()) && !port.parse::<u16>().is_ok_and(|n| n > 0)
+            {
+                Err(format!("\"{v}\": {port} is not a port (1-65535)"))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(format!("\"{v}\" is not host:port")),
+    }
+}
+
 /// `A.B.C.D-E.F.G.H` or one address.
 fn range(v: &str) -> Result<(u32, u32), String> {
     let (a, b) = match v.split_once('-') {
@@ -148,6 +168,7 @@ pub fn parse(text: &str, file: &str) -> Result<AasConfig, Vec<ConfigError>> {
         user: None,
         socket_group: None,
         pools: Vec::new(),
+        metrics_listen: None,
     };
     let mut checkpoint_dir = None;
     // (range, pool name, line) for the overlap check.
@@ -274,6 +295,10 @@ fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig, ckpt: &mut Option<PathB
                     p.err(e.line, format!("listen: \"{}\" is not host:port", e.value));
                 }
             }
+            "metrics_listen" => match host_port(&e.value) {
+                Ok(()) => cfg.metrics_listen = Some(e.value.clone()),
+                Err(m) => p.err(e.line, format!("metrics_listen: {m}")),
+            },
             "idle_timeout" | "auth_timeout" => {
                 if let Some(n) = p.value(e, |v| value::uint(v, 86400)) {
                     if n == 0 {
@@ -493,6 +518,31 @@ mod tests {
                  requester password: it would be admin",
                 "f:3: requester_password: expected one word without blanks"
             ]
+        );
+    }
+
+    #[test]
+    fn metrics_listen_is_off_unless_given() {
+        let c = parse("[pool P]\naddress = 10.0.0.1\n", "f").unwrap();
+        assert_eq!(c.metrics_listen, None);
+        let c = parse(
+            "metrics_listen = 127.0.0.1:9310\n[pool P]\naddress = 10.0.0.1\n",
+            "f",
+        );
+        assert_eq!(c.unwrap().metrics_listen.as_deref(), Some("127.0.0.1:9310"));
+        let e = parse(
+            "metrics_listen = 9310\n[pool P]\naddress = 10.0.0.1\nx = 1\n",
+            "aasd.conf",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "aasd.conf:1: metrics_listen: \"9310\" is not host:port"
+        );
+        let e = parse("metrics_listen = 0.0.0.0:70000\n", "aasd.conf").unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "aasd.conf:1: metrics_listen: \"0.0.0.0:70000\": 70000 is not a port (1-65535)"
         );
     }
 

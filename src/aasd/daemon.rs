@@ -18,7 +18,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{access, AccessFlags, User};
 
 use super::config::{self, AasConfig};
+use super::http;
 use super::logstore::LogStore;
+use super::metrics::Metrics;
 use super::ops;
 use super::store::Leases;
 use crate::aas::lease::{Filter, Time};
@@ -150,7 +152,13 @@ pub struct Daemon {
     tcp: Option<TcpListener>,
     conns: Vec<Conn>,
     next_checkpoint: Instant,
+    /// Counters, and the metrics listener when aasd.conf asks for one.
+    metrics: Metrics,
 }
+
+/// What a start opens after the Unix socket: the TCP listener, the store,
+/// the metrics listener.
+type Opened = (Option<TcpListener>, Box<dyn Leases>, Option<http::Listener>);
 
 /// Bind the Unix socket, refusing to take it from a running in.aasd.
 fn bind_unix(path: &PathBuf) -> io::Result<UnixListener> {
@@ -274,8 +282,9 @@ impl Daemon {
         if opened.is_err() {
             let _ = std::fs::remove_file(&cfg.socket);
         }
-        let (tcp, store) = opened?;
+        let (tcp, store, metrics) = opened?;
         Ok(Daemon {
+            metrics: Metrics::new(metrics, now()),
             next_checkpoint: Instant::now() + Duration::from_secs(cfg.checkpoint_intvl),
             cfg,
             config_path,
@@ -286,11 +295,9 @@ impl Daemon {
         })
     }
 
-    /// The TCP listener, the change of user and the database.
-    fn open_rest(
-        cfg: &AasConfig,
-        user: Option<&User>,
-    ) -> io::Result<(Option<TcpListener>, Box<dyn Leases>)> {
+    /// The TCP listeners (requesters, metrics), the change of user and the
+    /// database.
+    fn open_rest(cfg: &AasConfig, user: Option<&User>) -> io::Result<Opened> {
         let tcp = match &cfg.listen {
             Some(l) => {
                 let addr = crate::sys::tcp_address(l)
@@ -301,11 +308,13 @@ impl Daemon {
             }
             None => None,
         };
+        let metrics = cfg.metrics_listen.as_deref().map(http::Listener::bind);
+        let metrics = metrics.transpose()?;
         if let Some(u) = user {
             drop_root(u, cfg)?;
         }
         let store = LogStore::open(cfg.store.clone(), cfg.pools.clone())?;
-        Ok((tcp, Box::new(store)))
+        Ok((tcp, Box::new(store), metrics))
     }
 
     pub fn store(&self) -> &dyn Leases {
@@ -333,6 +342,7 @@ impl Daemon {
             for i in ready.2 {
                 self.read_from(i);
             }
+            self.metrics.serve(self.store.as_mut(), now());
             let mut total = self.unread_total();
             for i in 0..self.conns.len() {
                 self.serve(i, &mut total);
@@ -426,6 +436,8 @@ impl Daemon {
             fds.push(PollFd::new(c.stream.fd(), ev));
             polled.push(i);
         }
+        let first_metrics = fds.len();
+        fds.extend(self.metrics.poll_fds());
         let ms = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
             .unwrap_or(PollTimeout::NONE);
         match poll(&mut fds, ms) {
@@ -436,10 +448,12 @@ impl Daemon {
         let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let unix = hit(&fds[0]);
         let tcp = self.tcp.is_some() && hit(&fds[1]);
-        let conns = (first_conn..fds.len())
+        let conns = (first_conn..first_metrics)
             .filter(|&i| hit(&fds[i]))
             .map(|i| polled[i - first_conn])
             .collect();
+        let metrics = fds[first_metrics..].iter().map(hit).collect();
+        self.metrics.polled(metrics);
         Ok((unix, tcp, conns))
     }
 
@@ -760,7 +774,9 @@ impl Daemon {
                 Err(e) => (failed(Code::Reload, e), false),
             },
             r => {
+                let asked = Metrics::asked(&r);
                 let out = ops::apply(self.store.as_mut(), r, now());
+                self.metrics.answered(asked, &out);
                 (out.text, out.wrote)
             }
         }
@@ -822,6 +838,9 @@ impl Daemon {
                 "reload: database, socket, listen and user changes take effect at the next start"
             );
         }
+        if cfg.metrics_listen != self.cfg.metrics_listen {
+            log_info!("reload: a metrics_listen change takes effect at the next start");
+        }
         self.store.set_pools(cfg.pools.clone());
         self.cfg.pools = cfg.pools;
         self.cfg.passwords = cfg.passwords;
@@ -841,6 +860,7 @@ impl Daemon {
             return;
         }
         let synced = self.store.commit();
+        self.metrics.committed(synced.is_ok());
         for c in &mut self.conns {
             c.pending_bytes = 0;
             for (text, durable) in c.pending.drain(..) {

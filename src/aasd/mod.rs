@@ -5,7 +5,9 @@
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod http;
 pub mod journal;
 pub mod logstore;
+pub mod metrics;
 pub mod ops;
 pub mod store;

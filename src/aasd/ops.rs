@@ -18,6 +18,8 @@ pub struct Outcome {
     /// The store has changes from this request that its next commit
     /// makes durable: the answer waits for it.
     pub wrote: bool,
+    /// Why it was refused, if it was (for the metrics).
+    pub refused: Option<Code>,
 }
 
 fn refused(r: Refusal) -> Outcome {
@@ -26,7 +28,10 @@ fn refused(r: Refusal) -> Outcome {
         Refusal::Exhausted(_) => log_debug!("refused: {r}"),
         _ => log_detail!("refused: {r}"),
     }
-    said(refusal(&r))
+    Outcome {
+        refused: Some(r.code()),
+        ..said(refusal(&r))
+    }
 }
 
 /// The answer to a refused request.
@@ -41,6 +46,7 @@ fn said(reply: Reply) -> Outcome {
     Outcome {
         text: reply.to_string(),
         wrote: false,
+        refused: None,
     }
 }
 

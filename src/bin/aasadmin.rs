@@ -12,16 +12,17 @@ use std::time::Duration;
 use indhcpd::aas::client::{Down, Link, Target};
 use indhcpd::aas::lease::{Filter, Selector, State, Stats, FOREVER};
 use indhcpd::aas::mac;
+use indhcpd::aas::metrics;
 use indhcpd::aas::proto::{self, Code, LeaseRow, Reply, Request};
 use indhcpd::aasd::config::{self, DEFAULT_CONFIG};
 
 const USAGE: &str =
-    "usage: aasadmin [--json] [-c aasd.conf] [-s socket | -a host:port [-p password]] command
+    "usage: aasadmin [--json | --prometheus] [-c aasd.conf] [-s socket | -a host:port [-p password]] command
 commands:
   list [pool=P] [range=A-B] [service=S] [client=C] [mac=M] [state=free|offered|leased|declined|disabled|reserved]
   query ADDRESS
   release TARGET | disable TARGET | enable TARGET    (TARGET: ADDRESS, A-B or a pool)
-  stats [POOL]
+  stats [POOL]       (--prometheus: the pool gauges in the Prometheus text format)
   checkpoint
   reload";
 
@@ -35,6 +36,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut spec = getopts::Options::new();
     spec.optflag("", "json", "JSON output");
+    spec.optflag("", "prometheus", "stats in the Prometheus text format");
     spec.optopt("c", "", "aasd.conf, for the socket path", "file");
     spec.optopt("s", "", "Unix socket of in.aasd", "path");
     spec.optopt("a", "", "TCP address of in.aasd", "host:port");
@@ -54,6 +56,10 @@ fn main() {
         exit(0);
     }
     let json = m.opt_present("json");
+    let prometheus = m.opt_present("prometheus");
+    if json && prometheus {
+        usage("--json and --prometheus exclude each other");
+    }
     let target = match (m.opt_str("a"), m.opt_str("s")) {
         (Some(_), Some(_)) => usage("-a and -s exclude each other"),
         (Some(address), None) => {
@@ -77,13 +83,23 @@ fn main() {
         usage("no command given");
     };
     let link = Link::new(target, Duration::from_secs(10)).without_logging();
-    let mut admin = Admin { link, json };
+    if prometheus && cmd != "stats" {
+        usage("--prometheus is for stats");
+    }
+    let mut admin = Admin {
+        link,
+        json,
+        prometheus,
+    };
     exit(admin.run(cmd, rest));
 }
 
 struct Admin {
     link: Link,
     json: bool,
+    /// `stats` as Prometheus metrics (the pool gauges in.aasd's metrics
+    /// listener serves too).
+    prometheus: bool,
 }
 
 fn address(s: &str) -> Ipv4Addr {
@@ -478,6 +494,12 @@ impl Admin {
             Ok(a) => return self.refused(a),
             Err(code) => return code,
         };
+        if self.prometheus {
+            let mut page = metrics::Page::new();
+            metrics::pool_gauges(&mut page, &rows);
+            print!("{}", page.text());
+            return 0;
+        }
         let heads = [
             "pool", "size", "leased", "offered", "free", "disabled", "declined", "reserved",
         ];

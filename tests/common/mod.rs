@@ -918,3 +918,48 @@ pub fn option(json: &str, code: u8) -> Option<&str> {
     let start = json.find(&key)? + key.len();
     Some(&json[start..start + json[start..].find('"')?])
 }
+
+/// Run `f` on a thread inside network namespace `ns`: sockets it opens
+/// belong to that namespace (setns(2) moves only the calling thread).
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = fs::File::open(&path).unwrap();
+            // SAFETY: setns on an open namespace file; affects this thread only.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}");
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped (lazily: in.aasd
+/// may still hold files in it).
+pub struct Mount(PathBuf);
+
+impl Mount {
+    pub fn new(dir: &Path, size: &str) -> Mount {
+        fs::create_dir_all(dir).unwrap();
+        let opts = format!("size={size}");
+        sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &opts,
+            "tmpfs",
+            dir.to_str().unwrap(),
+        ]);
+        Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
