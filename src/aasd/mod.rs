@@ -7,3 +7,9 @@ pub mod daemon;
 pub mod db;
 pub mod journal;
 pub mod ops;
+
+/// The test harness's own PostgreSQL clusters, shared with tests/.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/common/pg.rs"]
+pub(crate) mod test_pg;
