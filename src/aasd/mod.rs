@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod db;
 pub mod journal;
 pub mod ops;
+pub mod pg;
 
 /// The test harness's own PostgreSQL clusters, shared with tests/.
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! The PostgreSQL store of in.aasd (`store = postgresql`).
+
+pub mod conninfo;
