@@ -12,6 +12,7 @@ use crate::aas::client::Requester;
 use crate::aas::lease::{Alloc, Pool, State, Want};
 use crate::aas::proto;
 use crate::aasd::db::Db;
+use crate::aasd::logstore::LogStore;
 use crate::aasd::ops::{self, Local};
 use crate::aasd::{config as aas_config, journal};
 use crate::config::{self, Config};
@@ -240,7 +241,7 @@ fn check_config_errors(data: &[u8], parse: impl Fn(&str) -> Option<Vec<config::C
 /// parsed and applied to a database as in.aasd does; one answer per line
 /// (rows, then a last line OK, ERR or END), never a panic.
 pub fn aas_protocol(data: &[u8]) {
-    let mut db = fresh_aas().db;
+    let mut store = LogStore::in_memory(fresh_aas().db);
     for raw in data.split(|&b| b == b'\n') {
         if raw.len() > proto::MAX_LINE {
             continue; // in.aasd closes the connection before parsing it
@@ -250,7 +251,7 @@ pub fn aas_protocol(data: &[u8]) {
             Ok(r) => {
                 // What in.aasd understood, written again, says the same.
                 assert_eq!(proto::parse(&r.to_string()).as_ref(), Ok(&r), "{line:?}");
-                ops::apply(&mut db, r, NOW).text
+                ops::apply(&mut store, r, NOW).text
             }
             Err(e) => format!("ERR syntax {e}"),
         });
@@ -263,7 +264,7 @@ pub fn aas_protocol(data: &[u8]) {
         assert!(!text.contains('\r') && !text.contains('\0'), "{text:?}");
         check_answer(&text);
     }
-    check_db(&db);
+    check_db(store.db());
 }
 
 /// Target `journal_replay`: bytes as a log or checkpoint file. Replay

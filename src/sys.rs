@@ -85,23 +85,68 @@ pub fn dhcp_ports() -> (u16, u16) {
     )
 }
 
-/// `host:port` or `host:service` (TCP) to a socket address.
-pub fn tcp_address(text: &str) -> Result<std::net::SocketAddr, String> {
+/// Why `host:port` text names no IPv4 socket address.
+#[derive(Debug)]
+pub enum AddressError {
+    NotHostPort(String),
+    UnknownService(String),
+    Lookup { host: String, error: io::Error },
+    NoIpv4(String),
+}
+
+impl std::fmt::Display for AddressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddressError::NotHostPort(text) => write!(f, "\"{text}\" is not host:port"),
+            AddressError::UnknownService(port) => write!(
+                f,
+                "\"{port}\" is not a port number or a TCP service in /etc/services"
+            ),
+            AddressError::Lookup { host, error } => write!(f, "{host}: {error}"),
+            AddressError::NoIpv4(host) => write!(f, "{host}: no IPv4 address"),
+        }
+    }
+}
+
+impl std::error::Error for AddressError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AddressError::Lookup { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// As an io::Error of kind InvalidInput (a setting to change, not a
+/// fault of the moment), printing as the AddressError does.
+impl From<AddressError> for io::Error {
+    fn from(e: AddressError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}
+
+/// `host:port` or `host:service` (TCP) to a socket address. The error is
+/// an [`AddressError`] carried in an io::Error, as its callers handle those.
+pub fn tcp_address(text: &str) -> io::Result<std::net::SocketAddr> {
     use std::net::ToSocketAddrs;
     let (host, port) = text
         .rsplit_once(':')
-        .ok_or_else(|| format!("\"{text}\" is not host:port"))?;
+        .ok_or_else(|| AddressError::NotHostPort(text.to_string()))?;
     let port = match port.parse::<u16>() {
         Ok(n) => n,
-        Err(_) => tcp_service_port(port).ok_or_else(|| {
-            format!("\"{port}\" is not a port number or a TCP service in /etc/services")
-        })?,
+        Err(_) => {
+            tcp_service_port(port).ok_or_else(|| AddressError::UnknownService(port.to_string()))?
+        }
     };
-    (host, port)
+    let lookup = |error| AddressError::Lookup {
+        host: host.to_string(),
+        error,
+    };
+    let found = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .find(|a| a.is_ipv4())
-        .ok_or_else(|| format!("{host}: no IPv4 address"))
+        .map_err(lookup)?
+        .find(|a| a.is_ipv4());
+    Ok(found.ok_or_else(|| AddressError::NoIpv4(host.to_string()))?)
 }
 
 #[cfg(test)]
@@ -115,5 +160,26 @@ mod tests {
         assert_eq!(port_from_arg("no-such-service-here"), None);
         // /etc/services on Debian has bootps; the fallback covers hosts without it.
         assert_eq!(dhcp_ports(), (67, 68));
+    }
+
+    #[test]
+    fn addresses_and_their_errors() {
+        assert_eq!(
+            tcp_address("127.0.0.1:5310").unwrap(),
+            "127.0.0.1:5310".parse().unwrap()
+        );
+        let text = |a: &str| {
+            let e = tcp_address(a).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{a}");
+            assert!(e.get_ref().unwrap().is::<AddressError>(), "{a}");
+            e.to_string()
+        };
+        assert_eq!(text("nowhere"), "\"nowhere\" is not host:port");
+        assert_eq!(
+            text("127.0.0.1:no-such-service-here"),
+            "\"no-such-service-here\" is not a port number or a TCP service in /etc/services"
+        );
+        // (A failed lookup is not tried: it could ask a name server.)
+        assert_eq!(text("::1:1"), "::1: no IPv4 address");
     }
 }

@@ -18,9 +18,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{access, AccessFlags, User};
 
 use super::config::{self, AasConfig};
-use super::db::{Change, Db};
-use super::journal::Store;
+use super::logstore::LogStore;
 use super::ops;
+use super::store::Leases;
 use crate::aas::lease::{Filter, Time};
 use crate::aas::proto::{self, Request, AUTH_FAILURE_DELAY, MAX_LINE};
 use crate::aas::stream::Stream;
@@ -145,14 +145,11 @@ impl Conn {
 pub struct Daemon {
     cfg: AasConfig,
     config_path: PathBuf,
-    db: Db,
-    store: Store,
+    store: Box<dyn Leases>,
     unix: UnixListener,
     tcp: Option<TcpListener>,
     conns: Vec<Conn>,
     next_checkpoint: Instant,
-    /// This round's logged changes, in order, until its fsync.
-    unsynced: Vec<Change>,
 }
 
 /// Bind the Unix socket, refusing to take it from a running in.aasd.
@@ -272,17 +269,15 @@ impl Daemon {
         if opened.is_err() {
             let _ = std::fs::remove_file(&cfg.socket);
         }
-        let (tcp, db, store) = opened?;
+        let (tcp, store) = opened?;
         Ok(Daemon {
             next_checkpoint: Instant::now() + Duration::from_secs(cfg.checkpoint_intvl),
             cfg,
             config_path,
-            db,
             store,
             unix,
             tcp,
             conns: Vec::new(),
-            unsynced: Vec::new(),
         })
     }
 
@@ -290,7 +285,7 @@ impl Daemon {
     fn open_rest(
         cfg: &AasConfig,
         user: Option<&User>,
-    ) -> io::Result<(Option<TcpListener>, Db, Store)> {
+    ) -> io::Result<(Option<TcpListener>, Box<dyn Leases>)> {
         let tcp = match &cfg.listen {
             Some(l) => {
                 let addr = crate::sys::tcp_address(l)
@@ -304,13 +299,12 @@ impl Daemon {
         if let Some(u) = user {
             drop_root(u, cfg)?;
         }
-        let mut db = Db::new(cfg.pools.clone());
-        let store = Store::open(cfg.store.clone(), &mut db)?;
-        Ok((tcp, db, store))
+        let store = LogStore::open(cfg.store.clone(), cfg.pools.clone())?;
+        Ok((tcp, Box::new(store)))
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    pub fn store(&self) -> &dyn Leases {
+        self.store.as_ref()
     }
 
     /// Serve until SIGTERM.
@@ -345,18 +339,14 @@ impl Daemon {
             self.commit_round();
             self.write_out();
             self.conns.retain(|c| !(c.closing && c.output.is_empty()));
-            if self.store.wants_compaction() {
-                if let Err(e) = self.store.compact(&self.db) {
-                    log_error!("compacting {}: {e}", self.store.log_path().display());
-                }
-            }
+            self.store.tidy();
         }
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
         log_detail!("exiting on signal");
         let _ = std::fs::remove_file(&self.cfg.socket);
-        self.store.flush(&self.db)
+        self.store.close()
     }
 
     /// The soonest checkpoint, held answer or idle timeout.
@@ -645,19 +635,27 @@ impl Daemon {
     fn list_page(&mut self, i: usize) {
         let c = &mut self.conns[i];
         let Some(l) = c.listing.as_mut() else { return };
-        let (mut text, n, next) = ops::lease_rows(&mut self.db, &l.filter, now(), QUERY_PAGE);
-        l.rows += n;
-        match next {
+        let page = match self.store.rows(&l.filter, now(), QUERY_PAGE) {
+            Ok(page) => page,
+            Err(r) => {
+                c.answer(format!("ERR {} {r}", r.code()), false);
+                c.listing = None;
+                return;
+            }
+        };
+        l.rows += page.rows.len();
+        let text = match page.next {
             Some(from) => {
                 let hi = l.filter.range.map_or(u32::MAX, |(_, hi)| hi);
                 l.filter.range = Some((from, hi));
-                text.pop();
+                ops::rows_text(&page.rows, None)
             }
             None => {
-                text.push_str(&format!("END {}", l.rows));
+                let text = ops::rows_text(&page.rows, Some(l.rows));
                 c.listing = None;
+                text
             }
-        }
+        };
         if !text.is_empty() {
             c.answer(text, false);
         }
@@ -736,14 +734,6 @@ impl Daemon {
         self.conns[i].answer(answer.0, answer.1);
     }
 
-    /// Stage the changes for the round's write to the log; they are kept
-    /// until it has reached the disk, to undo if it fails.
-    fn commit(&mut self, changes: Vec<Change>) {
-        let records: Vec<(u32, &_)> = changes.iter().map(|c| (c.addr, &c.after)).collect();
-        self.store.stage(&records);
-        self.unsynced.extend(changes);
-    }
-
     /// Carry out one request: the answer, and whether it must wait for
     /// the log to reach the disk.
     fn apply(&mut self, r: Request) -> (String, bool) {
@@ -759,27 +749,18 @@ impl Daemon {
                 Err(e) => (format!("ERR reload {e}"), false),
             },
             r => {
-                let out = ops::apply(&mut self.db, r, now());
-                if out.changes.is_empty() {
-                    return (out.text, false);
-                }
-                self.commit(out.changes);
-                (out.text, true)
+                let out = ops::apply(self.store.as_mut(), r, now());
+                (out.text, out.wrote)
             }
         }
     }
 
     fn checkpoint(&mut self, force: bool) -> Option<PathBuf> {
         self.next_checkpoint = Instant::now() + Duration::from_secs(self.cfg.checkpoint_intvl);
-        // Whatever the checkpoint holds must be in the log first.
-        let flushed = self.store.flush(&self.db);
-        match flushed.and_then(|_| self.store.checkpoint(&self.db, force)) {
+        match self.store.checkpoint(force) {
             Ok(p) => p,
             Err(e) => {
-                log_error!(
-                    "checkpoint in {}: {e}",
-                    self.store.config().checkpoint_dir.display()
-                );
+                log_error!("{e}");
                 None
             }
         }
@@ -803,7 +784,7 @@ impl Daemon {
                 return Err(msg);
             }
         };
-        let lost = self.db.held_outside(&cfg.pools, now());
+        let lost = self.store.held_outside(&cfg.pools, now());
         if !lost.is_empty() {
             let list: Vec<String> = lost
                 .iter()
@@ -830,7 +811,7 @@ impl Daemon {
                 "reload: database, socket, listen and user changes take effect at the next start"
             );
         }
-        self.db = self.db.with_pools(cfg.pools.clone());
+        self.store.set_pools(cfg.pools.clone());
         self.cfg.pools = cfg.pools;
         self.cfg.passwords = cfg.passwords;
         self.cfg.requester_passwords = cfg.requester_passwords;
@@ -848,22 +829,14 @@ impl Daemon {
         if !self.conns.iter().any(|c| !c.pending.is_empty()) {
             return;
         }
-        let synced = self.store.flush(&self.db);
-        if let Err(e) = &synced {
-            // The requesters hear ERR, so memory must not keep the changes;
-            // the log is rewritten from memory before the next answer.
-            log_error!("{}: {e}", self.store.log_path().display());
-            self.db.undo(&self.unsynced);
-        }
-        self.unsynced.clear();
+        let synced = self.store.commit();
         for c in &mut self.conns {
             c.pending_bytes = 0;
             for (text, durable) in c.pending.drain(..) {
                 match &synced {
                     Err(e) if durable => {
-                        c.output.extend_from_slice(
-                            format!("ERR io cannot write the transaction log: {e}\n").as_bytes(),
-                        );
+                        c.output
+                            .extend_from_slice(format!("ERR io {e}\n").as_bytes());
                     }
                     _ => {
                         c.output.extend_from_slice(text.as_bytes());

@@ -6,8 +6,10 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod journal;
+pub mod logstore;
 pub mod ops;
 pub mod pg;
+pub mod store;
 
 /// The test harness's own PostgreSQL clusters, shared with tests/.
 #[cfg(test)]

@@ -1,19 +1,23 @@
-//! The data requests of the AAS protocol applied to a database: the answer
-//! text and the changes to log. in.aasd logs the changes before it sends
-//! the text; tests use [`Local`] to ask a database directly.
+//! The data requests of the AAS protocol applied to a store (store.rs):
+//! the answer text, and whether it waits for the store's commit. Tests use
+//! [`Local`] to ask a database in memory directly.
 
 use std::net::Ipv4Addr;
 
-use super::db::{Change, Db, Reservation};
+use super::db::Db;
+use super::logstore::LogStore;
+use super::store::Leases;
 use crate::aas::client::{Down, Requester};
-use crate::aas::lease::{Filter, Refusal, Selector, State, Time, FOREVER};
-use crate::aas::proto::{self, word, Answer, Request};
+use crate::aas::lease::{Refusal, Time};
+use crate::aas::proto::{self, Answer, LeaseRow, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
 pub struct Outcome {
     /// One line, or rows ending with `END n`; no final newline.
     pub text: String,
-    pub changes: Vec<Change>,
+    /// The store has changes from this request that its next commit
+    /// makes durable: the answer waits for it.
+    pub wrote: bool,
 }
 
 fn refused(r: Refusal) -> Outcome {
@@ -22,60 +26,54 @@ fn refused(r: Refusal) -> Outcome {
         Refusal::Exhausted(_) => log_debug!("refused: {r}"),
         _ => log_detail!("refused: {r}"),
     }
-    Outcome {
-        text: format!("ERR {} {r}", r.code()),
-        changes: Vec::new(),
-    }
+    text(format!("ERR {} {r}", r.code()))
 }
 
-fn done(res: Result<Vec<Change>, Refusal>) -> Outcome {
+fn text(text: String) -> Outcome {
+    Outcome { text, wrote: false }
+}
+
+fn done(res: Result<(), Refusal>) -> Outcome {
     match res {
-        Ok(changes) => Outcome {
-            text: "OK".into(),
-            changes,
-        },
+        Ok(()) => text("OK".into()),
         Err(r) => refused(r),
-    }
-}
-
-fn rows(text: String) -> Outcome {
-    Outcome {
-        text,
-        changes: Vec::new(),
     }
 }
 
 /// Apply a data request (not AUTH, PING, CHECKPOINT or RELOAD, which
 /// belong to the daemon).
-pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
+pub fn apply(store: &mut dyn Leases, r: Request, now: Time) -> Outcome {
+    let before = store.uncommitted();
+    let mut out = answer(store, r, now);
+    out.wrote = store.uncommitted() > before;
+    out
+}
+
+fn answer(store: &mut dyn Leases, r: Request, now: Time) -> Outcome {
     match r {
-        // `new N` when the client held no address before: N is the pool's
-        // addresses held now, this one included (in.dhcpd's limits count it).
-        Request::Alloc(a) => match (
-            db.holds(&a.pool, &a.service, &a.client, now),
-            db.alloc(&a, now),
-        ) {
-            (had, Ok((addr, end, changes))) => {
+        Request::Alloc(a) => match store.alloc(&a, now) {
+            Ok(g) => {
                 log_detail!(
                     "{} {} to {} {}{} until {}",
                     if a.hold { "reserved" } else { "leased" },
-                    Ipv4Addr::from(addr),
+                    Ipv4Addr::from(g.addr),
                     a.service,
                     a.client,
                     a.host.as_ref().map_or(String::new(), |h| format!(" ({h})")),
-                    crate::log::utc_text(end)
+                    crate::log::utc_text(g.end)
                 );
-                let text = proto::Allocated {
-                    addr: Ipv4Addr::from(addr),
-                    end,
-                    new: (!had).then(|| db.in_use(&a.pool)),
-                }
-                .to_string();
-                Outcome { text, changes }
+                text(
+                    proto::Allocated {
+                        addr: Ipv4Addr::from(g.addr),
+                        end: g.end,
+                        new: g.new,
+                    }
+                    .to_string(),
+                )
             }
-            (_, Err(r)) => {
+            Err(r) => {
                 if let Refusal::Exhausted(p) = &r {
-                    if db.exhausted_log_due(p, now) {
+                    if store.exhausted_log_due(p, now) {
                         log_error!("pool {p} exhausted (logged at most once a minute)");
                     }
                 }
@@ -86,70 +84,67 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
             pool,
             service,
             client,
-        } => done(db.unhold(&pool, &service, &client, now)),
+        } => done(store.unhold(&pool, &service, &client, now)),
         Request::Release { addr, by } => {
             let by = by.as_ref().map(|(s, c)| (s.as_str(), c.as_str()));
-            let res = db.release(addr, by, now);
-            if res.as_ref().is_ok_and(|c| !c.is_empty()) {
+            let res = store.release(addr, by, now);
+            if res == Ok(true) {
                 log_detail!("released {}", Ipv4Addr::from(addr));
             }
-            done(res)
+            done(res.map(|_| ()))
         }
         Request::Decline { addr, secs, by } => {
             let by = by.as_ref().map(|(s, c)| (s.as_str(), c.as_str()));
-            let res = db.decline(addr, secs, by, now);
-            if let Ok(changes) = &res {
-                for c in changes.iter().filter(|c| c.addr != addr) {
+            let res = store.decline(addr, secs, by, now);
+            if let Ok(freed) = &res {
+                for a in freed {
                     log_info!(
                         "{} free again: its pool has reached its max_declined",
-                        Ipv4Addr::from(c.addr)
+                        Ipv4Addr::from(*a)
                     );
                 }
                 log_info!("{} declined: out of use for {secs} s", Ipv4Addr::from(addr));
             }
-            done(res)
+            done(res.map(|_| ()))
         }
-        Request::Disable(addr) => done(db.set_disabled(addr, true, now)),
-        Request::Enable(addr) => done(db.set_disabled(addr, false, now)),
-        Request::Query(f) => {
-            let (mut out, n, _) = lease_rows(db, &f, now, usize::MAX);
-            out.push_str(&format!("END {n}"));
-            rows(out)
-        }
+        Request::Disable(addr) => done(store.set_disabled(addr, true, now)),
+        Request::Enable(addr) => done(store.set_disabled(addr, false, now)),
+        Request::Query(f) => match store.rows(&f, now, usize::MAX) {
+            Ok(page) => text(rows_text(&page.rows, Some(page.rows.len()))),
+            Err(r) => refused(r),
+        },
         Request::Reserve {
             addr,
             service,
             client,
-        } => match db.reserve(addr, &service, &client, now) {
-            Ok(None) => rows("OK".into()),
-            Ok(Some((s, c, end))) => {
+        } => match store.reserve(addr, &service, &client, now) {
+            Ok(None) => text("OK".into()),
+            Ok(Some(held)) => {
                 log_error!(
-                    "{} is reserved for {service} {client} but held by {s} {c} until {}: \
+                    "{} is reserved for {service} {client} but held by {} {} until {}: \
                      it is not renewed",
                     Ipv4Addr::from(addr),
-                    crate::log::utc_text(end)
+                    held.service,
+                    held.client,
+                    crate::log::utc_text(held.end)
                 );
-                rows(
-                    proto::Held {
-                        service: s,
-                        client: c,
-                        end,
-                    }
-                    .to_string(),
-                )
+                text(held.to_string())
             }
             Err(r) => refused(r),
         },
         Request::Unreserve(addr) => {
-            db.unreserve(addr);
-            rows("OK".into())
+            store.unreserve(addr);
+            text("OK".into())
         }
         Request::Pools => {
-            let words = proto::pools_words(db.pools());
-            rows(format!("OK {}", words.join(" ")).trim_end().to_string())
+            let words = proto::pools_words(store.pools());
+            text(format!("OK {}", words.join(" ")).trim_end().to_string())
         }
         Request::Stats(pool) => {
-            let all = db.stats(now);
+            let all = match store.stats(now) {
+                Ok(all) => all,
+                Err(r) => return refused(r),
+            };
             let found: Vec<_> = all
                 .iter()
                 .filter(|s| pool.as_ref().is_none_or(|p| *p == s.name))
@@ -163,139 +158,29 @@ pub fn apply(db: &mut Db, r: Request, now: Time) -> Outcome {
                 out.push('\n');
             }
             out.push_str(&format!("END {}", found.len()));
-            rows(out)
+            text(out)
         }
-        Request::Auth(_) | Request::Ping | Request::Checkpoint | Request::Reload => Outcome {
-            text: "ERR syntax not a data request".into(),
-            changes: Vec::new(),
-        },
-    }
-}
-
-/// Up to `limit` `LEASE` rows of a `QUERY`, each ending in a newline, how
-/// many, and the address to go on from if there may be more. A reserved
-/// address that nobody holds shows as `reserved`, with its reserving
-/// service and client, whether or not it was ever used.
-pub fn lease_rows(
-    db: &mut Db,
-    f: &Filter,
-    now: Time,
-    limit: usize,
-) -> (String, usize, Option<u32>) {
-    let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
-    let mut found: Vec<(u32, String)> = Vec::new();
-    let mut last = None;
-    for (a, pool, e) in db.query_page(f, now, limit) {
-        found.push((a, row_of(a, pool, e, now, f.with_host)));
-        last = Some(a);
-    }
-    let next = match last {
-        Some(a) if found.len() == limit && a < hi => Some(a + 1),
-        _ => None,
-    };
-    // Reservations up to where this page ends: shown over a free entry,
-    // and added where no entry was ever made.
-    let end = next.map_or(hi, |n| n - 1);
-    let reservations: Vec<(u32, Reservation)> = db
-        .reservations(lo, end)
-        .map(|(a, r)| (a, r.clone()))
-        .collect();
-    for (a, r) in reservations {
-        let shown = found.iter().position(|(x, _)| *x == a);
-        let free = db
-            .get(a)
-            .is_none_or(|e| e.state_at(now) == State::Free && !e.disabled);
-        let Some(pool) = db.pool_of(a).map(|p| db.pools()[p].name.clone()) else {
-            continue;
-        };
-        let released = db.get(a).map_or(0, |e| e.released);
-        let line = with_host(
-            row(
-                a,
-                &pool,
-                Selector::Reserved,
-                false,
-                &r.service,
-                &r.client,
-                r.since,
-                FOREVER,
-                released,
-            ),
-            "",
-            f.with_host,
-        );
-        match shown {
-            Some(i) if free => found[i].1 = line,
-            Some(_) => {}
-            None if db.get(a).is_none() => {
-                let keep = matches!(f.state, None | Some(Selector::Reserved))
-                    && f.pool.as_ref().is_none_or(|p| *p == pool)
-                    && f.service.as_ref().is_none_or(|s| *s == r.service)
-                    && f.client.as_ref().is_none_or(|c| *c == r.client);
-                if keep {
-                    found.push((a, line));
-                }
-            }
-            None => {}
+        Request::Auth(_) | Request::Ping | Request::Checkpoint | Request::Reload => {
+            text("ERR syntax not a data request".into())
         }
     }
-    found.sort_by_key(|(a, _)| *a);
-    let n = found.len();
-    (found.into_iter().map(|(_, r)| r).collect(), n, next)
 }
 
-/// The row of an entry as it stands.
-fn row_of(a: u32, pool: &str, e: &super::db::Entry, now: Time, host: bool) -> String {
-    let r = row(
-        a,
-        pool,
-        Selector::State(e.state_at(now)),
-        e.disabled,
-        &e.service,
-        &e.client,
-        e.reserved,
-        e.end,
-        e.released,
-    );
-    with_host(r, &e.host, host)
-}
-
-/// A row ended: with the host name if the QUERY said `hostname` (older
-/// requesters expect rows without it).
-fn with_host(mut row: String, host: &str, wanted: bool) -> String {
-    if wanted {
-        row.push(' ');
-        row.push_str(word(host));
+/// `LEASE` rows, each on its line, then `END n` when `end` says the
+/// answer ends here (a page of a longer answer has no END).
+pub fn rows_text(rows: &[LeaseRow], end: Option<usize>) -> String {
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&r.to_string());
+        out.push('\n');
     }
-    row.push('\n');
-    row
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    a: u32,
-    pool: &str,
-    state: Selector,
-    disabled: bool,
-    service: &str,
-    client: &str,
-    reserved: Time,
-    end: Time,
-    released: Time,
-) -> String {
-    proto::LeaseRow {
-        addr: Ipv4Addr::from(a),
-        pool: pool.to_string(),
-        state,
-        disabled,
-        service: service.to_string(),
-        client: client.to_string(),
-        reserved,
-        end,
-        released,
-        host: None,
+    match end {
+        Some(n) => out.push_str(&format!("END {n}")),
+        None => {
+            out.pop();
+        }
     }
-    .to_string()
+    out
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests
@@ -327,7 +212,15 @@ impl Requester for Local {
             return Err(Down("test: AAS down".into()));
         }
         let text = match proto::parse(line) {
-            Ok(r) => apply(&mut self.db, r, self.now).text,
+            Ok(r) => {
+                // The database goes through a store in memory and back, so
+                // tests keep looking at it as `db`.
+                let db = std::mem::replace(&mut self.db, Db::new(Vec::new()));
+                let mut store = LogStore::in_memory(db);
+                let text = apply(&mut store, r, self.now).text;
+                self.db = store.into_db();
+                text
+            }
             Err(e) => format!("ERR syntax {e}"),
         };
         proto::answer(text.lines().last().unwrap_or("")).ok_or(Down("garbage".into()))
@@ -340,7 +233,10 @@ mod tests {
     use crate::aas::lease::Pool;
 
     fn ask(db: &mut Db, line: &str) -> String {
-        apply(db, proto::parse(line).unwrap(), 10).text
+        let mut store = LogStore::in_memory(std::mem::replace(db, Db::new(Vec::new())));
+        let text = apply(&mut store, proto::parse(line).unwrap(), 10).text;
+        *db = store.into_db();
+        text
     }
 
     #[test]

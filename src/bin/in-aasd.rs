@@ -151,7 +151,7 @@ fn run(opts: Options) -> i32 {
     log_detail!(
         "started in {:.1} ms: {} addresses known, config {}",
         start.elapsed().as_secs_f64() * 1000.0,
-        daemon.db().len(),
+        daemon.store().known(),
         config_path.display()
     );
     // Detach only once the socket is bound and the database read, so the

@@ -4,6 +4,7 @@
 //! `-V` or `-h`; 1 for configuration errors or a fatal runtime error; 2 for a usage
 //! error or an unusable inherited socket.
 
+use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::Duration;
 
@@ -307,9 +308,34 @@ fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result
     Ok(true)
 }
 
+/// Why `-L` cannot have its file: it does not open, or cannot become fd 2.
+#[derive(Debug)]
+enum LogFileError {
+    Open(PathBuf, std::io::Error),
+    Dup(PathBuf, nix::Error),
+}
+
+impl std::fmt::Display for LogFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogFileError::Open(path, e) => write!(f, "{}: {e}", path.display()),
+            LogFileError::Dup(path, e) => write!(f, "{}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for LogFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LogFileError::Open(_, e) => Some(e),
+            LogFileError::Dup(_, e) => Some(e),
+        }
+    }
+}
+
 /// `-L`: fd 2 becomes `path`, opened for appending (created 0640); the
 /// file is kept open to put it back there after daemon(3).
-fn log_to_file(path: &std::path::Path) -> Result<std::fs::File, String> {
+fn log_to_file(path: &Path) -> Result<std::fs::File, LogFileError> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -317,8 +343,8 @@ fn log_to_file(path: &std::path::Path) -> Result<std::fs::File, String> {
         .create(true)
         .mode(0o640)
         .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    nix::unistd::dup2(file.as_raw_fd(), 2).map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| LogFileError::Open(path.to_path_buf(), e))?;
+    nix::unistd::dup2(file.as_raw_fd(), 2).map_err(|e| LogFileError::Dup(path.to_path_buf(), e))?;
     Ok(file)
 }
 
@@ -328,5 +354,22 @@ fn silence_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
         let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_file_that_cannot_open_says_which_and_why() {
+        let e = log_to_file(Path::new("/nonexistent/in.dhcpd.log")).unwrap_err();
+        assert!(matches!(e, LogFileError::Open(..)));
+        let e: Box<dyn std::error::Error> = Box::new(e);
+        assert_eq!(
+            e.to_string(),
+            "/nonexistent/in.dhcpd.log: No such file or directory (os error 2)"
+        );
+        assert!(e.source().is_some());
     }
 }

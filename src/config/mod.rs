@@ -61,23 +61,27 @@ pub struct ServerParams {
     pub interfaces: Vec<String>,
 }
 
+/// The defaults of [`keys::SERVER`].
 impl Default for ServerParams {
     fn default() -> Self {
-        ServerParams {
-            aas_socket: PathBuf::from("/run/aasd.sock"),
+        // Nothing set yet: the table gives every key with a default its value.
+        let mut sp = ServerParams {
+            aas_socket: PathBuf::new(),
             aas_group: None,
             aas_address: None,
             aas_password: None,
-            lease_res_time: 10,
-            pad_lease: 1.0,
+            lease_res_time: 0,
+            pad_lease: 0.0,
             probe: false,
-            probe_timeout: 500,
+            probe_timeout: 0,
             option_overload: false,
-            decline_time: 3600,
+            decline_time: 0,
             bootp_dynamic: false,
             authoritative: false,
             interfaces: Vec::new(),
-        }
+        };
+        keys::set_defaults(keys::SERVER, &mut sp, |_| false);
+        sp
     }
 }
 
@@ -207,6 +211,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub mod crosscheck;
+pub mod keys;
 mod optable;
 mod optrules;
 mod parse;

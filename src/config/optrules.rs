@@ -31,6 +31,8 @@ enum Rule {
     ClasslessRoutes,
 }
 
+use std::fmt;
+
 use Len::*;
 use Rule::*;
 
@@ -111,73 +113,164 @@ const RULES: &[(u8, Len, Rule, &str)] = &[
     (121, AtLeast(5), ClasslessRoutes, "RFC 3442"),
 ];
 
+/// A value its RFC does not allow, and where the RFC says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleError {
+    code: u8,
+    broken: Broken,
+    rfc: &'static str,
+}
+
+/// Which rule a value breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Broken {
+    Length {
+        want: usize,
+        got: usize,
+    },
+    Items {
+        unit: usize,
+        at_least_one: bool,
+        got: usize,
+    },
+    Empty,
+    Short {
+        min: usize,
+    },
+    NotFlag(u8),
+    Range {
+        lo: u8,
+        hi: u8,
+        got: u8,
+    },
+    Below {
+        min: u16,
+        got: u16,
+    },
+    EachBelow {
+        min: u16,
+        got: u16,
+    },
+    NotOneOf {
+        allowed: &'static [u8],
+        got: u8,
+    },
+    DefaultDestination,
+    Route(RouteFault),
+}
+
+/// What is wrong in RFC 3442 route descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RouteFault {
+    PrefixAbove32(u8),
+    CutShort,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.code;
+        match &self.broken {
+            Broken::Length { want, got } => {
+                write!(f, "option {code} is {want} bytes long, not {got}")
+            }
+            Broken::Items {
+                unit,
+                at_least_one,
+                got,
+            } => {
+                let what = match unit {
+                    4 => "addresses",
+                    8 => "address pairs",
+                    _ => "16-bit numbers",
+                };
+                let one = if *at_least_one { ", at least one" } else { "" };
+                write!(
+                    f,
+                    "option {code} holds whole {what} ({unit} bytes each{one}), not {got} bytes"
+                )
+            }
+            Broken::Empty => write!(f, "option {code} cannot be empty"),
+            Broken::Short { min } => write!(f, "option {code} needs at least {min} bytes"),
+            Broken::NotFlag(got) => write!(f, "option {code} is 0 or 1, not {got}"),
+            Broken::Range { lo, hi, got } => write!(f, "option {code} is {lo} to {hi}, not {got}"),
+            Broken::Below { min, got } => write!(f, "option {code} is at least {min}, not {got}"),
+            Broken::EachBelow { min, got } => {
+                write!(
+                    f,
+                    "every value of option {code} is at least {min}, not {got}"
+                )
+            }
+            Broken::NotOneOf { allowed, got } => {
+                write!(f, "option {code} is one of {allowed:?}, not {got}")
+            }
+            Broken::DefaultDestination => write!(
+                f,
+                "option {code} cannot have destination 0.0.0.0 (the default route)"
+            ),
+            Broken::Route(RouteFault::PrefixAbove32(width)) => {
+                write!(f, "option {code}: prefix length {width} is above 32")
+            }
+            Broken::Route(RouteFault::CutShort) => write!(f, "option {code}: a route is cut short"),
+        }?;
+        write!(f, " ({})", self.rfc)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
 /// Check a value for option `code`; the error says what the RFC wants.
 /// Codes not in the table (user-defined, later RFCs) pass.
-pub fn check(code: u8, v: &[u8]) -> Result<(), String> {
+pub fn check(code: u8, v: &[u8]) -> Result<(), RuleError> {
     let Some(&(_, len, rule, rfc)) = RULES.iter().find(|r| r.0 == code) else {
         return Ok(());
     };
     let n = v.len();
-    let fail = |what: String| Err(format!("{what} ({rfc})"));
+    let fail = |broken: Broken| Err(RuleError { code, broken, rfc });
     match len {
-        Fixed(want) if n != want => {
-            return fail(format!("option {code} is {want} bytes long, not {n}"))
-        }
+        Fixed(want) if n != want => return fail(Broken::Length { want, got: n }),
         Items { unit, min } if n < min || !n.is_multiple_of(unit) => {
-            let what = match unit {
-                4 => "addresses",
-                8 => "address pairs",
-                _ => "16-bit numbers",
-            };
-            return fail(format!(
-                "option {code} holds whole {what} ({unit} bytes each{}), not {n} bytes",
-                if min > 0 { ", at least one" } else { "" }
-            ));
+            return fail(Broken::Items {
+                unit,
+                at_least_one: min > 0,
+                got: n,
+            })
         }
-        AtLeast(1) if n == 0 => return fail(format!("option {code} cannot be empty")),
-        AtLeast(min) if n < min => {
-            return fail(format!("option {code} needs at least {min} bytes"))
-        }
+        AtLeast(1) if n == 0 => return fail(Broken::Empty),
+        AtLeast(min) if n < min => return fail(Broken::Short { min }),
         _ => {}
     }
     let u16_at = |i: usize| u16::from_be_bytes([v[i], v[i + 1]]);
     match rule {
         Any => Ok(()),
-        Flag if v[0] > 1 => fail(format!("option {code} is 0 or 1, not {}", v[0])),
-        U8In(lo, hi) if !(lo..=hi).contains(&v[0]) => {
-            fail(format!("option {code} is {lo} to {hi}, not {}", v[0]))
-        }
-        U16AtLeast(min) if u16_at(0) < min => fail(format!(
-            "option {code} is at least {min}, not {}",
-            u16_at(0)
-        )),
+        Flag if v[0] > 1 => fail(Broken::NotFlag(v[0])),
+        U8In(lo, hi) if !(lo..=hi).contains(&v[0]) => fail(Broken::Range { lo, hi, got: v[0] }),
+        U16AtLeast(min) if u16_at(0) < min => fail(Broken::Below {
+            min,
+            got: u16_at(0),
+        }),
         EachU16AtLeast(min) => match (0..n).step_by(2).map(u16_at).find(|x| *x < min) {
-            Some(x) => fail(format!(
-                "every value of option {code} is at least {min}, not {x}"
-            )),
+            Some(got) => fail(Broken::EachBelow { min, got }),
             None => Ok(()),
         },
-        OneOf(allowed) if !allowed.contains(&v[0]) => {
-            fail(format!("option {code} is one of {allowed:?}, not {}", v[0]))
+        OneOf(allowed) if !allowed.contains(&v[0]) => fail(Broken::NotOneOf { allowed, got: v[0] }),
+        NoDefaultDestination if v.chunks(8).any(|p| p[..4] == [0; 4]) => {
+            fail(Broken::DefaultDestination)
         }
-        NoDefaultDestination if v.chunks(8).any(|p| p[..4] == [0; 4]) => fail(format!(
-            "option {code} cannot have destination 0.0.0.0 (the default route)"
-        )),
-        ClasslessRoutes => classless_routes(v).map_err(|m| format!("option {code}: {m} ({rfc})")),
+        ClasslessRoutes => classless_routes(v).or_else(|f| fail(Broken::Route(f))),
         _ => Ok(()),
     }
 }
 
 /// RFC 3442 §2: each route is a prefix length (0-32), the significant
 /// octets of the destination, and a router.
-fn classless_routes(mut v: &[u8]) -> Result<(), String> {
+fn classless_routes(mut v: &[u8]) -> Result<(), RouteFault> {
     while let Some((&width, rest)) = v.split_first() {
         if width > 32 {
-            return Err(format!("prefix length {width} is above 32"));
+            return Err(RouteFault::PrefixAbove32(width));
         }
         let len = usize::from(width).div_ceil(8) + 4;
         if rest.len() < len {
-            return Err("a route is cut short".into());
+            return Err(RouteFault::CutShort);
         }
         v = &rest[len..];
     }
@@ -243,7 +336,7 @@ mod tests {
             (121, &[24, 10, 0, 0, 10, 0], "cut short"),
         ];
         for (c, v, want) in bad {
-            let e = check(*c, v).unwrap_err();
+            let e = check(*c, v).unwrap_err().to_string();
             assert!(e.contains(want), "{c} {v:?}: {e}");
         }
     }

@@ -1,14 +1,102 @@
 //! Sections to a typed [`Config`], with every error collected.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use super::keys::{self, Key};
 use super::optable;
-use super::optrules;
+use super::optrules::{self, RuleError};
 use super::source::{lex, Entry, Section};
-use super::value;
+use super::value::{self, ValueError};
 use super::*;
+
+/// What is wrong with a value or a section header that is not one of
+/// [`ValueError`]; the caller adds file, line and key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Invalid {
+    Value(ValueError),
+    /// Against what the option's RFC allows.
+    Rule(RuleError),
+    ShortClientId,
+    NotClientKey(String),
+    NotHardwareType(String),
+    /// A header read as hardware type 0, with this many address bytes.
+    HardwareTypeZero(usize),
+    HardwareLength {
+        htype: u8,
+        name: &'static str,
+        want: usize,
+        got: usize,
+    },
+    /// A user option's value of this many bytes, none or too many.
+    UserOptionLength(usize),
+    /// A user option's value of this many bytes, against its own limits.
+    OutsideLengths(usize),
+}
+
+/// What a mistyped Ethernet header is told.
+const ETHERNET: &str =
+    "an Ethernet address has 6 bytes (00:40:05:12:34:56, or 1:00:40:05:12:34:56)";
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invalid::Value(e) => e.fmt(f),
+            Invalid::Rule(e) => e.fmt(f),
+            Invalid::ShortClientId => {
+                f.write_str("a client identifier has at least 2 bytes (RFC 2132)")
+            }
+            Invalid::NotClientKey(arg) => {
+                write!(f, "\"{arg}\" is not type:address, id:hex or opaque NAME")
+            }
+            Invalid::NotHardwareType(t) => write!(f, "\"{t}\" is not a hardware type number"),
+            Invalid::HardwareTypeZero(n) => write!(
+                f,
+                "read as hardware type 0, which does not exist, and {n} address byte(s): \
+                 {ETHERNET}"
+            ),
+            Invalid::HardwareLength {
+                htype,
+                name,
+                want,
+                got,
+            } => {
+                write!(
+                    f,
+                    "a hardware type {htype} ({name}) address has {want} byte(s), not {got}"
+                )?;
+                if *htype != 1 {
+                    write!(f, "; if this is an Ethernet address: {ETHERNET}")?;
+                }
+                Ok(())
+            }
+            Invalid::UserOptionLength(n) => write!(
+                f,
+                "value is {n} bytes; expected 1 to {}",
+                value::MAX_OPTION_LEN
+            ),
+            Invalid::OutsideLengths(n) => {
+                write!(f, "value is {n} bytes, outside min_length/max_length")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl From<ValueError> for Invalid {
+    fn from(e: ValueError) -> Invalid {
+        Invalid::Value(e)
+    }
+}
+
+impl From<RuleError> for Invalid {
+    fn from(e: RuleError) -> Invalid {
+        Invalid::Rule(e)
+    }
+}
 
 /// Read and check a file. An unreadable file is one error at line 0.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
@@ -21,7 +109,10 @@ pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
     let mut p = Parser {
         file,
         errors: Vec::new(),
-        config: Config::default(),
+        config: Config {
+            global: keys::global_defaults(),
+            ..Config::default()
+        },
         client_lines: Vec::new(),
         client_keys: HashSet::new(),
     };
@@ -42,20 +133,12 @@ pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
         p.section(s);
     }
     p.check_addresses();
-    set_global_defaults(&mut p.config.global);
     if p.errors.is_empty() {
         Ok(p.config)
     } else {
         p.errors.sort_by_key(|e| e.line);
         Err(p.errors)
     }
-}
-
-fn set_global_defaults(g: &mut Params) {
-    g.lease_time.get_or_insert(LeaseTime::Secs(86_400));
-    g.max_lease_time.get_or_insert(LeaseTime::Secs(7 * 86_400));
-    g.renewal_percent.get_or_insert(50.0);
-    g.rebind_percent.get_or_insert(87.5);
 }
 
 struct Parser<'a> {
@@ -68,11 +151,6 @@ struct Parser<'a> {
     client_keys: HashSet<ClientKey>,
 }
 
-/// Keys the same in every section that takes them.
-const SERVER_KEYS: &str = "aas_socket, aas_group, aas_address, aas_password, lease_res_time, \
-                           pad_lease, probe, probe_timeout, option_overload, decline_time, \
-                           bootp_dynamic, authoritative, interfaces";
-
 impl Parser<'_> {
     fn err(&mut self, line: usize, message: String) {
         self.errors.push(ConfigError {
@@ -83,7 +161,11 @@ impl Parser<'_> {
     }
 
     /// Run `f` on an entry's value; an error is reported as `key: message`.
-    fn value<T>(&mut self, e: &Entry, f: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    fn value<T, E: fmt::Display>(
+        &mut self,
+        e: &Entry,
+        f: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
         match f(&e.value) {
             Ok(v) => Some(v),
             Err(m) => {
@@ -91,6 +173,11 @@ impl Parser<'_> {
                 None
             }
         }
+    }
+
+    /// Read an entry by its key's row of a table; false if the value is bad.
+    fn read<T>(&mut self, key: &Key<T>, e: &Entry, into: &mut T) -> bool {
+        self.value(e, |v| (key.read)(into, v)).is_some()
     }
 
     /// Each key once per section.
@@ -120,6 +207,8 @@ impl Parser<'_> {
             ("global", true) => {
                 let mut params = Params::default();
                 self.params(s, &mut params, &[]);
+                let given = |k: &str| s.entries.iter().any(|e| e.key == k);
+                keys::set_defaults(keys::LEASE_FIELDS, &mut params, given);
                 self.config.global = params;
             }
             ("subnet", false) => self.subnet(s, arg),
@@ -153,100 +242,16 @@ impl Parser<'_> {
     fn server(&mut self, s: &Section) {
         let mut sp = ServerParams::default();
         for e in self.unique(s) {
-            match e.key.as_str() {
-                "aas_socket" => sp.aas_socket = e.value.clone().into(),
-                "aas_group" => {
-                    if e.value.is_empty() || e.value.contains(char::is_whitespace) {
-                        self.err(e.line, "aas_group: expected a group name".into());
-                    } else {
-                        sp.aas_group = Some(e.value.clone());
-                    }
-                }
-                "aas_address" => {
-                    let ok = e
-                        .value
-                        .rsplit_once(':')
-                        .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty());
-                    if ok {
-                        sp.aas_address = Some(e.value.clone());
-                    } else {
-                        self.err(
-                            e.line,
-                            format!("aas_address: \"{}\" is not host:port", e.value),
-                        );
-                    }
-                }
-                "aas_password" => {
-                    if e.value.is_empty() || e.value.contains(char::is_whitespace) {
-                        self.err(
-                            e.line,
-                            "aas_password: expected one word without blanks".into(),
-                        );
-                    } else {
-                        sp.aas_password = Some(e.value.clone());
-                    }
-                }
-                "lease_res_time" => {
-                    sp.lease_res_time =
-                        self.value(e, |v| value::uint(v, 86_400)).unwrap_or(10) as u32
-                }
-                "pad_lease" => {
-                    let pad = self.value(e, |v| match v.parse::<f64>() {
-                        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
-                        _ => Err(format!("\"{v}\" is not a percentage from 0 to 100")),
-                    });
-                    sp.pad_lease = pad.unwrap_or(1.0);
-                }
-                "probe" => sp.probe = self.value(e, value::boolean).unwrap_or(false),
-                "probe_timeout" => {
-                    let ms = self.value(e, |v| match value::uint(v, 10_000) {
-                        Ok(0) => Err("probe_timeout: expected 1 to 10000 milliseconds".into()),
-                        other => other,
-                    });
-                    sp.probe_timeout = ms.unwrap_or(500) as u32
-                }
-                "option_overload" => {
-                    sp.option_overload = self.value(e, value::boolean).unwrap_or(false)
-                }
-                "decline_time" => {
-                    sp.decline_time = self
-                        .value(e, |v| value::uint(v, u64::from(u32::MAX)))
-                        .unwrap_or(3600) as u32
-                }
-                "bootp_dynamic" => {
-                    sp.bootp_dynamic = self.value(e, value::boolean).unwrap_or(false)
-                }
-                "authoritative" => {
-                    sp.authoritative = self.value(e, value::boolean).unwrap_or(false)
-                }
-                "interfaces" => {
-                    let names: Vec<String> = e
-                        .value
-                        .split([',', ' ', '\t'])
-                        .filter(|n| !n.is_empty())
-                        .map(String::from)
-                        .collect();
-                    // IFNAMSIZ: 15 bytes and a NUL.
-                    let bad = names.iter().find(|n| {
-                        n.len() > 15 || n.contains('/') || n.chars().any(char::is_control)
-                    });
-                    match (bad, names.is_empty()) {
-                        (Some(b), _) => self.err(
-                            e.line,
-                            format!("interfaces: \"{b}\" is not an interface name"),
-                        ),
-                        (None, true) => self.err(
-                            e.line,
-                            "interfaces: expected interface names, such as eth0, eth1".into(),
-                        ),
-                        (None, false) => sp.interfaces = names,
-                    }
-                }
-                "comment" => {}
-                k => self.err(
-                    e.line,
-                    format!("unknown key \"{k}\" in [server]: expected one of {SERVER_KEYS}"),
-                ),
+            if let Some(key) = keys::find(keys::SERVER, &e.key) {
+                self.read(key, e, &mut sp);
+            } else if e.key != "comment" {
+                let msg = format!(
+                    "unknown key \"{}\" in [server]: expected one of {}{}",
+                    e.key,
+                    keys::names(keys::SERVER),
+                    keys::did_you_mean(&e.key, keys::SERVER.iter().map(|k| k.name))
+                );
+                self.err(e.line, msg);
             }
         }
         if sp.aas_address.is_some() && sp.aas_password.is_none() {
@@ -378,7 +383,7 @@ impl Parser<'_> {
     fn limits(&mut self, extra: &mut Extra) -> crate::limits::Limits {
         let mut take = |key: &str| {
             let (v, line) = extra.remove_with_line(key)?;
-            match value::uint(&v, 1_000_000) {
+            match value::whole(&v, 1_000_000) {
                 Ok(n) => Some(n as u32),
                 Err(m) => {
                     self.err(line, format!("{key}: {m}"));
@@ -399,17 +404,17 @@ impl Parser<'_> {
 
     fn client(&mut self, s: &Section, arg: &str) {
         let key = if let Some(id) = arg.strip_prefix("id:") {
-            value::hex(id).and_then(|b| {
-                if b.len() < 2 {
-                    Err("a client identifier has at least 2 bytes (RFC 2132)".into())
-                } else {
-                    Ok(ClientKey::Id(b))
-                }
-            })
+            match value::hex(id) {
+                Ok(b) if b.len() < 2 => Err(Invalid::ShortClientId),
+                Ok(b) => Ok(ClientKey::Id(b)),
+                Err(e) => Err(e.into()),
+            }
         } else if let Some(id) = arg.strip_prefix("circuit:") {
-            value::hex(id).map(ClientKey::Circuit)
+            value::hex(id)
+                .map(ClientKey::Circuit)
+                .map_err(Invalid::from)
         } else if let Some(id) = arg.strip_prefix("remote:") {
-            value::hex(id).map(ClientKey::Remote)
+            value::hex(id).map(ClientKey::Remote).map_err(Invalid::from)
         } else if let Some(name) = arg.strip_prefix("opaque ") {
             Ok(ClientKey::Opaque(name.trim().to_string()))
         } else {
@@ -473,22 +478,11 @@ impl Parser<'_> {
                 }
                 continue;
             }
-            match key {
-                "lease_time" => params.lease_time = self.value(e, value::lease_time),
-                "max_lease_time" => params.max_lease_time = self.value(e, value::lease_time),
-                "renewal_percent" => params.renewal_percent = self.value(e, value::percent),
-                "rebind_percent" => params.rebind_percent = self.value(e, value::percent),
-                "next_server" => params.next_server = self.value(e, value::ip),
-                "boot_file" => {
-                    params.boot_file = self.value(e, |v| {
-                        if v.len() > 127 || !v.is_ascii() {
-                            Err("expected ASCII text of at most 127 bytes (the file field)".into())
-                        } else {
-                            Ok(v.to_string())
-                        }
-                    })
+            match keys::find(keys::LEASE_FIELDS, key) {
+                Some(field) => {
+                    self.read(field, e, params);
                 }
-                _ => self.option(e, params, &s.header),
+                None => self.option(e, params, &s.header, extra),
             }
         }
         if let (Some(t1), Some(t2)) = (params.renewal_percent, params.rebind_percent) {
@@ -506,11 +500,15 @@ impl Parser<'_> {
     }
 
     /// A named option, `option_N = hex`, or a user-defined option.
-    fn option(&mut self, e: &Entry, params: &mut Params, header: &str) {
+    /// `extra`: the section's own keys, for the guess at a mistyped one.
+    fn option(&mut self, e: &Entry, params: &mut Params, header: &str, extra: &[&str]) {
         let key = e.key.as_str();
         // Each value is held to what its RFC allows (optrules), whether
         // it was written by name or as option_N.
-        let checked = |code: u8, v: Vec<u8>| optrules::check(code, &v).map(|_| v);
+        let checked = |code: u8, v: Vec<u8>| -> Result<Vec<u8>, Invalid> {
+            optrules::check(code, &v)?;
+            Ok(v)
+        };
         if let Some((code, kind)) = optable::by_name(key) {
             if let Some(v) = self.value(e, |v| checked(code, value::encode(kind, v)?)) {
                 params.options.insert(code, v);
@@ -545,7 +543,14 @@ impl Parser<'_> {
                 "subnet_mask: set the subnet's mask with \"mask\" in [subnet]".into(),
             );
         } else {
-            self.err(e.line, format!("unknown key \"{key}\" in [{header}]: not an option name (see in.dhcpd.conf(5)) or option_N"));
+            let known = keys::LEASE_FIELDS
+                .iter()
+                .map(|k| k.name)
+                .chain(optable::OPTIONS.iter().map(|o| o.1))
+                .chain(self.config.user_options.iter().map(|u| u.name.as_str()))
+                .chain(extra.iter().copied());
+            let guess = keys::did_you_mean(key, known);
+            self.err(e.line, format!("unknown key \"{key}\" in [{header}]: not an option name (see in.dhcpd.conf(5)) or option_N{guess}"));
         }
     }
 
@@ -565,6 +570,7 @@ impl Parser<'_> {
                     continue;
                 }
             };
+            // Nothing set yet: the table gives every key with a default its value.
             let mut u = UserOption {
                 code,
                 name: String::new(),
@@ -575,23 +581,20 @@ impl Parser<'_> {
                 min_length: None,
                 max_length: None,
             };
+            keys::set_defaults(keys::OPTION, &mut u, |_| false);
             let mut has_type = false;
             for e in self.unique(s) {
-                match e.key.as_str() {
-                    "name" => u.name = e.value.clone(),
-                    "type" => {
-                        if let Some(t) = self.value(e, opt_type) {
-                            u.ty = t;
-                            has_type = true;
-                        }
-                    }
-                    "array" => u.array = self.value(e, value::boolean).unwrap_or(false),
-                    "min" => u.min = self.value(e, |v| value::int(v, i64::from(i32::MIN), i64::from(u32::MAX))),
-                    "max" => u.max = self.value(e, |v| value::int(v, i64::from(i32::MIN), i64::from(u32::MAX))),
-                    "min_length" => u.min_length = self.value(e, |v| value::uint(v, 1024)).map(|n| n as usize),
-                    "max_length" => u.max_length = self.value(e, |v| value::uint(v, 1024)).map(|n| n as usize),
-                    "comment" => {}
-                    k => self.err(e.line, format!("unknown key \"{k}\" in [option {code}]: expected name, type, array, min, max, min_length or max_length")),
+                if let Some(key) = keys::find(keys::OPTION, &e.key) {
+                    let read = self.read(key, e, &mut u);
+                    has_type |= read && key.name == "type";
+                } else if e.key != "comment" {
+                    let msg = format!(
+                        "unknown key \"{}\" in [option {code}]: expected {}{}",
+                        e.key,
+                        keys::names(keys::OPTION).replace(", max_length", " or max_length"),
+                        keys::did_you_mean(&e.key, keys::OPTION.iter().map(|k| k.name))
+                    );
+                    self.err(e.line, msg);
                 }
             }
             let valid_name = !u.name.is_empty()
@@ -679,12 +682,6 @@ const LIMIT_KEYS: [&str; 6] = [
 /// Keys with a meaning of their own, which a user option must not take.
 fn is_fixed_key(name: &str) -> bool {
     [
-        "lease_time",
-        "max_lease_time",
-        "renewal_percent",
-        "rebind_percent",
-        "next_server",
-        "boot_file",
         "mask",
         "pool",
         "comment",
@@ -695,6 +692,7 @@ fn is_fixed_key(name: &str) -> bool {
         "interface",
     ]
     .contains(&name)
+        || keys::find(keys::LEASE_FIELDS, name).is_some()
         || LIMIT_KEYS.contains(&name)
         || name.starts_with("option_")
         || name.starts_with("vendor_option_")
@@ -732,7 +730,7 @@ const HW_LENGTHS: [(u8, &str, usize); 3] = [
 
 /// `[client 1:00:40:05:12:34:56]`, `[client 15:aa:bb]` or, for Ethernet,
 /// just `[client 00:40:05:12:34:56]`.
-fn hardware_key(arg: &str) -> Result<ClientKey, String> {
+fn hardware_key(arg: &str) -> Result<ClientKey, Invalid> {
     // Six two-digit bytes: an Ethernet address; `1:00:40:05:12:34` is
     // type 1 with five bytes (a typo), not the address 01:00:40:...
     let typed = arg.split(':').next().is_some_and(|t| t.len() != 2);
@@ -741,53 +739,31 @@ fn hardware_key(arg: &str) -> Result<ClientKey, String> {
     } else {
         let (t, rest) = arg
             .split_once(':')
-            .ok_or_else(|| format!("\"{arg}\" is not type:address, id:hex or opaque NAME"))?;
+            .ok_or_else(|| Invalid::NotClientKey(arg.to_string()))?;
         let t: u8 = t
             .parse()
-            .map_err(|_| format!("\"{t}\" is not a hardware type number"))?;
+            .map_err(|_| Invalid::NotHardwareType(t.to_string()))?;
         (t, value::hw_addr(rest)?)
     };
-    let ethernet = "an Ethernet address has 6 bytes (00:40:05:12:34:56, or 1:00:40:05:12:34:56)";
     if htype == 0 {
-        return Err(format!(
-            "read as hardware type 0, which does not exist, and {} address byte(s): {ethernet}",
-            addr.len()
-        ));
+        return Err(Invalid::HardwareTypeZero(addr.len()));
     }
-    if let Some((_, name, len)) = HW_LENGTHS.iter().find(|(t, _, _)| *t == htype) {
-        if addr.len() != *len {
-            let mut msg = format!(
-                "a hardware type {htype} ({name}) address has {len} byte(s), not {}",
-                addr.len()
-            );
-            if htype != 1 {
-                msg.push_str(&format!("; if this is an Ethernet address: {ethernet}"));
-            }
-            return Err(msg);
+    if let Some(&(_, name, want)) = HW_LENGTHS.iter().find(|(t, _, _)| *t == htype) {
+        if addr.len() != want {
+            return Err(Invalid::HardwareLength {
+                htype,
+                name,
+                want,
+                got: addr.len(),
+            });
         }
     }
     Ok(ClientKey::Hardware { htype, addr })
 }
 
-fn opt_type(v: &str) -> Result<OptType, String> {
-    Ok(match v {
-        "int8" => OptType::Int8,
-        "uint8" => OptType::Uint8,
-        "int16" => OptType::Int16,
-        "uint16" => OptType::Uint16,
-        "int32" => OptType::Int32,
-        "uint32" => OptType::Uint32,
-        "boolean" => OptType::Boolean,
-        "ip" => OptType::Ip,
-        "string" => OptType::String,
-        "binary" => OptType::Binary,
-        _ => return Err(format!("\"{v}\" is not one of int8, uint8, int16, uint16, int32, uint32, boolean, ip, string, binary")),
-    })
-}
-
 /// Encode a user-defined option's value by its declared type and limits.
-fn encode_user(u: &UserOption, v: &str) -> Result<Vec<u8>, String> {
-    let int = |item: &str, lo: i64, hi: i64, width: usize| -> Result<Vec<u8>, String> {
+fn encode_user(u: &UserOption, v: &str) -> Result<Vec<u8>, Invalid> {
+    let int = |item: &str, lo: i64, hi: i64, width: usize| -> Result<Vec<u8>, Invalid> {
         let n = value::int(
             item,
             u.min.unwrap_or(lo).max(lo),
@@ -795,7 +771,7 @@ fn encode_user(u: &UserOption, v: &str) -> Result<Vec<u8>, String> {
         )?;
         Ok(n.to_be_bytes()[8 - width..].to_vec())
     };
-    let one = |item: &str| -> Result<Vec<u8>, String> {
+    let one = |item: &str| -> Result<Vec<u8>, Invalid> {
         match u.ty {
             OptType::Int8 => int(item, -128, 127, 1),
             OptType::Uint8 => int(item, 0, 255, 1),
@@ -806,7 +782,7 @@ fn encode_user(u: &UserOption, v: &str) -> Result<Vec<u8>, String> {
             OptType::Boolean => Ok(vec![u8::from(value::boolean(item)?)]),
             OptType::Ip => Ok(value::ip(item)?.octets().to_vec()),
             OptType::String => Ok(item.as_bytes().to_vec()),
-            OptType::Binary => value::hex(item),
+            OptType::Binary => Ok(value::hex(item)?),
         }
     };
     let arrayable = !matches!(u.ty, OptType::String | OptType::Binary);
@@ -824,15 +800,10 @@ fn encode_user(u: &UserOption, v: &str) -> Result<Vec<u8>, String> {
     };
     let len = bytes.len();
     if len == 0 || len > value::MAX_OPTION_LEN {
-        return Err(format!(
-            "value is {len} bytes; expected 1 to {}",
-            value::MAX_OPTION_LEN
-        ));
+        return Err(Invalid::UserOptionLength(len));
     }
     if u.min_length.is_some_and(|m| len < m) || u.max_length.is_some_and(|m| len > m) {
-        return Err(format!(
-            "value is {len} bytes, outside min_length/max_length"
-        ));
+        return Err(Invalid::OutsideLengths(len));
     }
     Ok(bytes)
 }

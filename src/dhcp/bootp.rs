@@ -7,8 +7,9 @@ use std::net::Ipv4Addr;
 
 use super::options::{self, Header, ReplyOption};
 use super::packet::code;
+use super::reply::{parameter_options, required};
 use super::{route, Exchange, Reply};
-use crate::config::Subnet;
+use crate::config::{Params, Subnet};
 use crate::{log_detail, log_info};
 
 /// RFC 2132 §9: the DHCP extensions. A BOOTP client gets none of them.
@@ -43,7 +44,7 @@ impl Exchange<'_, '_> {
                 }
             },
         };
-        self.bootp_reply(subnet, ip)
+        self.bootp_reply(subnet, &self.params(subnet), ip)
     }
 
     /// A pool address for a BOOTP client, leased forever: BOOTP has no
@@ -63,21 +64,20 @@ impl Exchange<'_, '_> {
     /// The BOOTREPLY: RFC 1497 vendor extensions when the client sent the
     /// cookie, none for a pure RFC 951 client; as long as the request and at
     /// least 300 bytes, as CMU bootpd answers.
-    fn bootp_reply(&self, subnet: &Subnet, ip: Ipv4Addr) -> Option<Reply> {
+    fn bootp_reply(&self, subnet: &Subnet, params: &Params, ip: Ipv4Addr) -> Option<Reply> {
         let req = self.req;
-        let params = self.params(subnet);
         // A pure RFC 951 client sent no cookie: its vendor area is not ours
         // to fill.
         let mut opts: Vec<ReplyOption> = Vec::new();
         if req.cookie {
             opts.extend(
-                super::parameter_options(req, subnet, &params)
+                parameter_options(req, subnet, params)
                     .into_iter()
                     .filter(|o| !DHCP_ONLY.contains(&o.code)),
             );
             if !req.giaddr.is_unspecified() {
                 if let Some(info) = req.option(code::RELAY_AGENT_INFO) {
-                    opts.push(super::required(code::RELAY_AGENT_INFO, info.to_vec()));
+                    opts.push(required(code::RELAY_AGENT_INFO, info.to_vec()));
                 }
             }
         }

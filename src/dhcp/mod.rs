@@ -1,15 +1,24 @@
 //! The DHCP protocol core: a request in, a reply (or nothing) out. No I/O
 //! here apart from log lines; sockets and clocks stay in the caller.
+//!
+//! This file: dispatch by message type, the client's entry, the lease
+//! length, and the dialogue with the AAS for dynamic addresses. Each
+//! handler settles the client's subnet (`subnet.rs`), merges its
+//! parameters once (`params.rs`) and passes both to the reply (`reply.rs`,
+//! with the server identifier from `server_id.rs`).
 
 mod bootp;
 mod fqdn;
 pub mod options;
 pub mod packet;
+mod params;
+mod reply;
 pub mod route;
+mod server_id;
+mod subnet;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::rc::Rc;
 
 use dhcproto::v4::MessageType;
 
@@ -17,11 +26,13 @@ use crate::aas::client::Requester;
 use crate::aas::lease::{Alloc, Time, Want, FOREVER};
 use crate::aas::pipeline::{self, Asker};
 use crate::aas::proto::{self, Answer as AasAnswer, Code};
+use crate::config::keys::global_default;
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
-use options::{Header, ReplyOption};
 use packet::{code, hex, Request};
+use reply::Answer;
 pub use route::Destination;
+use subnet::host_address;
 
 /// What the I/O layer knows about a datagram's arrival.
 #[derive(Debug, Clone)]
@@ -116,7 +127,6 @@ pub async fn answer(buf: &[u8], at: &Arrival<'_>, cfg: &Config, aas: &Asker<'_>)
         at,
         cfg,
         aas,
-        params: RefCell::new(None),
     };
     let Some(kind) = req.message_type else {
         return ctx.bootp().await;
@@ -194,15 +204,6 @@ enum NoAddress {
     Failed,
 }
 
-/// What to answer, before it is turned into bytes.
-struct Answer {
-    kind: MessageType,
-    yiaddr: Ipv4Addr,
-    lease: Option<LeaseTime>,
-    /// Option 56 text, for NAKs.
-    message: Option<String>,
-}
-
 /// One request being answered.
 struct Exchange<'a, 'q> {
     req: &'a Request,
@@ -212,8 +213,6 @@ struct Exchange<'a, 'q> {
     cfg: &'a Config,
     client: Option<&'a Client>,
     aas: &'a Asker<'q>,
-    /// [`Exchange::params`] of the subnet with this network.
-    params: RefCell<Option<(Ipv4Addr, Rc<Params>)>>,
 }
 
 /// The shortest lease a client may ask for (option 51), in seconds.
@@ -235,13 +234,6 @@ const NAK_REFUSALS: [Code; 6] = [
     Code::NotHeld,
     Code::Reserved,
 ];
-
-/// An address a client may have on the subnet: inside it, and not its
-/// network or broadcast address (for prefixes that have them).
-fn host_address(subnet: &Subnet, a: Ipv4Addr) -> bool {
-    subnet.contains(a)
-        && (subnet.prefix_len >= 31 || (a != subnet.network && a != subnet.broadcast()))
-}
 
 /// `min(a, b)` where infinite is the largest.
 fn shorter(a: LeaseTime, b: LeaseTime) -> LeaseTime {
@@ -266,6 +258,7 @@ impl Exchange<'_, '_> {
         let ip = self.fixed_address(subnet)?;
         self.reply(
             subnet,
+            &self.params(subnet),
             Answer {
                 kind: MessageType::Offer,
                 yiaddr: ip,
@@ -377,8 +370,12 @@ impl Exchange<'_, '_> {
     /// The lease to give: the one the client asked for (option 51) up to
     /// max_lease_time, else lease_time.
     fn lease_for(&self, params: &Params) -> LeaseTime {
-        let default = params.lease_time.unwrap_or(LeaseTime::Secs(86_400));
-        let max = params.max_lease_time.unwrap_or(LeaseTime::Secs(7 * 86_400));
+        let default = params
+            .lease_time
+            .unwrap_or_else(|| global_default(|g| g.lease_time));
+        let max = params
+            .max_lease_time
+            .unwrap_or_else(|| global_default(|g| g.max_lease_time));
         let asked = self
             .req
             .option(packet::code::LEASE_TIME)
@@ -460,9 +457,11 @@ impl Exchange<'_, '_> {
         let addr = self
             .allocate(subnet, pool, alloc, "DHCPDISCOVER", next)
             .await?;
-        let lease = self.lease_for(&self.params(subnet));
+        let params = self.params(subnet);
+        let lease = self.lease_for(&params);
         let Some(mut offer) = self.reply(
             subnet,
+            &params,
             Answer {
                 kind: MessageType::Offer,
                 yiaddr: addr,
@@ -567,6 +566,7 @@ impl Exchange<'_, '_> {
     async fn dynamic_ack(
         &self,
         subnet: &Subnet,
+        params: &Params,
         pool: &str,
         wanted: Ipv4Addr,
         state: RequestState,
@@ -575,7 +575,7 @@ impl Exchange<'_, '_> {
             return self.nak(subnet, wanted, "not a host address of this network");
         }
         let key = self.client_key(subnet)?;
-        let lease = self.lease_for(&self.params(subnet));
+        let lease = self.lease_for(params);
         let mut alloc = self.alloc(pool, &key, self.padded(lease));
         alloc.want = Want::Exact(u32::from(wanted));
         alloc.mine = state == RequestState::Selecting;
@@ -594,6 +594,7 @@ impl Exchange<'_, '_> {
         match answer {
             AasAnswer::Ok(_) => self.reply(
                 subnet,
+                params,
                 Answer {
                     kind: MessageType::Ack,
                     yiaddr: wanted,
@@ -720,10 +721,12 @@ impl Exchange<'_, '_> {
             // renewals the subnet came from ciaddr, so this cannot happen.
             return self.nak(subnet, wanted, "address is not on this network");
         }
+        let params = self.params(subnet);
         let fixed = self.client.and_then(|c| c.ip_address);
         match fixed {
             Some(ip) if ip == wanted => self.reply(
                 subnet,
+                &params,
                 Answer {
                     kind: MessageType::Ack,
                     yiaddr: ip,
@@ -733,7 +736,7 @@ impl Exchange<'_, '_> {
             ),
             Some(ip) => self.nak(subnet, wanted, &format!("the client's address is {ip}")),
             None if subnet.pool.is_some() => {
-                self.dynamic_ack(subnet, subnet.pool.as_deref()?, wanted, state)
+                self.dynamic_ack(subnet, &params, subnet.pool.as_deref()?, wanted, state)
                     .await
             }
             // We offered nothing to this client, so a REQUEST naming our
@@ -784,6 +787,7 @@ impl Exchange<'_, '_> {
         let subnet = self.subnet()?;
         self.reply(
             subnet,
+            &self.params(subnet),
             Answer {
                 kind: MessageType::Ack,
                 yiaddr: Ipv4Addr::UNSPECIFIED,
@@ -793,10 +797,13 @@ impl Exchange<'_, '_> {
         )
     }
 
+    /// A NAK carries none of the configured parameters (RFC 2131 Table 3),
+    /// so none are merged for it.
     fn nak(&self, subnet: &Subnet, wanted: Ipv4Addr, why: &str) -> Option<Reply> {
         log_info!("DHCPNAK on {wanted} to {}: {why}", self.req.mac());
         self.reply(
             subnet,
+            &Params::default(),
             Answer {
                 kind: MessageType::Nak,
                 yiaddr: Ipv4Addr::UNSPECIFIED,
@@ -824,416 +831,6 @@ impl Exchange<'_, '_> {
         }
         Some(ip)
     }
-
-    /// Whether ciaddr is the client's address here. RFC 2131 Table 5: a
-    /// DHCPDISCOVER and a SELECTING or INIT-REBOOT DHCPREQUEST carry 0
-    /// there, and whatever they carry instead must not choose the subnet;
-    /// RENEWING, REBINDING, DHCPINFORM (and BOOTP) use it.
-    fn ciaddr_in_use(&self) -> bool {
-        match self.req.message_type {
-            Some(MessageType::Discover) => false,
-            Some(MessageType::Request) => self.req.server_id().is_none(),
-            _ => true,
-        }
-    }
-
-    /// The client's subnet: from the link address when relayed (giaddr, or
-    /// the relay's link selection, or option 118), from ciaddr when the
-    /// client has an address (a renewal may be routed from another link),
-    /// else the subnet bound to the arrival interface by name, else from
-    /// the arrival interface's addresses.
-    fn subnet(&self) -> Option<&Subnet> {
-        let req = self.req;
-        let link = req.link_address();
-        let found = if !link.is_unspecified() {
-            self.cfg.subnet_containing(link)
-        } else if !req.ciaddr.is_unspecified() && self.ciaddr_in_use() {
-            self.cfg.subnet_containing(req.ciaddr)
-        } else if let Some(s) = self.cfg.subnet_on_interface(self.at.ifname) {
-            Some(s)
-        } else if self.at.local.is_unspecified() && self.at.iface_addrs.is_empty() {
-            self.subnet_without_arrival()
-        } else {
-            std::iter::once(&self.at.local)
-                .chain(self.at.iface_addrs)
-                .find_map(|a| self.cfg.subnet_containing(*a))
-        };
-        if found.is_none() {
-            log_detail!(
-                "no subnet for {} via {} (ciaddr {})",
-                req.mac(),
-                via(req, self.at),
-                req.ciaddr
-            );
-            // A missing [subnet] is the administrator's to fix: said at the
-            // default level too, once a minute per link.
-            let via = via(req, self.at);
-            crate::log::limited(
-                crate::log::Level::Error,
-                &format!("no subnet via {via}"),
-                1,
-                format_args!(
-                    "no [subnet] in dhcpd.conf for {} via {via} (ciaddr {}): not answered",
-                    req.mac(),
-                    req.ciaddr
-                ),
-            );
-        }
-        found
-    }
-
-    /// A datagram queued before IP_PKTINFO was turned on (the one that woke
-    /// an inetd or systemd server) carries no arrival interface. As CMU
-    /// bootpd does, take the subnet of the client's fixed address if we have
-    /// an address on it, else the only configured subnet we have one on.
-    fn subnet_without_arrival(&self) -> Option<&Subnet> {
-        let attached = |s: &&Subnet| self.at.own_addrs.iter().any(|a| s.contains(*a));
-        let fixed = self.client.and_then(|c| c.ip_address);
-        if let Some(s) = fixed.and_then(|ip| self.cfg.subnet_containing(ip)) {
-            if attached(&s) {
-                return Some(s);
-            }
-        }
-        let mut local = self.cfg.subnets.iter().filter(attached);
-        match (local.next(), local.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
-        }
-    }
-
-    /// The address the client should answer to: on the arrival interface
-    /// within the client's subnet when it is directly attached, else the
-    /// address the datagram reached.
-    fn server_id(&self, subnet: &Subnet) -> Ipv4Addr {
-        if self.req.giaddr.is_unspecified() {
-            if let Some(a) = self.at.iface_addrs.iter().find(|a| subnet.contains(**a)) {
-                return *a;
-            }
-        }
-        if self.at.local.is_unspecified() {
-            let on_subnet = self.at.own_addrs.iter().find(|a| subnet.contains(**a));
-            return on_subnet.copied().unwrap_or(self.at.local);
-        }
-        self.at.local
-    }
-
-    /// A server identifier naming us: one of our addresses, or the relay
-    /// that asked to stand in for us (RFC 5107).
-    fn ours(&self, sid: Ipv4Addr) -> bool {
-        self.at.own_addrs.contains(&sid) || Some(sid) == self.server_id_override()
-    }
-
-    /// RFC 5107: a relay that asks for it is named as the server (option 54),
-    /// so that renewals go through it.
-    fn server_id_override(&self) -> Option<Ipv4Addr> {
-        self.req
-            .agent_address(code::AGENT_SERVER_ID_OVERRIDE)
-            .filter(|a| !a.is_unspecified() && !a.is_broadcast())
-    }
-
-    /// Global < subnet < vendor class < user class < client.
-    /// The parameters for `subnet`, merged once per exchange: the offer's
-    /// lease and the reply's options both need them.
-    fn params(&self, subnet: &Subnet) -> Rc<Params> {
-        let mut cache = self.params.borrow_mut();
-        match &*cache {
-            Some((network, p)) if *network == subnet.network => p.clone(),
-            _ => {
-                let p = Rc::new(self.merge_params(subnet));
-                *cache = Some((subnet.network, p.clone()));
-                p
-            }
-        }
-    }
-
-    fn merge_params(&self, subnet: &Subnet) -> Params {
-        let vendor = self
-            .req
-            .option(code::VENDOR_CLASS)
-            .and_then(|v| self.cfg.vendor_class(v));
-        let user = self
-            .req
-            .option(code::USER_CLASS)
-            .and_then(|v| self.cfg.user_class(v));
-        let mut merged = self.cfg.global.clone();
-        let sets = [
-            Some(&subnet.params),
-            vendor.map(|c| &c.params),
-            user.map(|c| &c.params),
-            self.client.map(|c| &c.params),
-        ];
-        for set in sets.into_iter().flatten() {
-            overlay(&mut merged, set);
-        }
-        merged
-    }
-
-    fn reply(&self, subnet: &Subnet, answer: Answer) -> Option<Reply> {
-        let req = self.req;
-        let nak = answer.kind == MessageType::Nak;
-        let params = self.params(subnet);
-        let server_id = self.server_id(subnet);
-        let mut opts = vec![
-            required(code::MESSAGE_TYPE, vec![u8::from(answer.kind)]),
-            required(
-                code::SERVER_ID,
-                self.server_id_override()
-                    .unwrap_or(server_id)
-                    .octets()
-                    .to_vec(),
-            ),
-        ];
-        if let Some(lease) = answer.lease {
-            opts.extend(lease_options(lease, &params));
-        }
-        if let Some(text) = &answer.message {
-            opts.push(optional(code::MESSAGE, text.as_bytes().to_vec()));
-        }
-        if !nak {
-            opts.extend(parameter_options(req, subnet, &params));
-        }
-        if answer.lease.is_some() {
-            if let Some(sent) = req.option(code::CLIENT_FQDN) {
-                let conf = |c: u8| params.options.get(&c).map(Vec::as_slice);
-                match fqdn::reply(sent, conf(code::DOMAIN_NAME), conf(code::HOST_NAME)) {
-                    Some(v) => {
-                        opts.retain(|o| o.code != code::CLIENT_FQDN);
-                        opts.push(optional(code::CLIENT_FQDN, v));
-                    }
-                    None => log_debug!(
-                        "client FQDN (option 81) from {} is malformed: not answered",
-                        req.mac()
-                    ),
-                }
-            }
-        }
-        // RFC 6842: the client identifier goes back unchanged.
-        if let Some(id) = req.client_id() {
-            opts.push(required(code::CLIENT_ID, id.to_vec()));
-        }
-        // RFC 3046 §2.2: echo option 82, byte for byte, last; only a relay's.
-        if !req.giaddr.is_unspecified() {
-            if let Some(info) = req.option(code::RELAY_AGENT_INFO) {
-                opts.push(required(code::RELAY_AGENT_INFO, info.to_vec()));
-            }
-        }
-        let mut flags = req.flags;
-        if nak && !req.giaddr.is_unspecified() {
-            flags |= 0x8000; // RFC 2131 §4.3.2: a relayed NAK is broadcast
-        }
-        let ack_of_bound =
-            answer.kind == MessageType::Ack && !req.ciaddr.is_unspecified() && self.ciaddr_in_use();
-        let header = Header {
-            htype: req.htype,
-            hlen: req.hlen,
-            xid: req.xid,
-            flags,
-            ciaddr: if ack_of_bound {
-                req.ciaddr
-            } else {
-                Ipv4Addr::UNSPECIFIED
-            },
-            yiaddr: answer.yiaddr,
-            siaddr: match (nak, params.next_server) {
-                (false, Some(a)) => a,
-                _ => Ipv4Addr::UNSPECIFIED,
-            },
-            giaddr: req.giaddr,
-            chaddr: req.chaddr,
-            file: match (nak, &params.boot_file) {
-                (false, Some(f)) => f.as_bytes().to_vec(),
-                _ => Vec::new(),
-            },
-        };
-        let limit = options::message_limit(req.max_message_size(), self.at.mtu);
-        let overload = self.cfg.server.option_overload;
-        let encoded = match options::encode(&header, &opts, limit, overload) {
-            Ok(e) => e,
-            Err(options::TooBig) => {
-                drop_line(
-                    req,
-                    self.at,
-                    &format!("required options exceed {limit} bytes"),
-                );
-                return None;
-            }
-        };
-        for c in &encoded.dropped {
-            log_info!("Option code {c} did not fit in packet");
-        }
-        if !nak {
-            log_info!(
-                "DHCP{} on {} to {}",
-                kind_name(answer.kind),
-                if answer.yiaddr.is_unspecified() {
-                    req.ciaddr
-                } else {
-                    answer.yiaddr
-                },
-                req.mac()
-            );
-        }
-        let to = match (answer.kind, req.ciaddr.is_unspecified()) {
-            // RFC 2131 §4.3.5: INFORM answers go to ciaddr; some clients leave
-            // it empty, so fall back to the datagram's source.
-            (MessageType::Ack, true) if answer.lease.is_none() && req.giaddr.is_unspecified() => {
-                if self.at.src.ip().is_unspecified() {
-                    Destination::Broadcast
-                } else {
-                    Destination::Unicast(*self.at.src.ip())
-                }
-            }
-            _ => route::destination(req, answer.yiaddr, nak),
-        };
-        Some(Reply {
-            bytes: encoded.bytes,
-            to,
-            server_id,
-            probe: None,
-        })
-    }
-}
-
-fn kind_name(kind: MessageType) -> &'static str {
-    match kind {
-        MessageType::Offer => "OFFER",
-        MessageType::Ack => "ACK",
-        MessageType::Nak => "NAK",
-        _ => "REPLY",
-    }
-}
-
-fn required(code: u8, value: Vec<u8>) -> ReplyOption {
-    ReplyOption {
-        code,
-        value,
-        required: true,
-    }
-}
-
-fn optional(code: u8, value: Vec<u8>) -> ReplyOption {
-    ReplyOption {
-        code,
-        value,
-        required: false,
-    }
-}
-
-/// A more specific set overrides a less specific one, field by field and
-/// option by option.
-fn overlay(base: &mut Params, over: &Params) {
-    for (c, v) in &over.options {
-        base.options.insert(*c, v.clone());
-    }
-    for (c, v) in &over.vendor_options {
-        base.vendor_options.insert(*c, v.clone());
-    }
-    macro_rules! take {
-        ($($field:ident),*) => { $( if over.$field.is_some() { base.$field = over.$field.clone(); } )* };
-    }
-    take!(
-        lease_time,
-        max_lease_time,
-        renewal_percent,
-        rebind_percent,
-        next_server,
-        boot_file
-    );
-}
-
-/// Option 51, and T1/T2 (58/59) for a finite lease (RFC 2131 §4.4.5).
-fn lease_options(lease: LeaseTime, params: &Params) -> Vec<ReplyOption> {
-    let secs = match lease {
-        LeaseTime::Infinite => return vec![required(code::LEASE_TIME, vec![0xff; 4])],
-        LeaseTime::Secs(s) => s,
-    };
-    let part = |pct: Option<f64>, default: f64| {
-        let t = (f64::from(secs) * pct.unwrap_or(default) / 100.0) as u32;
-        t.to_be_bytes().to_vec()
-    };
-    vec![
-        required(code::LEASE_TIME, secs.to_be_bytes().to_vec()),
-        required(code::RENEWAL_TIME, part(params.renewal_percent, 50.0)),
-        required(code::REBINDING_TIME, part(params.rebind_percent, 87.5)),
-    ]
-}
-
-/// Codes the server sets itself; a request list naming them changes nothing.
-const PROTOCOL_CODES: [u8; 12] = [
-    code::PAD,
-    code::REQUESTED_ADDRESS,
-    code::LEASE_TIME,
-    code::OVERLOAD,
-    code::MESSAGE_TYPE,
-    code::SERVER_ID,
-    code::PARAMETER_REQUEST_LIST,
-    code::MAX_MESSAGE_SIZE,
-    code::RENEWAL_TIME,
-    code::REBINDING_TIME,
-    code::CLIENT_ID,
-    code::END,
-];
-
-/// The configured options the client gets: with a parameter request list,
-/// those it asked for in its order (RFC 2131 §4.3.1), each once; without
-/// one, all of them. The subnet mask is always sent.
-fn parameter_options(req: &Request, subnet: &Subnet, params: &Params) -> Vec<ReplyOption> {
-    let mask = subnet.mask().octets().to_vec();
-    let vendor = (!params.vendor_options.is_empty()).then(|| encapsulate(&params.vendor_options));
-    let value = |c: u8| -> Option<Vec<u8>> {
-        match c {
-            code::SUBNET_MASK => Some(mask.clone()),
-            code::VENDOR_SPECIFIC if vendor.is_some() => vendor.clone(),
-            code::RELAY_AGENT_INFO => None,
-            _ => params.options.get(&c).cloned(),
-        }
-    };
-    let mut out: Vec<ReplyOption> = Vec::new();
-    let add = |c: u8, out: &mut Vec<ReplyOption>| {
-        if PROTOCOL_CODES.contains(&c) || out.iter().any(|o| o.code == c) {
-            return;
-        }
-        if let Some(v) = value(c) {
-            out.push(ReplyOption {
-                code: c,
-                value: v,
-                required: c == code::SUBNET_MASK,
-            });
-        }
-    };
-    match req.option(code::PARAMETER_REQUEST_LIST) {
-        Some(list) => {
-            for &c in list {
-                add(c, &mut out);
-            }
-            add(code::SUBNET_MASK, &mut out);
-        }
-        None => {
-            add(code::SUBNET_MASK, &mut out);
-            let mut all: Vec<u8> = params.options.keys().copied().collect();
-            if vendor.is_some() {
-                all.push(code::VENDOR_SPECIFIC);
-            }
-            all.sort_unstable();
-            for c in all {
-                add(c, &mut out);
-            }
-        }
-    }
-    out
-}
-
-/// `vendor_option_N` values as option 43 sub-options (RFC 2132 §8.4).
-fn encapsulate(subs: &std::collections::BTreeMap<u8, Vec<u8>>) -> Vec<u8> {
-    let mut v = Vec::new();
-    for (c, data) in subs {
-        // The config caps values; a sub-option holds at most 255 bytes.
-        let data = &data[..data.len().min(255)];
-        v.push(*c);
-        v.push(data.len() as u8);
-        v.extend_from_slice(data);
-    }
-    v
 }
 
 #[cfg(test)]
