@@ -17,9 +17,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{access, AccessFlags, User};
 
+use super::config::StoreKind;
 use super::config::{self, AasConfig};
 use super::logstore::LogStore;
 use super::ops;
+use super::pg::PgStore;
 use super::store::Leases;
 use crate::aas::lease::{Filter, Time};
 use crate::aas::proto::{self, Request, AUTH_FAILURE_DELAY, MAX_LINE};
@@ -299,8 +301,11 @@ impl Daemon {
         if let Some(u) = user {
             drop_root(u, cfg)?;
         }
-        let store = LogStore::open(cfg.store.clone(), cfg.pools.clone())?;
-        Ok((tcp, Box::new(store)))
+        let store: Box<dyn Leases> = match cfg.store_kind {
+            StoreKind::Log => Box::new(LogStore::open(cfg.store.clone(), cfg.pools.clone())?),
+            StoreKind::Postgresql => Box::new(PgStore::configured(cfg)?),
+        };
+        Ok((tcp, store))
     }
 
     pub fn store(&self) -> &dyn Leases {

@@ -10,6 +10,8 @@ pub mod logstore;
 pub mod ops;
 pub mod pg;
 pub mod store;
+#[cfg(test)]
+mod store_suite;
 
 /// The test harness's own PostgreSQL clusters, shared with tests/.
 #[cfg(test)]

@@ -116,6 +116,8 @@ impl Cluster {
                 "-R",
                 "-X",
                 "stream",
+                // Not a spread checkpoint of minutes first.
+                "--checkpoint=fast",
                 "--no-sync",
             ],
         );
