@@ -233,11 +233,15 @@ fn drop_root(user: &User, cfg: &AasConfig) -> io::Result<()> {
     let group = crate::privilege::aas_socket_group(cfg.socket_group.as_deref())?;
     chown_no_follow(&cfg.socket, user.uid, group.unwrap_or(user.gid))
         .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
-    let dirs = [
-        ("database_dir", &cfg.store.database_dir),
-        ("checkpoint_dir", &cfg.store.checkpoint_dir),
-    ];
-    for (_, dir) in dirs {
+    // The log's directories; PostgreSQL needs none.
+    let dirs = match cfg.store_kind {
+        StoreKind::Log => vec![
+            ("database_dir", &cfg.store.database_dir),
+            ("checkpoint_dir", &cfg.store.checkpoint_dir),
+        ],
+        StoreKind::Postgresql => Vec::new(),
+    };
+    for &(_, dir) in &dirs {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
             chown_no_follow(dir, user.uid, user.gid)
@@ -808,6 +812,8 @@ impl Daemon {
             return Err(msg);
         }
         if cfg.store != self.cfg.store
+            || cfg.store_kind != self.cfg.store_kind
+            || cfg.postgresql != self.cfg.postgresql
             || cfg.socket != self.cfg.socket
             || cfg.listen != self.cfg.listen
             || cfg.user != self.cfg.user

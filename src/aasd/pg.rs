@@ -241,7 +241,9 @@ impl PgStore {
         c.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::ROUND_LOCK])?;
         let since = if self.stale { -1 } else { self.seen };
         let rows = c.query(
-            &format!("SELECT {COLUMNS} FROM aasd_leases WHERE change > $1"),
+            // In order of change: of two rows naming one client, the newer
+            // is the one its index keeps.
+            &format!("SELECT {COLUMNS} FROM aasd_leases WHERE change > $1 ORDER BY change"),
             &[&since],
         )?;
         let records: Vec<(u32, Entry)> = rows.iter().filter_map(entry_of).collect();
