@@ -413,3 +413,54 @@ fn init_db_creates_the_schema_and_refuses_newer_or_unknown_ones() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The rights in.aasd(8) names are enough to run once the schema is
+/// made: a user with only those allocates, reserves and unreserves.
+#[test]
+fn runs_with_the_documented_rights_only() {
+    let (c, passfile) = cluster();
+    let dir = scratch("rights");
+    let owner = format!(
+        "{} passfile={}",
+        c.conninfo("aasd", "leases"),
+        passfile.display()
+    );
+    let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
+    let conf = Aasd::conf(&dir.join("owner"), &owner, pools);
+    let out = Command::new(common::aasd_bin())
+        .arg("--init-db")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", common::status_and_text(&out));
+    c.sql("postgres", "CREATE ROLE runner LOGIN PASSWORD 'r'");
+    c.sql(
+        "leases",
+        "GRANT SELECT ON aasd_schema TO runner; \
+         GRANT SELECT, INSERT, UPDATE ON aasd_leases, aasd_reservations TO runner; \
+         GRANT DELETE ON aasd_reservations TO runner; \
+         GRANT USAGE ON SEQUENCE aasd_change TO runner",
+    );
+    let passfile = c.passfile("runner", "r");
+    let runner = format!(
+        "{} passfile={}",
+        c.conninfo("runner", "leases"),
+        passfile.display()
+    );
+    let a = Aasd::start(&dir.join("runner"), &runner, pools);
+    assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));
+    assert_eq!(a.ask("RESERVE 10.0.0.5 dhcp fixed"), "OK");
+    assert_eq!(a.ask("UNRESERVE 10.0.0.5"), "OK");
+    assert_eq!(a.ask("DECLINE 10.0.0.1 60"), "OK");
+    assert_eq!(
+        c.sql("leases", "SELECT count(*) FROM aasd_reservations"),
+        "0"
+    );
+    // Without the rights, the change is refused and not acknowledged.
+    c.sql("leases", "REVOKE UPDATE ON aasd_leases FROM runner");
+    let answer = a.ask("ALLOC P dhcp two 3600");
+    assert!(answer.starts_with("ERR io "), "{answer}");
+    drop(a);
+    fs::remove_dir_all(&dir).unwrap();
+}
