@@ -464,3 +464,31 @@ fn runs_with_the_documented_rights_only() {
     drop(a);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An acknowledged lease is in the database before the answer: in.aasd
+/// killed right after, the next one has it.
+#[test]
+fn an_acknowledged_lease_outlives_sigkill() {
+    let (c, passfile) = cluster();
+    let dir = scratch("kill");
+    let conninfo = format!(
+        "{} passfile={}",
+        c.conninfo("aasd", "leases"),
+        passfile.display()
+    );
+    let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
+    let mut a = Aasd::start(&dir, &conninfo, pools);
+    let granted = a.ask("ALLOC P dhcp one 3600");
+    assert!(granted.starts_with("OK 10.0.0.1 "), "{granted}");
+    common::kill9(a.child.id());
+    let _ = a.child.wait();
+    let _ = fs::remove_file(a.sock());
+    let b = Aasd::start(&dir, &conninfo, pools);
+    let row = b.ask("QUERY client=one");
+    assert!(
+        row.starts_with("LEASE 10.0.0.1 P leased no dhcp one "),
+        "{row}"
+    );
+    drop((a, b));
+    fs::remove_dir_all(&dir).unwrap();
+}
