@@ -6,11 +6,15 @@
 //! password in the string itself is refused: aasd.conf is no place for it.
 
 use std::fmt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use postgres::config::Host;
 use postgres::Config;
+
+use crate::log::Level;
+use crate::log_limited;
 
 /// A connection string as read, without its passfile key.
 #[derive(Clone, Debug)]
@@ -178,6 +182,19 @@ impl Conninfo {
         let Ok(text) = std::fs::read_to_string(&path) else {
             return config;
         };
+        // As libpq: a password others may read is not used.
+        let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode());
+        if mode & 0o077 != 0 {
+            log_limited!(
+                Level::Error,
+                "passfile",
+                1,
+                "{}: others may read it (mode {:o}): not used; chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+            return config;
+        }
         let user = config
             .get_user()
             .map(str::to_string)
@@ -298,6 +315,15 @@ mod tests {
             "# comment\nother:*:*:aasd:no\n/tmp/a\\:b:5432:leases:aasd:pa:ss\n*:*:*:*:any\n",
         )
         .unwrap();
+        let mode = |m| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
+        mode(0o640);
+        let loose = parse(&format!("host=x user=x passfile={}", path.display())).unwrap();
+        assert_eq!(
+            loose.with_password().get_password(),
+            None,
+            "others may read it"
+        );
+        mode(0o600);
         let text = format!(
             "host='/tmp/a:b' dbname=leases user=aasd passfile='{}'",
             path.display()
