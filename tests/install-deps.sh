@@ -24,6 +24,8 @@ curl:curl
 "
 # Packages that bring no command of their own but are needed.
 libraries="python3-scapy netbase"
+# PostgreSQL, whose initdb and postgres the tests of in.aasd's PostgreSQL store run.
+libraries="$libraries postgresql"
 # cargo-deb builds the package (make deb); pinned so CI builds the same .deb.
 cargo_deb_version=3.8.0
 
@@ -66,5 +68,7 @@ for pair in $commands cargo-deb:cargo-deb cc:build-essential make:build-essentia
   PATH=$PATH:/usr/sbin:/sbin command -v "${pair%%:*}" >/dev/null || absent="$absent ${pair%%:*} (${pair#*:})"
 done
 [ -z "$absent" ] || { echo "install-deps.sh: FAILED: still missing:$absent" >&2; exit 1; }
+# The PostgreSQL tests find the server under /usr/lib/postgresql/VERSION/bin.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "install-deps.sh: FAILED: no /usr/lib/postgresql/*/bin/initdb (postgresql)" >&2; exit 1; }
 # The tests run Debian's python3 by path (a pyenv or venv python3 on PATH lacks its scapy).
 /usr/bin/python3 -c 'import scapy.all' 2>/dev/null || { echo "install-deps.sh: FAILED: /usr/bin/python3 cannot import scapy (python3-scapy)" >&2; exit 1; }

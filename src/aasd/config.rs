@@ -1,10 +1,12 @@
 //! aasd.conf: keys at the top, then `[pool NAME]` sections, with the same
 //! lexical rules as dhcpd.conf. Every error names file and line.
 
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::journal::StoreConfig;
+use super::pg::conninfo::{self, ConninfoError};
 use crate::aas::lease::Pool;
 use crate::config::source::{lex_with_top, Entry, Section};
 use crate::config::{read_text, value, ConfigError};
@@ -13,7 +15,12 @@ pub const DEFAULT_CONFIG: &str = "/etc/aasd.conf";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AasConfig {
+    /// Where the leases are kept (`store`).
+    pub store_kind: StoreKind,
+    /// The transaction log's settings (`store = log`).
     pub store: StoreConfig,
+    /// The libpq connection string (`postgresql`; `store = postgresql`).
+    pub postgresql: Option<String>,
     /// Seconds between checkpoints.
     pub checkpoint_intvl: u64,
     /// Admin credentials for TCP: any request. `password`, as it always was.
@@ -40,13 +47,224 @@ pub struct AasConfig {
     pub metrics_listen: Option<String>,
 }
 
+/// Where in.aasd keeps its leases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Its own transaction log and checkpoints (the default).
+    Log,
+    /// A PostgreSQL database (`postgresql`): several in.aasd may share it.
+    Postgresql,
+}
+
 /// The package's group for the socket, used when aasd.conf names none.
 pub const DEFAULT_SOCKET_GROUP: &str = "aasd";
 
-const TOP_KEYS: &str = "database_dir, max_db_size, checkpoint_dir, checkpoint_intvl, \
-                        num_checkpoints, password, requester_password, socket, listen, sync, \
-                        idle_timeout, auth_timeout, max_tcp_connections, user, socket_group, \
-                        metrics_listen";
+/// Why a value of aasd.conf is wrong; shown after `key: `.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueError {
+    NotAbsolute(String),
+    NotSize(String),
+    TooLarge(String),
+    NotAddress(String),
+    Backwards(String),
+    NotOneAddress(String),
+    /// A number out of its range (the words of config::value).
+    Number(String),
+    AtLeast(&'static str),
+    NotOneWord,
+    AdminAndRequester,
+    NotHostPort(String),
+    NotPort(String, String),
+    NoUserName,
+    NoGroupName,
+    NotOneOf(String, &'static str),
+    Conninfo(ConninfoError),
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::NotAbsolute(v) => write!(f, "\"{v}\" is not an absolute path"),
+            ValueError::NotSize(v) => write!(
+                f,
+                "\"{v}\" is not a size (a positive number, optionally with k or m)"
+            ),
+            ValueError::TooLarge(v) => write!(f, "\"{v}\" is too large"),
+            ValueError::NotAddress(v) => write!(f, "\"{v}\" is not an IPv4 address"),
+            ValueError::Backwards(v) => write!(f, "range {v} runs backwards"),
+            ValueError::NotOneAddress(v) => write!(f, "\"{v}\" is not one address (use range =)"),
+            ValueError::Number(m) => f.write_str(m),
+            ValueError::AtLeast(what) => write!(f, "must be at least {what}"),
+            ValueError::NotOneWord => f.write_str("expected one word without blanks"),
+            ValueError::AdminAndRequester => f.write_str(
+                "the same word is an admin password and a requester password: it would be admin",
+            ),
+            ValueError::NotHostPort(v) => write!(f, "\"{v}\" is not host:port"),
+            ValueError::NotPort(v, port) => write!(f, "\"{v}\": {port} is not a port (1-65535)"),
+            ValueError::NoUserName => f.write_str("expected a user name"),
+            ValueError::NoGroupName => f.write_str("expected a group name"),
+            ValueError::NotOneOf(v, words) => write!(f, "\"{v}\" is not {words}"),
+            ValueError::Conninfo(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// A key of the top of aasd.conf: its name, its default (`None`: unset
+/// or derived), whether it may be given more than once, and how its value
+/// goes into the configuration. The defaults go in by the same setters.
+struct Key {
+    name: &'static str,
+    default: Option<&'static str>,
+    repeats: bool,
+    set: fn(&str, &mut AasConfig) -> Result<(), ValueError>,
+}
+
+const fn key(
+    name: &'static str,
+    default: Option<&'static str>,
+    set: fn(&str, &mut AasConfig) -> Result<(), ValueError>,
+) -> Key {
+    Key {
+        name,
+        default,
+        repeats: false,
+        set,
+    }
+}
+
+/// Every top key, in the order error messages list them.
+const KEYS: &[Key] = &[
+    key("database_dir", Some("/var/lib/aasd"), |v, c| {
+        c.store.database_dir = absolute(v)?;
+        Ok(())
+    }),
+    key("max_db_size", Some("1m"), |v, c| {
+        c.store.max_db_size = size(v)?;
+        Ok(())
+    }),
+    // Default: database_dir/checkpoints, set once database_dir is known.
+    key("checkpoint_dir", None, |v, c| {
+        c.store.checkpoint_dir = absolute(v)?;
+        Ok(())
+    }),
+    key("checkpoint_intvl", Some("3600"), |v, c| {
+        c.checkpoint_intvl = at_least_one(v, 366 * 86400, "1 second")?;
+        Ok(())
+    }),
+    key("num_checkpoints", Some("3"), |v, c| {
+        c.store.num_checkpoints = at_least_one(v, 1000, "1")? as usize;
+        Ok(())
+    }),
+    Key {
+        repeats: true,
+        ..key("password", None, |v, c| {
+            c.passwords.push(password(v, &c.requester_passwords)?);
+            Ok(())
+        })
+    },
+    Key {
+        repeats: true,
+        ..key("requester_password", None, |v, c| {
+            c.requester_passwords.push(password(v, &c.passwords)?);
+            Ok(())
+        })
+    },
+    key("socket", Some("/run/aasd.sock"), |v, c| {
+        c.socket = absolute(v)?;
+        Ok(())
+    }),
+    key("listen", None, |v, c| {
+        if !v
+            .rsplit_once(':')
+            .is_some_and(|(h, port)| !h.is_empty() && !port.is_empty())
+        {
+            return Err(ValueError::NotHostPort(v.to_string()));
+        }
+        c.listen = Some(v.to_string());
+        Ok(())
+    }),
+    key("sync", Some("always"), |v, c| {
+        c.store.sync = match v {
+            "always" => true,
+            "never" => false,
+            _ => return Err(ValueError::NotOneOf(v.into(), "always or never")),
+        };
+        Ok(())
+    }),
+    key("idle_timeout", Some("60"), |v, c| {
+        c.idle_timeout = at_least_one(v, 86400, "1 second")?;
+        Ok(())
+    }),
+    key("auth_timeout", Some("10"), |v, c| {
+        c.auth_timeout = at_least_one(v, 86400, "1 second")?;
+        Ok(())
+    }),
+    key("max_tcp_connections", Some("64"), |v, c| {
+        c.max_tcp_connections = at_least_one(v, 4096, "1")? as usize;
+        Ok(())
+    }),
+    key("user", None, |v, c| {
+        c.user = Some(one_word(v).ok_or(ValueError::NoUserName)?);
+        Ok(())
+    }),
+    key("socket_group", None, |v, c| {
+        c.socket_group = Some(one_word(v).ok_or(ValueError::NoGroupName)?);
+        Ok(())
+    }),
+    key("store", Some("log"), |v, c| {
+        c.store_kind = match v {
+            "log" => StoreKind::Log,
+            "postgresql" => StoreKind::Postgresql,
+            _ => return Err(ValueError::NotOneOf(v.into(), "log or postgresql")),
+        };
+        Ok(())
+    }),
+    key("metrics_listen", None, |v, c| {
+        host_port(v)?;
+        c.metrics_listen = Some(v.to_string());
+        Ok(())
+    }),
+    key("postgresql", None, |v, c| {
+        conninfo::parse(v).map_err(ValueError::Conninfo)?;
+        c.postgresql = Some(v.to_string());
+        Ok(())
+    }),
+];
+
+/// The default of a top key, as aasd.conf(5) gives it.
+pub fn default_of(name: &str) -> Option<&'static str> {
+    KEYS.iter().find(|k| k.name == name).and_then(|k| k.default)
+}
+
+fn absolute(v: &str) -> Result<PathBuf, ValueError> {
+    let p = PathBuf::from(v);
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err(ValueError::NotAbsolute(v.to_string()))
+    }
+}
+
+fn at_least_one(v: &str, max: u64, what: &'static str) -> Result<u64, ValueError> {
+    match value::uint(v, max).map_err(ValueError::Number)? {
+        0 => Err(ValueError::AtLeast(what)),
+        n => Ok(n),
+    }
+}
+
+fn one_word(v: &str) -> Option<String> {
+    (!v.is_empty() && !v.contains(char::is_whitespace)).then(|| v.to_string())
+}
+
+fn password(v: &str, other: &[String]) -> Result<String, ValueError> {
+    let word = one_word(v).ok_or(ValueError::NotOneWord)?;
+    if other.contains(&word) {
+        return Err(ValueError::AdminAndRequester);
+    }
+    Ok(word)
+}
 
 pub fn load(path: &Path) -> Result<AasConfig, Vec<ConfigError>> {
     let text = read_text(path).map_err(|e| vec![e])?;
@@ -67,7 +285,7 @@ impl Parser<'_> {
         });
     }
 
-    fn value<T>(&mut self, e: &Entry, f: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+    fn value<T>(&mut self, e: &Entry, f: impl Fn(&str) -> Result<T, ValueError>) -> Option<T> {
         match f(&e.value) {
             Ok(v) => Some(v),
             Err(m) => {
@@ -76,23 +294,10 @@ impl Parser<'_> {
             }
         }
     }
-
-    fn absolute(&mut self, e: &Entry) -> Option<PathBuf> {
-        let p = PathBuf::from(&e.value);
-        if p.is_absolute() {
-            Some(p)
-        } else {
-            self.err(
-                e.line,
-                format!("{}: \"{}\" is not an absolute path", e.key, e.value),
-            );
-            None
-        }
-    }
 }
 
 /// `1m`, `512k`, `100000`: bytes, with k = 1024 and m = 1048576.
-fn size(v: &str) -> Result<u64, String> {
+fn size(v: &str) -> Result<u64, ValueError> {
     let (num, mult) = match v.as_bytes().last() {
         Some(b'k' | b'K') => (&v[..v.len() - 1], 1024),
         Some(b'm' | b'M') => (&v[..v.len() - 1], 1024 * 1024),
@@ -101,32 +306,30 @@ fn size(v: &str) -> Result<u64, String> {
     match num.parse::<u64>() {
         Ok(n) if n > 0 => n
             .checked_mul(mult)
-            .ok_or_else(|| format!("\"{v}\" is too large")),
-        _ => Err(format!(
-            "\"{v}\" is not a size (a positive number, optionally with k or m)"
-        )),
+            .ok_or_else(|| ValueError::TooLarge(v.to_string())),
+        _ => Err(ValueError::NotSize(v.to_string())),
     }
 }
 
 /// `host:port` with a port number, or `host:service`.
-fn host_port(v: &str) -> Result<(), String> {
+fn host_port(v: &str) -> Result<(), ValueError> {
     match v.rsplit_once(':') {
         Some((h, port))
             if !h.is_empty() && !port.is_empty() && !h.contains(char::is_whitespace) =>
         {
             if port.bytes().all(|b| b.is_ascii_digit()) && !port.parse::<u16>().is_ok_and(|n| n > 0)
             {
-                Err(format!("\"{v}\": {port} is not a port (1-65535)"))
+                Err(ValueError::NotPort(v.to_string(), port.to_string()))
             } else {
                 Ok(())
             }
         }
-        _ => Err(format!("\"{v}\" is not host:port")),
+        _ => Err(ValueError::NotHostPort(v.to_string())),
     }
 }
 
 /// `A.B.C.D-E.F.G.H` or one address.
-fn range(v: &str) -> Result<(u32, u32), String> {
+fn range(v: &str) -> Result<(u32, u32), ValueError> {
     let (a, b) = match v.split_once('-') {
         Some((a, b)) => (a.trim(), b.trim()),
         None => (v, v),
@@ -134,11 +337,11 @@ fn range(v: &str) -> Result<(u32, u32), String> {
     let ip = |s: &str| {
         s.parse::<Ipv4Addr>()
             .map(u32::from)
-            .map_err(|_| format!("\"{s}\" is not an IPv4 address"))
+            .map_err(|_| ValueError::NotAddress(s.to_string()))
     };
     let (a, b) = (ip(a)?, ip(b)?);
     if a > b {
-        return Err(format!("range {v} runs backwards"));
+        return Err(ValueError::Backwards(v.to_string()));
     }
     Ok((a, b))
 }
@@ -149,33 +352,12 @@ pub fn parse(text: &str, file: &str) -> Result<AasConfig, Vec<ConfigError>> {
         errors: Vec::new(),
     };
     let sections = lex_with_top(text, file, &mut p.errors);
-    let mut cfg = AasConfig {
-        store: StoreConfig {
-            database_dir: PathBuf::from("/var/lib/aasd"),
-            checkpoint_dir: PathBuf::new(),
-            num_checkpoints: 3,
-            max_db_size: 1024 * 1024,
-            sync: true,
-        },
-        checkpoint_intvl: 3600,
-        passwords: Vec::new(),
-        requester_passwords: Vec::new(),
-        socket: PathBuf::from("/run/aasd.sock"),
-        listen: None,
-        idle_timeout: 60,
-        auth_timeout: 10,
-        max_tcp_connections: 64,
-        user: None,
-        socket_group: None,
-        pools: Vec::new(),
-        metrics_listen: None,
-    };
-    let mut checkpoint_dir = None;
+    let mut cfg = with_defaults();
     // (range, pool name, line) for the overlap check.
     let mut owned: Vec<(u32, u32, String, usize)> = Vec::new();
     for s in &sections {
         if s.header.is_empty() {
-            top(&mut p, s, &mut cfg, &mut checkpoint_dir);
+            top(&mut p, s, &mut cfg);
         } else if let Some(name) = s.header.strip_prefix("pool ") {
             pool(&mut p, s, name.trim(), &mut cfg, &mut owned);
         } else {
@@ -185,8 +367,9 @@ pub fn parse(text: &str, file: &str) -> Result<AasConfig, Vec<ConfigError>> {
             );
         }
     }
-    cfg.store.checkpoint_dir =
-        checkpoint_dir.unwrap_or_else(|| cfg.store.database_dir.join("checkpoints"));
+    if cfg.store.checkpoint_dir.as_os_str().is_empty() {
+        cfg.store.checkpoint_dir = cfg.store.database_dir.join("checkpoints");
+    }
     owned.sort_unstable_by_key(|o| (o.0, o.1));
     for w in owned.windows(2) {
         if w[1].0 <= w[0].1 {
@@ -218,130 +401,81 @@ fn show(a: u32, b: u32) -> String {
     }
 }
 
-fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig, ckpt: &mut Option<PathBuf>) {
+/// A configuration of the defaults of [`KEYS`], no pools.
+fn with_defaults() -> AasConfig {
+    let mut cfg = AasConfig {
+        store_kind: StoreKind::Log,
+        store: StoreConfig {
+            database_dir: PathBuf::new(),
+            checkpoint_dir: PathBuf::new(),
+            num_checkpoints: 0,
+            max_db_size: 0,
+            sync: false,
+        },
+        postgresql: None,
+        checkpoint_intvl: 0,
+        passwords: Vec::new(),
+        requester_passwords: Vec::new(),
+        socket: PathBuf::new(),
+        listen: None,
+        idle_timeout: 0,
+        auth_timeout: 0,
+        max_tcp_connections: 0,
+        user: None,
+        socket_group: None,
+        pools: Vec::new(),
+        metrics_listen: None,
+    };
+    for k in KEYS {
+        if let Some(d) = k.default {
+            (k.set)(d, &mut cfg).expect("the defaults are valid");
+        }
+    }
+    cfg
+}
+
+fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig) {
     let mut seen: Vec<&str> = Vec::new();
     for e in &s.entries {
-        if e.key != "password" && e.key != "requester_password" {
-            if seen.contains(&e.key.as_str()) {
+        let Some(k) = KEYS.iter().find(|k| k.name == e.key) else {
+            let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+            p.err(
+                e.line,
+                format!(
+                    "unknown key \"{}\": expected one of {} or a [pool NAME]",
+                    e.key,
+                    names.join(", ")
+                ),
+            );
+            continue;
+        };
+        if !k.repeats {
+            if seen.contains(&k.name) {
                 p.err(e.line, format!("{} is given twice", e.key));
                 continue;
             }
-            seen.push(&e.key);
+            seen.push(k.name);
         }
-        match e.key.as_str() {
-            "database_dir" => {
-                if let Some(d) = p.absolute(e) {
-                    cfg.store.database_dir = d;
-                }
-            }
-            "checkpoint_dir" => *ckpt = p.absolute(e).or(ckpt.take()),
-            "max_db_size" => {
-                if let Some(n) = p.value(e, size) {
-                    cfg.store.max_db_size = n;
-                }
-            }
-            "checkpoint_intvl" => {
-                if let Some(n) = p.value(e, |v| value::uint(v, 366 * 86400)) {
-                    if n == 0 {
-                        p.err(e.line, "checkpoint_intvl: must be at least 1 second".into());
-                    }
-                    cfg.checkpoint_intvl = n.max(1);
-                }
-            }
-            "num_checkpoints" => {
-                if let Some(n) = p.value(e, |v| value::uint(v, 1000)) {
-                    if n == 0 {
-                        p.err(e.line, "num_checkpoints: must be at least 1".into());
-                    }
-                    cfg.store.num_checkpoints = n as usize;
-                }
-            }
-            "password" | "requester_password" => {
-                let (list, other) = if e.key == "password" {
-                    (&mut cfg.passwords, &cfg.requester_passwords)
-                } else {
-                    (&mut cfg.requester_passwords, &cfg.passwords)
-                };
-                if e.value.is_empty() || e.value.contains(char::is_whitespace) {
-                    p.err(
-                        e.line,
-                        format!("{}: expected one word without blanks", e.key),
-                    );
-                } else if other.contains(&e.value) {
-                    p.err(
-                        e.line,
-                        format!(
-                            "{}: the same word is an admin password and a requester \
-                             password: it would be admin",
-                            e.key
-                        ),
-                    );
-                } else {
-                    list.push(e.value.clone());
-                }
-            }
-            "socket" => {
-                if let Some(d) = p.absolute(e) {
-                    cfg.socket = d;
-                }
-            }
-            "listen" => {
-                if e.value
-                    .rsplit_once(':')
-                    .is_some_and(|(h, port)| !h.is_empty() && !port.is_empty())
-                {
-                    cfg.listen = Some(e.value.clone());
-                } else {
-                    p.err(e.line, format!("listen: \"{}\" is not host:port", e.value));
-                }
-            }
-            "metrics_listen" => match host_port(&e.value) {
-                Ok(()) => cfg.metrics_listen = Some(e.value.clone()),
-                Err(m) => p.err(e.line, format!("metrics_listen: {m}")),
-            },
-            "idle_timeout" | "auth_timeout" => {
-                if let Some(n) = p.value(e, |v| value::uint(v, 86400)) {
-                    if n == 0 {
-                        p.err(e.line, format!("{}: must be at least 1 second", e.key));
-                    } else if e.key == "idle_timeout" {
-                        cfg.idle_timeout = n;
-                    } else {
-                        cfg.auth_timeout = n;
-                    }
-                }
-            }
-            "max_tcp_connections" => {
-                if let Some(n) = p.value(e, |v| value::uint(v, 4096)) {
-                    if n == 0 {
-                        p.err(e.line, "max_tcp_connections: must be at least 1".into());
-                    }
-                    cfg.max_tcp_connections = n.max(1) as usize;
-                }
-            }
-            "user" => {
-                if e.value.is_empty() || e.value.contains(char::is_whitespace) {
-                    p.err(e.line, "user: expected a user name".into());
-                } else {
-                    cfg.user = Some(e.value.clone());
-                }
-            }
-            "socket_group" => {
-                if e.value.is_empty() || e.value.contains(char::is_whitespace) {
-                    p.err(e.line, "socket_group: expected a group name".into());
-                } else {
-                    cfg.socket_group = Some(e.value.clone());
-                }
-            }
-            "sync" => match e.value.as_str() {
-                "always" => cfg.store.sync = true,
-                "never" => cfg.store.sync = false,
-                v => p.err(e.line, format!("sync: \"{v}\" is not always or never")),
-            },
-            k => p.err(
-                e.line,
-                format!("unknown key \"{k}\": expected one of {TOP_KEYS} or a [pool NAME]"),
-            ),
+        if let Err(m) = (k.set)(&e.value, cfg) {
+            p.err(e.line, format!("{}: {m}", e.key));
         }
+    }
+    let line_of = |key: &str| {
+        s.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map_or(0, |e| e.line)
+    };
+    match (&cfg.store_kind, &cfg.postgresql) {
+        (StoreKind::Postgresql, None) => p.err(
+            line_of("store"),
+            "store: postgresql needs postgresql = <libpq connection string>".into(),
+        ),
+        (StoreKind::Log, Some(_)) => p.err(
+            line_of("postgresql"),
+            "postgresql: given, but the store is the log: add store = postgresql".into(),
+        ),
+        _ => {}
     }
     if cfg.listen.is_some() && cfg.passwords.is_empty() && cfg.requester_passwords.is_empty() {
         let line = s
@@ -375,7 +509,9 @@ fn pool(
     let mut max_declined = None;
     for e in &s.entries {
         match e.key.as_str() {
-            "max_declined" => match p.value(e, |v| value::uint(v, u64::from(u32::MAX))) {
+            "max_declined" => match p.value(e, |v| {
+                value::uint(v, u64::from(u32::MAX)).map_err(ValueError::Number)
+            }) {
                 Some(0) => p.err(e.line, "max_declined: must be at least 1".into()),
                 Some(n) => max_declined = Some(n),
                 None => {}
@@ -397,7 +533,7 @@ fn pool(
                             if a == b {
                                 Ok((a, b))
                             } else {
-                                Err(format!("\"{v}\" is not one address (use range =)"))
+                                Err(ValueError::NotOneAddress(v.to_string()))
                             }
                         })
                     })
@@ -572,5 +708,69 @@ mod tests {
         for (t, want) in text.iter().zip(expect) {
             assert!(t.starts_with(want), "{t}\n  wanted {want}");
         }
+    }
+
+    #[test]
+    fn store_keys() {
+        let c = parse("[pool P]\naddress = 10.0.0.1\n", "f").unwrap();
+        assert_eq!((c.store_kind, c.postgresql), (StoreKind::Log, None));
+        let c = parse(
+            "store = postgresql\npostgresql = host=/run/postgresql,db2 dbname=leases \
+             target_session_attrs=read-write\n[pool P]\naddress = 10.0.0.1\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.store_kind, StoreKind::Postgresql);
+        assert!(c.postgresql.unwrap().contains("read-write"));
+        let e = parse(
+            "store = sql\npostgresql = host=db password=secret\n[pool P]\naddress = 10.0.0.1\n",
+            "aasd.conf",
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "aasd.conf:1: store: \"sql\" is not log or postgresql",
+                "aasd.conf:2: postgresql: a password in the connection string is refused: put \
+                 it in a passfile (passfile=FILE in the string, PGPASSFILE, or ~/.pgpass)"
+            ]
+        );
+        let e = parse("store = postgresql\n[pool P]\naddress = 10.0.0.1\n", "f").unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "f:1: store: postgresql needs postgresql = <libpq connection string>"
+        );
+        let e = parse(
+            "\npostgresql = host=db\n[pool P]\naddress = 10.0.0.1\n",
+            "f",
+        )
+        .unwrap_err();
+        assert!(e[0]
+            .to_string()
+            .starts_with("f:2: postgresql: given, but the store is the log"));
+        let e = parse(
+            "postgresql = host=db nonsense=1\n[pool P]\naddress = 10.0.0.1\n",
+            "f",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string()
+                .starts_with("f:1: postgresql: not a libpq connection string: "),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn every_default_is_valid_and_listed_once() {
+        let c = with_defaults();
+        assert_eq!(c.store.database_dir, PathBuf::from("/var/lib/aasd"));
+        assert_eq!(c.store.num_checkpoints, 3);
+        assert_eq!(default_of("socket"), Some("/run/aasd.sock"));
+        let mut names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KEYS.len());
     }
 }

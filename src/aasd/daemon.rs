@@ -17,11 +17,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{access, AccessFlags, User};
 
+use super::config::StoreKind;
 use super::config::{self, AasConfig};
 use super::http;
 use super::logstore::LogStore;
 use super::metrics::Metrics;
 use super::ops;
+use super::pg::PgStore;
 use super::store::Leases;
 use crate::aas::lease::{Filter, Time};
 use crate::aas::proto::{self, Code, Reply, Request, AUTH_FAILURE_DELAY, MAX_LINE};
@@ -244,11 +246,15 @@ fn drop_root(user: &User, cfg: &AasConfig) -> io::Result<()> {
     let group = crate::privilege::aas_socket_group(cfg.socket_group.as_deref())?;
     chown_no_follow(&cfg.socket, user.uid, group.unwrap_or(user.gid))
         .map_err(|e| err(format!("{}: chown to {name}: {e}", cfg.socket.display())))?;
-    let dirs = [
-        ("database_dir", &cfg.store.database_dir),
-        ("checkpoint_dir", &cfg.store.checkpoint_dir),
-    ];
-    for (_, dir) in dirs {
+    // The log's directories; PostgreSQL needs none.
+    let dirs = match cfg.store_kind {
+        StoreKind::Log => vec![
+            ("database_dir", &cfg.store.database_dir),
+            ("checkpoint_dir", &cfg.store.checkpoint_dir),
+        ],
+        StoreKind::Postgresql => Vec::new(),
+    };
+    for &(_, dir) in &dirs {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
             chown_no_follow(dir, user.uid, user.gid)
@@ -313,8 +319,11 @@ impl Daemon {
         if let Some(u) = user {
             drop_root(u, cfg)?;
         }
-        let store = LogStore::open(cfg.store.clone(), cfg.pools.clone())?;
-        Ok((tcp, Box::new(store), metrics))
+        let store: Box<dyn Leases> = match cfg.store_kind {
+            StoreKind::Log => Box::new(LogStore::open(cfg.store.clone(), cfg.pools.clone())?),
+            StoreKind::Postgresql => Box::new(PgStore::configured(cfg)?),
+        };
+        Ok((tcp, store, metrics))
     }
 
     pub fn store(&self) -> &dyn Leases {
@@ -830,6 +839,8 @@ impl Daemon {
             return Err(msg);
         }
         if cfg.store != self.cfg.store
+            || cfg.store_kind != self.cfg.store_kind
+            || cfg.postgresql != self.cfg.postgresql
             || cfg.socket != self.cfg.socket
             || cfg.listen != self.cfg.listen
             || cfg.user != self.cfg.user

@@ -10,4 +10,13 @@ pub mod journal;
 pub mod logstore;
 pub mod metrics;
 pub mod ops;
+pub mod pg;
 pub mod store;
+#[cfg(test)]
+mod store_suite;
+
+/// The test harness's own PostgreSQL clusters, shared with tests/.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/common/pg.rs"]
+pub(crate) mod test_pg;

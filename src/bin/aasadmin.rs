@@ -73,9 +73,9 @@ fn main() {
         (None, None) => {
             let conf = PathBuf::from(m.opt_str("c").unwrap_or_else(|| DEFAULT_CONFIG.into()));
             // The socket named in aasd.conf, else the default.
-            let socket = config::load(&conf)
-                .map(|c| c.socket)
-                .unwrap_or_else(|_| PathBuf::from("/run/aasd.sock"));
+            let socket = config::load(&conf).map(|c| c.socket).unwrap_or_else(|_| {
+                PathBuf::from(config::default_of("socket").unwrap_or_default())
+            });
             Target::Unix(socket)
         }
     };

@@ -12,7 +12,8 @@ use indhcpd::aasd::daemon::Daemon;
 use indhcpd::log::{self, Target};
 use indhcpd::{log_detail, log_error, signals};
 
-const USAGE: &str = "usage: in.aasd [-CfhV] [-c config] [-D debug_level] [-u user]";
+const USAGE: &str =
+    "usage: in.aasd [-CfhV] [-c config] [-D debug_level] [-u user]\n       in.aasd --init-db [-c config]";
 /// `-h`/`--help`: what each flag does (in.aasd(8)).
 const HELP: &str = "  -C           check the configuration, print every error, exit 0 or 1
   -c config    configuration file (default /etc/aasd.conf)
@@ -20,13 +21,15 @@ const HELP: &str = "  -C           check the configuration, print every error, e
   -f           stay in the foreground
   -h, --help   print this and exit
   -u user      user to run as once the database and sockets are open
-  -V           print the version and exit";
+  -V           print the version and exit
+  --init-db    create or upgrade the PostgreSQL schema (store = postgresql), exit";
 
 struct Options {
     debug: u8,
     config: PathBuf,
     foreground: bool,
     check: bool,
+    init_db: bool,
     version: bool,
     help: bool,
     user: Option<String>,
@@ -38,6 +41,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     spec.optopt("c", "", "configuration file", "file");
     spec.optflag("f", "", "foreground");
     spec.optflag("C", "", "check configuration");
+    spec.optflag("", "init-db", "create or upgrade the schema");
     spec.optflag("V", "", "version");
     spec.optflag("h", "help", "usage");
     spec.optopt("u", "", "run as this user", "user");
@@ -57,6 +61,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         config: PathBuf::from(m.opt_str("c").unwrap_or_else(|| DEFAULT_CONFIG.into())),
         foreground: m.opt_present("f"),
         check: m.opt_present("C"),
+        init_db: m.opt_present("init-db"),
         version: m.opt_present("V"),
         help: m.opt_present("h"),
         user: m.opt_str("u"),
@@ -86,7 +91,7 @@ fn main() {
 
 fn run(opts: Options) -> i32 {
     // -C prints on stderr: no syslog to look for.
-    let to_stderr = opts.debug >= 3 || opts.check;
+    let to_stderr = opts.debug >= 3 || opts.check || opts.init_db;
     let target = if to_stderr {
         Target::Stderr
     } else {
@@ -119,6 +124,9 @@ fn run(opts: Options) -> i32 {
     if opts.check {
         println!("{}: configuration OK", config_path.display());
         return 0;
+    }
+    if opts.init_db {
+        return init_db(&cfg, &config_path);
     }
     if let Err(e) = signals::install() {
         log_error!("signal handlers: {e}");
@@ -171,6 +179,38 @@ fn run(opts: Options) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             log_error!("{e}");
+            1
+        }
+    }
+}
+
+/// `--init-db`: make the PostgreSQL schema current, say what was done.
+fn init_db(cfg: &config::AasConfig, path: &std::path::Path) -> i32 {
+    use indhcpd::aasd::pg::{self, schema};
+    if cfg.store_kind != config::StoreKind::Postgresql {
+        eprintln!(
+            "in.aasd: --init-db: {} has no store = postgresql",
+            path.display()
+        );
+        return 1;
+    }
+    let done = pg::configured_conninfo(cfg)
+        .map_err(|e| e.to_string())
+        .and_then(|info| pg::open_database(&info));
+    match done {
+        Ok((_, how)) => {
+            let v = schema::VERSION;
+            match how {
+                schema::Prepared::Created => println!("in.aasd: created schema version {v}"),
+                schema::Prepared::Upgraded(old) => {
+                    println!("in.aasd: upgraded the schema from version {old} to {v}")
+                }
+                schema::Prepared::Current => println!("in.aasd: schema version {v} is current"),
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("in.aasd: --init-db: postgresql: {e}");
             1
         }
     }

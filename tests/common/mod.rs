@@ -10,6 +10,8 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
