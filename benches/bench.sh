@@ -734,11 +734,13 @@ summary_table() {
 
 # ---- the targets of issue 20, from this run's figures
 
-# The highest offered rate SERVER sustained, as in the summary table.
+# The highest offered rate SERVER sustained, as in the summary table; 0 if
+# it sustained none, nothing if it did not run.
 sustained() {   # SERVER
     awk -F'\t' -v s="$1" -v sustain=$SUSTAIN_PCT '
         $1 == s && $4 != "-" && $4 + 0 <= sustain && $13 >= $2 * (1 - sustain / 100) && $2 + 0 > best { best = $2 + 0 }
-        END { if (best) print best }' "$PER_RATE" 2>/dev/null
+        $1 == s { seen = 1 }
+        END { if (seen) print best + 0 }' "$PER_RATE" 2>/dev/null
 }
 
 # CPU µs per DORA (all of the server's processes) at RATE, and the loss.
@@ -775,7 +777,8 @@ target() {   # N WHAT FIGURES VALUE OP LIMIT
 cpu_figure() {   # "US LOST"
     local us=${1% *} lost=${1#* }
     [[ -n $1 ]] || { echo -; return; }
-    awk -v u="$us" -v l="$lost" -v s=$SUSTAIN_PCT 'BEGIN { printf "%s µs%s", u, l > s ? " (" l " % lost)" : "" }'
+    # (The parentheses: a bare > after printf's arguments redirects it.)
+    awk -v u="$us" -v l="$lost" -v s=$SUSTAIN_PCT 'BEGIN { printf "%s µs%s", u, (l + 0 > s + 0) ? " (" l " % lost)" : "" }'
 }
 
 targets() {
