@@ -31,10 +31,10 @@ need-root:
 	fi
 
 # Unit tests, integration tests with real clients in network namespaces,
-# then format, lint and manual page checks, the benchmark's slow disk
-# (benches/slowfs, its own package, mounted for real), a short run of the benchmark
-# script so that it keeps working (it asserts no timing), and the Debian
-# package.
+# then format, lint and manual page checks, the tests of the benchmark's
+# slow disk (benches/slowfs, its own package, mounted for real), a short
+# run of the benchmark script so that it keeps working (it asserts no
+# timing), and the Debian package.
 test: need-root need-cargo
 	tests/install-deps.sh
 	$(CARGO) build
