@@ -31,9 +31,10 @@ need-root:
 	fi
 
 # Unit tests, integration tests with real clients in network namespaces,
-# then format, lint and manual page checks, a short run of the benchmark
-# script so that it keeps working (it asserts no timing), and the Debian
-# package.
+# then format, lint and manual page checks, the tests of the benchmark's
+# slow disk (benches/slowfs, its own package, mounted for real), a short
+# run of the benchmark script so that it keeps working (it asserts no
+# timing), and the Debian package.
 test: need-root need-cargo
 	tests/install-deps.sh
 	$(CARGO) build
@@ -41,6 +42,7 @@ test: need-root need-cargo
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	cd man && mandoc -Tlint -W warning *.5 *.8
+	$(CARGO) test --manifest-path benches/slowfs/Cargo.toml --target-dir target/slowfs
 	benches/bench.sh --quick --debug-build -o target/bench-quick
 	$(MAKE) deb-test
 	$(GIVE_BACK)

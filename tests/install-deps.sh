@@ -20,7 +20,7 @@ python3:python3 bootpd:bootp mandoc:mandoc dpkg-deb:dpkg lintian:lintian
 dpkg-shlibdeps:dpkg-dev debootstrap:debootstrap git:git flock:util-linux
 setpriv:util-linux unshare:util-linux findmnt:util-linux timeout:coreutils
 perfdhcp:kea-admin kea-dhcp4:kea-dhcp4-server dhcpd:isc-dhcp-server dnsmasq:dnsmasq
-curl:curl
+curl:curl fusermount3:fuse3
 "
 # Packages that bring no command of their own but are needed.
 libraries="python3-scapy netbase"
