@@ -4,10 +4,10 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use crate::aas::client::{Link, Target};
+use crate::aas::client::{Link, Meanwhile, Target};
 use crate::aas::pipeline::{self, Asker, Pipeline, Task};
 use crate::aas::proto::{self, Request};
 use crate::config::crosscheck::{self, Severity};
@@ -147,10 +147,13 @@ impl Server {
             server_port: self.server_port,
             client_port: self.client_port,
         };
-        let (link, lane, config) = (&mut self.aas, &mut self.lane, &self.config);
-        let bootp_forwarded = self.forwarder.is_some();
-        let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
-        let answers = link.ask_many(&requests, &mut meanwhile);
+        let mut meanwhile = LaneWork {
+            lane: &mut self.lane,
+            outlet: &outlet,
+            config: &self.config,
+            bootp_forwarded: self.forwarder.is_some(),
+        };
+        let answers = self.aas.ask_many(&requests, &mut meanwhile);
         // A fresh connection greeted in.aasd first: the same requests again.
         let _ = self.aas.take_greeted();
         if answers.iter().all(Result::is_err) {
@@ -423,7 +426,12 @@ impl Server {
             &queue,
             tasks,
             |requests| {
-                let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
+                let mut meanwhile = LaneWork {
+                    lane,
+                    outlet: &outlet,
+                    config,
+                    bootp_forwarded,
+                };
                 link.ask_many(requests, &mut meanwhile)
             },
             |i, result: Option<Option<Reply>>| {
@@ -600,6 +608,28 @@ fn arrival<'a>(interfaces: &'a Interfaces, d: &Datagram, own_addrs: &'a [Ipv4Add
         iface_addrs: &iface.addrs,
         own_addrs,
         mtu: iface.mtu.max(576),
+    }
+}
+
+/// The lane's work while a batch waits on in.aasd: taking in what arrives
+/// on the server socket, as soon as it arrives.
+struct LaneWork<'a, 'b> {
+    lane: &'a mut Lane,
+    outlet: &'a Outlet<'b>,
+    config: &'a Config,
+    bootp_forwarded: bool,
+}
+
+impl Meanwhile for LaneWork<'_, '_> {
+    fn run(&mut self) {
+        self.lane
+            .serve(self.outlet, self.config, self.bootp_forwarded);
+    }
+
+    fn wake(&self) -> Option<BorrowedFd<'_>> {
+        self.lane
+            .has_room()
+            .then(|| self.outlet.socket.fd().as_fd())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -51,8 +51,27 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// While waiting for in.aasd's answers to a batch, the caller gets control
-/// back this often (to serve what needs no AAS).
+/// back at least this often (to serve what needs no AAS).
 const MEANWHILE_EVERY: Duration = Duration::from_millis(10);
+
+/// What the caller does while in.aasd is awaited.
+pub trait Meanwhile {
+    fn run(&mut self);
+
+    /// A descriptor whose data is work for [`Meanwhile::run`] (in.dhcpd's
+    /// DHCP socket): the wait runs it as soon as that is readable, so what
+    /// arrives is taken in while in.aasd works, and the next batch grows
+    /// with in.aasd's latency. `None` when it has no room for more.
+    fn wake(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
+impl<F: FnMut()> Meanwhile for F {
+    fn run(&mut self) {
+        self()
+    }
+}
 
 /// Why an exchange failed; `hung` when in.aasd took longer than the
 /// timeout (a stopped process, a stuck disk), as opposed to a refused
@@ -156,7 +175,7 @@ impl Link {
     fn greet(
         &mut self,
         conn: &mut BufReader<Stream>,
-        meanwhile: &mut dyn FnMut(),
+        meanwhile: &mut dyn Meanwhile,
     ) -> Result<(), Fault> {
         if self.greeting.is_empty() {
             return Ok(());
@@ -181,7 +200,7 @@ impl Link {
     /// Open the connection; over TCP, authenticate, with `meanwhile` run
     /// while the answer is awaited (a stopped in.aasd still has its
     /// connections accepted by the kernel).
-    fn connect(&self, meanwhile: &mut dyn FnMut()) -> Result<BufReader<Stream>, Fault> {
+    fn connect(&self, meanwhile: &mut dyn Meanwhile) -> Result<BufReader<Stream>, Fault> {
         let stream = match &self.target {
             Target::Unix(path) => {
                 // Named plainly: the usual cause is a user outside the
@@ -235,8 +254,8 @@ impl Link {
     /// and the connection run `meanwhile` while they wait.
     fn on_connection<T>(
         &mut self,
-        meanwhile: &mut dyn FnMut(),
-        mut exchange: impl FnMut(&mut BufReader<Stream>, &mut dyn FnMut()) -> Result<T, (Fault, bool)>,
+        meanwhile: &mut dyn Meanwhile,
+        mut exchange: impl FnMut(&mut BufReader<Stream>, &mut dyn Meanwhile) -> Result<T, (Fault, bool)>,
     ) -> Result<T, Down> {
         if let Some(b) = &self.backoff {
             let left = b.until.saturating_duration_since(Instant::now());
@@ -339,7 +358,7 @@ impl Link {
     pub fn ask_many(
         &mut self,
         requests: &[Request],
-        meanwhile: &mut dyn FnMut(),
+        meanwhile: &mut dyn Meanwhile,
     ) -> Vec<Result<Reply, Down>> {
         let mut answers = Vec::with_capacity(requests.len());
         let timeout = self.timeout;
@@ -401,7 +420,7 @@ fn unix_connect(path: &std::path::Path) -> io::Result<UnixStream> {
 fn tcp_connect(
     addr: std::net::SocketAddr,
     timeout: Duration,
-    meanwhile: &mut dyn FnMut(),
+    meanwhile: &mut dyn Meanwhile,
 ) -> Result<TcpStream, Fault> {
     use nix::errno::Errno;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -430,7 +449,7 @@ fn tcp_connect(
         let ms = left.min(MEANWHILE_EVERY).as_millis().max(1) as u16;
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
         match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(0) | Err(Errno::EINTR) => meanwhile(),
+            Ok(0) | Err(Errno::EINTR) => meanwhile.run(),
             Ok(_) => break,
             Err(e) => return Err(io::Error::from(e).into()),
         }
@@ -465,7 +484,7 @@ fn read_line(conn: &mut BufReader<Stream>) -> Result<String, Fault> {
 fn await_line(
     conn: &BufReader<Stream>,
     deadline: Instant,
-    meanwhile: &mut dyn FnMut(),
+    meanwhile: &mut dyn Meanwhile,
 ) -> Result<(), Fault> {
     loop {
         if conn.buffer().contains(&b'\n') {
@@ -479,11 +498,11 @@ fn await_line(
             });
         }
         match crate::net::wait(
-            &[Some(conn.get_ref().fd())],
+            &[Some(conn.get_ref().fd()), meanwhile.wake()],
             Some(left.min(MEANWHILE_EVERY)),
         ) {
             Ok(ready) if ready[0] => return Ok(()),
-            Ok(_) => meanwhile(),
+            Ok(_) => meanwhile.run(),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
@@ -508,7 +527,7 @@ fn send_and_read(
     requests: &[Request],
     answers: &mut Vec<Result<Reply, Down>>,
     timeout: Duration,
-    meanwhile: &mut dyn FnMut(),
+    meanwhile: &mut dyn Meanwhile,
 ) -> Result<(), Fault> {
     let deadline = Instant::now() + timeout;
     conn.get_mut().write_all(&lines_of(requests))?;

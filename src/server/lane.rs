@@ -18,11 +18,13 @@ use crate::net::{Batch, Datagram};
 use crate::{log_debug, log_error};
 
 /// At most this many datagrams set aside; past it the rest wait in the
-/// socket's receive buffer, as they would without the lane.
-const MAX_DEFERRED: usize = 256;
+/// socket's receive buffer, as they would without the lane. The next batch
+/// is what was set aside, so this bounds how far a batch grows while
+/// in.aasd is slow (a slow fsync): 1,024 in 20 ms is 50,000 a second.
+const MAX_DEFERRED: usize = 1024;
 
-/// Datagrams read per call.
-const LANE_BATCH: usize = 8;
+/// Datagrams read per system call.
+const LANE_BATCH: usize = 32;
 
 #[derive(Default)]
 pub struct Lane {
@@ -36,6 +38,11 @@ impl Lane {
         !self.deferred.is_empty()
     }
 
+    /// Whether another datagram may be set aside.
+    pub fn has_room(&self) -> bool {
+        self.deferred.len() < MAX_DEFERRED
+    }
+
     pub fn take_deferred(&mut self) -> Vec<(Vec<u8>, Datagram)> {
         std::mem::take(&mut self.deferred)
     }
@@ -43,11 +50,25 @@ impl Lane {
     /// Read what has arrived; answer what needs no AAS; set the rest aside.
     /// With `-b` (`bootp_forwarded`) BOOTP requests are set aside too: the
     /// serve loop forwards them.
+    /// Reads until the socket is empty or nothing more may be set aside.
     pub fn serve(&mut self, outlet: &Outlet, config: &Config, bootp_forwarded: bool) {
-        if self.deferred.len() >= MAX_DEFERRED {
-            return;
+        let mut batch = self.batch.take().unwrap_or_else(|| Batch::new(LANE_BATCH));
+        while self.has_room() {
+            self.serve_some(&mut batch, outlet, config, bootp_forwarded);
+            if batch.len() < batch.capacity() {
+                break; // the socket is empty
+            }
         }
-        let batch = self.batch.get_or_insert_with(|| Batch::new(LANE_BATCH));
+        self.batch = Some(batch);
+    }
+
+    fn serve_some(
+        &mut self,
+        batch: &mut Batch,
+        outlet: &Outlet,
+        config: &Config,
+        bootp_forwarded: bool,
+    ) {
         if let Err(e) = outlet.socket.recv_batch(batch) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 log_error!("recvmmsg: {e}");
