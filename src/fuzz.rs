@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::aas::client::Requester;
 use crate::aas::lease::{Alloc, Pool, State, Want};
-use crate::aas::proto;
+use crate::aas::proto::{self, Reply, Request};
 use crate::aasd::db::Db;
 use crate::aasd::logstore::LogStore;
 use crate::aasd::ops::{self, Local};
@@ -68,25 +68,14 @@ fn fresh_aas() -> Local {
     let pool = Pool::new("Fuzz", vec![(u32::from(POOL_FIRST), u32::from(POOL_LAST))]);
     let mut aas = Local::new(Db::new(vec![pool]), NOW);
     for (client, addr) in HELD {
-        let line = proto::Request::Alloc(Alloc {
-            pool: "Fuzz".into(),
-            service: "dhcp".into(),
-            client: client.into(),
-            lease: 3600,
+        let request = Request::Alloc(Alloc {
             want: Want::Exact(u32::from(addr)),
-            previous: false,
-            hold: false,
-            mine: false,
-            known: false,
-            keep: 0,
-            host: None,
-            alias: None,
-        })
-        .to_string();
-        let answer = aas.ask(&line);
+            ..Alloc::new("Fuzz", "dhcp", client, 3600)
+        });
+        let answer = aas.ask(&request);
         assert!(
-            matches!(answer, Ok(proto::Answer::Ok(_))),
-            "{line}: {answer:?}"
+            matches!(answer, Ok(Reply::Allocated(_))),
+            "{request}: {answer:?}"
         );
     }
     aas
@@ -238,8 +227,9 @@ fn check_config_errors(data: &[u8], parse: impl Fn(&str) -> Option<Vec<config::C
 }
 
 /// Target `aas_protocol`: bytes as a connection's stream, each line
-/// parsed and applied to a database as in.aasd does; one answer per line
-/// (rows, then a last line OK, ERR or END), never a panic.
+/// parsed and applied to a database as in.aasd does; one answer per line,
+/// which reads as the reply to it and renders back to the same text, never
+/// a panic.
 pub fn aas_protocol(data: &[u8]) {
     let mut store = LogStore::in_memory(fresh_aas().db);
     for raw in data.split(|&b| b == b'\n') {
@@ -247,22 +237,26 @@ pub fn aas_protocol(data: &[u8]) {
             continue; // in.aasd closes the connection before parsing it
         }
         let line = String::from_utf8_lossy(raw);
-        let (text, lines) = log::capture(|| match proto::parse(line.trim_end_matches('\r')) {
-            Ok(r) => {
-                // What in.aasd understood, written again, says the same.
-                assert_eq!(proto::parse(&r.to_string()).as_ref(), Ok(&r), "{line:?}");
-                ops::apply(&mut store, r, NOW).text
-            }
-            Err(e) => format!("ERR syntax {e}"),
-        });
+        let ((request, text), lines) =
+            log::capture(|| match proto::parse(line.trim_end_matches('\r')) {
+                Ok(r) => {
+                    // What in.aasd understood, written again, says the same.
+                    assert_eq!(proto::parse(&r.to_string()).as_ref(), Ok(&r), "{line:?}");
+                    let text = ops::apply(&mut store, r.clone(), NOW).text;
+                    (Some(r), text)
+                }
+                Err(e) => {
+                    let refused = Reply::Err {
+                        code: proto::Code::Syntax,
+                        text: e.to_string(),
+                    };
+                    (None, refused.to_string())
+                }
+            });
         check_log_lines(&lines);
-        let last = text.lines().last().unwrap_or("");
-        assert!(
-            ["OK", "ERR ", "END "].iter().any(|p| last.starts_with(p)),
-            "{line:?} got {text:?}"
-        );
         assert!(!text.contains('\r') && !text.contains('\0'), "{text:?}");
-        check_answer(&text);
+        // A line that did not parse is answered as any request's refusal.
+        check_answer(request.as_ref().unwrap_or(&Request::Ping), &text);
     }
     check_db(store.db());
 }
@@ -296,26 +290,16 @@ pub fn journal_replay(data: &[u8]) {
     check_db(&db);
 }
 
-/// Every address the database knows is in one of its pools.
-/// Every answer reads as the requester's types read it: rows as rows, the
-/// last line as an answer with a known code.
-fn check_answer(text: &str) {
-    let mut lines: Vec<&str> = text.lines().collect();
-    let last = lines.pop().unwrap_or("");
-    for row in lines {
-        let read = match row.split(' ').next() {
-            Some("LEASE") => proto::LeaseRow::parse(row).map(drop),
-            Some("POOL") => proto::parse_stats(row).map(drop),
-            _ => Err(String::new()),
-        };
-        assert!(read.is_ok(), "row {row:?}: {read:?}");
-    }
-    assert!(
-        last.starts_with("END ") || proto::answer(last).is_some(),
-        "{last:?}"
-    );
+/// Every answer reads as the requester reads the reply to its request
+/// (rows as rows, a code it knows) and renders back to the same text.
+fn check_answer(request: &Request, text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    let reply = Reply::parse(request, &lines);
+    let reply = reply.unwrap_or_else(|e| panic!("{request} got {text:?}: {e}"));
+    assert_eq!(reply.to_string(), text, "{request}");
 }
 
+/// Every address the database knows is in one of its pools.
 fn check_db(db: &Db) {
     for (addr, _) in db.entries() {
         assert!(db.pool_of(addr).is_some(), "{addr} in no pool");

@@ -36,6 +36,8 @@ mod tests {
         assert_eq!(boxed(usage), "-x: unknown");
         let down = crate::aas::client::Down("in.aasd is down".into());
         assert_eq!(boxed(down), "in.aasd is down");
+        let syntax = crate::aas::proto::parse("PING extra").unwrap_err();
+        assert_eq!(boxed(syntax), "usage: PING");
         let bad = crate::dhcp::packet::Malformed::HlenTooLong(17);
         assert_eq!(boxed(bad), "hlen 17 > 16");
         assert_eq!(

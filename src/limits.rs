@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::aas::client::Down;
 use crate::aas::pipeline::Pipeline;
-use crate::aas::proto::{self, Answer, Request};
+use crate::aas::proto::{Reply, Request};
 use crate::config::{Config, Subnet};
 use crate::dhcp::packet::{self, code};
 
@@ -253,21 +253,19 @@ impl Admission<'_> {
             .find(|s| s.network == net && s.limits.any())
     }
 
-    pub async fn ask(&self, queue: &Pipeline, line: &str) -> Result<Answer, Down> {
-        let answer = queue.enqueue(line).await?;
-        let alloc = match proto::parse(line) {
-            Ok(Request::Alloc(a)) => a,
-            Ok(
-                Request::Release {
-                    by: Some((_, client)),
-                    ..
-                }
-                | Request::Decline {
-                    by: Some((_, client)),
-                    ..
-                }
-                | Request::Unhold { client, .. },
-            ) => {
+    pub async fn ask(&self, queue: &Pipeline, request: Request) -> Result<Reply, Down> {
+        let answer = queue.enqueue(request.clone()).await?;
+        let alloc = match request {
+            Request::Alloc(a) => a,
+            Request::Release {
+                by: Some((_, client)),
+                ..
+            }
+            | Request::Decline {
+                by: Some((_, client)),
+                ..
+            }
+            | Request::Unhold { client, .. } => {
                 if let Some(subnet) = self.limited_subnet(&client) {
                     self.gate.borrow_mut().forget(subnet, &self.origin, &client);
                 }
@@ -275,42 +273,35 @@ impl Admission<'_> {
             }
             _ => return Ok(answer),
         };
-        let (Some(subnet), Answer::Ok(words)) = (self.limited_subnet(&alloc.client), &answer)
+        let (Some(subnet), Reply::Allocated(allocated)) =
+            (self.limited_subnet(&alloc.client), &answer)
         else {
             return Ok(answer);
-        };
-        // An answer that does not read counts as the longest lease and,
-        // when it says `new`, as a full pool.
-        let allocated = proto::Allocated::parse(words).ok();
-        let end = allocated.map_or(u64::MAX, |a| a.end);
-        let in_use = match allocated {
-            Some(a) => a.new,
-            None => words.get(2).filter(|w| *w == "new").map(|_| u64::MAX),
         };
         let verdict = self.gate.borrow_mut().judge(
             subnet,
             &self.origin,
             &alloc.client,
-            end,
-            in_use,
+            allocated.end,
+            allocated.new,
             Instant::now(),
         );
         let Err(why) = verdict else {
             return Ok(answer);
         };
-        let undo = match allocated {
-            _ if alloc.hold => Request::Unhold {
+        let undo = if alloc.hold {
+            Request::Unhold {
                 pool: alloc.pool,
                 service: alloc.service,
                 client: alloc.client.clone(),
-            },
-            Some(a) => Request::Release {
-                addr: u32::from(a.addr),
+            }
+        } else {
+            Request::Release {
+                addr: u32::from(allocated.addr),
                 by: Some((alloc.service, alloc.client.clone())),
-            },
-            None => return Ok(answer),
+            }
         };
-        let _ = queue.enqueue(&undo.to_string()).await;
+        let _ = queue.enqueue(undo).await;
         crate::log::limited(
             crate::log::Level::Info,
             "new client limit",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::aas::client::{Link, Target};
 use crate::aas::pipeline::{self, Asker, Pipeline, Task};
-use crate::aas::proto::Answer;
+use crate::aas::proto::{self, Request};
 use crate::config::crosscheck::{self, Severity};
 use crate::config::watch::{self, Watch};
 use crate::config::Config;
@@ -133,12 +133,12 @@ impl Server {
         if !self.config.subnets.iter().any(|s| s.pool.is_some()) && self.pins.is_empty() {
             return; // nothing in.aasd needs to know, nothing to check
         }
-        let mut lines: Vec<String> = old
+        let mut requests: Vec<Request> = old
             .iter()
             .filter(|(a, _)| !self.pins.iter().any(|(b, _)| a == b))
-            .map(|(a, _)| crate::aas::proto::Request::Unreserve(u32::from(*a)).to_string())
+            .map(|(a, _)| Request::Unreserve(u32::from(*a)))
             .collect();
-        lines.extend(crosscheck::greeting(&self.pins));
+        requests.extend(crosscheck::greeting(&self.pins));
         // Served meanwhile, as in a batch: a slow or unreachable in.aasd
         // must not hold back the answers that need none.
         let outlet = Outlet {
@@ -150,8 +150,8 @@ impl Server {
         let (link, lane, config) = (&mut self.aas, &mut self.lane, &self.config);
         let bootp_forwarded = self.forwarder.is_some();
         let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
-        let answers = link.ask_many(&lines, &mut meanwhile);
-        // A fresh connection greeted in.aasd first: the same lines again.
+        let answers = link.ask_many(&requests, &mut meanwhile);
+        // A fresh connection greeted in.aasd first: the same requests again.
         let _ = self.aas.take_greeted();
         if answers.iter().all(Result::is_err) {
             log_detail!(
@@ -160,7 +160,7 @@ impl Server {
             );
             return;
         }
-        let answered = lines
+        let answered = requests
             .into_iter()
             .zip(answers)
             .filter_map(|(l, a)| Some((l, a.ok()?)))
@@ -170,7 +170,7 @@ impl Server {
 
     /// What in.aasd's answers to a greeting say about the configuration,
     /// logged when it differs from what was logged last.
-    fn review(&mut self, answers: Vec<(String, Answer)>) {
+    fn review(&mut self, answers: Vec<(Request, proto::Reply)>) {
         let found = crosscheck::review(&self.config, &answers);
         if found == self.reported {
             return;
@@ -422,9 +422,9 @@ impl Server {
         pipeline::run(
             &queue,
             tasks,
-            |lines| {
+            |requests| {
                 let mut meanwhile = || lane.serve(&outlet, config, bootp_forwarded);
-                link.ask_many(lines, &mut meanwhile)
+                link.ask_many(requests, &mut meanwhile)
             },
             |i, result: Option<Option<Reply>>| {
                 let d = work[i].1;
@@ -499,7 +499,7 @@ impl Server {
                 probe.addr,
                 self.config.server.decline_time
             );
-            if let Err(e) = self.aas.ask(&probe.decline.to_string()) {
+            if let Err(e) = self.aas.ask(&probe.decline) {
                 log_detail!("declining {}: {}", probe.addr, e.0);
             }
             if w.conflicts + 1 >= MAX_CONFLICTS {

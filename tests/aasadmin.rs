@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use indhcpd::aas::proto::Request;
 
 const POOLS: &str = "[pool Near]\nrange = 10.77.0.100-10.77.0.120\n\
                      [pool Far]\nrange = 10.78.0.100-10.78.0.120\n";
@@ -200,12 +201,12 @@ fn a_range_or_a_pool_is_released_disabled_and_enabled_and_query_tells_free_from_
         "[pool P]\nrange = 10.0.0.10-10.0.0.29\n[pool Q]\naddress = 10.0.1.1\n",
     );
     net.start_aasd("srv", &aconf);
-    let allocs: Vec<String> = (0..12)
-        .map(|i| format!("ALLOC P ppp line{i} 3600"))
+    let allocs: Vec<Request> = (0..12)
+        .map(|i| alloc_request("P", "ppp", &format!("line{i}"), 3600))
         .collect();
-    let lines: Vec<&str> = allocs.iter().map(String::as_str).collect();
-    for a in ask(&net, &lines) {
-        assert!(a.starts_with("OK 10.0.0."), "{a}");
+    for a in ask_aas(&net, &allocs) {
+        let a = allocated(a).unwrap();
+        assert_eq!(a.octets()[..3], [10, 0, 0], "{a}");
     }
     let leased = |net: &Net| -> Vec<String> {
         rows(net, &["state=leased"])

@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use indhcpd::aas::client::{Link, Target};
-use indhcpd::aas::proto::Answer;
+use indhcpd::aas::lease::{Alloc, Want};
+use indhcpd::aas::proto::{Reply, Request};
 
 const POOL: &str = "[pool P]\nrange = 10.0.0.10-10.0.0.19\n";
 
@@ -30,15 +31,19 @@ fn aasadmin_commands_checkpoints_and_reload_rules() {
         .mode();
     assert_eq!(mode & 0o777, 0o660);
 
-    let a = ask(
-        &net,
-        &[
-            "ALLOC P ppp line1 3600",
-            "ALLOC P ppp line2 3600 exact=10.0.0.12",
-        ],
+    let exact = Request::Alloc(Alloc {
+        want: Want::Exact(u32::from(Ipv4Addr::new(10, 0, 0, 12))),
+        ..alloc_of("P", "ppp", "line2", 3600)
+    });
+    let a = ask_aas(&net, &[alloc_request("P", "ppp", "line1", 3600), exact]);
+    let a: Vec<_> = a.into_iter().map(allocated).collect();
+    assert_eq!(
+        a,
+        [
+            Ok(Ipv4Addr::new(10, 0, 0, 10)),
+            Ok(Ipv4Addr::new(10, 0, 0, 12))
+        ]
     );
-    assert_eq!(a[0].split(' ').nth(1), Some("10.0.0.10"), "{a:?}");
-    assert!(a[1].starts_with("OK 10.0.0.12 "), "{a:?}");
 
     let (code, text) = net.aasadmin(&["query", "10.0.0.10"]);
     assert_eq!(code, 0);
@@ -69,7 +74,7 @@ fn aasadmin_commands_checkpoints_and_reload_rules() {
     let ckdir = net.path("aasdb/checkpoints");
     let count = || fs::read_dir(&ckdir).unwrap().count();
     assert_eq!(count(), 1);
-    ask(&net, &["ALLOC P ppp line3 3600"]);
+    ask_aas(&net, &[alloc_request("P", "ppp", "line3", 3600)]);
     sleep(Duration::from_millis(2500));
     assert_eq!(count(), 2, "the timer wrote one after the change");
 
@@ -112,8 +117,9 @@ fn aasadmin_escapes_control_and_bidi_characters_in_names() {
     net.start_aasd("srv", &conf);
     // A requester names its client so that a terminal would show it
     // reversed, and the service so that it hides what follows it.
-    let a = ask(&net, &["ALLOC P ppp\u{2067}x admin\u{202e}gpj.exe 3600"]);
-    assert!(a[0].starts_with("OK 10.0.0.10 "), "{a:?}");
+    let alloc = alloc_request("P", "ppp\u{2067}x", "admin\u{202e}gpj.exe", 3600);
+    let a = allocated(ask_aas(&net, &[alloc]).remove(0));
+    assert_eq!(a, Ok(Ipv4Addr::new(10, 0, 0, 10)));
     let (code, text) = net.aasadmin(&["list"]);
     assert_eq!(code, 0, "{text}");
     assert!(
@@ -430,8 +436,12 @@ fn connection_caps_keep_the_unix_socket_for_in_dhcpd() {
     assert!(closed(&mut refused));
     assert!(read(&net.path("aasd.log")).contains("4 TCP connections open already: refused"));
     // A fresh in.dhcpd-style request on the Unix socket is still served.
-    let a = ask(&net, &["ALLOC P dhcp 01:02:03:04:05:06 60 hold"]);
-    assert!(a[0].starts_with("OK 10.0.0.10 "), "{a:?}");
+    let hold = Request::Alloc(Alloc {
+        hold: true,
+        ..alloc_of("P", "dhcp", "01:02:03:04:05:06", 60)
+    });
+    let a = allocated(ask_aas(&net, &[hold]).remove(0));
+    assert_eq!(a, Ok(Ipv4Addr::new(10, 0, 0, 10)));
 
     // The Unix socket's own cap: 256 open, the 257th closed.
     let sock = net.path("aasd.sock");
@@ -473,8 +483,11 @@ fn an_idle_in_dhcpd_connection_is_reopened_without_losing_a_request() {
         POOL,
     );
     net.start_aasd("srv", &conf);
-    let alloc = "ALLOC P dhcp 01:aa 60 previous";
-    let ok = |a: Result<Answer, _>| matches!(a, Ok(Answer::Ok(w)) if w[0] == "10.0.0.10");
+    let alloc = &Request::Alloc(Alloc {
+        previous: true,
+        ..alloc_of("P", "dhcp", "01:aa", 60)
+    });
+    let ok = |a: Result<Reply, _>| matches!(a, Ok(Reply::Allocated(a)) if a.addr == Ipv4Addr::new(10, 0, 0, 10));
     let mut link = Link::new(
         Target::Unix(net.path("aasd.sock").into()),
         Duration::from_secs(2),

@@ -16,18 +16,21 @@ use std::thread::{self, sleep, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::*;
+use indhcpd::aas::proto::{Code, Reply};
 
 const POOLS: &str = "[pool Near]\nrange = 10.77.0.100-10.77.0.120\n\
                      [pool Far]\nrange = 10.78.0.100-10.78.0.120\n\
                      [pool Line]\nrange = 10.99.0.1-10.99.0.250\n";
 
-/// `ALLOC Line ppp <client>`: the address given, or the whole answer.
-fn alloc(net: &Net, client: &str) -> Result<String, String> {
-    let a = ask(net, &[&format!("ALLOC Line ppp {client} 3600")]).remove(0);
-    match a.strip_prefix("OK ") {
-        Some(rest) => Ok(rest.split(' ').next().unwrap().to_string()),
-        None => Err(a),
-    }
+/// `ALLOC Line ppp <client>`: the address given, or the reply.
+fn alloc(net: &Net, client: &str) -> Result<String, Reply> {
+    let reply = ask_aas(net, &[alloc_request("Line", "ppp", client, 3600)]).remove(0);
+    allocated(reply).map(|a| a.to_string())
+}
+
+/// Whether `reply` says in.aasd could not write.
+fn io_error(reply: &Reply) -> bool {
+    matches!(reply, Reply::Err { code: Code::Io, .. })
 }
 
 /// The row of `aasadmin query`, to check an address is leased to `client`.
@@ -97,8 +100,7 @@ fn disk_full_gives_no_ack_and_the_service_resumes_when_space_is_back() {
     let (_, dlog) = net.start_standalone(&conf, &[]);
 
     let mut acked = vec![("before".to_string(), alloc(&net, "before").unwrap())];
-    let good = ask(&net, &["CHECKPOINT"]).remove(0);
-    assert!(good.starts_with("OK "), "{good}");
+    let good = checkpoint(&net).unwrap();
     let filler = db_dir.join("filler");
     let dd = Command::new("dd")
         .arg("if=/dev/zero")
@@ -123,7 +125,7 @@ fn disk_full_gives_no_ack_and_the_service_resumes_when_space_is_back() {
         }
     }
     let refused = refused.expect("a write should fail on the full disk");
-    assert!(refused.starts_with("ERR io "), "{refused}");
+    assert!(io_error(&refused), "{refused}");
     let alog = net.path("aasd.log");
     assert!(
         read(&alog).contains("No space left on device"),
@@ -132,16 +134,16 @@ fn disk_full_gives_no_ack_and_the_service_resumes_when_space_is_back() {
     );
     // The next request must rewrite the log first, which fails too; its
     // temporary file does not stay behind.
-    assert!(alloc(&net, "second").unwrap_err().starts_with("ERR io "));
+    assert!(io_error(&alloc(&net, "second").unwrap_err()));
     assert!(!db_dir.join("aasd.new").exists());
     // A checkpoint fails the same way and leaves the older one current.
-    let ckpt = ask(&net, &["CHECKPOINT"]).remove(0);
-    assert!(ckpt.starts_with("ERR io "), "{ckpt}");
+    let ckpt = checkpoint(&net).unwrap_err();
+    assert!(io_error(&ckpt), "{ckpt}");
     let names: Vec<String> = fs::read_dir(db_dir.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().path().display().to_string())
         .collect();
-    assert_eq!(names, [good["OK ".len()..].to_string()]);
+    assert_eq!(names, [good.display().to_string()]);
 
     // A real client gets nothing: no OFFER, no ACK, no NAK, and nothing is
     // offered or leased to it.
@@ -224,7 +226,7 @@ fn flipped_bytes_in_the_log_are_reported_by_offset_and_recovered() {
     let aasd = net.start_aasd("srv", &conf);
     let a = alloc(&net, "a").unwrap();
     let b = alloc(&net, "b").unwrap();
-    assert!(ask(&net, &["CHECKPOINT"])[0].starts_with("OK "));
+    checkpoint(&net).unwrap();
     let c = alloc(&net, "c").unwrap();
     stop(aasd);
 
@@ -257,12 +259,10 @@ fn a_damaged_newest_checkpoint_gives_way_to_the_older_one() {
     let aasd = net.start_aasd("srv", &conf);
     let a = alloc(&net, "a").unwrap();
     let b = alloc(&net, "b").unwrap();
-    let older = ask(&net, &["CHECKPOINT"]).remove(0);
+    let older = checkpoint(&net).unwrap();
     let c = alloc(&net, "c").unwrap();
-    let newest = ask(&net, &["CHECKPOINT"]).remove(0);
+    let newest = checkpoint(&net).unwrap();
     assert_ne!(older, newest);
-    let older = PathBuf::from(older.strip_prefix("OK ").unwrap());
-    let newest = PathBuf::from(newest.strip_prefix("OK ").unwrap());
     stop(aasd);
 
     // Damage in the log sends in.aasd to the checkpoints; the newest one is
@@ -321,7 +321,7 @@ fn damage_at_the_end_of_the_log_brings_in_the_checkpoint() {
             (c, a)
         })
         .collect();
-    assert!(ask(&net, &["CHECKPOINT"])[0].starts_with("OK "));
+    checkpoint(&net).unwrap();
     kill9(aasd);
     let log = net.dir.join("aasdb").join("aasd.log");
     let alog = net.path("aasd.log");

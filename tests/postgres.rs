@@ -101,6 +101,19 @@ impl Aasd {
         }
     }
 
+    /// Ask until the answer is not `ERR io` (in.aasd tries to connect
+    /// again at most every 5 s), for at most 20 s.
+    fn ask_until_reconnected(&self, line: &str) -> String {
+        let t0 = Instant::now();
+        loop {
+            let answer = self.ask(line);
+            if !answer.starts_with("ERR io ") || t0.elapsed() > Duration::from_secs(20) {
+                return answer;
+            }
+            sleep(Duration::from_millis(200));
+        }
+    }
+
     fn ask(&self, line: &str) -> String {
         self.try_ask(line)
             .unwrap_or_else(|| panic!("no answer to {line}: {}", self.log()))
@@ -287,13 +300,13 @@ fn unreachable_database_answers_io_then_reconnects() {
     }
     let log = a.log();
     assert_eq!(
-        log.matches("logged at most once a minute; trying again")
+        log.matches("logged at most once a minute; connecting again")
             .count(),
         1,
         "{log}"
     );
     c.start_server();
-    let answer = a.ask("ALLOC P dhcp two 3600");
+    let answer = a.ask_until_reconnected("ALLOC P dhcp two 3600");
     assert!(answer.starts_with("OK 10.0.0.2 "), "{answer}\n{}", a.log());
     assert!(a
         .ask("QUERY client=one")
@@ -342,7 +355,7 @@ fn follows_a_promoted_standby() {
     let answer = a.ask("ALLOC P dhcp two 3600");
     assert!(answer.starts_with("ERR io "), "{answer}");
     standby.promote();
-    let answer = a.ask("ALLOC P dhcp two 3600");
+    let answer = a.ask_until_reconnected("ALLOC P dhcp two 3600");
     assert!(answer.starts_with("OK 10.0.0.2 "), "{answer}\n{}", a.log());
     assert!(a
         .ask("QUERY client=one")
@@ -398,5 +411,56 @@ fn init_db_creates_the_schema_and_refuses_newer_or_unknown_ones() {
         text.contains("in.aasd's tables but no schema version it knows (no table aasd_schema)"),
         "{text}"
     );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The rights in.aasd(8) names are enough to run once the schema is
+/// made: a user with only those allocates, reserves and unreserves.
+#[test]
+fn runs_with_the_documented_rights_only() {
+    let (c, passfile) = cluster();
+    let dir = scratch("rights");
+    let owner = format!(
+        "{} passfile={}",
+        c.conninfo("aasd", "leases"),
+        passfile.display()
+    );
+    let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
+    let conf = Aasd::conf(&dir.join("owner"), &owner, pools);
+    let out = Command::new(common::aasd_bin())
+        .arg("--init-db")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", common::status_and_text(&out));
+    c.sql("postgres", "CREATE ROLE runner LOGIN PASSWORD 'r'");
+    c.sql(
+        "leases",
+        "GRANT SELECT ON aasd_schema TO runner; \
+         GRANT SELECT, INSERT, UPDATE ON aasd_leases, aasd_reservations TO runner; \
+         GRANT DELETE ON aasd_reservations TO runner; \
+         GRANT USAGE ON SEQUENCE aasd_change TO runner",
+    );
+    let passfile = c.passfile("runner", "r");
+    let runner = format!(
+        "{} passfile={}",
+        c.conninfo("runner", "leases"),
+        passfile.display()
+    );
+    let a = Aasd::start(&dir.join("runner"), &runner, pools);
+    assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));
+    assert_eq!(a.ask("RESERVE 10.0.0.5 dhcp fixed"), "OK");
+    assert_eq!(a.ask("UNRESERVE 10.0.0.5"), "OK");
+    assert_eq!(a.ask("DECLINE 10.0.0.1 60"), "OK");
+    assert_eq!(
+        c.sql("leases", "SELECT count(*) FROM aasd_reservations"),
+        "0"
+    );
+    // Without the rights, the change is refused and not acknowledged.
+    c.sql("leases", "REVOKE UPDATE ON aasd_leases FROM runner");
+    let answer = a.ask("ALLOC P dhcp two 3600");
+    assert!(answer.starts_with("ERR io "), "{answer}");
+    drop(a);
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::proto::{self, Answer};
+use super::proto::{self, Reply, Request};
 use super::stream::Stream;
 use crate::log::Level;
 use crate::{log_detail, log_limited};
@@ -98,14 +98,14 @@ struct Backoff {
 /// Anything that answers AAS requests: in.aasd over a [`Link`], or a
 /// database in-process in tests.
 pub trait Requester {
-    /// One request line, one answer line. `Err` when the AAS is down or
-    /// answers garbage; a refusal is an `Ok(Answer::Err)`.
-    fn ask(&mut self, line: &str) -> Result<Answer, Down>;
+    /// One request, its reply. `Err` when the AAS is down or answers
+    /// garbage; a refusal is an `Ok(Reply::Err)`.
+    fn ask(&mut self, request: &Request) -> Result<Reply, Down>;
 }
 
 impl Requester for Link {
-    fn ask(&mut self, line: &str) -> Result<Answer, Down> {
-        Link::ask(self, line)
+    fn ask(&mut self, request: &Request) -> Result<Reply, Down> {
+        Link::ask(self, request)
     }
 }
 
@@ -119,9 +119,9 @@ pub struct Link {
     backoff: Option<Backoff>,
     /// Sent first on every new connection (after AUTH), before any other
     /// request: what in.aasd must know first (in.dhcpd's pinned addresses).
-    greeting: Vec<String>,
-    /// The greeting's answers on the newest connection, until taken.
-    greeted: Option<Vec<(String, Answer)>>,
+    greeting: Vec<Request>,
+    /// The greeting's replies on the newest connection, until taken.
+    greeted: Option<Vec<(Request, Reply)>>,
 }
 
 impl Link {
@@ -137,13 +137,13 @@ impl Link {
         }
     }
 
-    /// Lines to send first on every connection from now on.
-    pub fn set_greeting(&mut self, lines: Vec<String>) {
-        self.greeting = lines;
+    /// Requests to send first on every connection from now on.
+    pub fn set_greeting(&mut self, requests: Vec<Request>) {
+        self.greeting = requests;
     }
 
-    /// Each greeting line with its answer, once per new connection.
-    pub fn take_greeted(&mut self) -> Option<Vec<(String, Answer)>> {
+    /// Each greeting request with its reply, once per new connection.
+    pub fn take_greeted(&mut self) -> Option<Vec<(Request, Reply)>> {
         self.greeted.take()
     }
 
@@ -161,20 +161,8 @@ impl Link {
         if self.greeting.is_empty() {
             return Ok(());
         }
-        let mut msg = Vec::new();
-        for l in &self.greeting {
-            msg.extend_from_slice(l.as_bytes());
-            msg.push(b'\n');
-        }
         let mut answers = Vec::with_capacity(self.greeting.len());
-        send_and_read(
-            conn,
-            &msg,
-            self.greeting.len(),
-            &mut answers,
-            self.timeout,
-            meanwhile,
-        )?;
+        send_and_read(conn, &self.greeting, &mut answers, self.timeout, meanwhile)?;
         let answers = answers.into_iter().filter_map(Result::ok);
         self.greeted = Some(self.greeting.iter().cloned().zip(answers).collect());
         Ok(())
@@ -224,11 +212,12 @@ impl Link {
             // in.aasd answers a wrong password only after a second: wait
             // that too, so a refusal is reported as one, not as a hang.
             let deadline = Instant::now() + self.timeout + super::proto::AUTH_FAILURE_DELAY;
+            let auth = Request::Auth(password.clone());
             conn.get_mut()
-                .write_all(format!("{}\n", proto::Request::Auth(password.clone())).as_bytes())?;
+                .write_all(&lines_of(std::slice::from_ref(&auth)))?;
             await_line(&conn, deadline, meanwhile)?;
             let line = read_line(&mut conn)?;
-            if line != "OK" {
+            if Reply::parse(&auth, &[&line]) != Ok(Reply::Ok) {
                 return Err(format!("authentication refused: {line}").into());
             }
         }
@@ -317,29 +306,31 @@ impl Link {
         });
     }
 
-    fn ask_lines(&mut self, line: &str, multi: bool) -> Result<Vec<String>, Down> {
-        self.on_connection(&mut || {}, |conn, _| {
-            talk(conn, line, multi).map_err(|e| (e, false))
-        })
+    /// One request, its reply. `Err` when in.aasd is down or answers
+    /// garbage; an `ERR` answer is an `Ok(Reply::Err)`.
+    pub fn ask(&mut self, request: &Request) -> Result<Reply, Down> {
+        self.ask_read(request)?
+            .map_err(|e| Down(format!("the AAS at {} answered garbage: {e}", self.target)))
     }
 
-    /// One request, one answer line. `Err` when in.aasd is down or answers
-    /// garbage; an `ERR` answer is an `Ok(Answer::Err)`.
-    pub fn ask(&mut self, line: &str) -> Result<Answer, Down> {
-        let lines = self.ask_lines(line, false)?;
-        match proto::answer(&lines[0]) {
-            Some(a) => Ok(a),
-            None => {
-                self.conn = None;
-                let why = format!("the AAS at {} answered garbage", self.target);
-                self.complain(&why);
-                Err(Down(why))
-            }
+    /// As [`Link::ask`], but an answer that is not a reply to `request`
+    /// is told apart from a failure to ask: `Ok(Err(why))` (aasadmin
+    /// names the row it cannot read). The connection is dropped then, as
+    /// the two ends do not speak the same protocol.
+    pub fn ask_read(&mut self, request: &Request) -> Result<Result<Reply, proto::Error>, Down> {
+        let lines = self.on_connection(&mut || {}, |conn, _| {
+            talk(conn, request).map_err(|e| (e, false))
+        })?;
+        let reply = Reply::parse(request, &lines);
+        if let Err(e) = &reply {
+            self.conn = None;
+            self.complain(&format!("the AAS at {} answered garbage: {e}", self.target));
         }
+        Ok(reply)
     }
 
-    /// Several requests at once: every line in one write, then one answer
-    /// line each, in order (in.aasd answers a connection's requests in the
+    /// Several requests at once: every line in one write, then one reply
+    /// each, in order (in.aasd answers a connection's requests in the
     /// order they came, after one fsync for all). As in `ask`, a kept
     /// connection found broken before any answer is reopened once; requests
     /// left unanswered are `Down`. While the answers are awaited,
@@ -347,43 +338,19 @@ impl Link {
     /// what needs no AAS.
     pub fn ask_many(
         &mut self,
-        lines: &[String],
+        requests: &[Request],
         meanwhile: &mut dyn FnMut(),
-    ) -> Vec<Result<Answer, Down>> {
-        let mut msg = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-        for l in lines {
-            msg.extend_from_slice(l.as_bytes());
-            msg.push(b'\n');
-        }
-        let mut answers = Vec::with_capacity(lines.len());
+    ) -> Vec<Result<Reply, Down>> {
+        let mut answers = Vec::with_capacity(requests.len());
         let timeout = self.timeout;
         let sent = self.on_connection(meanwhile, |conn, meanwhile| {
-            send_and_read(conn, &msg, lines.len(), &mut answers, timeout, meanwhile)
+            send_and_read(conn, requests, &mut answers, timeout, meanwhile)
                 .map_err(|e| (e, !answers.is_empty()))
         });
         if let Err(Down(why)) = sent {
-            answers.resize(lines.len(), Err(Down(why)));
+            answers.resize(requests.len(), Err(Down(why)));
         }
         answers
-    }
-
-    /// A request answered by rows and `END n` (QUERY, STATS), or one `ERR`.
-    pub fn ask_rows(&mut self, line: &str) -> Result<Result<Vec<String>, Answer>, Down> {
-        let mut lines = self.ask_lines(line, true)?;
-        let last = lines.pop().unwrap_or_default();
-        if last.starts_with("END") {
-            Ok(Ok(lines))
-        } else {
-            match proto::answer(&last) {
-                Some(a) => Ok(Err(a)),
-                None => {
-                    self.conn = None;
-                    let why = format!("the AAS at {} answered garbage", self.target);
-                    self.complain(&why);
-                    Err(Down(why))
-                }
-            }
-        }
     }
 
     /// Log "cannot reach" at most once a minute.
@@ -523,39 +490,56 @@ fn await_line(
     }
 }
 
-/// Write `msg` (`count` request lines), then read `count` answers, all
-/// within `timeout`.
+/// The request lines, each with its newline.
+fn lines_of(requests: &[Request]) -> Vec<u8> {
+    let mut msg = Vec::new();
+    for r in requests {
+        msg.extend_from_slice(r.to_string().as_bytes());
+        msg.push(b'\n');
+    }
+    msg
+}
+
+/// Write every request at once, then read the reply to each, all within
+/// `timeout`. A reply that does not read is a fault: what follows it
+/// cannot be trusted to be the next one's.
 fn send_and_read(
     conn: &mut BufReader<Stream>,
-    msg: &[u8],
-    count: usize,
-    answers: &mut Vec<Result<Answer, Down>>,
+    requests: &[Request],
+    answers: &mut Vec<Result<Reply, Down>>,
     timeout: Duration,
     meanwhile: &mut dyn FnMut(),
 ) -> Result<(), Fault> {
     let deadline = Instant::now() + timeout;
-    conn.get_mut().write_all(msg)?;
-    while answers.len() < count {
-        await_line(conn, deadline, meanwhile)?;
-        let line = read_line(conn)?;
-        let answer = proto::answer(&line).ok_or("it answered garbage")?;
-        answers.push(Ok(answer));
+    conn.get_mut().write_all(&lines_of(requests))?;
+    for request in requests {
+        let mut lines = Vec::new();
+        loop {
+            await_line(conn, deadline, meanwhile)?;
+            let line = read_line(conn)?;
+            let last = Reply::ends(request, &line);
+            lines.push(line);
+            if last {
+                break;
+            }
+        }
+        let reply = Reply::parse(request, &lines)
+            .map_err(|e| Fault::from(format!("it answered garbage: {e}")))?;
+        answers.push(Ok(reply));
     }
     Ok(())
 }
 
-/// Send a line; read one answer line, or rows up to `END` (or an `ERR`).
-fn talk(conn: &mut BufReader<Stream>, line: &str, multi: bool) -> Result<Vec<String>, Fault> {
-    let mut msg = Vec::with_capacity(line.len() + 1);
-    msg.extend_from_slice(line.as_bytes());
-    msg.push(b'\n');
-    conn.get_mut().write_all(&msg)?;
+/// Send one request; read its reply's lines, each within the timeout.
+fn talk(conn: &mut BufReader<Stream>, request: &Request) -> Result<Vec<String>, Fault> {
+    conn.get_mut()
+        .write_all(&lines_of(std::slice::from_ref(request)))?;
     let mut lines = Vec::new();
     loop {
-        let l = read_line(conn)?;
-        let done = !multi || l.starts_with("END") || l.starts_with("ERR");
-        lines.push(l);
-        if done {
+        let line = read_line(conn)?;
+        let last = Reply::ends(request, &line);
+        lines.push(line);
+        if last {
             return Ok(lines);
         }
     }
@@ -602,7 +586,7 @@ mod tests {
             let path = fake(name, reply, delay);
             let mut l = link(&path);
             let t0 = Instant::now();
-            assert!(l.ask("PING").is_err(), "{name}");
+            assert!(l.ask(&Request::Ping).is_err(), "{name}");
             // One timeout, not one per attempt.
             assert!(
                 t0.elapsed() < Duration::from_millis(550),
@@ -618,10 +602,10 @@ mod tests {
     fn after_a_timeout_nothing_is_asked_until_the_back_off_has_passed() {
         let path = fake("backoff", b"OK\n", Duration::from_secs(2));
         let mut l = link(&path);
-        assert!(l.ask("PING").is_err());
+        assert!(l.ask(&Request::Ping).is_err());
         // Refused at once, without a connection: the breaker is open.
         let t0 = Instant::now();
-        let again = l.ask_many(&["PING".to_string()], &mut || {});
+        let again = l.ask_many(&[Request::Ping], &mut || {});
         assert!(again[0].is_err());
         assert!(
             t0.elapsed() < Duration::from_millis(50),
@@ -633,8 +617,8 @@ mod tests {
         let slow = fake("meanwhile", b"OK\n", Duration::from_millis(100));
         let mut l = link(&slow);
         let mut calls = 0;
-        let got = l.ask_many(&["PING".to_string()], &mut || calls += 1);
-        assert_eq!(got, [Ok(Answer::Ok(vec![]))]);
+        let got = l.ask_many(&[Request::Ping], &mut || calls += 1);
+        assert_eq!(got, [Ok(Reply::Pong(String::new()))]);
         assert!(calls >= 3, "{calls}");
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&slow);
@@ -710,24 +694,23 @@ mod tests {
 
     #[test]
     fn a_batch_goes_out_at_once_and_its_answers_come_back_in_order() {
-        let (path, serve) = fake_batch(
-            "batch",
-            3,
-            b"OK 10.0.0.1\nERR taken 10.0.0.2 is taken\nOK 10.0.0.3\n",
-        );
+        let (path, serve) = fake_batch("batch", 3, b"OK\nERR taken 10.0.0.2 is taken\nOK\n");
         let mut l = link(&path);
-        let lines = ["ALLOC a".to_string(), "ALLOC b".into(), "ALLOC c".into()];
-        let got = l.ask_many(&lines, &mut || {});
-        assert_eq!(serve.join().unwrap(), lines);
+        let requests = [1, 2, 3].map(|a| Request::Disable(0x0a00_0000 + a));
+        let got = l.ask_many(&requests, &mut || {});
+        assert_eq!(
+            serve.join().unwrap(),
+            ["DISABLE 10.0.0.1", "DISABLE 10.0.0.2", "DISABLE 10.0.0.3"]
+        );
         assert_eq!(
             got,
             [
-                Ok(Answer::Ok(vec!["10.0.0.1".into()])),
-                Ok(Answer::Err {
+                Ok(Reply::Ok),
+                Ok(Reply::Err {
                     code: proto::Code::Taken,
                     text: "10.0.0.2 is taken".into()
                 }),
-                Ok(Answer::Ok(vec!["10.0.0.3".into()])),
+                Ok(Reply::Ok),
             ]
         );
         let _ = std::fs::remove_file(&path);
@@ -737,11 +720,11 @@ mod tests {
     fn a_batch_cut_short_keeps_the_answers_given_and_sends_nothing_twice() {
         // One answer, then in.aasd is gone: the first request has its
         // answer, the second is down, and nothing is asked again.
-        let (path, serve) = fake_batch("cut", 2, b"OK 10.0.0.1\n");
+        let (path, serve) = fake_batch("cut", 2, b"OK\n");
         let mut l = link(&path);
-        let got = l.ask_many(&["ALLOC a".to_string(), "ALLOC b".into()], &mut || {});
+        let got = l.ask_many(&[Request::Disable(1), Request::Disable(2)], &mut || {});
         assert_eq!(serve.join().unwrap().len(), 2);
-        assert_eq!(got[0], Ok(Answer::Ok(vec!["10.0.0.1".into()])));
+        assert_eq!(got[0], Ok(Reply::Ok));
         assert!(got[1].is_err());
         assert!(l.conn.is_none());
         let _ = std::fs::remove_file(&path);
@@ -763,14 +746,44 @@ mod tests {
             line.clear();
             r.read_line(&mut line).unwrap();
         });
-        assert!(l.ask("PING").is_ok());
+        assert!(l.ask(&Request::Ping).is_ok());
         std::fs::remove_file(&path).unwrap();
         let fresh = fake("stale", b"OK in.aasd\n", Duration::ZERO);
         assert_eq!(fresh, path);
         // The old one reads the request and closes without an answer: the
         // link reconnects to the new one and asks again.
-        assert!(matches!(l.ask("PING"), Ok(Answer::Ok(_))));
+        assert_eq!(l.ask(&Request::Ping), Ok(Reply::Pong("in.aasd".into())));
         serve.join().unwrap();
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn rows_come_back_typed_and_a_reply_that_fits_another_request_is_garbage() {
+        use crate::aas::lease::{Filter, Selector, State};
+        let rows = fake(
+            "rows",
+            b"LEASE 10.0.0.5 P leased no dhcp c 1 1700000000 0\nEND 1\n",
+            Duration::ZERO,
+        );
+        let mut l = link(&rows);
+        let Ok(Reply::Leases(got)) = l.ask(&Request::Query(Filter::default())) else {
+            panic!("no rows")
+        };
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].state, Selector::State(State::Leased));
+        assert_eq!(got[0].addr, std::net::Ipv4Addr::new(10, 0, 0, 5));
+        // `OK` alone answers a DISABLE, not a QUERY: garbage, told apart
+        // from an unreachable in.aasd by `ask_read`, and the connection
+        // dropped (what follows cannot be trusted to be the next reply).
+        let plain = fake("plain", b"OK\n", Duration::ZERO);
+        let mut l = link(&plain);
+        let e = l.ask_read(&Request::Query(Filter::default())).unwrap();
+        assert!(e.unwrap_err().to_string().contains("\"OK\""));
+        assert!(l.conn.is_none());
+        let down = l.ask(&Request::Stats(None)).unwrap_err();
+        assert!(down.0.contains("answered garbage"), "{down}");
+        assert_eq!(l.ask(&Request::Disable(1)), Ok(Reply::Ok));
+        let _ = std::fs::remove_file(&rows);
+        let _ = std::fs::remove_file(&plain);
     }
 }

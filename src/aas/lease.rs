@@ -165,6 +165,26 @@ pub struct Alloc {
     pub alias: Option<String>,
 }
 
+impl Alloc {
+    /// A plain request: any address, a lease, nothing else asked for.
+    pub fn new(pool: &str, service: &str, client: &str, lease: Time) -> Alloc {
+        Alloc {
+            pool: pool.to_string(),
+            service: service.to_string(),
+            client: client.to_string(),
+            lease,
+            want: Want::Any,
+            previous: false,
+            hold: false,
+            mine: false,
+            known: false,
+            keep: 0,
+            host: None,
+            alias: None,
+        }
+    }
+}
+
 /// Per-pool counts, as `aasadmin stats` shows them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {

@@ -1,6 +1,6 @@
 //! Many handlers' AAS requests in flight at once. Each handler is a future
-//! that awaits its answers; the serve loop polls them all, sends every line
-//! they queued to in.aasd in one write, and hands the answers back. So a
+//! that awaits its answers; the serve loop polls them all, sends every
+//! request they queued to in.aasd in one write, and hands the answers back. So a
 //! batch of datagrams costs one round trip, and in.aasd one fsync, instead
 //! of one each.
 
@@ -11,7 +11,7 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
 
 use super::client::{Down, Requester};
-use super::proto::Answer;
+use super::proto::{Reply, Request};
 use crate::limits::Admission;
 
 /// Where a handler's AAS requests go.
@@ -27,11 +27,11 @@ pub enum Asker<'a> {
 }
 
 impl Asker<'_> {
-    pub async fn ask(&self, line: &str) -> Result<Answer, Down> {
+    pub async fn ask(&self, request: &Request) -> Result<Reply, Down> {
         match self {
-            Asker::Direct(r) => r.borrow_mut().ask(line),
-            Asker::Queued(p) => p.enqueue(line).await,
-            Asker::Limited(p, admission) => admission.ask(p, line).await,
+            Asker::Direct(r) => r.borrow_mut().ask(request),
+            Asker::Queued(p) => p.enqueue(request.clone()).await,
+            Asker::Limited(p, admission) => admission.ask(p, request.clone()).await,
             Asker::Never => std::future::pending().await,
         }
     }
@@ -44,16 +44,19 @@ pub struct Pipeline {
 }
 
 struct Slot {
-    /// Empty once handed to the serve loop.
-    line: String,
-    answer: Option<Result<Answer, Down>>,
+    /// `None` once handed to the serve loop.
+    request: Option<Request>,
+    answer: Option<Result<Reply, Down>>,
 }
 
 impl Pipeline {
-    pub(crate) fn enqueue(&self, line: &str) -> impl Future<Output = Result<Answer, Down>> + '_ {
+    pub(crate) fn enqueue(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Reply, Down>> + '_ {
         let mut slots = self.slots.borrow_mut();
         slots.push(Slot {
-            line: line.to_string(),
+            request: Some(request),
             answer: None,
         });
         Waiting {
@@ -62,14 +65,13 @@ impl Pipeline {
         }
     }
 
-    /// The lines queued since the last call, with their slots.
-    fn take_unsent(&self) -> (Vec<usize>, Vec<String>) {
+    /// The requests queued since the last call, with their slots.
+    fn take_unsent(&self) -> (Vec<usize>, Vec<Request>) {
         let mut slots = self.slots.borrow_mut();
         slots
             .iter_mut()
             .enumerate()
-            .filter(|(_, s)| !s.line.is_empty())
-            .map(|(i, s)| (i, std::mem::take(&mut s.line)))
+            .filter_map(|(i, s)| Some((i, s.request.take()?)))
             .unzip()
     }
 }
@@ -81,7 +83,7 @@ struct Waiting<'a> {
 }
 
 impl Future for Waiting<'_> {
-    type Output = Result<Answer, Down>;
+    type Output = Result<Reply, Down>;
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
         match self.pipeline.slots.borrow_mut()[self.slot].answer.take() {
@@ -93,7 +95,7 @@ impl Future for Waiting<'_> {
 
 pub type Task<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-/// Drive every task to its end. Between rounds the lines they queued in
+/// Drive every task to its end. Between rounds the requests they queued in
 /// `pipeline` go to `send` together, which must answer each, in order.
 /// Each task's result goes to `finished` as soon as it ends, with its
 /// index, so a task that needs no AAS is not held back by those that do.
@@ -102,7 +104,7 @@ pub type Task<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 pub fn run<T>(
     pipeline: &Pipeline,
     tasks: Vec<Task<'_, T>>,
-    mut send: impl FnMut(&[String]) -> Vec<Result<Answer, Down>>,
+    mut send: impl FnMut(&[Request]) -> Vec<Result<Reply, Down>>,
     mut finished: impl FnMut(usize, Option<T>),
 ) {
     let mut live: Vec<Option<Task<'_, T>>> = tasks.into_iter().map(Some).collect();
@@ -117,12 +119,12 @@ pub fn run<T>(
             }
             *task = None;
         }
-        let (slots, lines) = pipeline.take_unsent();
-        if lines.is_empty() {
-            // Every task has ended: a pending one always queued a line.
+        let (slots, requests) = pipeline.take_unsent();
+        if requests.is_empty() {
+            // Every task has ended: a pending one always queued a request.
             return;
         }
-        let answers = send(&lines);
+        let answers = send(&requests);
         let mut all = pipeline.slots.borrow_mut();
         for (slot, answer) in slots.into_iter().zip(answers) {
             all[slot].answer = Some(answer);
@@ -156,9 +158,12 @@ pub fn direct<T>(f: impl Future<Output = T>) -> T {
 mod tests {
     use super::*;
 
-    async fn two_questions(aas: &Asker<'_>, name: &str) -> String {
-        let a = aas.ask(&format!("ONE {name}")).await;
-        let b = aas.ask(&format!("TWO {name}")).await;
+    use crate::aas::proto::Code;
+
+    /// Two requests naming `pool`, one after the other.
+    async fn two_questions(aas: &Asker<'_>, pool: &str) -> String {
+        let a = aas.ask(&Request::Stats(Some(format!("one-{pool}")))).await;
+        let b = aas.ask(&Request::Stats(Some(format!("two-{pool}")))).await;
         format!("{a:?}/{b:?}")
     }
 
@@ -175,11 +180,16 @@ mod tests {
         run(
             &pipeline,
             tasks,
-            |lines| {
-                rounds.push(lines.to_vec());
-                lines
+            |requests| {
+                rounds.push(requests.iter().map(Request::to_string).collect::<Vec<_>>());
+                requests
                     .iter()
-                    .map(|l| Ok(Answer::Ok(vec![l.to_lowercase()])))
+                    .map(|r| {
+                        Ok(Reply::Err {
+                            code: Code::NoPool,
+                            text: r.to_string().to_lowercase(),
+                        })
+                    })
                     .collect()
             },
             |i, r| results[i] = r,
@@ -187,13 +197,15 @@ mod tests {
         assert_eq!(
             rounds,
             [
-                vec!["ONE a", "ONE b", "ONE c"],
-                vec!["TWO a", "TWO b", "TWO c"]
+                ["STATS one-a", "STATS one-b", "STATS one-c"],
+                ["STATS two-a", "STATS two-b", "STATS two-c"]
             ]
         );
         assert_eq!(
             results[1].as_deref(),
-            Some(r#"Ok(Ok(["one b"]))/Ok(Ok(["two b"]))"#)
+            Some(
+                r#"Ok(Err { code: NoPool, text: "stats one-b" })/Ok(Err { code: NoPool, text: "stats two-b" })"#
+            )
         );
     }
 
@@ -202,11 +214,11 @@ mod tests {
         let pipeline = Pipeline::default();
         let aas = Asker::Queued(&pipeline);
         async fn boom(aas: &Asker<'_>) -> u8 {
-            let _ = aas.ask("X").await;
+            let _ = aas.ask(&Request::Ping).await;
             panic!("a bug on one datagram");
         }
         async fn fine(aas: &Asker<'_>) -> u8 {
-            let _ = aas.ask("Y").await;
+            let _ = aas.ask(&Request::Pools).await;
             7
         }
         let tasks: Vec<Task<'_, u8>> = vec![Box::pin(boom(&aas)), Box::pin(fine(&aas))];
@@ -214,7 +226,7 @@ mod tests {
         run(
             &pipeline,
             tasks,
-            |lines| lines.iter().map(|_| Err(Down("down".into()))).collect(),
+            |requests| requests.iter().map(|_| Err(Down("down".into()))).collect(),
             |i, r| results[i] = r,
         );
         assert_eq!(results, [None, Some(7)]);
@@ -228,7 +240,7 @@ mod tests {
             "static"
         }
         async fn dynamically(aas: &Asker<'_>) -> &'static str {
-            let _ = aas.ask("ALLOC").await;
+            let _ = aas.ask(&Request::Pools).await;
             "dynamic"
         }
         let tasks: Vec<Task<'_, &str>> = vec![Box::pin(dynamically(&aas)), Box::pin(statically())];
@@ -236,9 +248,9 @@ mod tests {
         run(
             &pipeline,
             tasks,
-            |lines| {
+            |requests| {
                 order.borrow_mut().push("asked");
-                lines.iter().map(|_| Err(Down("hung".into()))).collect()
+                requests.iter().map(|_| Err(Down("hung".into()))).collect()
             },
             |_, r| order.borrow_mut().push(r.unwrap()),
         );
@@ -249,7 +261,7 @@ mod tests {
     fn without_aas_tells_a_static_answer_from_one_that_asks() {
         async fn maybe(aas: &Asker<'_>, ask: bool) -> u8 {
             if ask {
-                let _ = aas.ask("ALLOC").await;
+                let _ = aas.ask(&Request::Pools).await;
             }
             1
         }

@@ -36,6 +36,37 @@ pub const MAX_LINE: usize = 1024;
 /// on meanwhile; only that connection's output waits.
 pub const AUTH_FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Why a request line or a reply does not read: what was expected, with
+/// the words at fault quoted as printable text. For a request, what in.aasd
+/// answers after `ERR syntax`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<String> for Error {
+    fn from(why: String) -> Error {
+        Error(why)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(why: &str) -> Error {
+        Error(why.to_string())
+    }
+}
+
+/// Text quoted in an error, whatever bytes it held, as printable text.
+fn quoted(text: &str) -> String {
+    crate::log::escape(text.as_bytes())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Auth(String),
@@ -85,17 +116,35 @@ fn selector_word(s: Selector) -> &'static str {
 }
 
 impl Request {
+    /// The command word, as errors name the request.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Request::Auth(_) => "AUTH",
+            Request::Ping => "PING",
+            Request::Alloc(_) => "ALLOC",
+            Request::Unhold { .. } => "UNHOLD",
+            Request::Release { .. } => "RELEASE",
+            Request::Decline { .. } => "DECLINE",
+            Request::Disable(_) => "DISABLE",
+            Request::Enable(_) => "ENABLE",
+            Request::Query(_) => "QUERY",
+            Request::Stats(_) => "STATS",
+            Request::Reserve { .. } => "RESERVE",
+            Request::Unreserve(_) => "UNRESERVE",
+            Request::Pools => "POOLS",
+            Request::Checkpoint => "CHECKPOINT",
+            Request::Reload => "RELOAD",
+        }
+    }
+
     /// The request if its line says exactly it: names without blanks or
     /// control characters, so one value is one line (a pool name with a
     /// newline would otherwise send a second request).
-    pub fn checked(self) -> Result<Request, String> {
+    pub fn checked(self) -> Result<Request, Error> {
         let line = self.to_string();
         match parse(&line) {
             Ok(r) if r == self => Ok(self),
-            Ok(_) => Err(format!(
-                "\"{}\": a name holds a blank",
-                crate::log::escape(line.as_bytes())
-            )),
+            Ok(_) => Err(format!("\"{}\": a name holds a blank", quoted(&line)).into()),
             Err(e) => Err(e),
         }
     }
@@ -224,7 +273,11 @@ fn range(s: &str) -> Result<(u32, u32), String> {
 }
 
 /// Seconds, or `infinite`.
-pub fn lease(s: &str) -> Result<Time, String> {
+pub fn lease(s: &str) -> Result<Time, Error> {
+    lease_text(s).map_err(Error)
+}
+
+fn lease_text(s: &str) -> Result<Time, String> {
     if s.eq_ignore_ascii_case("infinite") {
         return Ok(FOREVER);
     }
@@ -272,10 +325,10 @@ fn holder(words: &[&str], usage: &str) -> Result<Option<(String, String)>, Strin
 }
 
 /// Parse one request line (without its newline).
-pub fn parse(line: &str) -> Result<Request, String> {
+pub fn parse(line: &str) -> Result<Request, Error> {
     // Errors quote the request; whatever bytes it held, the answer and the
     // log line stay one line of printable text.
-    parse_words(line).map_err(|e| crate::log::escape(e.as_bytes()))
+    parse_words(line).map_err(|e| Error(quoted(&e)))
 }
 
 fn parse_words(line: &str) -> Result<Request, String> {
@@ -365,7 +418,7 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         pool: name(args[0])?,
         service: name(args[1])?,
         client: name(args[2])?,
-        lease: lease(args[3])?,
+        lease: lease_text(args[3])?,
         want: Want::Any,
         previous: false,
         hold: false,
@@ -430,8 +483,8 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
 }
 
 /// The words after `QUERY` (aasadmin's `list` filters are these).
-pub fn parse_query(args: &[&str]) -> Result<Filter, String> {
-    filter(args).map_err(|e| crate::log::escape(e.as_bytes()))
+pub fn parse_query(args: &[&str]) -> Result<Filter, Error> {
+    filter(args).map_err(|e| Error(quoted(&e)))
 }
 
 fn filter(args: &[&str]) -> Result<Filter, String> {
@@ -485,15 +538,16 @@ pub fn word(s: &str) -> &str {
 pub fn pools_words(pools: &[super::lease::Pool]) -> Vec<String> {
     pools
         .iter()
-        .map(|p| {
-            let ranges: Vec<String> = p
-                .ranges
-                .iter()
-                .map(|&(a, b)| format!("{}-{}", Ipv4Addr::from(a), Ipv4Addr::from(b)))
-                .collect();
-            format!("{}={}", p.name, ranges.join(","))
-        })
+        .map(|p| pool_word(&p.name, &p.ranges))
         .collect()
+}
+
+fn pool_word(name: &str, ranges: &[(u32, u32)]) -> String {
+    let ranges: Vec<String> = ranges
+        .iter()
+        .map(|&(a, b)| format!("{}-{}", Ipv4Addr::from(a), Ipv4Addr::from(b)))
+        .collect();
+    format!("{name}={}", ranges.join(","))
 }
 
 /// A pool as POOLS tells it: its name and inclusive ranges.
@@ -577,27 +631,157 @@ impl PartialEq<&str> for Code {
     }
 }
 
-/// An answer line as a requester sees it.
+/// in.aasd's reply to one request: one line, or for QUERY and STATS rows
+/// ending with `END count`. What a line means depends on what was asked
+/// (`OK` alone, `OK address end`, `OK held ...`), so [`Reply::parse`]
+/// reads it against the request; `Display` writes it as in.aasd sends it,
+/// lines separated by newlines, without the last newline.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Answer {
-    Ok(Vec<String>),
+pub enum Reply {
+    /// `OK`: done (AUTH, UNHOLD, RELEASE, DECLINE, DISABLE, ENABLE,
+    /// RESERVE of an address nobody else holds, UNRESERVE, RELOAD).
+    Ok,
+    /// PING's `OK in.aasd version`: the words after `OK`.
+    Pong(String),
+    /// CHECKPOINT's `OK path`: the file written.
+    Checkpoint(String),
+    /// ALLOC's `OK address end [new N]`.
+    Allocated(Allocated),
+    /// RESERVE's `OK held service client end`: another client holds it.
+    Held(Held),
+    /// POOLS' `OK name=A-B[,A-B...] ...`.
+    Pools(Vec<PoolRanges>),
+    /// QUERY's `LEASE` rows.
+    Leases(Vec<LeaseRow>),
+    /// STATS' `POOL` rows.
+    Stats(Vec<Stats>),
+    /// `ERR code text`: refused, or failed.
     Err { code: Code, text: String },
 }
 
-/// Parse an answer line; `None` for anything that is not one (garbage
-/// from the other end, or a code this side does not know).
-pub fn answer(line: &str) -> Option<Answer> {
-    let mut words = line.split_ascii_whitespace();
-    match words.next()? {
-        "OK" => Some(Answer::Ok(words.map(str::to_string).collect())),
-        "ERR" => {
-            let code = Code::from_word(words.next()?)?;
-            Some(Answer::Err {
-                code,
-                text: words.collect::<Vec<_>>().join(" "),
-            })
-        }
+/// The last line of rows, `END count`: for in.aasd, which sends a long
+/// QUERY answer in pages, a [`LeaseRow`] at a time, and ends it with this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct End(pub usize);
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "END {}", self.0)
+    }
+}
+
+/// The word that starts each row of the reply to `asked`, if it has rows.
+fn row_word(asked: &Request) -> Option<&'static str> {
+    match asked {
+        Request::Query(_) => Some("LEASE"),
+        Request::Stats(_) => Some("POOL"),
         _ => None,
+    }
+}
+
+impl Reply {
+    /// Whether `line` is the last of the reply to `asked`: rows go on, any
+    /// other line (`END n`, `ERR ...`, or garbage) ends it.
+    pub fn ends(asked: &Request, line: &str) -> bool {
+        match row_word(asked) {
+            Some(row) => line.split_ascii_whitespace().next() != Some(row),
+            None => true,
+        }
+    }
+
+    /// The reply to `asked` from its lines (without newlines). Lines that
+    /// are not such a reply (an `ERR` code this side does not know among
+    /// them) are an error that quotes the line at fault.
+    pub fn parse<S: AsRef<str>>(asked: &Request, lines: &[S]) -> Result<Reply, Error> {
+        let Some((last, rows)) = lines.split_last() else {
+            return Err("no reply".into());
+        };
+        let last = last.as_ref();
+        let bad = |why: &str| Error(format!("\"{}\": {why}", quoted(last)));
+        let mut words = last.split_ascii_whitespace();
+        let first = words.next();
+        if first == Some("ERR") && rows.is_empty() {
+            let code = words.next().and_then(Code::from_word);
+            let code = code.ok_or_else(|| bad("not ERR and a known code"))?;
+            let text = words.collect::<Vec<_>>().join(" ");
+            return Ok(Reply::Err { code, text });
+        }
+        if let Some(row) = row_word(asked) {
+            let n = match (first, words.next(), words.next()) {
+                (Some("END"), Some(n), None) => n.parse::<usize>().ok(),
+                _ => None,
+            };
+            let n = n.ok_or_else(|| bad(&format!("neither a {row} row nor END count")))?;
+            if n != rows.len() {
+                return Err(bad(&format!("after {} rows", rows.len())));
+            }
+            let rows = rows.iter().map(AsRef::as_ref);
+            return Ok(match asked {
+                Request::Query(_) => {
+                    Reply::Leases(rows.map(LeaseRow::parse).collect::<Result<_, _>>()?)
+                }
+                _ => Reply::Stats(rows.map(parse_stats).collect::<Result<_, _>>()?),
+            });
+        }
+        if first != Some("OK") || !rows.is_empty() {
+            return Err(bad(&format!("not an answer to {}", asked.word())));
+        }
+        let words: Vec<String> = words.map(str::to_string).collect();
+        let plain = || {
+            if words.is_empty() {
+                Ok(Reply::Ok)
+            } else {
+                Err(bad(&format!("{} is answered OK alone", asked.word())))
+            }
+        };
+        match asked {
+            Request::Ping => Ok(Reply::Pong(words.join(" "))),
+            Request::Checkpoint => Ok(Reply::Checkpoint(words.join(" "))),
+            Request::Alloc(_) => Allocated::parse(&words).map(Reply::Allocated),
+            Request::Reserve { .. } if !words.is_empty() => Held::parse(&words)
+                .map(Reply::Held)
+                .ok_or_else(|| bad("not OK held service client end")),
+            Request::Pools => parse_pools(&words)
+                .map(Reply::Pools)
+                .ok_or_else(|| bad("not OK name=A-B[,A-B...] ...")),
+            _ => plain(),
+        }
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ok_with = |f: &mut fmt::Formatter<'_>, text: &str| match text {
+            "" => f.write_str("OK"),
+            t => write!(f, "OK {t}"),
+        };
+        match self {
+            Reply::Ok => f.write_str("OK"),
+            Reply::Pong(t) | Reply::Checkpoint(t) => ok_with(f, t),
+            Reply::Allocated(a) => a.fmt(f),
+            Reply::Held(h) => h.fmt(f),
+            Reply::Pools(pools) => {
+                f.write_str("OK")?;
+                for (name, ranges) in pools {
+                    write!(f, " {}", pool_word(name, ranges))?;
+                }
+                Ok(())
+            }
+            Reply::Leases(rows) => {
+                for r in rows {
+                    writeln!(f, "{r}")?;
+                }
+                End(rows.len()).fmt(f)
+            }
+            Reply::Stats(rows) => {
+                for r in rows {
+                    writeln!(f, "{}", stats_line(r))?;
+                }
+                End(rows.len()).fmt(f)
+            }
+            Reply::Err { code, text: t } if t.is_empty() => write!(f, "ERR {code}"),
+            Reply::Err { code, text } => write!(f, "ERR {code} {text}"),
+        }
     }
 }
 
@@ -612,12 +796,12 @@ pub struct Allocated {
 
 impl Allocated {
     /// From the words after `OK`.
-    pub fn parse(words: &[String]) -> Result<Allocated, String> {
-        let bad = || format!("\"OK {}\" is not an ALLOC answer", words.join(" "));
+    pub fn parse(words: &[String]) -> Result<Allocated, Error> {
+        let bad = || format!("\"OK {}\" is not an ALLOC answer", quoted(&words.join(" ")));
         let (a, end, new) = match words {
             [a, end] => (a, end, None),
             [a, end, new, n] if new == "new" => (a, end, Some(n.parse().map_err(|_| bad())?)),
-            _ => return Err(bad()),
+            _ => return Err(bad().into()),
         };
         Ok(Allocated {
             addr: a.parse().map_err(|_| bad())?,
@@ -710,8 +894,8 @@ pub struct LeaseRow {
 
 impl LeaseRow {
     /// Parse a row line; one with the wrong number of words is an error.
-    pub fn parse(line: &str) -> Result<LeaseRow, String> {
-        let bad = |why: &str| format!("\"{}\": {why}", crate::log::escape(line.as_bytes()));
+    pub fn parse(line: &str) -> Result<LeaseRow, Error> {
+        let bad = |why: &str| Error(format!("\"{}\": {why}", quoted(line)));
         let w: Vec<&str> = line.split_ascii_whitespace().collect();
         let words = "not a LEASE row of 9 or 10 words";
         let (fields, host) = match w.as_slice() {
@@ -776,13 +960,8 @@ pub fn stats_line(s: &Stats) -> String {
 }
 
 /// A `POOL` row back to its counts; the wrong number of words is an error.
-pub fn parse_stats(line: &str) -> Result<Stats, String> {
-    let bad = || {
-        format!(
-            "\"{}\" is not a POOL row",
-            crate::log::escape(line.as_bytes())
-        )
-    };
+pub fn parse_stats(line: &str) -> Result<Stats, Error> {
+    let bad = || Error(format!("\"{}\" is not a POOL row", quoted(line)));
     let w: Vec<&str> = line.split_ascii_whitespace().collect();
     let ["POOL", name, counts @ ..] = &w[..] else {
         return Err(bad());
@@ -876,7 +1055,7 @@ mod tests {
             ),
             ("PING extra", "usage: PING"),
         ] {
-            let e = parse(line).unwrap_err();
+            let e = parse(line).unwrap_err().to_string();
             assert!(e.contains(want), "{line:?}: {e}");
         }
     }
@@ -919,7 +1098,7 @@ mod tests {
             parse("RELEASE 10.0.0.1 dhcp c").unwrap(),
             Request::Release { by: Some(_), .. }
         ));
-        let e = parse("ALLOC p s c 10 host=a\x07").unwrap_err();
+        let e = parse("ALLOC p s c 10 host=a\x07").unwrap_err().to_string();
         assert!(e.contains("control character"), "{e}");
     }
 
@@ -939,6 +1118,7 @@ mod tests {
         );
         assert!(parse("RESERVE 10.0.0.5 dhcp")
             .unwrap_err()
+            .to_string()
             .contains("usage: RESERVE"));
         let pools = [
             super::super::lease::Pool::new("A=1", vec![(1, 5), (9, 9)]),
@@ -961,19 +1141,101 @@ mod tests {
 
     #[test]
     fn answers() {
+        let alloc = parse("ALLOC P dhcp c 60").unwrap();
         assert_eq!(
-            answer("OK 10.0.0.5 1700000000"),
-            Some(Answer::Ok(vec!["10.0.0.5".into(), "1700000000".into()]))
+            Reply::parse(&alloc, &["OK 10.0.0.5 1700000000"]),
+            Ok(Reply::Allocated(Allocated {
+                addr: Ipv4Addr::new(10, 0, 0, 5),
+                end: 1_700_000_000,
+                new: None
+            }))
         );
         assert_eq!(
-            answer("ERR taken 10.0.0.5 is held by another client"),
-            Some(Answer::Err {
+            Reply::parse(&alloc, &["ERR taken 10.0.0.5 is held by another client"]),
+            Ok(Reply::Err {
                 code: Code::Taken,
                 text: "10.0.0.5 is held by another client".into()
             })
         );
-        assert_eq!(answer("HTTP/1.1 400"), None);
-        assert_eq!(answer(""), None);
+        assert!(Reply::parse(&alloc, &["HTTP/1.1 400"]).is_err());
+        assert!(Reply::parse(&alloc, &[""]).is_err());
+        assert!(Reply::parse(&alloc, &[] as &[&str]).is_err());
+    }
+
+    #[test]
+    fn a_reply_reads_only_as_the_answer_to_its_request() {
+        let alloc = parse("ALLOC P dhcp c 60").unwrap();
+        let query = parse("QUERY").unwrap();
+        let disable = Request::Disable(1);
+        // Plain OK is no ALLOC answer; an address is no DISABLE answer.
+        assert!(Reply::parse(&alloc, &["OK"]).is_err());
+        assert!(Reply::parse(&disable, &["OK 10.0.0.5 1700000000"]).is_err());
+        assert_eq!(Reply::parse(&disable, &["OK"]), Ok(Reply::Ok));
+        // Rows: each must read, and END must count them.
+        let row = "LEASE 10.0.0.5 P leased no dhcp c 1 1700000000 0";
+        assert!(matches!(
+            Reply::parse(&query, &[row, "END 1"]),
+            Ok(Reply::Leases(r)) if r.len() == 1
+        ));
+        for bad in [
+            &[row, "END 2"][..],
+            &[row][..],
+            &[row, "OK"][..],
+            &["LEASE 10.0.0.5 P", "END 1"][..],
+            &[row, "ERR io disk"][..],
+            &["END"][..],
+        ] {
+            assert!(Reply::parse(&query, bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Reply::parse(&query, &["END 0"]), Ok(Reply::Leases(vec![])));
+        let e = Reply::parse(&Request::Stats(None), &["POOL P 1 2", "END 1"]).unwrap_err();
+        assert!(
+            e.to_string().contains("\"POOL P 1 2\" is not a POOL row"),
+            "{e}"
+        );
+        // Where a reply ends.
+        assert!(!Reply::ends(&query, row));
+        assert!(Reply::ends(&query, "END 1"));
+        assert!(Reply::ends(&query, "garbage"));
+        assert!(Reply::ends(&Request::Stats(None), row));
+        assert!(Reply::ends(&alloc, row));
+    }
+
+    #[test]
+    fn replies_render_as_the_manual_spells_them() {
+        let held = Reply::Held(Held {
+            service: "dhcp".into(),
+            client: String::new(),
+            end: FOREVER,
+        });
+        assert_eq!(held.to_string(), "OK held dhcp - infinite");
+        let pools = Reply::Pools(vec![("A".into(), vec![(1, 2)]), ("E".into(), vec![])]);
+        assert_eq!(pools.to_string(), "OK A=0.0.0.1-0.0.0.2 E=");
+        assert_eq!(Reply::Pools(vec![]).to_string(), "OK");
+        let stats = Reply::Stats(vec![Stats {
+            name: "P".into(),
+            size: 10,
+            leased: 1,
+            ..Stats::default()
+        }]);
+        assert_eq!(stats.to_string(), "POOL P 10 1 0 0 0 0 0\nEND 1");
+        assert_eq!(Reply::Leases(vec![]).to_string(), "END 0");
+        assert_eq!(End(12).to_string(), "END 12");
+        assert_eq!(
+            Reply::Pong("in.aasd 0.1.0".into()).to_string(),
+            "OK in.aasd 0.1.0"
+        );
+        let refused = Reply::Err {
+            code: Code::Syntax,
+            text: "empty request".into(),
+        };
+        assert_eq!(refused.to_string(), "ERR syntax empty request");
+        let allocated = Reply::Allocated(Allocated {
+            addr: Ipv4Addr::new(10, 0, 0, 5),
+            end: 1_700_000_000,
+            new: Some(3),
+        });
+        assert_eq!(allocated.to_string(), "OK 10.0.0.5 1700000000 new 3");
     }
 
     /// A small seeded generator (xorshift), so failures repeat.
@@ -1116,53 +1378,101 @@ mod tests {
         }
     }
 
-    #[test]
-    fn answers_read_back_as_written() {
-        let mut g = Gen(0x2545_f491_4f6c_dd1d);
-        let words = |line: &str| match answer(line) {
-            Some(Answer::Ok(w)) => w,
-            other => panic!("{line}: {other:?}"),
-        };
-        for _ in 0..5_000 {
-            let a = Allocated {
-                addr: Ipv4Addr::from(g.addr()),
-                end: g.time(),
-                new: g.flip().then(|| g.next()),
-            };
-            assert_eq!(Allocated::parse(&words(&a.to_string())), Ok(a));
-            let row = LeaseRow {
-                addr: Ipv4Addr::from(g.addr()),
-                pool: g.name(),
-                state: match g.state() {
+    /// Replies of every kind, each for a request it answers.
+    impl Gen {
+        fn allocated(&mut self) -> Allocated {
+            Allocated {
+                addr: Ipv4Addr::from(self.addr()),
+                end: self.time(),
+                new: self.flip().then(|| self.next()),
+            }
+        }
+        fn lease_row(&mut self) -> LeaseRow {
+            LeaseRow {
+                addr: Ipv4Addr::from(self.addr()),
+                pool: self.name(),
+                state: match self.state() {
                     Selector::Disabled => Selector::Reserved,
                     s => s,
                 },
-                disabled: g.flip(),
-                service: g.opt_name().unwrap_or_default(),
-                client: g.opt_name().unwrap_or_default(),
-                reserved: g.next(),
-                end: g.time(),
-                released: g.next(),
-                host: g.flip().then(|| g.opt_name().unwrap_or_default()),
-            };
+                disabled: self.flip(),
+                service: self.opt_name().unwrap_or_default(),
+                client: self.opt_name().unwrap_or_default(),
+                reserved: self.next(),
+                end: self.time(),
+                released: self.next(),
+                host: self.flip().then(|| self.opt_name().unwrap_or_default()),
+            }
+        }
+        fn stats(&mut self) -> Stats {
+            Stats {
+                name: self.name(),
+                size: self.next(),
+                leased: self.next(),
+                offered: self.next(),
+                free: self.next(),
+                disabled: self.next(),
+                declined: self.next(),
+                reserved: self.next(),
+            }
+        }
+        /// Words separated by single blanks, maybe none.
+        fn text(&mut self) -> String {
+            let n = self.below(4);
+            (0..n).map(|_| self.name()).collect::<Vec<_>>().join(" ")
+        }
+        fn rows<T>(&mut self, mut row: impl FnMut(&mut Gen) -> T) -> Vec<T> {
+            let n = self.below(4);
+            (0..n).map(|_| row(self)).collect()
+        }
+        fn reply(&mut self, asked: &Request) -> Reply {
+            if self.below(4) == 0 {
+                let code = CODES[self.below(CODES.len() as u64) as usize].0;
+                let text = self.text();
+                return Reply::Err { code, text };
+            }
+            match asked {
+                Request::Ping => Reply::Pong(self.text()),
+                Request::Checkpoint => Reply::Checkpoint(self.text()),
+                Request::Alloc(_) => Reply::Allocated(self.allocated()),
+                Request::Reserve { .. } if self.flip() => Reply::Held(Held {
+                    service: self.opt_name().unwrap_or_default(),
+                    client: self.opt_name().unwrap_or_default(),
+                    end: self.time(),
+                }),
+                Request::Pools => Reply::Pools(self.rows(|g| {
+                    let ranges = g.rows(Gen::range);
+                    (g.name(), ranges)
+                })),
+                Request::Query(_) => Reply::Leases(self.rows(Gen::lease_row)),
+                Request::Stats(_) => Reply::Stats(self.rows(Gen::stats)),
+                _ => Reply::Ok,
+            }
+        }
+    }
+
+    #[test]
+    fn answers_read_back_as_written() {
+        let mut g = Gen(0x2545_f491_4f6c_dd1d);
+        for _ in 0..20_000 {
+            let asked = g.request();
+            let reply = g.reply(&asked);
+            let text = reply.to_string();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(Reply::parse(&asked, &lines), Ok(reply), "{asked}: {text}");
+            // The reader stops at the last line and no sooner.
+            let ends: Vec<bool> = lines.iter().map(|l| Reply::ends(&asked, l)).collect();
+            assert_eq!(
+                ends.iter().position(|&e| e),
+                Some(lines.len() - 1),
+                "{text}"
+            );
+        }
+        for _ in 0..5_000 {
+            let row = g.lease_row();
             assert_eq!(LeaseRow::parse(&row.to_string()), Ok(row));
-            let stats = Stats {
-                name: g.name(),
-                size: g.next(),
-                leased: g.next(),
-                offered: g.next(),
-                free: g.next(),
-                disabled: g.next(),
-                declined: g.next(),
-                reserved: g.next(),
-            };
+            let stats = g.stats();
             assert_eq!(parse_stats(&stats_line(&stats)), Ok(stats));
-            let code = CODES[g.below(CODES.len() as u64) as usize].0;
-            let line = format!("ERR {code} {}", g.name());
-            let Some(Answer::Err { code: back, .. }) = answer(&line) else {
-                panic!("{line}")
-            };
-            assert_eq!(back, code);
         }
     }
 
@@ -1242,6 +1552,6 @@ mod tests {
         assert_eq!(parse_stats("POOL P 1 2 3 4 5 6").unwrap().reserved, 0);
         assert!(parse_stats("POOL P 1 2 3 4 5 6 7 8").is_err());
         assert!(parse_stats("POOL P 1 2 3 4 5 6 7").is_ok());
-        assert_eq!(answer("ERR nosuchcode text"), None);
+        assert!(Reply::parse(&Request::Ping, &["ERR nosuchcode text"]).is_err());
     }
 }

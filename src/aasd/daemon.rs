@@ -24,7 +24,7 @@ use super::ops;
 use super::pg::PgStore;
 use super::store::Leases;
 use crate::aas::lease::{Filter, Time};
-use crate::aas::proto::{self, Request, AUTH_FAILURE_DELAY, MAX_LINE};
+use crate::aas::proto::{self, Code, Reply, Request, AUTH_FAILURE_DELAY, MAX_LINE};
 use crate::aas::stream::Stream;
 use crate::log::Level;
 use crate::privilege::chown_no_follow;
@@ -207,6 +207,11 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
         diff |= usize::from(x ^ y);
     }
     diff == 0
+}
+
+/// An `ERR` answer line.
+fn failed(code: Code, text: String) -> String {
+    Reply::Err { code, text }.to_string()
 }
 
 fn err(msg: String) -> io::Error {
@@ -647,7 +652,7 @@ impl Daemon {
         let page = match self.store.rows(&l.filter, now(), QUERY_PAGE) {
             Ok(page) => page,
             Err(r) => {
-                c.answer(format!("ERR {} {r}", r.code()), false);
+                c.answer(ops::refusal(&r).to_string(), false);
                 c.listing = None;
                 return;
             }
@@ -657,10 +662,10 @@ impl Daemon {
             Some(from) => {
                 let hi = l.filter.range.map_or(u32::MAX, |(_, hi)| hi);
                 l.filter.range = Some((from, hi));
-                ops::rows_text(&page.rows, None)
+                ops::page_text(&page.rows, None)
             }
             None => {
-                let text = ops::rows_text(&page.rows, Some(l.rows));
+                let text = ops::page_text(&page.rows, Some(l.rows));
                 c.listing = None;
                 text
             }
@@ -698,7 +703,7 @@ impl Daemon {
             if admin || known(&self.cfg.requester_passwords) {
                 c.authed = true;
                 c.admin = admin;
-                c.answer("OK".into(), false);
+                c.answer(Reply::Ok.to_string(), false);
             } else {
                 let why = if auth.is_some() {
                     "authentication failed (wrong password)"
@@ -706,7 +711,7 @@ impl Daemon {
                     "request before AUTH"
                 };
                 log_error!("{}: {why}: closing", c.peer);
-                c.answer("ERR auth authentication failed".into(), false);
+                c.answer(failed(Code::Auth, "authentication failed".into()), false);
                 c.authed = false;
                 c.admin = false;
                 c.closing = true;
@@ -716,16 +721,13 @@ impl Daemon {
         }
         if let Ok(r) = &parsed {
             if !c.admin && !requester_may(r) {
-                let what = line.split_ascii_whitespace().next().unwrap_or("");
-                let what = what.to_ascii_uppercase();
+                let what = r.word();
                 log_info!("{}: {what} refused: requester credentials", c.peer);
-                c.answer(
-                    format!(
-                        "ERR denied {what} needs admin credentials; requester ones allow \
-                         ALLOC, UNHOLD, and RELEASE and DECLINE naming the client"
-                    ),
-                    false,
+                let why = format!(
+                    "{what} needs admin credentials; requester ones allow \
+                     ALLOC, UNHOLD, and RELEASE and DECLINE naming the client"
                 );
+                c.answer(failed(Code::Denied, why), false);
                 return;
             }
         }
@@ -737,7 +739,7 @@ impl Daemon {
             Ok(r) => self.apply(r),
             Err(e) => {
                 log_debug!("{}: bad request: {e}", self.conns[i].peer);
-                (format!("ERR syntax {e}"), false)
+                (failed(Code::Syntax, e.to_string()), false)
             }
         };
         self.conns[i].answer(answer.0, answer.1);
@@ -747,15 +749,24 @@ impl Daemon {
     /// the log to reach the disk.
     fn apply(&mut self, r: Request) -> (String, bool) {
         match r {
-            Request::Auth(_) => ("OK".into(), false),
-            Request::Ping => (format!("OK in.aasd {}", env!("CARGO_PKG_VERSION")), false),
+            Request::Auth(_) => (Reply::Ok.to_string(), false),
+            Request::Ping => {
+                let pong = Reply::Pong(format!("in.aasd {}", env!("CARGO_PKG_VERSION")));
+                (pong.to_string(), false)
+            }
             Request::Checkpoint => match self.checkpoint(true) {
-                Some(p) => (format!("OK {}", p.display()), false),
-                None => ("ERR io checkpoint failed (see the log)".into(), false),
+                Some(p) => (
+                    Reply::Checkpoint(p.display().to_string()).to_string(),
+                    false,
+                ),
+                None => (
+                    failed(Code::Io, "checkpoint failed (see the log)".into()),
+                    false,
+                ),
             },
             Request::Reload => match self.reload() {
-                Ok(()) => ("OK".into(), false),
-                Err(e) => (format!("ERR reload {e}"), false),
+                Ok(()) => (Reply::Ok.to_string(), false),
+                Err(e) => (failed(Code::Reload, e), false),
             },
             r => {
                 let out = ops::apply(self.store.as_mut(), r, now());
@@ -847,7 +858,7 @@ impl Daemon {
                 match &synced {
                     Err(e) if durable => {
                         c.output
-                            .extend_from_slice(format!("ERR io {e}\n").as_bytes());
+                            .extend_from_slice((failed(Code::Io, e.to_string()) + "\n").as_bytes());
                     }
                     _ => {
                         c.output.extend_from_slice(text.as_bytes());

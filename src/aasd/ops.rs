@@ -9,7 +9,7 @@ use super::logstore::LogStore;
 use super::store::Leases;
 use crate::aas::client::{Down, Requester};
 use crate::aas::lease::{Refusal, Time};
-use crate::aas::proto::{self, Answer, LeaseRow, Request};
+use crate::aas::proto::{self, Code, End, LeaseRow, Reply, Request};
 use crate::{log_debug, log_detail, log_error, log_info};
 
 pub struct Outcome {
@@ -26,16 +26,27 @@ fn refused(r: Refusal) -> Outcome {
         Refusal::Exhausted(_) => log_debug!("refused: {r}"),
         _ => log_detail!("refused: {r}"),
     }
-    text(format!("ERR {} {r}", r.code()))
+    said(refusal(&r))
 }
 
-fn text(text: String) -> Outcome {
-    Outcome { text, wrote: false }
+/// The answer to a refused request.
+pub fn refusal(r: &Refusal) -> Reply {
+    Reply::Err {
+        code: r.code(),
+        text: r.to_string(),
+    }
+}
+
+fn said(reply: Reply) -> Outcome {
+    Outcome {
+        text: reply.to_string(),
+        wrote: false,
+    }
 }
 
 fn done(res: Result<(), Refusal>) -> Outcome {
     match res {
-        Ok(()) => text("OK".into()),
+        Ok(()) => said(Reply::Ok),
         Err(r) => refused(r),
     }
 }
@@ -62,14 +73,11 @@ fn answer(store: &mut dyn Leases, r: Request, now: Time) -> Outcome {
                     a.host.as_ref().map_or(String::new(), |h| format!(" ({h})")),
                     crate::log::utc_text(g.end)
                 );
-                text(
-                    proto::Allocated {
-                        addr: Ipv4Addr::from(g.addr),
-                        end: g.end,
-                        new: g.new,
-                    }
-                    .to_string(),
-                )
+                said(Reply::Allocated(proto::Allocated {
+                    addr: Ipv4Addr::from(g.addr),
+                    end: g.end,
+                    new: g.new,
+                }))
             }
             Err(r) => {
                 if let Refusal::Exhausted(p) = &r {
@@ -110,7 +118,7 @@ fn answer(store: &mut dyn Leases, r: Request, now: Time) -> Outcome {
         Request::Disable(addr) => done(store.set_disabled(addr, true, now)),
         Request::Enable(addr) => done(store.set_disabled(addr, false, now)),
         Request::Query(f) => match store.rows(&f, now, usize::MAX) {
-            Ok(page) => text(rows_text(&page.rows, Some(page.rows.len()))),
+            Ok(page) => said(Reply::Leases(page.rows)),
             Err(r) => refused(r),
         },
         Request::Reserve {
@@ -118,7 +126,7 @@ fn answer(store: &mut dyn Leases, r: Request, now: Time) -> Outcome {
             service,
             client,
         } => match store.reserve(addr, &service, &client, now) {
-            Ok(None) => text("OK".into()),
+            Ok(None) => said(Reply::Ok),
             Ok(Some(held)) => {
                 log_error!(
                     "{} is reserved for {service} {client} but held by {} {} until {}: \
@@ -128,59 +136,50 @@ fn answer(store: &mut dyn Leases, r: Request, now: Time) -> Outcome {
                     held.client,
                     crate::log::utc_text(held.end)
                 );
-                text(held.to_string())
+                said(Reply::Held(held))
             }
             Err(r) => refused(r),
         },
         Request::Unreserve(addr) => {
             store.unreserve(addr);
-            text("OK".into())
+            said(Reply::Ok)
         }
-        Request::Pools => {
-            let words = proto::pools_words(store.pools());
-            text(format!("OK {}", words.join(" ")).trim_end().to_string())
-        }
+        Request::Pools => said(Reply::Pools(
+            store
+                .pools()
+                .iter()
+                .map(|p| (p.name.clone(), p.ranges.clone()))
+                .collect(),
+        )),
         Request::Stats(pool) => {
             let all = match store.stats(now) {
                 Ok(all) => all,
                 Err(r) => return refused(r),
             };
             let found: Vec<_> = all
-                .iter()
+                .into_iter()
                 .filter(|s| pool.as_ref().is_none_or(|p| *p == s.name))
                 .collect();
             if let Some(p) = pool.filter(|_| found.is_empty()) {
                 return refused(Refusal::NoPool(p));
             }
-            let mut out = String::new();
-            for s in &found {
-                out.push_str(&proto::stats_line(s));
-                out.push('\n');
-            }
-            out.push_str(&format!("END {}", found.len()));
-            text(out)
+            said(Reply::Stats(found))
         }
         Request::Auth(_) | Request::Ping | Request::Checkpoint | Request::Reload => {
-            text("ERR syntax not a data request".into())
+            said(Reply::Err {
+                code: Code::Syntax,
+                text: "not a data request".into(),
+            })
         }
     }
 }
 
-/// `LEASE` rows, each on its line, then `END n` when `end` says the
-/// answer ends here (a page of a longer answer has no END).
-pub fn rows_text(rows: &[LeaseRow], end: Option<usize>) -> String {
-    let mut out = String::new();
-    for r in rows {
-        out.push_str(&r.to_string());
-        out.push('\n');
-    }
-    match end {
-        Some(n) => out.push_str(&format!("END {n}")),
-        None => {
-            out.pop();
-        }
-    }
-    out
+/// A page of a long QUERY answer: its `LEASE` rows, each on its line, then
+/// [`End`] when `end` says the answer ends here.
+pub fn page_text(rows: &[LeaseRow], end: Option<usize>) -> String {
+    let mut lines: Vec<String> = rows.iter().map(LeaseRow::to_string).collect();
+    lines.extend(end.map(|n| End(n).to_string()));
+    lines.join("\n")
 }
 
 /// A database asked in-process, at a time the caller sets: what unit tests
@@ -206,12 +205,15 @@ impl Local {
 }
 
 impl Requester for Local {
-    fn ask(&mut self, line: &str) -> Result<Answer, Down> {
-        self.asked.push(line.to_string());
+    /// As in.aasd would: the request goes as its line, so one that would
+    /// not read back the same there does not here either.
+    fn ask(&mut self, request: &Request) -> Result<Reply, Down> {
+        let line = request.to_string();
+        self.asked.push(line.clone());
         if self.down {
             return Err(Down("test: AAS down".into()));
         }
-        let text = match proto::parse(line) {
+        Ok(match proto::parse(&line) {
             Ok(r) => {
                 // The database goes through a store in memory and back, so
                 // tests keep looking at it as `db`.
@@ -219,11 +221,14 @@ impl Requester for Local {
                 let mut store = LogStore::in_memory(db);
                 let text = apply(&mut store, r, self.now).text;
                 self.db = store.into_db();
-                text
+                Reply::parse(request, &text.lines().collect::<Vec<_>>())
+                    .map_err(|e| Down(format!("test: garbage: {e}")))?
             }
-            Err(e) => format!("ERR syntax {e}"),
-        };
-        proto::answer(text.lines().last().unwrap_or("")).ok_or(Down("garbage".into()))
+            Err(e) => Reply::Err {
+                code: proto::Code::Syntax,
+                text: e.to_string(),
+            },
+        })
     }
 }
 
@@ -271,8 +276,11 @@ mod tests {
     fn alloc_says_new_and_the_pool_count_only_for_a_client_that_held_nothing() {
         let db = Db::new(vec![Pool::new("P", vec![(10, 19)])]);
         let mut aas = Local::new(db, 1_000);
-        let mut ask = |l: &str| match aas.ask(l) {
-            Ok(Answer::Ok(words)) => (words[0].clone(), words[2..].join(" ")),
+        let mut ask = |l: &str| match aas.ask(&proto::parse(l).unwrap()) {
+            Ok(Reply::Allocated(a)) => (
+                a.addr.to_string(),
+                a.new.map_or(String::new(), |n| format!("new {n}")),
+            ),
             other => panic!("{other:?}"),
         };
         let (addr, new) = ask("ALLOC P dhcp a 10 previous hold");

@@ -21,9 +21,11 @@
 //! time. Which holds are ours is kept in memory: after a start or a new
 //! connection, none is.
 //!
-//! When the database cannot be reached, operations are refused with `io`,
-//! one line a minute is logged, and every round tries to connect again;
-//! after a new connection (maybe to a promoted standby) everything is read
+//! When the database cannot be reached, a round runs on what is in memory
+//! and its commit fails and undoes it, as the log store's does when its
+//! disk fails: every answer that told of a change becomes `ERR io`. One
+//! line a minute is logged, and every round tries to connect again; after
+//! a new connection (maybe to a promoted standby) everything is read
 //! afresh.
 
 pub mod conninfo;
@@ -33,7 +35,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The least time between two tries to connect.
+const RETRY: Duration = Duration::from_secs(5);
 
 use postgres::{Client, NoTls, Statement};
 
@@ -65,6 +70,8 @@ pub struct PgStore {
     /// requests run in memory only and its commit fails, undoing them, as
     /// the log store's does when the disk fails.
     doomed: Option<String>,
+    /// No new connection is tried before this.
+    retry_at: Option<Instant>,
     /// The newest change read or written (`aasd_leases.change`).
     seen: i64,
     /// Read everything again at the next round (new connection, failure).
@@ -190,6 +197,7 @@ impl PgStore {
             mem: LogStore::in_memory(Db::new(pools)),
             in_round: false,
             doomed: None,
+            retry_at: None,
             seen: 0,
             stale: true,
             changes: Vec::new(),
@@ -240,18 +248,30 @@ impl PgStore {
             return;
         }
         if let Err(e) = self.try_begin() {
-            self.doomed = Some(self.lost(e).to_string());
+            self.doomed = Some(self.lost(&e).to_string());
         }
         self.in_round = true;
     }
 
-    fn try_begin(&mut self) -> Result<(), postgres::Error> {
+    fn try_begin(&mut self) -> Result<(), String> {
         if self.client.is_none() {
-            let client = connect(&self.conninfo)?;
-            self.client = Some(Connection::new(client)?);
+            // A host that does not answer costs its connect_timeout: not at
+            // every round.
+            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+                return Err("no connection (the next try is within 5 s)".into());
+            }
+            let client = connect(&self.conninfo).and_then(Connection::new);
+            self.retry_at = Some(Instant::now() + RETRY);
+            self.client = Some(client.map_err(|e| error_text(&e))?);
             self.stale = true;
             log_info!("postgresql: connected");
         }
+        self.read_changes().map_err(|e| error_text(&e))
+    }
+
+    /// Take the round's lock and read what changed since the last round
+    /// (everything, after a new connection).
+    fn read_changes(&mut self) -> Result<(), postgres::Error> {
         let c = &mut self.client.as_mut().expect("connected above").client;
         c.batch_execute("BEGIN")?;
         c.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::ROUND_LOCK])?;
@@ -281,9 +301,7 @@ impl PgStore {
                 IpAddr::V6(_) => None,
             })
             .collect();
-        if let Some(newest) = records.iter().map(|(_, e)| e.seq as i64).max() {
-            self.seen = self.seen.max(newest);
-        }
+        let newest = records.iter().map(|(_, e)| e.seq as i64).max();
         // Rows another in.aasd changed are no longer holds of ours alone.
         if self.stale {
             self.own_holds.clear();
@@ -293,12 +311,13 @@ impl PgStore {
             }
         }
         let mut db = if self.stale {
-            self.seen = records.iter().map(|(_, e)| e.seq as i64).max().unwrap_or(0);
+            self.seen = newest.unwrap_or(0);
             let mut db = Db::new(self.db().pools().to_vec());
             db.load(records);
             db
         } else {
             let mut db = self.take_db();
+            self.seen = newest.map_or(self.seen, |n| n.max(self.seen));
             for (a, e) in records {
                 db.restore(a, e);
             }
@@ -312,13 +331,13 @@ impl PgStore {
 
     /// The connection failed or the database refused: say so (once a
     /// minute), and start afresh next time.
-    fn lost(&mut self, e: postgres::Error) -> io::Error {
-        let text = format!("postgresql: {}", error_text(&e));
+    fn lost(&mut self, e: &str) -> io::Error {
+        let text = format!("postgresql: {e}");
         log_limited!(
             Level::Error,
             "postgresql",
             1,
-            "{text} (logged at most once a minute; trying again with every request)"
+            "{text} (logged at most once a minute; connecting again at most every 5 s)"
         );
         if self
             .client
@@ -601,7 +620,7 @@ impl Leases for PgStore {
             }
             Err(e) => {
                 self.undo();
-                let e = self.lost(e);
+                let e = self.lost(&error_text(&e));
                 Err(io::Error::other(format!("cannot write the leases: {e}")))
             }
         }

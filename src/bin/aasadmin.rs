@@ -12,7 +12,7 @@ use std::time::Duration;
 use indhcpd::aas::client::{Down, Link, Target};
 use indhcpd::aas::lease::{Filter, Selector, State, Stats, FOREVER};
 use indhcpd::aas::mac;
-use indhcpd::aas::proto::{self, Answer, Code, LeaseRow, Request};
+use indhcpd::aas::proto::{self, Code, LeaseRow, Reply, Request};
 use indhcpd::aasd::config::{self, DEFAULT_CONFIG};
 
 const USAGE: &str =
@@ -108,7 +108,7 @@ impl Admin {
                         Ok(Request::Query(f)) => f,
                         _ => usage("a filter value holds a blank"),
                     },
-                    Err(e) => usage(&e),
+                    Err(e) => usage(&e.to_string()),
                 };
                 match macs.as_slice() {
                     [] => self.leases(filter, |_| true),
@@ -165,57 +165,62 @@ impl Admin {
         1
     }
 
-    fn refused(&self, a: Answer) -> i32 {
+    fn refused(&self, a: Reply) -> i32 {
         match a {
-            Answer::Err { code, text } => eprintln!(
+            Reply::Err { code, text } => eprintln!(
                 "aasadmin: refused ({}): {}",
                 code.as_str(),
                 printable(&text)
             ),
-            Answer::Ok(_) => eprintln!("aasadmin: unexpected answer"),
+            _ => eprintln!("aasadmin: unexpected answer"),
         }
         1
     }
 
-    fn simple(&mut self, request: &Request, done: &str) -> i32 {
-        match self.link.ask(&request.to_string()) {
-            Err(d) => self.unreachable(d),
-            Ok(Answer::Ok(words)) => {
-                if self.json {
-                    println!("{{\"ok\": true, \"detail\": {}}}", quote(&words.join(" ")));
-                } else if words.is_empty() {
-                    println!("{done}");
-                } else {
-                    println!("{done}: {}", printable(&words.join(" ")));
-                }
-                0
+    /// The reply to `request`, or the exit status of a failure, reported:
+    /// in.aasd unreachable, or an answer that does not read. A row that
+    /// does not read is a failure too, named: in.aasd and aasadmin do not
+    /// speak the same protocol.
+    fn ask(&mut self, request: &Request) -> Result<Reply, i32> {
+        match self.link.ask_read(request) {
+            Err(d) => Err(self.unreachable(d)),
+            Ok(Err(e)) => {
+                let what = match request {
+                    Request::Query(_) | Request::Stats(_) => "a row aasadmin cannot read",
+                    _ => "what aasadmin cannot read",
+                };
+                eprintln!(
+                    "aasadmin: in.aasd answered {what}: {}",
+                    printable(&e.to_string())
+                );
+                Err(1)
             }
-            Ok(a) => self.refused(a),
+            Ok(Ok(reply)) => Ok(reply),
         }
     }
 
-    /// The rows of a QUERY or STATS answer, each read by `read`, or the
-    /// exit status of a failure, reported. A row that does not read is a
-    /// failure: in.aasd and aasadmin do not speak the same protocol.
-    fn rows<T>(
-        &self,
-        answer: Result<Result<Vec<String>, Answer>, Down>,
-        read: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Vec<T>, i32> {
-        match answer {
-            Err(d) => Err(self.unreachable(d)),
-            Ok(Err(a)) => Err(self.refused(a)),
-            Ok(Ok(rows)) => rows
-                .iter()
-                .map(|r| read(r))
-                .collect::<Result<_, _>>()
-                .map_err(|e| {
-                    eprintln!(
-                        "aasadmin: in.aasd answered a row aasadmin cannot read: {}",
-                        printable(&e)
-                    );
-                    1
-                }),
+    fn simple(&mut self, request: &Request, done: &str) -> i32 {
+        let detail = match self.ask(request) {
+            Err(code) => return code,
+            Ok(Reply::Ok) => String::new(),
+            Ok(Reply::Checkpoint(path)) => path,
+            Ok(a) => return self.refused(a),
+        };
+        if self.json {
+            println!("{{\"ok\": true, \"detail\": {}}}", quote(&detail));
+        } else if detail.is_empty() {
+            println!("{done}");
+        } else {
+            println!("{done}: {}", printable(&detail));
+        }
+        0
+    }
+
+    /// The rows of a QUERY, or the exit status of a failure, reported.
+    fn lease_rows(&mut self, filter: Filter) -> Result<Vec<LeaseRow>, i32> {
+        match self.ask(&Request::Query(filter))? {
+            Reply::Leases(rows) => Ok(rows),
+            a => Err(self.refused(a)),
         }
     }
 
@@ -280,8 +285,7 @@ impl Admin {
                 state: (cmd == "enable").then_some(Selector::Disabled),
                 ..filter
             };
-            let answer = self.link.ask_rows(&Request::Query(filter).to_string());
-            let rows = match self.rows(answer, LeaseRow::parse) {
+            let rows = match self.lease_rows(filter) {
                 Ok(r) => r,
                 Err(code) => return code,
             };
@@ -294,17 +298,15 @@ impl Admin {
         let mut done = 0;
         let mut failed = 0;
         for chunk in addrs.chunks(1000) {
-            let lines: Vec<String> = chunk
-                .iter()
-                .map(|a| one(cmd, Ipv4Addr::from(*a)).to_string())
-                .collect();
-            for (a, answer) in chunk.iter().zip(self.link.ask_many(&lines, &mut || {})) {
+            let requests: Vec<Request> =
+                chunk.iter().map(|a| one(cmd, Ipv4Addr::from(*a))).collect();
+            for (a, answer) in chunk.iter().zip(self.link.ask_many(&requests, &mut || {})) {
                 match answer {
-                    Ok(Answer::Ok(_)) => done += 1,
-                    Ok(Answer::Err { code, text }) => {
+                    Ok(Reply::Err { code, text }) => {
                         eprintln!("aasadmin: {}: refused ({code}): {text}", Ipv4Addr::from(*a));
                         failed += 1;
                     }
+                    Ok(_) => done += 1,
                     Err(d) => return self.unreachable(d),
                 }
             }
@@ -332,13 +334,9 @@ impl Admin {
     }
 
     fn pools(&mut self) -> Result<Vec<proto::PoolRanges>, i32> {
-        match self.link.ask(&Request::Pools.to_string()) {
-            Err(d) => Err(self.unreachable(d)),
-            Ok(Answer::Ok(words)) => proto::parse_pools(&words).ok_or_else(|| {
-                eprintln!("aasadmin: in.aasd's answer to POOLS is garbage");
-                1
-            }),
-            Ok(a) => Err(self.refused(a)),
+        match self.ask(&Request::Pools)? {
+            Reply::Pools(pools) => Ok(pools),
+            a => Err(self.refused(a)),
         }
     }
 
@@ -365,13 +363,17 @@ impl Admin {
             with_host: true,
             ..filter.clone()
         };
-        let mut answer = self.link.ask_rows(&Request::Query(with_host).to_string());
-        let old = matches!(&answer, Ok(Err(Answer::Err { code, text }))
-            if *code == Code::Syntax && text.contains("\"hostname\""));
-        if old {
-            answer = self.link.ask_rows(&Request::Query(filter).to_string());
-        }
-        let rows = match self.rows(answer, LeaseRow::parse) {
+        let rows = match self.ask(&Request::Query(with_host)) {
+            Ok(Reply::Err { code, text })
+                if code == Code::Syntax && text.contains("\"hostname\"") =>
+            {
+                self.lease_rows(filter)
+            }
+            Ok(Reply::Leases(rows)) => Ok(rows),
+            Ok(a) => Err(self.refused(a)),
+            Err(code) => Err(code),
+        };
+        let rows = match rows {
             Ok(r) => r,
             Err(code) => return code,
         };
@@ -471,9 +473,9 @@ impl Admin {
     /// Rows: name size leased offered free disabled declined reserved
     /// (an older in.aasd has no reserved column).
     fn stats(&mut self, request: Request) -> i32 {
-        let answer = self.link.ask_rows(&request.to_string());
-        let rows = match self.rows(answer, proto::parse_stats) {
-            Ok(r) => r,
+        let rows = match self.ask(&request) {
+            Ok(Reply::Stats(rows)) => rows,
+            Ok(a) => return self.refused(a),
             Err(code) => return code,
         };
         let heads = [

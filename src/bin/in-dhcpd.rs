@@ -74,7 +74,7 @@ fn check(opts: &Options) -> i32 {
 /// against in.aasd, when it answers. Returns the number of errors.
 fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
     use indhcpd::aas::lease::{Filter, Selector, State};
-    use indhcpd::aas::proto::{self, Answer, LeaseRow, Request};
+    use indhcpd::aas::proto::{self, Reply, Request};
     use indhcpd::config::crosscheck::{self, Severity};
     let pinned = crosscheck::pinned(cfg);
     if !cfg.subnets.iter().any(|s| s.pool.is_some()) && pinned.is_empty() {
@@ -82,20 +82,20 @@ fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
     }
     let target = indhcpd::server::aas_target(cfg);
     let mut link = Link::new(target.clone(), Duration::from_secs(2)).without_logging();
-    let words = match link.ask(&Request::Pools.to_string()) {
-        Ok(Answer::Ok(words)) => words,
-        Ok(Answer::Err { text, .. }) => {
+    let pools = match link.ask_read(&Request::Pools) {
+        Ok(Ok(Reply::Pools(pools))) => pools,
+        Ok(Ok(Reply::Err { text, .. })) => {
             println!("note: in.aasd at {target} does not answer POOLS ({text}): pools not checked");
             return 0;
+        }
+        Ok(_) => {
+            eprintln!("in.dhcpd: in.aasd's answer to POOLS is garbage: pools not checked");
+            return 1;
         }
         Err(Down(why)) => {
             println!("note: {why}: pools and pinned addresses not checked against in.aasd");
             return 0;
         }
-    };
-    let Some(pools) = proto::parse_pools(&words) else {
-        eprintln!("in.dhcpd: in.aasd's answer to POOLS is garbage: pools not checked");
-        return 1;
     };
     let file = opts.config.display();
     let mut errors = 0;
@@ -110,18 +110,16 @@ fn check_against_aas(cfg: &config::Config, opts: &Options) -> usize {
             range: Some((u32::from(*addr), u32::from(*addr))),
             ..Filter::default()
         });
-        let Ok(Ok(rows)) = link.ask_rows(&query.to_string()) else {
-            continue;
+        let rows = match link.ask_read(&query) {
+            Ok(Ok(Reply::Leases(rows))) => rows,
+            Ok(Err(e)) => {
+                eprintln!("in.dhcpd: in.aasd's answer to QUERY is garbage: {e}");
+                errors += 1;
+                continue;
+            }
+            _ => continue,
         };
         for row in &rows {
-            let row = match LeaseRow::parse(row) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("in.dhcpd: in.aasd's answer to QUERY is garbage: {e}");
-                    errors += 1;
-                    continue;
-                }
-            };
             let held = matches!(row.state, Selector::State(State::Offered | State::Leased));
             if held && row.client != *name {
                 eprintln!(

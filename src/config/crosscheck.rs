@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::{ClientKey, Config, Subnet};
-use crate::aas::proto::{self, Answer, PoolRanges, Request};
+use crate::aas::proto::{self, PoolRanges, Reply, Request};
 
 /// The routers option (RFC 2132 §3.5).
 const ROUTERS: u8 = 3;
@@ -75,48 +75,40 @@ pub fn pinned(cfg: &Config) -> Vec<(Ipv4Addr, String)> {
 
 /// What in.aasd hears first on every connection: POOLS, to check the
 /// subnets' pools against, and RESERVE for each pinned address.
-pub fn greeting(pins: &[(Ipv4Addr, String)]) -> Vec<String> {
-    let mut lines = vec![Request::Pools.to_string()];
+pub fn greeting(pins: &[(Ipv4Addr, String)]) -> Vec<Request> {
+    let mut requests = vec![Request::Pools];
     for (addr, name) in pins {
-        let reserve = Request::Reserve {
+        requests.push(Request::Reserve {
             addr: u32::from(*addr),
             service: crate::dhcp::SERVICE.to_string(),
             client: name.clone(),
-        };
-        lines.push(reserve.to_string());
+        });
     }
-    lines
+    requests
 }
 
-/// What in.aasd's answers to greeting lines say: the findings of
+/// What in.aasd's replies to the greeting say: the findings of
 /// [`check`] for POOLS, and an error for each pinned address another
 /// client holds (in.aasd does not renew it, but until the lease ends two
 /// hosts may use the address).
-pub fn review(cfg: &Config, answers: &[(String, Answer)]) -> Vec<Finding> {
+pub fn review(cfg: &Config, answers: &[(Request, Reply)]) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (line, answer) in answers {
-        match (proto::parse(line), answer) {
-            (Ok(Request::Pools), Answer::Ok(w)) => match proto::parse_pools(w) {
-                Some(pools) => out.extend(check(cfg, &pools)),
-                None => out.push(Finding {
-                    severity: Severity::Error,
-                    message: "in.aasd's answer to POOLS is garbage: pools not checked".into(),
-                }),
-            },
-            (Ok(Request::Pools), Answer::Err { text, .. }) => out.push(Finding {
+    for (request, answer) in answers {
+        match (request, answer) {
+            (Request::Pools, Reply::Pools(pools)) => out.extend(check(cfg, pools)),
+            (Request::Pools, Reply::Err { text, .. }) => out.push(Finding {
                 severity: Severity::Warning,
                 message: format!("in.aasd does not answer POOLS ({text}): pools not checked"),
             }),
             (
-                Ok(Request::Reserve {
+                Request::Reserve {
                     addr, client: name, ..
-                }),
-                Answer::Ok(w),
-            ) if w.first().is_some_and(|h| h == "held") => {
-                let addr = Ipv4Addr::from(addr);
-                let held = proto::Held::parse(w);
-                let holder = held.as_ref().map_or("-", |h| proto::word(&h.client));
-                let end = held.as_ref().map_or(u64::MAX, |h| h.end);
+                },
+                Reply::Held(held),
+            ) => {
+                let addr = Ipv4Addr::from(*addr);
+                let holder = proto::word(&held.client);
+                let end = held.end;
                 out.push(Finding {
                     severity: Severity::Error,
                     message: format!(
@@ -267,28 +259,24 @@ mod tests {
             assert!(f.starts_with(e), "{f}\n  does not start with\n{e}");
         }
         let greeted = greeting(&pinned(&cfg));
-        let answers: Vec<(String, Answer)> = greeted
+        let answers: Vec<(Request, Reply)> = greeted
             .iter()
             .cloned()
             .zip([
-                Answer::Ok(proto::pools_words(&[crate::aas::lease::Pool::new(
-                    "Near",
-                    vec![],
-                )])),
-                Answer::Ok(vec![
-                    "held".into(),
-                    "dhcp".into(),
-                    "someone".into(),
-                    "86400".into(),
-                ]),
-                Answer::Err {
+                Reply::Pools(vec![("Near".into(), vec![])]),
+                Reply::Held(proto::Held {
+                    service: "dhcp".into(),
+                    client: "someone".into(),
+                    end: 86400,
+                }),
+                Reply::Err {
                     code: proto::Code::NotInPool,
                     text: "10.0.0.5 is in no pool".into(),
                 },
             ])
             .collect();
         assert_eq!(
-            greeted[1],
+            greeted[1].to_string(),
             "RESERVE 10.0.0.105 dhcp fixed/1/02:00:00:00:00:01"
         );
         let found: Vec<String> = review(&cfg, &answers)

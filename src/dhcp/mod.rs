@@ -25,7 +25,7 @@ use dhcproto::v4::MessageType;
 use crate::aas::client::Requester;
 use crate::aas::lease::{Alloc, Time, Want, FOREVER};
 use crate::aas::pipeline::{self, Asker};
-use crate::aas::proto::{self, Answer as AasAnswer, Code};
+use crate::aas::proto::{self, Code, Reply as AasReply};
 use crate::config::keys::global_default;
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
@@ -270,26 +270,16 @@ impl Exchange<'_, '_> {
 
     /// Ask the AAS; `None` when it cannot be reached (the link logs that,
     /// once a minute).
-    async fn ask(&self, request: &proto::Request) -> Option<AasAnswer> {
-        self.aas.ask(&request.to_string()).await.ok()
+    async fn ask(&self, request: &proto::Request) -> Option<AasReply> {
+        self.aas.ask(request).await.ok()
     }
 
     /// An ALLOC of `pool` for this client, with its host name; the
     /// caller says which address and how.
     fn alloc(&self, pool: &str, key: &str, lease: Time) -> Alloc {
         Alloc {
-            pool: pool.to_string(),
-            service: SERVICE.to_string(),
-            client: key.to_string(),
-            lease,
-            want: Want::Any,
-            previous: false,
-            hold: false,
-            mine: false,
-            known: false,
-            keep: 0,
             host: self.host(),
-            alias: None,
+            ..Alloc::new(pool, SERVICE, key, lease)
         }
     }
 
@@ -495,8 +485,8 @@ impl Exchange<'_, '_> {
         let request = proto::Request::Alloc(alloc);
         for _ in 0..3 {
             let addr = match self.ask(&request).await.ok_or(NoAddress::Failed)? {
-                AasAnswer::Ok(words) => proto::Allocated::parse(&words).ok().map(|a| a.addr),
-                AasAnswer::Err {
+                AasReply::Allocated(a) => Some(a.addr),
+                AasReply::Err {
                     code: Code::Exhausted,
                     ..
                 } => {
@@ -512,7 +502,7 @@ impl Exchange<'_, '_> {
                     );
                     return Err(NoAddress::Exhausted);
                 }
-                AasAnswer::Err {
+                AasReply::Err {
                     code: Code::NoPool,
                     text,
                 } => {
@@ -530,10 +520,11 @@ impl Exchange<'_, '_> {
                     );
                     return Err(NoAddress::Failed);
                 }
-                AasAnswer::Err { text, .. } => {
+                AasReply::Err { text, .. } => {
                     log_info!("{what} from {mac}: no address: {text}");
                     return Err(NoAddress::Failed);
                 }
+                _ => None,
             };
             let Some(addr) = addr else {
                 log_error!("the AAS answered ALLOC without an address");
@@ -592,7 +583,7 @@ impl Exchange<'_, '_> {
             return None;
         };
         match answer {
-            AasAnswer::Ok(_) => self.reply(
+            AasReply::Allocated(_) => self.reply(
                 subnet,
                 params,
                 Answer {
@@ -602,20 +593,21 @@ impl Exchange<'_, '_> {
                     message: None,
                 },
             ),
-            AasAnswer::Err {
+            AasReply::Err {
                 code: Code::Unknown,
                 ..
             } => self.no_record(subnet, wanted),
-            AasAnswer::Err { code, text } if NAK_REFUSALS.contains(&code) => {
+            AasReply::Err { code, text } if NAK_REFUSALS.contains(&code) => {
                 self.nak(subnet, wanted, &text)
             }
-            AasAnswer::Err { text, .. } => {
+            AasReply::Err { text, .. } => {
                 log_error!(
                     "DHCPREQUEST for {wanted} from {}: the AAS failed: {text}: no answer",
                     self.req.mac()
                 );
                 None
             }
+            _ => None,
         }
     }
 
@@ -644,7 +636,7 @@ impl Exchange<'_, '_> {
             addr: u32::from(req.ciaddr),
             by: Some((SERVICE.to_string(), key)),
         };
-        if let Some(AasAnswer::Err { text, .. }) = self.ask(&release).await {
+        if let Some(AasReply::Err { text, .. }) = self.ask(&release).await {
             log_detail!("DHCPRELEASE of {} from {}: {text}", req.ciaddr, req.mac());
         }
         None
@@ -670,7 +662,7 @@ impl Exchange<'_, '_> {
         let subnet = self.cfg.on_link(self.subnet()?, addr);
         let (_, key) = self.dynamic(subnet)?;
         let decline = self.decline_of(addr, &key);
-        if let Some(AasAnswer::Err { text, .. }) = self.ask(&decline).await {
+        if let Some(AasReply::Err { text, .. }) = self.ask(&decline).await {
             log_detail!("DHCPDECLINE of {addr} from {}: {text}", req.mac());
         }
         None

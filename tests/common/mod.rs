@@ -13,11 +13,16 @@
 pub mod pg;
 
 use std::fs;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use indhcpd::aas::client::{Link, Target};
+use indhcpd::aas::lease::{Alloc, Filter};
+use indhcpd::aas::proto::{LeaseRow, Reply, Request};
 
 pub const SERVER: &str = "10.77.0.1";
 pub const CLI_MAC: &str = "02:77:00:00:00:10";
@@ -646,7 +651,58 @@ fn nix_kill(pid: u32, sig: i32) -> bool {
     unsafe { libc::kill(pid as i32, sig) == 0 }
 }
 
-/// Send protocol lines straight to in.aasd; the answer line of each.
+/// Requests to the in.aasd of `net` on its Unix socket, in one batch: the
+/// reply to each. One that does not come, or does not read, fails the test.
+pub fn ask_aas(net: &Net, requests: &[Request]) -> Vec<Reply> {
+    let target = Target::Unix(net.path("aasd.sock").into());
+    let mut link = Link::new(target, Duration::from_secs(10)).without_logging();
+    let replies = link.ask_many(requests, &mut || {});
+    replies
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|d| panic!("{d}")))
+        .collect()
+}
+
+/// An ALLOC of any address of `pool`, for `lease` seconds.
+pub fn alloc_request(pool: &str, service: &str, client: &str, lease: u64) -> Request {
+    Request::Alloc(alloc_of(pool, service, client, lease))
+}
+
+/// What [`alloc_request`] asks, to change a field of.
+pub fn alloc_of(pool: &str, service: &str, client: &str, lease: u64) -> Alloc {
+    Alloc::new(pool, service, client, lease)
+}
+
+/// The address an ALLOC was given, or the reply that gave none.
+pub fn allocated(reply: Reply) -> Result<Ipv4Addr, Reply> {
+    match reply {
+        Reply::Allocated(a) => Ok(a.addr),
+        other => Err(other),
+    }
+}
+
+/// in.aasd's row of `addr`, which must have one.
+pub fn lease_row(net: &Net, addr: Ipv4Addr) -> LeaseRow {
+    let query = Request::Query(Filter {
+        range: Some((u32::from(addr), u32::from(addr))),
+        ..Filter::default()
+    });
+    match ask_aas(net, &[query]).remove(0) {
+        Reply::Leases(mut rows) if rows.len() == 1 => rows.remove(0),
+        other => panic!("QUERY address={addr}: {other}"),
+    }
+}
+
+/// CHECKPOINT: the file written, or the reply that names none.
+pub fn checkpoint(net: &Net) -> Result<PathBuf, Reply> {
+    match ask_aas(net, &[Request::Checkpoint]).remove(0) {
+        Reply::Checkpoint(path) => Ok(PathBuf::from(path)),
+        other => Err(other),
+    }
+}
+
+/// Send protocol lines straight to in.aasd, as a person at socat would;
+/// the answer line of each.
 pub fn ask(net: &Net, lines: &[&str]) -> Vec<String> {
     use std::io::{BufRead, BufReader, Write};
     let s = std::os::unix::net::UnixStream::connect(net.path("aasd.sock")).unwrap();

@@ -15,20 +15,7 @@ fn db_of(last: u8) -> Db {
 }
 
 fn req(client: &str) -> Alloc {
-    Alloc {
-        pool: "P".into(),
-        service: "dhcp".into(),
-        client: client.into(),
-        lease: 100,
-        want: Want::Any,
-        previous: false,
-        hold: false,
-        mine: false,
-        known: false,
-        keep: 0,
-        host: None,
-        alias: None,
-    }
+    Alloc::new("P", "dhcp", client, 100)
 }
 
 fn with(client: &str, f: impl FnOnce(&mut Alloc)) -> Alloc {
@@ -832,18 +819,8 @@ fn a_slash_8_pool_allocates_without_a_scan() {
     let mut last = 0;
     for i in 0..10_000u32 {
         let r = Alloc {
-            pool: "Big".into(),
-            service: "dhcp".into(),
-            client: format!("c{i}"),
-            lease: 3600,
-            want: Want::Any,
             previous: true,
-            hold: false,
-            mine: false,
-            known: false,
-            keep: 0,
-            host: None,
-            alias: None,
+            ..Alloc::new("Big", "dhcp", &format!("c{i}"), 3600)
         };
         let (a, _, _) = db.alloc(&r, 0).unwrap();
         assert_eq!(a, lo + i);
@@ -1032,20 +1009,7 @@ fn changes_carry_increasing_seq_and_before_after() {
 #[test]
 fn prefer_of_the_address_the_client_holds_keeps_it() {
     let mut db = Db::new(vec![Pool::new("P", vec![(10, 19)])]);
-    let a = Alloc {
-        pool: "P".into(),
-        service: "s".into(),
-        client: "c".into(),
-        lease: 100,
-        want: Want::Any,
-        previous: false,
-        hold: false,
-        mine: false,
-        known: false,
-        keep: 0,
-        host: None,
-        alias: None,
-    };
+    let a = Alloc::new("P", "s", "c", 100);
     let (first, _, _) = db.alloc(&a, 1000).unwrap();
     let again = Alloc {
         want: Want::Prefer(first),

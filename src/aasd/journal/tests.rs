@@ -271,18 +271,8 @@ fn new_db() -> Db {
 
 fn req(client: &str) -> Alloc {
     Alloc {
-        pool: "P".into(),
-        service: "dhcp".into(),
-        client: client.into(),
-        lease: 3600,
-        want: Want::Any,
         previous: true,
-        hold: false,
-        mine: false,
-        known: false,
-        keep: 0,
-        host: None,
-        alias: None,
+        ..Alloc::new("P", "dhcp", client, 3600)
     }
 }
 
