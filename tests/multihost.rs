@@ -71,7 +71,8 @@ struct World {
 }
 
 impl World {
-    fn new(lease_time: &str) -> World {
+    /// `lease`: the lease fields of dhcpd.conf's [global].
+    fn new(lease: &str) -> World {
         let mut net = Net::new(false);
         let srvb = net.add_ns("srvb");
         net.port(&srvb, "srvb0", B_MAC, Some(&format!("{B_IP}/24")));
@@ -93,7 +94,7 @@ impl World {
             let dir = net.path(name);
             fs::create_dir_all(&dir).unwrap();
             std::os::unix::fs::chown(&dir, None, Some(TEST_SOCKET_GID)).unwrap();
-            write_confs(&dir, &conninfo, lease_time);
+            write_confs(&dir, &conninfo, lease);
             let aasd = net.spawn(
                 &ns,
                 &[aasd_bin(), "-D", "3", "-c", &format!("{dir}/aasd.conf")],
@@ -156,12 +157,14 @@ impl World {
     }
 
     /// scapy-dhcp.py from cli0 with `mac`, its broadcast delivered to one
-    /// server's MAC only: the reply as JSON, or None (no answer in 1 s).
+    /// server's MAC only: the reply as JSON, or None (no answer in 5 s;
+    /// `--timeout` in `args` replaces that).
     fn to_one_server(&self, server_mac: &str, mac: &str, args: &[&str]) -> Option<String> {
         let out = tool_in(&self.net.ns("cli"), "scapy-dhcp.py")
             .arg("cli0")
+            .args(["--timeout", "5"])
             .args(args)
-            .args(["--mac", mac, "--ether-dst", server_mac, "--timeout", "1"])
+            .args(["--mac", mac, "--ether-dst", server_mac])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -171,7 +174,7 @@ impl World {
 
 /// aasd.conf and dhcpd.conf of one host in `dir`: one pool on the link,
 /// the same on both hosts.
-fn write_confs(dir: &str, conninfo: &str, lease_time: &str) {
+fn write_confs(dir: &str, conninfo: &str, lease: &str) {
     fs::write(
         format!("{dir}/aasd.conf"),
         format!(
@@ -186,7 +189,7 @@ fn write_confs(dir: &str, conninfo: &str, lease_time: &str) {
         format!("{dir}/dhcpd.conf"),
         format!(
             "[server]\naas_socket = {dir}/aasd.sock\nlease_res_time = 10\n\
-             [global]\nlease_time = {lease_time}\n\
+             [global]\n{lease}\n\
              [subnet 10.77.0.0/24]\npool = Link\n"
         ),
     )
@@ -236,7 +239,7 @@ fn wait_true(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// aasadmin against either in.aasd lists all three as leased.
 #[test]
 fn two_hosts_serve_one_link_from_one_database() {
-    let mut w = World::new("1h");
+    let mut w = World::new("lease_time = 1h");
     w.start_dhcpd(0);
     w.start_dhcpd(1);
     let mut got = Vec::new();
@@ -275,7 +278,7 @@ fn two_hosts_serve_one_link_from_one_database() {
 /// still freed by its UNHOLD.
 #[test]
 fn the_server_not_chosen_does_not_free_the_chosen_offer() {
-    let mut w = World::new("1h");
+    let mut w = World::new("lease_time = 1h");
     w.start_dhcpd(0);
     w.start_dhcpd(1);
     let mac = "02:77:00:00:00:21";
@@ -291,7 +294,8 @@ fn the_server_not_chosen_does_not_free_the_chosen_offer() {
     // One store: B offers the address the client holds already.
     assert_eq!(field(&offer_b, "yiaddr"), x, "{offer_b}");
     let request = ["request", "--requested", &x, "--server-id", A_IP];
-    assert_eq!(w.to_one_server(B_MAC, mac, &request), None, "B answered");
+    let quiet = [&request[..], &["--timeout", "1"]].concat();
+    assert_eq!(w.to_one_server(B_MAC, mac, &quiet), None, "B answered");
     let b_log = format!("{}/dhcpd.log", w.hosts[1].dir);
     assert!(
         wait_for(
@@ -325,7 +329,15 @@ fn the_server_not_chosen_does_not_free_the_chosen_offer() {
     assert_ne!(y, x);
     assert!(w.list(1).contains(&(y.clone(), "offered".to_string())));
     let other = "10.77.0.99";
-    let request = ["request", "--requested", &y, "--server-id", other];
+    let request = [
+        "request",
+        "--requested",
+        &y,
+        "--server-id",
+        other,
+        "--timeout",
+        "1",
+    ];
     assert_eq!(w.to_one_server(B_MAC, mac2, &request), None, "B answered");
     assert!(
         wait_for(
@@ -347,11 +359,12 @@ fn the_server_not_chosen_does_not_free_the_chosen_offer() {
 
 /// (c) Clients bound through host A; then both daemons of A are killed
 /// with SIGKILL: a new client is served by B at once, and every bound
-/// client renews or rebinds through B (30 s leases: T1 15 s, T2 26 s)
-/// and keeps its address, with no other event in between.
+/// client renews or rebinds through B and keeps its address, with no
+/// other event in between. 30 s leases, T1 at 12 s, T2 at 18 s: the
+/// clients rebind well before the end (udhcpc goes by its own times).
 #[test]
 fn clients_of_a_killed_host_keep_their_addresses_through_the_other() {
-    let mut w = World::new("30s");
+    let mut w = World::new("lease_time = 30s\nrenewal_percent = 40\nrebind_percent = 60");
     let cln = w.net.add_ns("cln");
     w.net.port(&cln, "cln0", "02:77:00:00:00:13", None);
     // Only A serves while the clients bind, so each is A's.
@@ -360,6 +373,11 @@ fn clients_of_a_killed_host_keep_their_addresses_through_the_other() {
     let dhclient_log = w.net.path("dhclient.hook");
     let env = format!("HOOK_LOG={dhclient_log}");
     let (lf, pf) = (w.net.path("dhclient.leases"), w.net.path("dhclient.pid"));
+    // dhclient's retransmissions start at 10 s and grow to 2 min: one
+    // RENEW to dead A could run past T2 up to the lease's end (seen: it
+    // expired). Every 1-5 s instead.
+    let cf = w.net.path("dhclient.conf");
+    fs::write(&cf, "initial-interval 2;\nbackoff-cutoff 4;\n").unwrap();
     let cli = w.net.ns("cli");
     w.net.spawn_cmd(
         &[
@@ -369,6 +387,8 @@ fn clients_of_a_killed_host_keep_their_addresses_through_the_other() {
             "-4",
             "-d",
             "-v",
+            "-cf",
+            &cf,
             "-lf",
             &lf,
             "-pf",
