@@ -500,13 +500,18 @@ impl Leases for PgStore {
         client: &str,
         now: Time,
     ) -> Result<(), Refusal> {
-        // The set is read in the closure while change() borrows self.
+        // The set is read in the closure while change() borrows self, so
+        // what it frees leaves the set here.
         let own = std::mem::take(&mut self.own_holds);
+        let before = self.changes.len();
         let res = self.change(|db| {
             let changes = db.unhold_if(pool, service, client, now, |a| own.contains(&a))?;
             Ok(((), changes))
         });
-        self.own_holds.extend(own);
+        self.own_holds = own;
+        for c in &self.changes[before..] {
+            self.own_holds.remove(&c.addr);
+        }
         res
     }
 
