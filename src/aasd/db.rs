@@ -638,11 +638,24 @@ impl Db {
         client: &str,
         now: Time,
     ) -> Result<Vec<Change>, Refusal> {
+        self.unhold_if(pool, service, client, now, |_| true)
+    }
+
+    /// As [`Self::unhold`], only if `ours` says the address held is one to
+    /// free (a store shared by several in.aasd frees only its own holds).
+    pub fn unhold_if(
+        &mut self,
+        pool: &str,
+        service: &str,
+        client: &str,
+        now: Time,
+        ours: impl Fn(u32) -> bool,
+    ) -> Result<Vec<Change>, Refusal> {
         self.expire(now);
         let p = self.pool_named(pool)?;
         let mut changes = Vec::new();
         if let Some(a) = self.held(p, service, client, now) {
-            if self.entries[&a].state == State::Offered {
+            if self.entries[&a].state == State::Offered && ours(a) {
                 let e = self.freed(a, now);
                 self.change(a, e, &mut changes);
             }

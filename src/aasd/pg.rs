@@ -13,6 +13,14 @@
 //! address (SKIP LOCKED) could give neither for addresses that have no
 //! row yet, nor keep one LRU order, nor cap declines per pool.
 //!
+//! A hold (an OFFER's reservation) is freed by UNHOLD only where this
+//! in.aasd placed it and no other in.aasd has changed the address since:
+//! when two DHCP servers offer one client, both holds are one row (the
+//! client's address), and the server the client did not choose must not
+//! free what the chosen one is about to lease. Such a hold ends at its
+//! time. Which holds are ours is kept in memory: after a start or a new
+//! connection, none is.
+//!
 //! When the database cannot be reached, a round runs on what is in memory
 //! and its commit fails and undoes it, as the log store's does when its
 //! disk fails: every answer that told of a change becomes `ERR io`. One
@@ -23,7 +31,7 @@
 pub mod conninfo;
 pub mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -70,6 +78,8 @@ pub struct PgStore {
     stale: bool,
     changes: Vec<Change>,
     reservations: Vec<ReservationChange>,
+    /// Addresses held (offered) by this in.aasd alone: what UNHOLD frees.
+    own_holds: BTreeSet<u32>,
 }
 
 /// The columns of the round's rows, one array each (for unnest).
@@ -192,6 +202,7 @@ impl PgStore {
             stale: true,
             changes: Vec::new(),
             reservations: Vec::new(),
+            own_holds: BTreeSet::new(),
         };
         store.client =
             Some(Connection::new(client).map_err(|e| format!("preparing: {}", error_text(&e)))?);
@@ -214,6 +225,11 @@ impl PgStore {
         let res = f(&mut db);
         self.mem = LogStore::in_memory(db);
         let (r, changes) = res?;
+        for c in &changes {
+            if c.after.state != State::Offered {
+                self.own_holds.remove(&c.addr);
+            }
+        }
         self.changes.extend(changes);
         Ok(r)
     }
@@ -286,6 +302,14 @@ impl PgStore {
             })
             .collect();
         let newest = records.iter().map(|(_, e)| e.seq as i64).max();
+        // Rows another in.aasd changed are no longer holds of ours alone.
+        if self.stale {
+            self.own_holds.clear();
+        } else {
+            for (a, _) in &records {
+                self.own_holds.remove(a);
+            }
+        }
         let mut db = if self.stale {
             self.seen = newest.unwrap_or(0);
             let mut db = Db::new(self.db().pools().to_vec());
@@ -444,12 +468,29 @@ impl Leases for PgStore {
     }
 
     fn alloc(&mut self, a: &Alloc, now: Time) -> Result<Granted, Refusal> {
-        self.change(|db| {
+        // The addresses this offers, and whether each was an offer before.
+        let mut offers = Vec::new();
+        let granted = self.change(|db| {
             let had = db.holds(&a.pool, &a.service, &a.client, now);
             let (addr, end, changes) = db.alloc(a, now)?;
+            for c in changes.iter().filter(|c| c.after.state == State::Offered) {
+                let was = c
+                    .before
+                    .as_ref()
+                    .is_some_and(|b| b.state_at(now) == State::Offered);
+                offers.push((c.addr, was));
+            }
             let new = (!had).then(|| db.in_use(&a.pool));
             Ok((Granted { addr, end, new }, changes))
-        })
+        })?;
+        // Another in.aasd's offer held again is a hold of both: no longer
+        // one to free.
+        for (addr, was) in offers {
+            if !was {
+                self.own_holds.insert(addr);
+            }
+        }
+        Ok(granted)
     }
 
     fn unhold(
@@ -459,7 +500,19 @@ impl Leases for PgStore {
         client: &str,
         now: Time,
     ) -> Result<(), Refusal> {
-        self.change(|db| Ok(((), db.unhold(pool, service, client, now)?)))
+        // The set is read in the closure while change() borrows self, so
+        // what it frees leaves the set here.
+        let own = std::mem::take(&mut self.own_holds);
+        let before = self.changes.len();
+        let res = self.change(|db| {
+            let changes = db.unhold_if(pool, service, client, now, |a| own.contains(&a))?;
+            Ok(((), changes))
+        });
+        self.own_holds = own;
+        for c in &self.changes[before..] {
+            self.own_holds.remove(&c.addr);
+        }
+        res
     }
 
     fn release(&mut self, addr: u32, by: Option<(&str, &str)>, now: Time) -> Result<bool, Refusal> {

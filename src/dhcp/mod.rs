@@ -694,7 +694,6 @@ impl Exchange<'_, '_> {
             if !self.ours(sid) {
                 // RFC 2131 §4.3.2: the client chose another server; free
                 // what we reserved for it.
-                log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
                 let link = self.subnet().map(|s| self.cfg.link(s)).unwrap_or_default();
                 for (pool, key) in link.into_iter().filter_map(|s| self.dynamic(s)) {
                     let unhold = proto::Request::Unhold {
@@ -704,6 +703,8 @@ impl Exchange<'_, '_> {
                     };
                     self.ask(&unhold).await;
                 }
+                // After the UNHOLDs: a test waits for this line.
+                log_detail!("DHCPREQUEST from {}: server {sid} is not us", req.mac());
                 return None;
             }
         }

@@ -4,7 +4,8 @@ sent as a client or as a relay agent, and the server's answer as one JSON
 line (or TIMEOUT, exit 1), for the conformance tests.
 
 As a client (the default): an Ethernet frame from --mac (also chaddr) and
-IP --src (0.0.0.0 unless given) to 255.255.255.255:67 out of IFACE; the
+IP --src (0.0.0.0 unless given) to 255.255.255.255:67 out of IFACE (to
+Ethernet broadcast, or to --ether-dst: one server of several); the
 answer is sniffed on IFACE whatever its Ethernet and IP destination, so
 "to" says where the server sent it.
 As a relay (--relay GIADDR --to SERVER): UDP from GIADDR:67 to SERVER:67
@@ -89,7 +90,7 @@ def as_client(a, xid, pkt):
     if not started.wait(5):
         print("SNIFFER DID NOT START")
         return 2
-    frame = (Ether(src=a.mac, dst="ff:ff:ff:ff:ff:ff") /
+    frame = (Ether(src=a.mac, dst=a.ether_dst) /
              IP(src=a.src, dst="255.255.255.255") / UDP(sport=68, dport=67) / Raw(pkt))
     sendp(frame, iface=a.iface, verbose=False)
     done.wait(a.timeout)
@@ -135,6 +136,8 @@ def main():
     p.add_argument("--relay", help="act as a relay agent with this giaddr")
     p.add_argument("--to", help="the server a relay sends to")
     p.add_argument("--timeout", type=float, default=2)
+    p.add_argument("--ether-dst", default="ff:ff:ff:ff:ff:ff",
+                   help="one server's MAC: the broadcast reaches that server alone")
     a = p.parse_args()
     conf.verb = 0
     xid = random.getrandbits(32)
