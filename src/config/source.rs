@@ -29,6 +29,9 @@ pub struct Section {
 fn strip_comment(line: &str) -> &str {
     // Bytes, not characters: the four that matter are ASCII, and no byte
     // of a multi-byte character is one of them.
+    if !line.bytes().any(|b| b == b'#' || b == b';') {
+        return line;
+    }
     let mut prev_blank = true;
     for (i, &b) in line.as_bytes().iter().enumerate() {
         if (b == b'#' || b == b';') && prev_blank {
