@@ -428,12 +428,12 @@ impl Parser<'_> {
         };
         let mut params = Params::default();
         let mut extra = self.params(s, &mut params, &["ip_address", "comment"]);
-        let ip_address = match extra.remove_with_line("ip_address") {
+        let ip_address = match extra.remove_entry("ip_address") {
             None => None,
-            Some((v, line)) => match value::ip(&v) {
+            Some(e) => match value::ip(&e.value) {
                 Ok(a) => Some(a),
                 Err(m) => {
-                    self.err(line, format!("ip_address: {m}"));
+                    self.err(e.line, format!("ip_address: {m}"));
                     None
                 }
             },
@@ -704,11 +704,13 @@ fn is_fixed_key(name: &str) -> bool {
 #[derive(Default)]
 struct Extra<'e>(Vec<&'e Entry>);
 
-impl Extra<'_> {
-    fn remove_with_line(&mut self, key: &str) -> Option<(String, usize)> {
+impl<'e> Extra<'e> {
+    fn remove_entry(&mut self, key: &str) -> Option<&'e Entry> {
         let i = self.0.iter().position(|e| e.key == key)?;
-        let e = self.0.remove(i);
-        Some((e.value.clone(), e.line))
+        Some(self.0.remove(i))
+    }
+    fn remove_with_line(&mut self, key: &str) -> Option<(String, usize)> {
+        self.remove_entry(key).map(|e| (e.value.clone(), e.line))
     }
     fn remove(&mut self, key: &str) -> Option<String> {
         self.remove_with_line(key).map(|(v, _)| v)
