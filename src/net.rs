@@ -33,7 +33,10 @@ pub struct Datagram {
 /// Datagrams read with one recvmmsg(2): fewer system calls when requests
 /// come faster than they are answered.
 pub struct Batch {
-    bufs: Vec<Vec<u8>>,
+    /// One buffer of `MAX_DATAGRAM` bytes per datagram, end to end: one
+    /// allocation, so large that it is mapped zeroed, never cleared (each
+    /// buffer alone would be memset, at every start under inetd).
+    bufs: Vec<u8>,
     headers: MultiHeaders<SockaddrIn>,
     got: Vec<Datagram>,
 }
@@ -47,8 +50,8 @@ pub const BATCH: usize = 32;
 impl Batch {
     pub fn new(size: usize) -> Batch {
         Batch {
-            // Untouched pages of these cost no memory.
-            bufs: (0..size).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
+            // Untouched pages of it cost no memory.
+            bufs: vec![0u8; size * MAX_DATAGRAM],
             headers: MultiHeaders::preallocate(size, Some(nix::cmsg_space!(libc::in_pktinfo))),
             got: Vec::with_capacity(size),
         }
@@ -58,7 +61,7 @@ impl Batch {
     pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], &Datagram)> {
         self.got
             .iter()
-            .zip(&self.bufs)
+            .zip(self.bufs.chunks(MAX_DATAGRAM))
             .map(|(d, b)| (&b[..d.len.min(b.len())], d))
     }
 
@@ -71,7 +74,7 @@ impl Batch {
     }
 
     pub fn capacity(&self) -> usize {
-        self.bufs.len()
+        self.bufs.len() / MAX_DATAGRAM
     }
 }
 
@@ -135,7 +138,7 @@ impl Socket {
         batch.got.clear();
         let mut iovs: Vec<[IoSliceMut<'_>; 1]> = batch
             .bufs
-            .iter_mut()
+            .chunks_mut(MAX_DATAGRAM)
             .map(|b| [IoSliceMut::new(b)])
             .collect();
         let msgs = match recvmmsg(
@@ -266,8 +269,11 @@ impl Interfaces {
     }
 
     /// The interface with this index, rereading the table when needed.
+    /// Index 0 is no interface (a datagram without IP_PKTINFO, such as
+    /// the one that woke an activated server): no reason to reread.
     pub fn get(&mut self, index: u32) -> Option<&Interface> {
-        if !self.by_index.contains_key(&index) || self.read_at.elapsed() > MAX_AGE {
+        let unknown = index != 0 && !self.by_index.contains_key(&index);
+        if unknown || self.read_at.elapsed() > MAX_AGE {
             if let Ok(fresh) = Interfaces::read() {
                 *self = fresh;
             }

@@ -103,10 +103,13 @@ impl Server {
     }
 
     /// Once root is given up (so the AAS connection is the served user's):
-    /// the start-up line, then in.aasd told and checked.
+    /// the start-up line, and the greeting every connection to in.aasd
+    /// opens with. in.aasd is told and checked in [`Server::run`], once
+    /// the datagrams already queued are answered.
     pub fn start(&mut self, how: &str) {
         self.announce(how);
-        self.tell_aas();
+        self.pins = crosscheck::pinned(&self.config);
+        self.aas.set_greeting(crosscheck::greeting(&self.pins));
     }
 
     /// The start-up line, at every `-D` level (see [`crate::startup`]).
@@ -203,6 +206,15 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut batch = Batch::new(BATCH);
+        // The datagram inetd or systemd started us for is answered before
+        // in.aasd is told the configuration: an answer that needs in.aasd
+        // opens its connection with the greeting, whose RESERVEs in.aasd
+        // handles before the ALLOC, so no pinned address is given out.
+        // That greeting told in.aasd all; otherwise it is told now.
+        self.drain(&mut batch);
+        if !self.aas.connected() {
+            self.tell_aas();
+        }
         let mut last = Instant::now();
         loop {
             if signals::terminated() {

@@ -845,3 +845,69 @@ fn aasadmin_as_an_administrator_uses_it() {
         }
     }
 }
+
+/// Cold start (issue 20): an in.dhcpd that inetd starts answers its first
+/// datagram before it tells in.aasd the configuration. When that answer
+/// needs an address, its connection opens with the greeting, so the pinned
+/// address in the pool is reserved before the allocation: the fresh
+/// in.aasd, which has never heard of it, still gives the next one.
+#[test]
+fn a_fresh_inetd_instance_reserves_pinned_addresses_before_its_first_allocation() {
+    let (net, conf) = inetd_with_a_pin_in_the_pool();
+    let offer = net
+        .probe(
+            &net.ns("cli"),
+            &["cli0", "--mac", "02:77:00:00:00:31", "--broadcast"],
+        )
+        .expect("an OFFER for the dynamic client");
+    assert_eq!(field(&offer, "yiaddr"), "10.77.0.106", "{offer}");
+    assert!(reserved_within(&net, SECS5), "{conf}");
+}
+
+/// Cold start (issue 20): when the datagram that started in.dhcpd needs
+/// no in.aasd (a pinned client), in.aasd is told once it is answered.
+#[test]
+fn a_fresh_inetd_instance_answering_a_pinned_client_tells_in_aasd_after() {
+    let (net, conf) = inetd_with_a_pin_in_the_pool();
+    let offer = net
+        .probe(
+            &net.ns("cli"),
+            &["cli0", "--mac", "02:77:00:00:00:99", "--broadcast"],
+        )
+        .expect("an OFFER for the pinned client");
+    assert_eq!(field(&offer, "yiaddr"), "10.77.0.105", "{offer}");
+    assert!(reserved_within(&net, SECS5), "{conf}");
+}
+
+/// A fresh in.aasd with pool 10.77.0.105-107, and inetd starting in.dhcpd
+/// with 10.77.0.105 pinned to 02:77:00:00:00:99.
+fn inetd_with_a_pin_in_the_pool() -> (Net, String) {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.105-10.77.0.107\n");
+    net.start_aasd("srv", &aconf);
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Near",
+        "[client 02:77:00:00:00:99]\nip_address = 10.77.0.105\n",
+    );
+    settle(&conf);
+    net.start_inetd(&format!("-t 5s -c {conf}"));
+    (net, conf)
+}
+
+/// Whether in.aasd lists 10.77.0.105 reserved for its client within `limit`.
+fn reserved_within(net: &Net, limit: Duration) -> bool {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        let (_, listed) = net.aasadmin(&["list", "state=reserved"]);
+        if listed
+            .lines()
+            .any(|l| l.starts_with("10.77.0.105 ") && l.contains("fixed/1/02:77:00:00:00:99"))
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

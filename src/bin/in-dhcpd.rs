@@ -232,7 +232,18 @@ fn run(opts: Options) -> i32 {
         || config.clients.iter().any(|c| c.ip_address.is_some());
     let aas_socket = (config.server.aas_address.is_none() && needs_aas)
         .then(|| config.server.aas_socket.clone());
-    let aas_group = match &aas_socket {
+    let user = match privilege::target_user(&opts.user) {
+        Ok(u) => u,
+        Err(e) => {
+            log_error!("-u {}: {e}", opts.user);
+            return 1;
+        }
+    };
+    // The default group is looked up only when root is given up: the
+    // lookup loads NSS modules, which costs every start under inetd. A
+    // group named in dhcpd.conf is always checked.
+    let named = config.server.aas_group.is_some();
+    let aas_group = match aas_socket.as_ref().filter(|_| user.is_some() || named) {
         None => None,
         Some(path) => match privilege::socket_group(path, config.server.aas_group.as_deref()) {
             Ok(g) => g,
@@ -256,7 +267,7 @@ fn run(opts: Options) -> i32 {
             return 1;
         }
     };
-    match drop_root(&opts.user, aas_group) {
+    match drop_root(user, &opts.user, aas_group) {
         Err(e) => {
             log_error!("-u {}: {e}", opts.user);
             return 1;
@@ -285,8 +296,12 @@ fn run(opts: Options) -> i32 {
 
 /// With every socket open, become `user`, keeping the AAS socket's group
 /// and the two capabilities still used. Returns whether root was dropped.
-fn drop_root(user: &str, aas_group: Option<nix::unistd::Gid>) -> std::io::Result<bool> {
-    let Some(u) = privilege::target_user(user)? else {
+fn drop_root(
+    target: Option<nix::unistd::User>,
+    user: &str,
+    aas_group: Option<nix::unistd::Gid>,
+) -> std::io::Result<bool> {
+    let Some(u) = target else {
         return Ok(false);
     };
     let groups: Vec<_> = aas_group.into_iter().collect();

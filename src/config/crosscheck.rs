@@ -49,20 +49,46 @@ pub fn client_header(key: &ClientKey) -> String {
 
 /// The name in.aasd holds a pinned address under: one word, `fixed/` and
 /// the client's key.
+/// Built by hand, not with format!: a file of thousands of clients names
+/// them all at every start under inetd.
 pub fn pinned_name(key: &ClientKey) -> String {
-    let name = match key {
-        ClientKey::Hardware { htype, addr } => format!("fixed/{htype}/{}", hex(addr, ":")),
-        ClientKey::Id(id) => format!("fixed/id/{}", hex(id, "")),
-        ClientKey::Opaque(name) => format!("fixed/opaque/{}", hex(name.as_bytes(), "")),
-        ClientKey::Circuit(id) => format!("fixed/circuit/{}", hex(id, "")),
-        ClientKey::Remote(id) => format!("fixed/remote/{}", hex(id, "")),
+    let htype;
+    let (kind, bytes, sep): (&str, &[u8], &str) = match key {
+        ClientKey::Hardware { htype: t, addr } => {
+            htype = t.to_string();
+            (&htype, addr, ":")
+        }
+        ClientKey::Id(id) => ("id", id, ""),
+        ClientKey::Opaque(name) => ("opaque", name.as_bytes(), ""),
+        ClientKey::Circuit(id) => ("circuit", id, ""),
+        ClientKey::Remote(id) => ("remote", id, ""),
     };
-    name.chars().take(255).collect()
+    let mut name = String::with_capacity(7 + kind.len() + 3 * bytes.len());
+    name.push_str("fixed/");
+    name.push_str(kind);
+    name.push('/');
+    push_hex(&mut name, bytes, sep);
+    // All ASCII: 255 bytes are 255 characters.
+    name.truncate(255);
+    name
 }
 
 fn hex(bytes: &[u8], sep: &str) -> String {
-    let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    parts.join(sep)
+    let mut out = String::with_capacity(bytes.len() * (2 + sep.len()));
+    push_hex(&mut out, bytes, sep);
+    out
+}
+
+/// Each byte as two lower-case hex digits, `sep` between them.
+fn push_hex(out: &mut String, bytes: &[u8], sep: &str) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
 }
 
 /// Every pinned address with the name of its client.

@@ -120,7 +120,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
     p.user_options(&sections);
     // Maps, not lists: a file of thousands of clients is read at every
     // start under inetd, and must not cost a comparison per pair.
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(sections.len());
+    p.client_keys.reserve(sections.len());
     for s in &sections {
         if let Some(first) = seen.get(s.header.as_str()) {
             p.err(
@@ -180,21 +181,22 @@ impl Parser<'_> {
         self.value(e, |v| (key.read)(into, v)).is_some()
     }
 
-    /// Each key once per section.
-    fn unique<'e>(&mut self, s: &'e Section) -> Vec<&'e Entry> {
-        let mut out: Vec<&Entry> = Vec::new();
-        for e in &s.entries {
-            if let Some(first) = out.iter().find(|f| f.key == e.key) {
+    /// Each key once per section: a key set again is reported, and left
+    /// out. Nothing is collected (a client's section is one of thousands).
+    fn unique<'e>(&mut self, s: &'e Section) -> impl Iterator<Item = &'e Entry> + 'e {
+        let first_of = |i: usize| s.entries[..i].iter().find(|f| f.key == s.entries[i].key);
+        for (i, e) in s.entries.iter().enumerate() {
+            if let Some(first) = first_of(i) {
                 let msg = format!(
                     "{}: set twice in [{}] (first at line {})",
                     e.key, s.header, first.line
                 );
                 self.err(e.line, msg);
-            } else {
-                out.push(e);
             }
         }
-        out
+        (0..s.entries.len())
+            .filter(move |&i| first_of(i).is_none())
+            .map(|i| &s.entries[i])
     }
 
     fn section(&mut self, s: &Section) {
@@ -380,7 +382,7 @@ impl Parser<'_> {
     }
 
     /// A subnet's limits on new clients (crate::limits).
-    fn limits(&mut self, extra: &mut Extra) -> crate::limits::Limits {
+    fn limits(&mut self, extra: &mut Extra<'_>) -> crate::limits::Limits {
         let mut take = |key: &str| {
             let (v, line) = extra.remove_with_line(key)?;
             match value::whole(&v, 1_000_000) {
@@ -426,12 +428,12 @@ impl Parser<'_> {
         };
         let mut params = Params::default();
         let mut extra = self.params(s, &mut params, &["ip_address", "comment"]);
-        let ip_address = match extra.remove_with_line("ip_address") {
+        let ip_address = match extra.remove_entry("ip_address") {
             None => None,
-            Some((v, line)) => match value::ip(&v) {
+            Some(e) => match value::ip(&e.value) {
                 Ok(a) => Some(a),
                 Err(m) => {
-                    self.err(line, format!("ip_address: {m}"));
+                    self.err(e.line, format!("ip_address: {m}"));
                     None
                 }
             },
@@ -452,12 +454,12 @@ impl Parser<'_> {
     }
 
     /// Options, lease fields and the section's own `extra` keys.
-    fn params(&mut self, s: &Section, params: &mut Params, extra: &[&str]) -> Extra {
+    fn params<'e>(&mut self, s: &'e Section, params: &mut Params, extra: &[&str]) -> Extra<'e> {
         let mut found = Extra::default();
         for e in self.unique(s) {
             let key = e.key.as_str();
             if extra.contains(&key) {
-                found.0.push((e.key.clone(), e.value.clone(), e.line));
+                found.0.push(e);
                 continue;
             }
             if let Some(n) = key.strip_prefix("vendor_option_") {
@@ -637,7 +639,7 @@ impl Parser<'_> {
     fn check_addresses(&mut self) {
         let clients = std::mem::take(&mut self.config.clients);
         let lines = std::mem::take(&mut self.client_lines);
-        let mut owners: HashMap<Ipv4Addr, usize> = HashMap::new();
+        let mut owners: HashMap<Ipv4Addr, usize> = HashMap::with_capacity(clients.len());
         for (i, c) in clients.iter().enumerate() {
             let Some(ip) = c.ip_address else { continue };
             let line = lines.get(i).copied().unwrap_or(0);
@@ -698,15 +700,17 @@ fn is_fixed_key(name: &str) -> bool {
         || name.starts_with("vendor_option_")
 }
 
-/// A section's own keys, with their lines, taken out by name.
+/// A section's own keys, taken out by name with their lines.
 #[derive(Default)]
-struct Extra(Vec<(String, String, usize)>);
+struct Extra<'e>(Vec<&'e Entry>);
 
-impl Extra {
+impl<'e> Extra<'e> {
+    fn remove_entry(&mut self, key: &str) -> Option<&'e Entry> {
+        let i = self.0.iter().position(|e| e.key == key)?;
+        Some(self.0.remove(i))
+    }
     fn remove_with_line(&mut self, key: &str) -> Option<(String, usize)> {
-        let i = self.0.iter().position(|(k, _, _)| k == key)?;
-        let (_, v, line) = self.0.remove(i);
-        Some((v, line))
+        self.remove_entry(key).map(|e| (e.value.clone(), e.line))
     }
     fn remove(&mut self, key: &str) -> Option<String> {
         self.remove_with_line(key).map(|(v, _)| v)

@@ -27,14 +27,44 @@ pub struct Section {
 /// Cut a comment: `#` or `;` at the start or after a space or tab, so that
 /// a value such as `a#b` keeps its `#`.
 fn strip_comment(line: &str) -> &str {
+    // Bytes, not characters: the four that matter are ASCII, and no byte
+    // of a multi-byte character is one of them.
+    if !line.bytes().any(|b| b == b'#' || b == b';') {
+        return line;
+    }
     let mut prev_blank = true;
-    for (i, c) in line.char_indices() {
-        if (c == '#' || c == ';') && prev_blank {
+    for (i, &b) in line.as_bytes().iter().enumerate() {
+        if (b == b'#' || b == b';') && prev_blank {
             return &line[..i];
         }
-        prev_blank = c == ' ' || c == '\t';
+        prev_blank = b == b' ' || b == b'\t';
     }
     line
+}
+
+/// The first control character other than tab, with its byte offset.
+fn control_char(line: &str) -> Option<(usize, char)> {
+    // Most lines are printable ASCII: nothing to decode then.
+    if line
+        .bytes()
+        .all(|b| (b' '..0x7f).contains(&b) || b == b'\t')
+    {
+        return None;
+    }
+    line.char_indices()
+        .find(|(_, c)| c.is_control() && *c != '\t')
+}
+
+/// A section header with each run of blanks made one space.
+fn normalized_header(h: &str) -> String {
+    let mut out = String::with_capacity(h.len());
+    for word in h.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 fn unquote(v: &str) -> &str {
@@ -80,10 +110,7 @@ fn lex_file(
         }
         // A lone carriage return, NUL or escape is no text an editor shows
         // as it is (and INI readers count a lone CR as a line end).
-        if let Some((at, c)) = raw
-            .char_indices()
-            .find(|(_, c)| c.is_control() && *c != '\t')
-        {
+        if let Some((at, c)) = control_char(raw) {
             errors.push(err(
                 line,
                 format!("control character {:?} in column {}", c, at + 1),
@@ -97,7 +124,7 @@ fn lex_file(
         if let Some(rest) = body.strip_prefix('[') {
             match rest.strip_suffix(']') {
                 Some(h) if !h.trim().is_empty() => sections.push(Section {
-                    header: h.split_whitespace().collect::<Vec<_>>().join(" "),
+                    header: normalized_header(h),
                     line,
                     entries: Vec::new(),
                 }),

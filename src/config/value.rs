@@ -301,17 +301,23 @@ pub fn hex(v: &str) -> Result<Vec<u8>> {
 
 /// Colon-separated hex bytes, each one or two digits (a hardware address).
 pub fn hw_addr(v: &str) -> Result<Vec<u8>> {
-    let bytes: std::result::Result<Vec<u8>, ()> = v
-        .split(':')
-        .map(|b| match b.len() {
-            1 | 2 => u8::from_str_radix(b, 16).map_err(|_| ()),
-            _ => Err(()),
-        })
-        .collect();
-    match bytes {
-        Ok(b) if !b.is_empty() && b.len() <= 16 => Ok(b),
-        _ => Err(ValueError::NotHardwareAddress(v.to_string())),
+    // By hand, digit by digit: every [client] header of the file comes
+    // here, at every start under inetd. A `+` may lead a byte, as
+    // u8::from_str_radix lets it.
+    let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+    let mut bytes = Vec::with_capacity(6);
+    for part in v.split(':') {
+        let byte = match *part.as_bytes() {
+            [a] | [b'+', a] => digit(a),
+            [a, b] => digit(a).zip(digit(b)).map(|(hi, lo)| hi << 4 | lo),
+            _ => None,
+        };
+        match byte {
+            Some(b) if bytes.len() < 16 => bytes.push(b),
+            _ => return Err(ValueError::NotHardwareAddress(v.to_string())),
+        }
     }
+    Ok(bytes)
 }
 
 fn text(v: &str) -> Result<Vec<u8>> {
