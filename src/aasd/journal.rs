@@ -23,6 +23,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -107,10 +108,11 @@ fn state_code(s: State) -> u8 {
 
 /// Append one record. Service and client names are cut at 255 bytes (the
 /// protocol allows no longer ones).
-pub fn encode(addr: u32, e: &Entry, out: &mut Vec<u8>) {
-    let svc = &e.service.as_bytes()[..e.service.len().min(255)];
-    let cli = &e.client.as_bytes()[..e.client.len().min(255)];
-    let host = &e.host.as_bytes()[..e.host.len().min(255)];
+pub fn encode<S: AsRef<str>>(addr: u32, e: &Entry<S>, out: &mut Vec<u8>) {
+    let cut = |s: &str| s.len().min(255);
+    let svc = &e.service.as_ref().as_bytes()[..cut(e.service.as_ref())];
+    let cli = &e.client.as_ref().as_bytes()[..cut(e.client.as_ref())];
+    let host = &e.host.as_ref().as_bytes()[..cut(e.host.as_ref())];
     let len = FIXED + 2 + svc.len() + cli.len() + if host.is_empty() { 0 } else { 1 + host.len() };
     out.push(MARK);
     out.extend_from_slice(&(len as u16).to_le_bytes());
@@ -134,7 +136,7 @@ pub fn encode(addr: u32, e: &Entry, out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
-fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
+fn decode_payload(p: &[u8]) -> Option<(u32, Entry<&str>)> {
     let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
     if p.len() < FIXED + 2 {
         return None;
@@ -151,21 +153,28 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
         1 => true,
         _ => return None,
     };
-    let text = |at: usize| -> Option<(String, usize)> {
-        let n = usize::from(*p.get(at)?);
-        let s = p.get(at + 1..at + 1 + n)?;
-        Some((String::from_utf8(s.to_vec()).ok()?, at + 1 + n))
+    // Where each name lies, after its length byte.
+    let name = |at: usize| -> Option<Range<usize>> {
+        let end = at + 1 + usize::from(*p.get(at)?);
+        (end <= p.len()).then_some(at + 1..end)
     };
-    let (service, next) = text(FIXED)?;
-    let (client, next) = text(next)?;
-    let (host, next) = if next == p.len() {
-        (String::new(), next)
-    } else {
-        text(next)?
+    let service = name(FIXED)?;
+    let client = name(service.end)?;
+    let host = match client.end {
+        end if end == p.len() => end..end,
+        end => name(end)?,
     };
-    if next != p.len() {
+    if host.end != p.len() {
         return None;
     }
+    // The names are checked as UTF-8 in one go where they can be (a length
+    // byte below 128 is a character of its own), else one by one.
+    let all = std::str::from_utf8(&p[FIXED..]).ok();
+    let text = |r: Range<usize>| match all.and_then(|s| s.get(r.start - FIXED..r.end - FIXED)) {
+        Some(s) => Some(s),
+        None => std::str::from_utf8(&p[r]).ok(),
+    };
+    let (service, client, host) = (text(service)?, text(client)?, text(host)?);
     let addr = u32::from_le_bytes(p[8..12].try_into().expect("4 bytes"));
     Some((
         addr,
@@ -185,7 +194,7 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
 
 /// The frame starting at `at`, if it is whole and checks out: the record
 /// and the offset after it.
-fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry, usize)> {
+fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry<&str>, usize)> {
     if *bytes.get(at)? != MARK {
         return None;
     }
@@ -213,9 +222,11 @@ pub struct Damage {
     pub len: usize,
 }
 
+/// What a file holds: its good records, their names owned (`Replay`) or
+/// borrowed from the file's bytes (`Replay<&str>`), and its damage.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Replay {
-    pub records: Vec<(u32, Entry)>,
+pub struct Replay<S = String> {
+    pub records: Vec<(u32, Entry<S>)>,
     /// Skipped stretches followed by good records.
     pub holes: Vec<Damage>,
     /// A damaged end: where the good part ends.
@@ -243,6 +254,18 @@ fn cut_short(bytes: &[u8], at: usize) -> bool {
 /// Read every good record of a file's bytes. `None`: no valid header, so
 /// the file is not ours or is unreadable.
 pub fn replay(bytes: &[u8]) -> Option<Replay> {
+    let r = scan(bytes)?;
+    Some(Replay {
+        records: r.records.iter().map(|(a, e)| (*a, e.owned())).collect(),
+        holes: r.holes,
+        torn_at: r.torn_at,
+        short_tail: r.short_tail,
+    })
+}
+
+/// As [`replay`], the names left in `bytes`: start-up copies each only
+/// once, into the database.
+fn scan(bytes: &[u8]) -> Option<Replay<&str>> {
     if bytes.len() < HEADER.len() || &bytes[..HEADER.len()] != HEADER {
         return None;
     }
@@ -368,7 +391,7 @@ fn write_state_file(path: &Path, db: &Db) -> io::Result<u64> {
     let mut buf = Vec::with_capacity(HEADER.len() + db.len() * 48);
     buf.extend_from_slice(HEADER);
     for (a, e) in db.entries() {
-        encode(a, e, &mut buf);
+        encode(a, &e, &mut buf);
     }
     let written = File::create(&tmp).and_then(|mut f| {
         f.write_all(&buf)?;
@@ -428,14 +451,16 @@ pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The newest checkpoint that reads without damage. Damaged ones are
-/// renamed aside, so they are neither used nor counted again.
-fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Vec<(u32, Entry)>)> {
+/// Hand the newest checkpoint that reads without damage to `take`, its
+/// path and records; false if there is none. Damaged ones are renamed
+/// aside, so they are neither used nor counted again.
+fn newest_good_checkpoint(dir: &Path, take: impl FnOnce(&Path, Vec<(u32, Entry<&str>)>)) -> bool {
     for path in checkpoints(dir) {
         let why = match fs::read(&path) {
-            Ok(bytes) => match replay(&bytes) {
+            Ok(bytes) => match scan(&bytes) {
                 Some(r) if r.holes.is_empty() && r.torn_at.is_none() => {
-                    return Some((path, r.records))
+                    take(&path, r.records);
+                    return true;
                 }
                 Some(r) => {
                     let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
@@ -455,7 +480,7 @@ fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Vec<(u32, Entry)>)> {
             path.display()
         );
     }
-    None
+    false
 }
 
 impl Store {
@@ -471,9 +496,11 @@ impl Store {
         remove_temporaries(&cfg);
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
+        // The records borrow their names from the bytes read.
+        let read = fs::read(&path);
         let mut from_log = Vec::new();
-        let need_checkpoint = match fs::read(&path) {
-            Ok(bytes) => match replay(&bytes) {
+        let need_checkpoint = match &read {
+            Ok(bytes) => match scan(bytes) {
                 Some(r) => {
                     for h in &r.holes {
                         log_error!(
@@ -525,19 +552,19 @@ impl Store {
         let log_newest = from_log.iter().map(|(_, e)| e.seq).max().unwrap_or(0);
         if need_checkpoint {
             rewrite = true;
-            if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
+            newest_good_checkpoint(&cfg.checkpoint_dir, |ckpt, records| {
                 log_info!(
                     "recovering from checkpoint {} ({} records)",
                     ckpt.display(),
                     records.len()
                 );
                 load(db, records);
-            }
+            });
         } else if newest_checkpoint_seq(&cfg.checkpoint_dir) > log_newest {
             // The log lost records the checkpoint holds (it is fsynced even
             // when the log is not). A checkpoint may be named after a change
             // that was undone, so only records newer than the log count.
-            if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
+            newest_good_checkpoint(&cfg.checkpoint_dir, |ckpt, records| {
                 let newer = records.iter().filter(|(_, e)| e.seq > log_newest).count();
                 if newer > 0 {
                     log_error!(
@@ -548,11 +575,13 @@ impl Store {
                     load(db, records);
                     rewrite = true;
                 }
-            }
+            });
         }
         // Records in log order; the newest of each address wins over an
         // older checkpoint entry.
         load(db, from_log);
+        drop(read);
+        give_back_free_memory();
         let len = if rewrite {
             write_state_file(&path, db)?
         } else {
@@ -725,6 +754,16 @@ impl Store {
     }
 }
 
+/// Return to the system the pages that start-up's buffers held: freed
+/// between the database's own allocations, glibc would keep them.
+fn give_back_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The database sequence the newest checkpoint is named after; 0 if none.
 fn newest_checkpoint_seq(dir: &Path) -> u64 {
     checkpoints(dir)
@@ -742,7 +781,7 @@ fn checkpoint_seq(path: &Path) -> Option<u64> {
 }
 
 /// Apply records: each address takes the record with the highest sequence.
-fn load(db: &mut Db, records: Vec<(u32, Entry)>) {
+fn load<S: AsRef<str>>(db: &mut Db, records: Vec<(u32, Entry<S>)>) {
     let skipped = db.load(records);
     if skipped > 0 {
         log_info!("{skipped} records name addresses in no pool: dropped");
