@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 
 use clients::Clients;
 use entries::Entries;
+pub use entries::Records;
 
 use crate::aas::lease::{
     Alloc, Filter, Pool, Refusal, Selector, State, Stats, Time, Want, FOREVER,
@@ -269,30 +270,32 @@ impl Db {
     /// held already and earlier records. Records of addresses in no pool
     /// are dropped; returns how many. The maps are built sorted in one
     /// pass, several times faster than [`Db::restore`] one by one.
-    pub fn load<S: AsRef<str>>(&mut self, mut records: Vec<(u32, Entry<S>)>) -> usize {
+    pub fn load<S: AsRef<str>>(&mut self, records: Vec<(u32, Entry<S>)>) -> usize {
+        let mut r = Records::default();
+        for (a, e) in &records {
+            r.push(*a, e);
+        }
+        self.load_records(r)
+    }
+
+    /// As [`Db::load`], the records as a log or checkpoint was read.
+    pub fn load_records(&mut self, records: Records) -> usize {
         if !self.entries.is_empty() {
+            // The entries held first, so a record wins a tie.
             let held = std::mem::take(&mut self.entries);
-            let all = held
-                .iter()
-                .chain(records.iter().map(|(a, e)| (*a, e.view())));
-            return self.load(all.collect());
+            let mut all = Records::default();
+            for (a, e) in held.iter().chain(records.iter()) {
+                all.push(a, &e);
+            }
+            return self.load_records(all);
         }
-        // A log written in address order (a compacted one, a checkpoint)
-        // has one record an address, in order: nothing to sort.
-        if !records.windows(2).all(|w| w[0].0 < w[1].0) {
-            // Newest first within each address (the later of equal seqs, by
-            // reversing before a stable sort), then keep each address's first.
-            records.reverse();
-            records.sort_by_key(|(a, e)| (*a, std::cmp::Reverse(e.seq)));
-            records.dedup_by_key(|(a, _)| *a);
-        }
-        let before = records.len();
-        records.retain(|(a, _)| self.pool_of(*a).is_some());
-        self.seq = records.iter().map(|(_, e)| e.seq).fold(self.seq, u64::max);
-        self.entries = Entries::from_sorted(&records);
-        drop(records);
+        let owner = &self.owner;
+        let (entries, dropped, seq) =
+            Entries::from_records(records, |a| pool_in(owner, a).is_some());
+        self.entries = entries;
+        self.seq = self.seq.max(seq);
         self.reindex();
-        before - self.entries.len()
+        dropped
     }
 
     /// Rebuild every index from the entries.

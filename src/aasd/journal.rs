@@ -29,7 +29,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::db::{Db, Entry};
+use super::db::{Db, Entry, Records};
 
 use crate::aas::lease::State;
 use crate::{log_detail, log_error, log_info};
@@ -222,11 +222,9 @@ pub struct Damage {
     pub len: usize,
 }
 
-/// What a file holds: its good records, their names owned (`Replay`) or
-/// borrowed from the file's bytes (`Replay<&str>`), and its damage.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Replay<S = String> {
-    pub records: Vec<(u32, Entry<S>)>,
+pub struct Replay {
+    pub records: Vec<(u32, Entry)>,
     /// Skipped stretches followed by good records.
     pub holes: Vec<Damage>,
     /// A damaged end: where the good part ends.
@@ -254,18 +252,15 @@ fn cut_short(bytes: &[u8], at: usize) -> bool {
 /// Read every good record of a file's bytes. `None`: no valid header, so
 /// the file is not ours or is unreadable.
 pub fn replay(bytes: &[u8]) -> Option<Replay> {
-    let r = scan(bytes)?;
-    Some(Replay {
-        records: r.records.iter().map(|(a, e)| (*a, e.owned())).collect(),
-        holes: r.holes,
-        torn_at: r.torn_at,
-        short_tail: r.short_tail,
-    })
+    let mut records = Vec::new();
+    let r = scan(bytes, |a, e| records.push((a, e.owned())))?;
+    Some(Replay { records, ..r })
 }
 
-/// As [`replay`], the names left in `bytes`: start-up copies each only
-/// once, into the database.
-fn scan(bytes: &[u8]) -> Option<Replay<&str>> {
+/// As [`replay`], but each record goes to `take` as it is read, its names
+/// borrowed from `bytes`, and the records of the answer stay empty:
+/// start-up copies a record's names only once, into the database.
+fn scan<'a>(bytes: &'a [u8], mut take: impl FnMut(u32, Entry<&'a str>)) -> Option<Replay> {
     if bytes.len() < HEADER.len() || &bytes[..HEADER.len()] != HEADER {
         return None;
     }
@@ -273,7 +268,7 @@ fn scan(bytes: &[u8]) -> Option<Replay<&str>> {
     let mut at = HEADER.len();
     while at < bytes.len() {
         if let Some((addr, e, next)) = frame_at(bytes, at) {
-            r.records.push((addr, e));
+            take(addr, e);
             at = next;
             continue;
         }
@@ -451,16 +446,15 @@ pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Hand the newest checkpoint that reads without damage to `take`, its
-/// path and records; false if there is none. Damaged ones are renamed
-/// aside, so they are neither used nor counted again.
-fn newest_good_checkpoint(dir: &Path, take: impl FnOnce(&Path, Vec<(u32, Entry<&str>)>)) -> bool {
+/// The newest checkpoint that reads without damage. Damaged ones are
+/// renamed aside, so they are neither used nor counted again.
+fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Records)> {
     for path in checkpoints(dir) {
+        let mut records = Records::default();
         let why = match fs::read(&path) {
-            Ok(bytes) => match scan(&bytes) {
+            Ok(bytes) => match scan(&bytes, |a, e| records.push(a, &e)) {
                 Some(r) if r.holes.is_empty() && r.torn_at.is_none() => {
-                    take(&path, r.records);
-                    return true;
+                    return Some((path, records))
                 }
                 Some(r) => {
                     let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
@@ -480,7 +474,7 @@ fn newest_good_checkpoint(dir: &Path, take: impl FnOnce(&Path, Vec<(u32, Entry<&
             path.display()
         );
     }
-    false
+    None
 }
 
 impl Store {
@@ -496,11 +490,13 @@ impl Store {
         remove_temporaries(&cfg);
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
-        // The records borrow their names from the bytes read.
-        let read = fs::read(&path);
-        let mut from_log = Vec::new();
-        let need_checkpoint = match &read {
-            Ok(bytes) => match scan(bytes) {
+        let mut from_log = Records::default();
+        let mut log_newest = 0;
+        let need_checkpoint = match fs::read(&path) {
+            Ok(bytes) => match scan(&bytes, |a, e| {
+                log_newest = log_newest.max(e.seq);
+                from_log.push(a, &e);
+            }) {
                 Some(r) => {
                     for h in &r.holes {
                         log_error!(
@@ -528,7 +524,6 @@ impl Store {
                     if rewrite || !r.holes.is_empty() {
                         keep_aside(&path);
                     }
-                    from_log = r.records;
                     !r.holes.is_empty() || corrupt_end
                 }
                 // Emptied (truncated by a crash or by hand): as if lost.
@@ -549,23 +544,22 @@ impl Store {
                 true
             }
         };
-        let log_newest = from_log.iter().map(|(_, e)| e.seq).max().unwrap_or(0);
         if need_checkpoint {
             rewrite = true;
-            newest_good_checkpoint(&cfg.checkpoint_dir, |ckpt, records| {
+            if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
                 log_info!(
                     "recovering from checkpoint {} ({} records)",
                     ckpt.display(),
                     records.len()
                 );
                 load(db, records);
-            });
+            }
         } else if newest_checkpoint_seq(&cfg.checkpoint_dir) > log_newest {
             // The log lost records the checkpoint holds (it is fsynced even
             // when the log is not). A checkpoint may be named after a change
             // that was undone, so only records newer than the log count.
-            newest_good_checkpoint(&cfg.checkpoint_dir, |ckpt, records| {
-                let newer = records.iter().filter(|(_, e)| e.seq > log_newest).count();
+            if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
+                let newer = records.newer_than(log_newest);
                 if newer > 0 {
                     log_error!(
                         "{}: ends before checkpoint {} ({newer} newer records): merging it",
@@ -575,12 +569,11 @@ impl Store {
                     load(db, records);
                     rewrite = true;
                 }
-            });
+            }
         }
         // Records in log order; the newest of each address wins over an
         // older checkpoint entry.
         load(db, from_log);
-        drop(read);
         give_back_free_memory();
         let len = if rewrite {
             write_state_file(&path, db)?
@@ -781,8 +774,8 @@ fn checkpoint_seq(path: &Path) -> Option<u64> {
 }
 
 /// Apply records: each address takes the record with the highest sequence.
-fn load<S: AsRef<str>>(db: &mut Db, records: Vec<(u32, Entry<S>)>) {
-    let skipped = db.load(records);
+fn load(db: &mut Db, records: Records) {
+    let skipped = db.load_records(records);
     if skipped > 0 {
         log_info!("{skipped} records name addresses in no pool: dropped");
     }

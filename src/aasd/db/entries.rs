@@ -32,9 +32,117 @@ struct Slot {
 }
 
 impl Slot {
+    /// The slot of an entry whose names are at `names`; `None` if its
+    /// times do not fit.
+    fn of<S>(e: &Entry<S>, (names, lens): (u32, [u16; 3])) -> Option<Slot> {
+        Some(Slot {
+            seq: e.seq,
+            times: [narrow(e.reserved)?, narrow(e.end)?, narrow(e.released)?],
+            names,
+            lens,
+            state: e.state,
+            disabled: e.disabled,
+        })
+    }
+
+    /// The slot of an entry whose times are kept elsewhere, under `at`.
+    fn wide<S>(e: &Entry<S>, (names, lens): (u32, [u16; 3]), at: u32) -> Slot {
+        Slot {
+            seq: e.seq,
+            times: [WIDE, at, 0],
+            names,
+            lens,
+            state: e.state,
+            disabled: e.disabled,
+        }
+    }
+
+    fn widened(&self) -> [Time; 3] {
+        self.times.map(widen)
+    }
+
     fn names_len(&self) -> usize {
         self.lens.iter().map(|&l| usize::from(l)).sum()
     }
+
+    fn names_in<'a>(&self, names: &'a str) -> [&'a str; 3] {
+        let a = self.names as usize;
+        let b = a + usize::from(self.lens[0]);
+        let c = b + usize::from(self.lens[1]);
+        let d = c + usize::from(self.lens[2]);
+        [&names[a..b], &names[b..c], &names[c..d]]
+    }
+
+    fn view<'a>(&self, names: &'a str, [reserved, end, released]: [Time; 3]) -> Entry<&'a str> {
+        let [service, client, host] = self.names_in(names);
+        Entry {
+            state: self.state,
+            disabled: self.disabled,
+            service,
+            client,
+            host,
+            reserved,
+            end,
+            released,
+            seq: self.seq,
+        }
+    }
+}
+
+/// Records read from a log or a checkpoint, in the file's order, each
+/// kept as an entry is: start-up copies a record's names only once.
+#[derive(Default)]
+pub struct Records {
+    slots: Vec<(u32, Slot)>,
+    names: String,
+    /// The times of slots marked [`WIDE`], at the index in their times.
+    wide: Vec<[Time; 3]>,
+}
+
+impl Records {
+    pub fn push<S: AsRef<str>>(&mut self, addr: u32, e: &Entry<S>) {
+        let names = push_names(&mut self.names, e);
+        let slot = Slot::of(e, names).unwrap_or_else(|| {
+            self.wide.push([e.reserved, e.end, e.released]);
+            Slot::wide(e, names, (self.wide.len() - 1) as u32)
+        });
+        self.slots.push((addr, slot));
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// How many records are of a change after `seq`.
+    pub fn newer_than(&self, seq: u64) -> usize {
+        self.slots.iter().filter(|(_, s)| s.seq > seq).count()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Entry<&str>)> {
+        self.slots.iter().map(|(a, s)| {
+            let times = match s.times[0] {
+                WIDE => self.wide[s.times[1] as usize],
+                _ => s.widened(),
+            };
+            (*a, s.view(&self.names, times))
+        })
+    }
+}
+
+/// Append an entry's names: where they start, and their lengths.
+fn push_names<S: AsRef<str>>(to: &mut String, e: &Entry<S>) -> (u32, [u16; 3]) {
+    let at = u32::try_from(to.len()).expect("names of entries beyond 4 GiB");
+    let mut lens = [0; 3];
+    for (len, name) in lens.iter_mut().zip([&e.service, &e.client, &e.host]) {
+        let name = cut(name.as_ref());
+        to.push_str(name);
+        *len = name.len() as u16;
+    }
+    (at, lens)
 }
 
 /// Entries by address, in address order.
@@ -74,28 +182,48 @@ fn cut(s: &str) -> &str {
 }
 
 impl Entries {
-    /// Built from entries sorted by address, one each: the names are
-    /// written in one string of the size they need, the map in one pass.
-    pub fn from_sorted<S: AsRef<str>>(records: &[(u32, Entry<S>)]) -> Entries {
-        let size = records
-            .iter()
-            .map(|(_, e)| {
-                e.service.as_ref().len() + e.client.as_ref().len() + e.host.as_ref().len()
-            })
-            .sum();
+    /// The newest record of each address (highest seq; the later one of
+    /// equal seqs) for which `keep` holds: the entries, how many addresses
+    /// were not kept, and the highest seq kept. The records' names become
+    /// the entries' names, their slots the map's.
+    pub fn from_records(r: Records, keep: impl Fn(u32) -> bool) -> (Entries, usize, u64) {
+        let Records {
+            mut slots,
+            mut names,
+            wide: wide_times,
+        } = r;
+        // A file written in address order (a compacted log, a checkpoint)
+        // has one record an address, in order: nothing to sort.
+        if !slots.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Newest first within each address (the later of equal seqs, by
+            // reversing before a stable sort), then keep each address's first.
+            slots.reverse();
+            slots.sort_by_key(|(a, s)| (*a, std::cmp::Reverse(s.seq)));
+            slots.dedup_by_key(|(a, _)| *a);
+        }
+        let before = slots.len();
+        slots.retain(|(a, _)| keep(*a));
+        let (mut live, mut seq) = (0, 0);
+        let mut wide = HashMap::new();
+        for (a, s) in &slots {
+            live += s.names_len();
+            seq = seq.max(s.seq);
+            if s.times[0] == WIDE {
+                wide.insert(*a, wide_times[s.times[1] as usize]);
+            }
+        }
+        names.shrink_to_fit();
         let mut t = Entries {
-            names: String::with_capacity(size),
-            ..Entries::default()
+            dead: names.len() - live,
+            names,
+            wide,
+            slots: slots.into_iter().collect(),
         };
-        let slots: Vec<(u32, Slot)> = records
-            .iter()
-            .map(|(a, e)| {
-                let names = t.push_names(e);
-                (*a, t.slot(*a, e, names))
-            })
-            .collect();
-        t.slots = slots.into_iter().collect();
-        t
+        if t.dead >= COMPACT_AT && t.dead * 2 > t.names.len() {
+            t.compact_names();
+        }
+        let dropped = before - t.len();
+        (t, dropped, seq)
     }
 
     pub fn len(&self) -> usize {
@@ -162,60 +290,26 @@ impl Entries {
     }
 
     fn view(&self, addr: u32, s: &Slot) -> Entry<&str> {
-        let [reserved, end, released] = match s.times {
-            [WIDE, ..] => self.wide[&addr],
-            [r, e, f] => [widen(r), widen(e), widen(f)],
+        let times = match s.times[0] {
+            WIDE => self.wide[&addr],
+            _ => s.widened(),
         };
-        let [service, client, host] = self.names_of(s);
-        Entry {
-            state: s.state,
-            disabled: s.disabled,
-            service,
-            client,
-            host,
-            reserved,
-            end,
-            released,
-            seq: s.seq,
-        }
+        s.view(&self.names, times)
     }
 
     fn names_of(&self, s: &Slot) -> [&str; 3] {
-        let a = s.names as usize;
-        let b = a + usize::from(s.lens[0]);
-        let c = b + usize::from(s.lens[1]);
-        let d = c + usize::from(s.lens[2]);
-        [&self.names[a..b], &self.names[b..c], &self.names[c..d]]
+        s.names_in(&self.names)
     }
 
-    /// Append an entry's names: where they start, and their lengths.
     fn push_names<S: AsRef<str>>(&mut self, e: &Entry<S>) -> (u32, [u16; 3]) {
-        let at = u32::try_from(self.names.len()).expect("names of entries beyond 4 GiB");
-        let mut lens = [0; 3];
-        for (len, name) in lens.iter_mut().zip([&e.service, &e.client, &e.host]) {
-            let name = cut(name.as_ref());
-            self.names.push_str(name);
-            *len = name.len() as u16;
-        }
-        (at, lens)
+        push_names(&mut self.names, e)
     }
 
-    fn slot<S>(&mut self, addr: u32, e: &Entry<S>, (names, lens): (u32, [u16; 3])) -> Slot {
-        let times = match (narrow(e.reserved), narrow(e.end), narrow(e.released)) {
-            (Some(r), Some(e), Some(f)) => [r, e, f],
-            _ => {
-                self.wide.insert(addr, [e.reserved, e.end, e.released]);
-                [WIDE; 3]
-            }
-        };
-        Slot {
-            seq: e.seq,
-            times,
-            names,
-            lens,
-            state: e.state,
-            disabled: e.disabled,
-        }
+    fn slot<S>(&mut self, addr: u32, e: &Entry<S>, names: (u32, [u16; 3])) -> Slot {
+        Slot::of(e, names).unwrap_or_else(|| {
+            self.wide.insert(addr, [e.reserved, e.end, e.released]);
+            Slot::wide(e, names, 0)
+        })
     }
 
     /// Write the names in use to a new string, dropping replaced ones.
@@ -301,11 +395,16 @@ mod tests {
     }
 
     #[test]
-    fn from_sorted_equals_insert_one_by_one() {
+    fn from_records_equals_insert_one_by_one() {
         let records: Vec<(u32, Entry)> = (0..100)
             .map(|a| (a * 3, entry(&format!("c{a}"), "", 200 + u64::from(a))))
             .collect();
-        let bulk = Entries::from_sorted(&records);
+        let mut r = Records::default();
+        for (a, e) in &records {
+            r.push(*a, e);
+        }
+        let (bulk, dropped, seq) = Entries::from_records(r, |_| true);
+        assert_eq!((dropped, seq), (0, 7));
         let mut one = Entries::default();
         for (a, e) in &records {
             one.insert(*a, e);
