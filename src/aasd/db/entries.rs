@@ -11,7 +11,8 @@ use crate::aas::lease::{State, Time, FOREVER};
 
 /// A stored time standing for [`FOREVER`].
 const NEVER: u32 = u32::MAX;
-/// The slot's times did not fit in 32 bits: all three are in `Entries::wide`.
+/// The slot's times did not fit in 32 bits: all three are kept aside, in
+/// `Entries::wide` by address, in `Records::wide` at the index after it.
 const WIDE: u32 = u32::MAX - 1;
 /// Replaced names are rewritten out once there are this many bytes of
 /// them, and more of them than of names in use.
@@ -58,7 +59,8 @@ impl Slot {
     }
 
     fn widened(&self) -> [Time; 3] {
-        self.times.map(widen)
+        let [r, e, f] = self.times;
+        [widen(r), widen(e), widen(f)]
     }
 
     fn names_len(&self) -> usize {
