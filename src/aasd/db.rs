@@ -7,28 +7,34 @@
 //!
 //! Time is passed in (unix seconds), never read here, so tests control it.
 
-use std::collections::hash_map::Entry as Slot;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+mod clients;
+mod entries;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+
+use clients::Clients;
+use entries::Entries;
+pub use entries::Records;
 
 use crate::aas::lease::{
     Alloc, Filter, Pool, Refusal, Selector, State, Stats, Time, Want, FOREVER,
 };
 
-/// What the database knows about one address.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+/// What the database knows about one address. An `Entry` owns its names;
+/// an `Entry<&str>` borrows them, from the database or from a log's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<S = String> {
     pub state: State,
     /// Never allocated; a lease held when disabled is not renewed.
     pub disabled: bool,
     /// The requester that holds or last held it (`dhcp`, `ppp`, ...).
-    pub service: String,
+    pub service: S,
     /// The client that holds or last held it, as the requester names it.
-    pub client: String,
+    pub client: S,
     /// That client's host name, as the requester sent it (`host=`; empty
     /// if none).
-    pub host: String,
+    pub host: S,
     /// When the current holder got it.
     pub reserved: Time,
     /// When the reservation, lease or decline ends ([`FOREVER`] = never).
@@ -54,7 +60,9 @@ impl Entry {
             seq: 0,
         }
     }
+}
 
+impl<S: AsRef<str>> Entry<S> {
     /// The state at `now`: a reservation, lease or decline past its end is free.
     pub fn state_at(&self, now: Time) -> State {
         if self.state != State::Free && self.end <= now {
@@ -65,9 +73,42 @@ impl Entry {
     }
 
     fn held_by(&self, service: &str, client: &str, now: Time) -> bool {
-        matches!(self.state_at(now), State::Offered | State::Leased)
-            && self.service == service
-            && self.client == client
+        matches!(self.state_at(now), State::Offered | State::Leased) && self.names(service, client)
+    }
+
+    /// Whether it is the entry of this client of this service.
+    fn names(&self, service: &str, client: &str) -> bool {
+        self.service.as_ref() == service && self.client.as_ref() == client
+    }
+
+    /// The same entry, its names borrowed.
+    pub fn view(&self) -> Entry<&str> {
+        Entry {
+            state: self.state,
+            disabled: self.disabled,
+            service: self.service.as_ref(),
+            client: self.client.as_ref(),
+            host: self.host.as_ref(),
+            reserved: self.reserved,
+            end: self.end,
+            released: self.released,
+            seq: self.seq,
+        }
+    }
+
+    /// The same entry with names of its own.
+    pub fn owned(&self) -> Entry {
+        Entry {
+            state: self.state,
+            disabled: self.disabled,
+            service: self.service.as_ref().to_string(),
+            client: self.client.as_ref().to_string(),
+            host: self.host.as_ref().to_string(),
+            reserved: self.reserved,
+            end: self.end,
+            released: self.released,
+            seq: self.seq,
+        }
     }
 }
 
@@ -114,14 +155,13 @@ struct PoolIndex {
 
 pub struct Db {
     pools: Vec<Pool>,
-    /// Range start -> (range end, pool index).
-    owner: BTreeMap<u32, (u32, usize)>,
-    entries: BTreeMap<u32, Entry>,
+    /// (range start, range end, pool index), by start.
+    owner: Vec<(u32, u32, usize)>,
+    entries: Entries,
     index: Vec<PoolIndex>,
-    /// Hash of (pool, service, client) -> the address the client holds or
-    /// last held. Every lookup checks the entry's names, so a collision
-    /// costs a client its previous address, never another's.
-    by_client: HashMap<u64, u32, BuildHasherDefault<Identity>>,
+    /// (pool, service, client) -> the address the client holds or last
+    /// held: the last entry put with those names, while it has them.
+    by_client: Clients,
     seq: u64,
     /// Addresses never allocated to anyone but their reserving client.
     /// Kept in memory only, not in the log: requesters send theirs again
@@ -132,19 +172,17 @@ pub struct Db {
 impl Db {
     /// Pools must not overlap (the configuration checks it).
     pub fn new(pools: Vec<Pool>) -> Db {
-        let mut owner = BTreeMap::new();
-        for (i, p) in pools.iter().enumerate() {
-            for &(a, b) in &p.ranges {
-                owner.insert(a, (b, i));
-            }
-        }
+        let mut owner: Vec<_> = (pools.iter().enumerate())
+            .flat_map(|(i, p)| p.ranges.iter().map(move |&(a, b)| (a, b, i)))
+            .collect();
+        owner.sort_unstable();
         let index = pools.iter().map(|_| PoolIndex::default()).collect();
         Db {
             pools,
             owner,
-            entries: BTreeMap::new(),
+            entries: Entries::default(),
             index,
-            by_client: HashMap::default(),
+            by_client: Clients::default(),
             seq: 0,
             reserved: BTreeMap::new(),
         }
@@ -174,17 +212,27 @@ impl Db {
     }
 
     /// Every entry, in address order: what compaction and checkpoints write.
-    pub fn entries(&self) -> impl Iterator<Item = (u32, &Entry)> {
-        self.entries.iter().map(|(a, e)| (*a, e))
+    pub fn entries(&self) -> impl Iterator<Item = (u32, Entry<&str>)> {
+        self.entries.iter()
     }
 
-    pub fn get(&self, addr: u32) -> Option<&Entry> {
-        self.entries.get(&addr)
+    /// A copy of the entry of `addr`.
+    pub fn get(&self, addr: u32) -> Option<Entry> {
+        self.entries.get(addr).map(|e| e.owned())
+    }
+
+    /// The entry of `addr`, its names borrowed.
+    pub fn view(&self, addr: u32) -> Option<Entry<&str>> {
+        self.entries.get(addr)
+    }
+
+    /// The entry of `addr`, which the indexes name.
+    fn at(&self, addr: u32) -> Entry<&str> {
+        self.entries.get(addr).expect("an entry the indexes name")
     }
 
     pub fn pool_of(&self, addr: u32) -> Option<usize> {
-        let (_, &(end, pool)) = self.owner.range(..=addr).next_back()?;
-        (addr <= end).then_some(pool)
+        pool_in(&self.owner, addr)
     }
 
     fn pool_named(&self, name: &str) -> Result<usize, Refusal> {
@@ -213,7 +261,7 @@ impl Db {
             return false;
         }
         self.seq = self.seq.max(e.seq);
-        self.put(addr, Some(e));
+        self.put(addr, Some(&e));
         true
     }
 
@@ -222,22 +270,32 @@ impl Db {
     /// held already and earlier records. Records of addresses in no pool
     /// are dropped; returns how many. The maps are built sorted in one
     /// pass, several times faster than [`Db::restore`] one by one.
-    pub fn load(&mut self, records: Vec<(u32, Entry)>) -> usize {
-        let mut all = records;
-        if !self.entries.is_empty() {
-            all.splice(0..0, std::mem::take(&mut self.entries));
+    pub fn load<S: AsRef<str>>(&mut self, records: Vec<(u32, Entry<S>)>) -> usize {
+        let mut r = Records::default();
+        for (a, e) in &records {
+            r.push(*a, e);
         }
-        // Newest first within each address (the later of equal seqs, by
-        // reversing before a stable sort), then keep each address's first.
-        all.reverse();
-        all.sort_by_key(|(a, e)| (*a, std::cmp::Reverse(e.seq)));
-        all.dedup_by_key(|(a, _)| *a);
-        let before = all.len();
-        all.retain(|(a, _)| self.pool_of(*a).is_some());
-        self.seq = all.iter().map(|(_, e)| e.seq).fold(self.seq, u64::max);
-        self.entries = all.into_iter().collect();
+        self.load_records(r)
+    }
+
+    /// As [`Db::load`], the records as a log or checkpoint was read.
+    pub fn load_records(&mut self, records: Records) -> usize {
+        if !self.entries.is_empty() {
+            // The entries held first, so a record wins a tie.
+            let held = std::mem::take(&mut self.entries);
+            let mut all = Records::default();
+            for (a, e) in held.iter().chain(records.iter()) {
+                all.push(a, &e);
+            }
+            return self.load_records(all);
+        }
+        let owner = &self.owner;
+        let (entries, dropped, seq) =
+            Entries::from_records(records, |a| pool_in(owner, a).is_some());
+        self.entries = entries;
+        self.seq = self.seq.max(seq);
         self.reindex();
-        before - self.entries.len()
+        dropped
     }
 
     /// Rebuild every index from the entries.
@@ -247,11 +305,10 @@ impl Db {
         let mut timed: Vec<Vec<(Time, u32)>> = vec![Vec::new(); n];
         let mut declines: Vec<Vec<(Time, u32)>> = vec![Vec::new(); n];
         let mut index: Vec<PoolIndex> = (0..n).map(|_| PoolIndex::default()).collect();
-        self.by_client.clear();
-        self.by_client.reserve(self.entries.len());
-        for (&addr, e) in &self.entries {
+        let mut by_client = Clients::with_capacity(self.entries.len());
+        for (addr, e) in self.entries.iter() {
             let p = self.pool_of(addr).expect("entries lie in pools");
-            *count(&mut index[p], e) += 1;
+            *count(&mut index[p], &e) += 1;
             if e.state == State::Free {
                 if !e.disabled {
                     free[p].push((e.released, addr));
@@ -264,15 +321,13 @@ impl Db {
             }
             if !e.client.is_empty() {
                 // The client's newest address, as put() in log order leaves it.
-                match self.by_client.entry(client_hash(p, &e.service, &e.client)) {
-                    Slot::Vacant(v) => {
-                        v.insert(addr);
-                    }
-                    Slot::Occupied(mut o) => {
-                        if self.entries[o.get()].seq < e.seq {
-                            o.insert(addr);
-                        }
-                    }
+                let hash = clients::hash(p, e.service, e.client);
+                let is_key = |a| self.has_key(a, p, e.service, e.client);
+                if by_client
+                    .get(hash, is_key)
+                    .is_none_or(|a| self.at(a).seq < e.seq)
+                {
+                    by_client.set(hash, addr, is_key);
                 }
             }
         }
@@ -283,21 +338,34 @@ impl Db {
             ix.exhausted_logged = self.index[p].exhausted_logged;
         }
         self.index = index;
+        self.by_client = by_client;
+    }
+
+    /// Whether the entry of `addr` is one of this client's in pool `p`.
+    fn has_key(&self, addr: u32, p: usize, service: &str, client: &str) -> bool {
+        has_key(&self.owner, &self.entries, addr, p, service, client)
     }
 
     /// The only way entries change, so the indexes always agree with them.
-    fn put(&mut self, addr: u32, new: Option<Entry>) {
+    fn put<S: AsRef<str>>(&mut self, addr: u32, new: Option<&Entry<S>>) {
         let p = self.pool_of(addr).expect("entries lie in pools");
-        if let Some(old) = self.entries.remove(&addr) {
+        if let Some(old) = self.entries.get(addr) {
             let ix = &mut self.index[p];
             ix.free.remove(&(old.released, addr));
             ix.timed.remove(&(old.end, addr));
             ix.declines.remove(&(old.reserved, addr));
             *count(ix, &old) -= 1;
+            if !old.client.is_empty() {
+                self.by_client
+                    .remove(clients::hash(p, old.service, old.client), addr);
+            }
         }
-        let Some(e) = new else { return };
+        let Some(e) = new else {
+            self.entries.remove(addr);
+            return;
+        };
         let ix = &mut self.index[p];
-        *count(ix, &e) += 1;
+        *count(ix, e) += 1;
         if e.state == State::Free {
             if !e.disabled {
                 ix.free.insert((e.released, addr));
@@ -308,19 +376,23 @@ impl Db {
         if e.state == State::Declined {
             ix.declines.insert((e.reserved, addr));
         }
-        if !e.client.is_empty() {
-            self.by_client
-                .insert(client_hash(p, &e.service, &e.client), addr);
-        }
         self.entries.insert(addr, e);
+        let (service, client) = (e.service.as_ref(), e.client.as_ref());
+        if !client.is_empty() {
+            let (owner, entries) = (&self.owner, &self.entries);
+            self.by_client
+                .set(clients::hash(p, service, client), addr, |a| {
+                    has_key(owner, entries, a, p, service, client)
+                });
+        }
     }
 
     /// Change an entry and record the change.
     fn change(&mut self, addr: u32, mut after: Entry, out: &mut Vec<Change>) {
         self.seq += 1;
         after.seq = self.seq;
-        let before = self.entries.get(&addr).cloned();
-        self.put(addr, Some(after.clone()));
+        let before = self.get(addr);
+        self.put(addr, Some(&after));
         out.push(Change {
             addr,
             before,
@@ -331,7 +403,7 @@ impl Db {
     /// Put back what `changes` replaced, newest first (a failed log write).
     pub fn undo(&mut self, changes: &[Change]) {
         for c in changes.iter().rev() {
-            self.put(c.addr, c.before.clone());
+            self.put(c.addr, c.before.as_ref());
         }
     }
 
@@ -343,44 +415,36 @@ impl Db {
                 if end > now {
                     break;
                 }
-                let mut e = self.entries[&addr].clone();
+                let mut e = self.at(addr).owned();
                 e.state = State::Free;
                 e.released = end;
                 if e.client.is_empty() {
                     e.service.clear();
                 }
-                self.put(addr, Some(e));
+                self.put(addr, Some(&e));
             }
         }
     }
 
     /// The address this client holds now in pool `p`, if any.
     fn held(&self, p: usize, service: &str, client: &str, now: Time) -> Option<u32> {
-        let addr = *self.by_client.get(&client_hash(p, service, client))?;
-        // No entry: the allocation that set the key was undone.
-        self.entries
-            .get(&addr)?
-            .held_by(service, client, now)
-            .then_some(addr)
+        let addr = self.recorded(p, service, client)?;
+        self.at(addr).held_by(service, client, now).then_some(addr)
     }
 
     /// The address this client holds, or held last if nobody has had it
     /// since (its entry still names the client).
     fn recorded(&self, p: usize, service: &str, client: &str) -> Option<u32> {
-        let addr = *self.by_client.get(&client_hash(p, service, client))?;
-        let e = self.entries.get(&addr)?;
-        (e.service == service && e.client == client).then_some(addr)
+        self.by_client.get(clients::hash(p, service, client), |a| {
+            self.has_key(a, p, service, client)
+        })
     }
 
     /// The address this client held last, if it is free and usable now.
     fn previous(&self, p: usize, service: &str, client: &str) -> Option<u32> {
-        let addr = *self.by_client.get(&client_hash(p, service, client))?;
-        let e = self.entries.get(&addr)?;
-        (e.state == State::Free
-            && !e.disabled
-            && !self.reserved.contains_key(&addr)
-            && e.service == service
-            && e.client == client)
+        let addr = self.recorded(p, service, client)?;
+        let e = self.at(addr);
+        (e.state == State::Free && !e.disabled && !self.reserved.contains_key(&addr))
             .then_some(addr)
     }
 
@@ -388,7 +452,7 @@ impl Db {
         if self.reserved.contains_key(&addr) {
             return false;
         }
-        match self.entries.get(&addr) {
+        match self.entries.get(addr) {
             None => true,
             Some(e) => !e.disabled && e.state_at(now) == State::Free,
         }
@@ -402,7 +466,7 @@ impl Db {
             let addr = self.nth(p, self.index[p].cursor);
             // A reserved one is passed for good: unreserve() puts it among
             // the free ones.
-            if !self.entries.contains_key(&addr) && !self.reserved.contains_key(&addr) {
+            if !self.entries.contains(addr) && !self.reserved.contains_key(&addr) {
                 return Some(addr);
             }
             self.index[p].cursor += 1;
@@ -428,7 +492,7 @@ impl Db {
             if self.pool_of(addr) != Some(p) || self.reserved.contains_key(&addr) {
                 continue;
             }
-            match self.entries.get(&addr) {
+            match self.entries.get(addr) {
                 None => return Some(addr),
                 Some(e)
                     if e.state == State::Free
@@ -459,7 +523,7 @@ impl Db {
                 .held(p, &req.service, alias, now)
                 .or_else(|| self.previous(p, &req.service, alias));
             if let Some(a) = theirs.filter(|_| !own) {
-                let mut e = self.entries[&a].clone();
+                let mut e = self.at(a).owned();
                 e.client = req.client.clone();
                 self.change(a, e, &mut renamed);
             }
@@ -496,7 +560,7 @@ impl Db {
                 if self.pool_of(a) != Some(p) {
                     return Err(Refusal::NotInPool(Ipv4Addr::from(a)));
                 }
-                let e = self.entries.get(&a);
+                let e = self.entries.get(a);
                 if e.is_some_and(|e| e.disabled) {
                     return Err(Refusal::Disabled(Ipv4Addr::from(a)));
                 }
@@ -515,7 +579,7 @@ impl Db {
             }
             want => {
                 let current =
-                    held.filter(|a| !self.entries[a].disabled && !self.reserved.contains_key(a));
+                    held.filter(|&a| !self.at(a).disabled && !self.reserved.contains_key(&a));
                 let previous = || self.previous(p, &req.service, &req.client);
                 let in_range = |a: &u32| match want {
                     Want::Range(lo, hi) => (lo..=hi).contains(a),
@@ -549,7 +613,7 @@ impl Db {
             self.change(old, e, &mut changes);
         }
         let renewal = held == Some(addr);
-        let prior = self.entries.get(&addr).cloned();
+        let prior = self.get(addr);
         let mut e = prior.unwrap_or_else(Entry::fresh);
         let end = now.saturating_add(req.lease);
         let end = if req.lease == FOREVER { FOREVER } else { end };
@@ -586,7 +650,7 @@ impl Db {
     }
 
     fn freed(&self, addr: u32, now: Time) -> Entry {
-        let mut e = self.entries[&addr].clone();
+        let mut e = self.at(addr).owned();
         e.state = State::Free;
         e.end = now;
         e.released = now;
@@ -611,7 +675,7 @@ impl Db {
         self.expire(now);
         self.in_pool(addr)?;
         let mut changes = Vec::new();
-        let Some(e) = self.entries.get(&addr) else {
+        let Some(e) = self.entries.get(addr) else {
             return match by {
                 None => Ok(changes),
                 Some(_) => Err(Refusal::NotHeld(Ipv4Addr::from(addr))),
@@ -655,7 +719,7 @@ impl Db {
         let p = self.pool_named(pool)?;
         let mut changes = Vec::new();
         if let Some(a) = self.held(p, service, client, now) {
-            if self.entries[&a].state == State::Offered && ours(a) {
+            if self.at(a).state == State::Offered && ours(a) {
                 let e = self.freed(a, now);
                 self.change(a, e, &mut changes);
             }
@@ -675,17 +739,13 @@ impl Db {
         self.expire(now);
         self.in_pool(addr)?;
         if let Some((s, c)) = by {
-            if !self
-                .entries
-                .get(&addr)
-                .is_some_and(|e| e.held_by(s, c, now))
-            {
+            if !self.entries.get(addr).is_some_and(|e| e.held_by(s, c, now)) {
                 return Err(Refusal::NotHeld(Ipv4Addr::from(addr)));
             }
         }
         let mut changes = Vec::new();
         let p = self.pool_of(addr).expect("checked above");
-        let already = self.entries.get(&addr).map(|e| e.state) == Some(State::Declined);
+        let already = self.entries.get(addr).map(|e| e.state) == Some(State::Declined);
         if !already {
             // Over the cap: the oldest decline ends now.
             while self.index[p].declined >= self.pools[p].max_declined {
@@ -696,11 +756,7 @@ impl Db {
                 self.change(old, e, &mut changes);
             }
         }
-        let mut e = self
-            .entries
-            .get(&addr)
-            .cloned()
-            .unwrap_or_else(Entry::fresh);
+        let mut e = self.get(addr).unwrap_or_else(Entry::fresh);
         e.state = State::Declined;
         e.reserved = now;
         e.end = now.saturating_add(secs);
@@ -721,11 +777,7 @@ impl Db {
     ) -> Result<Vec<Change>, Refusal> {
         self.expire(now);
         self.in_pool(addr)?;
-        let mut e = self
-            .entries
-            .get(&addr)
-            .cloned()
-            .unwrap_or_else(Entry::fresh);
+        let mut e = self.get(addr).unwrap_or_else(Entry::fresh);
         let mut changes = Vec::new();
         if e.disabled != disabled {
             e.disabled = disabled;
@@ -757,22 +809,22 @@ impl Db {
                 },
             );
         }
-        let holder = self.entries.get(&addr).filter(|e| {
+        let holder = self.entries.get(addr).filter(|e| {
             matches!(e.state_at(now), State::Offered | State::Leased)
                 && !(e.service == service && e.client == client)
         });
-        Ok(holder.map(|e| (e.service.clone(), e.client.clone(), e.end)))
+        Ok(holder.map(|e| (e.service.to_string(), e.client.to_string(), e.end)))
     }
 
     /// Let `addr` be allocated again.
     pub fn unreserve(&mut self, addr: u32) {
         if self.reserved.remove(&addr).is_some()
-            && !self.entries.contains_key(&addr)
+            && !self.entries.contains(addr)
             && self.pool_of(addr).is_some()
         {
             // The never-used walk may have passed it: list it as free, in
             // memory only (a free entry with nothing to log).
-            self.put(addr, Some(Entry::fresh()));
+            self.put(addr, Some(&Entry::fresh()));
         }
     }
 
@@ -796,7 +848,7 @@ impl Db {
         self.reserved.contains_key(&addr)
             && self
                 .entries
-                .get(&addr)
+                .get(addr)
                 .is_none_or(|e| !e.disabled && e.state_at(now) == State::Free)
     }
 
@@ -860,17 +912,22 @@ impl Db {
     }
 
     /// Entries matching `f`, in address order, with their pool's name.
-    pub fn query(&mut self, f: &Filter, now: Time) -> Vec<(u32, &str, &Entry)> {
+    pub fn query(&mut self, f: &Filter, now: Time) -> Vec<(u32, &str, Entry<&str>)> {
         self.query_page(f, now, usize::MAX)
     }
 
     /// The first `limit` of them: a listing made a page at a time, so its
     /// size in memory stays bounded however many entries match.
-    pub fn query_page(&mut self, f: &Filter, now: Time, limit: usize) -> Vec<(u32, &str, &Entry)> {
+    pub fn query_page(
+        &mut self,
+        f: &Filter,
+        now: Time,
+        limit: usize,
+    ) -> Vec<(u32, &str, Entry<&str>)> {
         self.expire(now);
         let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
         let mut out = Vec::new();
-        for (&a, e) in self.entries.range(lo..=hi) {
+        for (a, e) in self.entries.range(lo..=hi) {
             if out.len() == limit {
                 break;
             }
@@ -898,9 +955,9 @@ impl Db {
             .iter()
             .filter(|(a, e)| {
                 matches!(e.state_at(now), State::Offered | State::Leased)
-                    && other.pool_of(**a).is_none()
+                    && other.pool_of(*a).is_none()
             })
-            .map(|(a, _)| *a)
+            .map(|(a, _)| a)
             .collect()
     }
 
@@ -908,7 +965,7 @@ impl Db {
     /// every pool are dropped.
     pub fn with_pools(&self, pools: Vec<Pool>) -> Db {
         let mut db = Db::new(pools);
-        db.load(self.entries().map(|(a, e)| (a, e.clone())).collect());
+        db.load(self.entries().collect());
         db.seq = db.seq.max(self.seq);
         for (&a, r) in &self.reserved {
             if db.pool_of(a).is_some() {
@@ -919,44 +976,27 @@ impl Db {
     }
 }
 
-/// FNV-1a over pool, service and client: a cheap key for `by_client`.
-fn client_hash(pool: usize, service: &str, client: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let parts: [&[u8]; 5] = [
-        &pool.to_le_bytes(),
-        service.as_bytes(),
-        &[0],
-        client.as_bytes(),
-        &[0],
-    ];
-    for part in parts {
-        for &b in part {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
+/// The pool of `addr` by the ranges' owners.
+fn pool_in(owner: &[(u32, u32, usize)], addr: u32) -> Option<usize> {
+    let i = owner.partition_point(|&(start, _, _)| start <= addr);
+    let &(_, end, pool) = owner.get(i.checked_sub(1)?)?;
+    (addr <= end).then_some(pool)
 }
 
-/// The keys are hashes already: use them as they are.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+/// Whether the entry of `addr` is one of this client's in pool `p`.
+fn has_key(
+    owner: &[(u32, u32, usize)],
+    entries: &Entries,
+    addr: u32,
+    p: usize,
+    service: &str,
+    client: &str,
+) -> bool {
+    pool_in(owner, addr) == Some(p) && entries.get(addr).is_some_and(|e| e.names(service, client))
 }
 
 /// The counter an entry adds to.
-fn count<'a>(ix: &'a mut PoolIndex, e: &Entry) -> &'a mut u64 {
+fn count<'a, S>(ix: &'a mut PoolIndex, e: &Entry<S>) -> &'a mut u64 {
     match (e.state, e.disabled) {
         (State::Offered, _) => &mut ix.offered,
         (State::Leased, _) => &mut ix.leased,

@@ -23,12 +23,13 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::db::{Db, Entry};
+use super::db::{Db, Entry, Records};
 
 use crate::aas::lease::State;
 use crate::{log_detail, log_error, log_info};
@@ -107,10 +108,11 @@ fn state_code(s: State) -> u8 {
 
 /// Append one record. Service and client names are cut at 255 bytes (the
 /// protocol allows no longer ones).
-pub fn encode(addr: u32, e: &Entry, out: &mut Vec<u8>) {
-    let svc = &e.service.as_bytes()[..e.service.len().min(255)];
-    let cli = &e.client.as_bytes()[..e.client.len().min(255)];
-    let host = &e.host.as_bytes()[..e.host.len().min(255)];
+pub fn encode<S: AsRef<str>>(addr: u32, e: &Entry<S>, out: &mut Vec<u8>) {
+    let cut = |s: &str| s.len().min(255);
+    let svc = &e.service.as_ref().as_bytes()[..cut(e.service.as_ref())];
+    let cli = &e.client.as_ref().as_bytes()[..cut(e.client.as_ref())];
+    let host = &e.host.as_ref().as_bytes()[..cut(e.host.as_ref())];
     let len = FIXED + 2 + svc.len() + cli.len() + if host.is_empty() { 0 } else { 1 + host.len() };
     out.push(MARK);
     out.extend_from_slice(&(len as u16).to_le_bytes());
@@ -134,7 +136,7 @@ pub fn encode(addr: u32, e: &Entry, out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
-fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
+fn decode_payload(p: &[u8]) -> Option<(u32, Entry<&str>)> {
     let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
     if p.len() < FIXED + 2 {
         return None;
@@ -151,21 +153,28 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
         1 => true,
         _ => return None,
     };
-    let text = |at: usize| -> Option<(String, usize)> {
-        let n = usize::from(*p.get(at)?);
-        let s = p.get(at + 1..at + 1 + n)?;
-        Some((String::from_utf8(s.to_vec()).ok()?, at + 1 + n))
+    // Where each name lies, after its length byte.
+    let name = |at: usize| -> Option<Range<usize>> {
+        let end = at + 1 + usize::from(*p.get(at)?);
+        (end <= p.len()).then_some(at + 1..end)
     };
-    let (service, next) = text(FIXED)?;
-    let (client, next) = text(next)?;
-    let (host, next) = if next == p.len() {
-        (String::new(), next)
-    } else {
-        text(next)?
+    let service = name(FIXED)?;
+    let client = name(service.end)?;
+    let host = match client.end {
+        end if end == p.len() => end..end,
+        end => name(end)?,
     };
-    if next != p.len() {
+    if host.end != p.len() {
         return None;
     }
+    // The names are checked as UTF-8 in one go where they can be (a length
+    // byte below 128 is a character of its own), else one by one.
+    let all = std::str::from_utf8(&p[FIXED..]).ok();
+    let text = |r: Range<usize>| match all.and_then(|s| s.get(r.start - FIXED..r.end - FIXED)) {
+        Some(s) => Some(s),
+        None => std::str::from_utf8(&p[r]).ok(),
+    };
+    let (service, client, host) = (text(service)?, text(client)?, text(host)?);
     let addr = u32::from_le_bytes(p[8..12].try_into().expect("4 bytes"));
     Some((
         addr,
@@ -185,7 +194,7 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry)> {
 
 /// The frame starting at `at`, if it is whole and checks out: the record
 /// and the offset after it.
-fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry, usize)> {
+fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry<&str>, usize)> {
     if *bytes.get(at)? != MARK {
         return None;
     }
@@ -243,6 +252,15 @@ fn cut_short(bytes: &[u8], at: usize) -> bool {
 /// Read every good record of a file's bytes. `None`: no valid header, so
 /// the file is not ours or is unreadable.
 pub fn replay(bytes: &[u8]) -> Option<Replay> {
+    let mut records = Vec::new();
+    let r = scan(bytes, |a, e| records.push((a, e.owned())))?;
+    Some(Replay { records, ..r })
+}
+
+/// As [`replay`], but each record goes to `take` as it is read, its names
+/// borrowed from `bytes`, and the records of the answer stay empty:
+/// start-up copies a record's names only once, into the database.
+fn scan<'a>(bytes: &'a [u8], mut take: impl FnMut(u32, Entry<&'a str>)) -> Option<Replay> {
     if bytes.len() < HEADER.len() || &bytes[..HEADER.len()] != HEADER {
         return None;
     }
@@ -250,7 +268,7 @@ pub fn replay(bytes: &[u8]) -> Option<Replay> {
     let mut at = HEADER.len();
     while at < bytes.len() {
         if let Some((addr, e, next)) = frame_at(bytes, at) {
-            r.records.push((addr, e));
+            take(addr, e);
             at = next;
             continue;
         }
@@ -368,7 +386,7 @@ fn write_state_file(path: &Path, db: &Db) -> io::Result<u64> {
     let mut buf = Vec::with_capacity(HEADER.len() + db.len() * 48);
     buf.extend_from_slice(HEADER);
     for (a, e) in db.entries() {
-        encode(a, e, &mut buf);
+        encode(a, &e, &mut buf);
     }
     let written = File::create(&tmp).and_then(|mut f| {
         f.write_all(&buf)?;
@@ -430,12 +448,13 @@ pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
 
 /// The newest checkpoint that reads without damage. Damaged ones are
 /// renamed aside, so they are neither used nor counted again.
-fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Vec<(u32, Entry)>)> {
+fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Records)> {
     for path in checkpoints(dir) {
+        let mut records = Records::default();
         let why = match fs::read(&path) {
-            Ok(bytes) => match replay(&bytes) {
+            Ok(bytes) => match scan(&bytes, |a, e| records.push(a, &e)) {
                 Some(r) if r.holes.is_empty() && r.torn_at.is_none() => {
-                    return Some((path, r.records))
+                    return Some((path, records))
                 }
                 Some(r) => {
                     let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
@@ -471,9 +490,13 @@ impl Store {
         remove_temporaries(&cfg);
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
-        let mut from_log = Vec::new();
+        let mut from_log = Records::default();
+        let mut log_newest = 0;
         let need_checkpoint = match fs::read(&path) {
-            Ok(bytes) => match replay(&bytes) {
+            Ok(bytes) => match scan(&bytes, |a, e| {
+                log_newest = log_newest.max(e.seq);
+                from_log.push(a, &e);
+            }) {
                 Some(r) => {
                     for h in &r.holes {
                         log_error!(
@@ -501,7 +524,6 @@ impl Store {
                     if rewrite || !r.holes.is_empty() {
                         keep_aside(&path);
                     }
-                    from_log = r.records;
                     !r.holes.is_empty() || corrupt_end
                 }
                 // Emptied (truncated by a crash or by hand): as if lost.
@@ -522,7 +544,6 @@ impl Store {
                 true
             }
         };
-        let log_newest = from_log.iter().map(|(_, e)| e.seq).max().unwrap_or(0);
         if need_checkpoint {
             rewrite = true;
             if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
@@ -538,7 +559,7 @@ impl Store {
             // when the log is not). A checkpoint may be named after a change
             // that was undone, so only records newer than the log count.
             if let Some((ckpt, records)) = newest_good_checkpoint(&cfg.checkpoint_dir) {
-                let newer = records.iter().filter(|(_, e)| e.seq > log_newest).count();
+                let newer = records.newer_than(log_newest);
                 if newer > 0 {
                     log_error!(
                         "{}: ends before checkpoint {} ({newer} newer records): merging it",
@@ -553,6 +574,7 @@ impl Store {
         // Records in log order; the newest of each address wins over an
         // older checkpoint entry.
         load(db, from_log);
+        give_back_free_memory();
         let len = if rewrite {
             write_state_file(&path, db)?
         } else {
@@ -725,6 +747,16 @@ impl Store {
     }
 }
 
+/// Return to the system the pages that start-up's buffers held: freed
+/// between the database's own allocations, glibc would keep them.
+fn give_back_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The database sequence the newest checkpoint is named after; 0 if none.
 fn newest_checkpoint_seq(dir: &Path) -> u64 {
     checkpoints(dir)
@@ -742,8 +774,8 @@ fn checkpoint_seq(path: &Path) -> Option<u64> {
 }
 
 /// Apply records: each address takes the record with the highest sequence.
-fn load(db: &mut Db, records: Vec<(u32, Entry)>) {
-    let skipped = db.load(records);
+fn load(db: &mut Db, records: Records) {
+    let skipped = db.load_records(records);
     if skipped > 0 {
         log_info!("{skipped} records name addresses in no pool: dropped");
     }

@@ -72,18 +72,18 @@ impl LogStore {
     }
 
     /// The row of an address the database has an entry for.
-    fn entry_row(a: u32, pool: &str, e: &Entry, now: Time, with_host: bool) -> LeaseRow {
+    fn entry_row(a: u32, pool: &str, e: &Entry<&str>, now: Time, with_host: bool) -> LeaseRow {
         LeaseRow {
             addr: Ipv4Addr::from(a),
             pool: pool.to_string(),
             state: Selector::State(e.state_at(now)),
             disabled: e.disabled,
-            service: e.service.clone(),
-            client: e.client.clone(),
+            service: e.service.to_string(),
+            client: e.client.to_string(),
             reserved: e.reserved,
             end: e.end,
             released: e.released,
-            host: with_host.then(|| e.host.clone()),
+            host: with_host.then(|| e.host.to_string()),
         }
     }
 
@@ -99,7 +99,7 @@ impl LogStore {
             client: r.client.clone(),
             reserved: r.since,
             end: FOREVER,
-            released: self.db.get(a).map_or(0, |e| e.released),
+            released: self.db.view(a).map_or(0, |e| e.released),
             host: with_host.then(String::new),
         }
     }
@@ -192,7 +192,7 @@ impl Leases for LogStore {
             .db
             .query_page(f, now, limit)
             .into_iter()
-            .map(|(a, pool, e)| Self::entry_row(a, pool, e, now, f.with_host))
+            .map(|(a, pool, e)| Self::entry_row(a, pool, &e, now, f.with_host))
             .collect();
         let next = match found.last() {
             Some(r) if found.len() == limit && u32::from(r.addr) < hi => {
@@ -206,7 +206,7 @@ impl Leases for LogStore {
             let Some(pool) = self.db.pool_of(a).map(|p| &self.db.pools()[p].name) else {
                 continue;
             };
-            let entry = self.db.get(a);
+            let entry = self.db.view(a);
             let free = entry.is_none_or(|e| e.state_at(now) == State::Free && !e.disabled);
             let shown = found.iter().position(|row| u32::from(row.addr) == a);
             match shown {

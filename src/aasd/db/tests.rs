@@ -652,7 +652,8 @@ fn query_filters() {
         0,
     ); // .11 leased until 10
     db.set_disabled(n(3), true, 0).unwrap();
-    let addrs = |v: Vec<(u32, &str, &Entry)>| v.into_iter().map(|(a, _, _)| a).collect::<Vec<_>>();
+    let addrs =
+        |v: Vec<(u32, &str, Entry<&str>)>| v.into_iter().map(|(a, _, _)| a).collect::<Vec<_>>();
     assert_eq!(
         addrs(db.query(&Filter::default(), 1)),
         vec![n(1), n(2), n(3), n(10), n(11)]
@@ -763,13 +764,13 @@ fn undo_restores_the_previous_state() {
     assert_eq!(get(&mut db, &req("a"), 0), n(1));
     assert_eq!(get(&mut db, &req("b"), 0), n(2));
     db.release(n(2), None, 5).unwrap();
-    let snapshot: Vec<(u32, Entry)> = db.entries().map(|(a, e)| (a, e.clone())).collect();
+    let snapshot: Vec<(u32, Entry)> = db.entries().map(|(a, e)| (a, e.owned())).collect();
     let before = stats_of(&mut db, 10);
     // a moves to .2 (Exact): two changes.
     let (_, _, changes) = db.alloc(&exact("a", n(2)), 10).unwrap();
     assert_eq!(changes.len(), 2);
     db.undo(&changes);
-    let now: Vec<(u32, Entry)> = db.entries().map(|(a, e)| (a, e.clone())).collect();
+    let now: Vec<(u32, Entry)> = db.entries().map(|(a, e)| (a, e.owned())).collect();
     assert_eq!(now, snapshot);
     assert_eq!(stats_of(&mut db, 10), before);
     // Indexes agree: a still holds .1 (renewal via previous), .2 is the
@@ -974,7 +975,7 @@ fn load_keeps_the_newest_record_of_each_address_as_restore_does() {
     assert_eq!(bulk.load(log), 1, "the address in no pool");
     let all = |db: &Db| {
         db.entries()
-            .map(|(a, e)| (a, e.clone()))
+            .map(|(a, e)| (a, e.owned()))
             .collect::<Vec<_>>()
     };
     assert_eq!(all(&bulk), all(&one_by_one));
@@ -1096,7 +1097,7 @@ fn decline_from_another_client_leaves_the_lease_alone() {
     assert_eq!(get(&mut db, &req("a"), 0), n(1));
     let hold = with("b", |r| r.hold = true);
     assert_eq!(get(&mut db, &hold, 0), n(2));
-    let before = (db.get(n(1)).cloned(), db.get(n(2)).cloned());
+    let before = (db.get(n(1)), db.get(n(2)));
     for addr in [n(1), n(2)] {
         assert_eq!(
             db.decline(addr, 50, Some(("dhcp", "x")), 5),
@@ -1108,7 +1109,7 @@ fn decline_from_another_client_leaves_the_lease_alone() {
             Err(Refusal::NotHeld(Ipv4Addr::from(addr)))
         );
     }
-    assert_eq!((db.get(n(1)).cloned(), db.get(n(2)).cloned()), before);
+    assert_eq!((db.get(n(1)), db.get(n(2))), before);
     assert_eq!(stats_of(&mut db, 5).declined, 0);
 }
 
@@ -1240,7 +1241,7 @@ fn known_gives_only_the_address_the_client_holds_or_held_last() {
     );
     // The record survives a reload of the entries (a restart).
     let mut again = db_of(5);
-    again.load(db.entries().map(|(a, e)| (a, e.clone())).collect());
+    again.load(db.entries().map(|(a, e)| (a, e.owned())).collect());
     assert_eq!(get(&mut again, &known("b", n(1)), 508), n(1));
     assert_eq!(
         again.alloc(&known("b", n(4)), 508).unwrap_err().code(),

@@ -286,7 +286,7 @@ fn alloc(db: &mut Db, store: &mut Store, r: &Alloc, now: Time) -> u32 {
 }
 
 fn state(db: &Db) -> Vec<(u32, Entry)> {
-    db.entries().map(|(a, e)| (a, e.clone())).collect()
+    db.entries().map(|(a, e)| (a, e.owned())).collect()
 }
 
 fn reopen(t: &Tmp) -> (Db, Store) {
