@@ -372,6 +372,13 @@ PG_SETTINGS=(-c fsync=on -c synchronous_commit=on -c full_page_writes=on
              -c wal_sync_method=fdatasync -c shared_buffers=128MB -c max_connections=40)
 PG_POSTMASTER=""
 
+# "PostgreSQL 15.18 (fsync=on, ...)": the version and PG_SETTINGS.
+pg_version() {
+    local a set=""
+    for a in "${PG_SETTINGS[@]}"; do [[ $a == -c ]] || set+="${set:+, }$a"; done
+    echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{ print $3 }') ($set)"
+}
+
 as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups -- "$@"; }
 
 pg_sql() {   # DIR DB SQL|-f FILE: psql as the superuser over DIR's socket
@@ -523,11 +530,11 @@ check_not_forked() {
 
 server_version() {
     case $1 in
-        ours-pg) echo "in.dhcpd $(git describe --always --dirty 2>/dev/null) ($PROFILE build), PostgreSQL as kea-pg" ;;
+        ours-pg) echo "in.dhcpd $(git describe --always --dirty 2>/dev/null) ($PROFILE build), $(pg_version)" ;;
         ours-*) echo "in.dhcpd $(git describe --always --dirty 2>/dev/null) ($PROFILE build)" ;;
         reflector) echo "examples/dhcp_reflector.rs" ;;
         kea) echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null)" ;;
-        kea-pg*) echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), PostgreSQL $("$PG_BIN/postgres" -V | awk '{ print $NF }') (${PG_SETTINGS[*]//-c /})" ;;
+        kea-pg*) echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(pg_version)" ;;
         iscdhcpd) dhcpd --version 2>&1 | head -1 ;;
         dnsmasq) dnsmasq --version | awk 'NR == 1 { print "dnsmasq", $3 }' ;;
     esac

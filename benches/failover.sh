@@ -23,7 +23,8 @@ usage: benches/failover.sh [-s SERVERS] [-k SECONDS] [-t SECONDS] [-C CLIENTS]
   -s SERVERS   comma list out of ours, kea (default: both)
   -k SECONDS   kill host A this long after the clients start (default 20)
   -t SECONDS   how long the clients run after the kill (default: 30 for
-               ours, 120 for kea, whose standby waits for its timers)
+               ours, 200 for kea: its standby waits for its timers, and
+               the clients back off to 64 s meanwhile)
   -C CLIENTS   clients (default 300)
   -r TURNS     client turns per second, DORAs and renewals (default 100)
   -o DIR       results and work files (default target/failover)
@@ -257,7 +258,7 @@ run_kea() {
         grep -h -E 'ERROR|WARN|HA_' "$WORK"/kea/*/kea.log "$WORK"/kea/*/out.log | tail -8 | tee -a "$LOG"
         return 1
     fi
-    run_clients kea "$kill_a" "${AFTER:-120}"
+    run_clients kea "$kill_a" "${AFTER:-200}"
     grep -h 'HA_STATE_TRANSITION' "$WORK/kea/b/kea.log" | sed 's/^/  server2: /' | tee -a "$LOG"
     stop_all
 }

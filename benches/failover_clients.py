@@ -176,7 +176,7 @@ def main():
             while True:
                 try:
                     data = s.recv(4096)
-                except BlockingIOError:
+                except OSError:   # nothing more to read (or an ICMP error)
                     break
                 r = parse(data)
                 now = time.monotonic()
