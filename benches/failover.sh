@@ -191,7 +191,7 @@ EOF
     spawn $ns "$dir/aasd.log" "$BIN/in-aasd" -f -c "$dir/aasd.conf"
     HOST_PIDS=$SPAWNED
     wait_for 10 test -S "$dir/aasd.sock" || return 1
-    spawn $ns "$dir/dhcpd.log" "$BIN/in-dhcpd" -s -f -u root -c "$dir/dhcpd.conf"
+    spawn $ns "$dir/dhcpd.log" "$BIN/in-dhcpd" -s -f -u root -D "${DHCPD_DEBUG:-0}" -c "$dir/dhcpd.conf"
     HOST_PIDS+=,$SPAWNED
     wait_for 10 listening $ns
 }
@@ -289,7 +289,7 @@ write_results() {
         echo "# failover gap, $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo
         echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average at start: $START_LOAD, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-        echo "- in.dhcpd $(git describe --always --dirty 2>/dev/null) ($PROFILE build); kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null); PostgreSQL $("$PG_BIN/postgres" -V | awk '{ print $NF }')"
+        echo "- in.dhcpd $(git describe --always --dirty 2>/dev/null) ($PROFILE build); kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null); PostgreSQL $("$PG_BIN/postgres" -V | awk '{ print $3 }')"
         echo "- $CLIENTS clients, $TURNS turns/s (a DORA, or a renewal unicast to the server that ACKed); host A's daemons SIGKILLed at $KILL_AFTER s"
         echo "- client retry: RFC 2131's 4 s, doubled up to 64 s; an unanswered REQUEST of a DORA starts again with a DISCOVER, an unanswered renewal is broadcast (rebinding)"
         echo

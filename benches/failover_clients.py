@@ -96,6 +96,7 @@ def main():
     timers = []                      # (deadline, id, xid, client)
     gaps = []                        # (gap, began relative to start, retransmissions, mac, open)
     counts = {"turns": 0, "sent": 0, "answers": 0, "acks": 0, "naks": 0}
+    naks = {}                        # "kind of request, server, before/after the kill": count
     start = time.monotonic()
     end = start + a.seconds
     kill_at = start + a.kill_after if a.kill_after is not None else None
@@ -208,6 +209,8 @@ def main():
                     c.ip, c.server, c.pending = yiaddr, sid, None
                 else:
                     counts["naks"] += 1
+                    key = "%s from %s %s the kill" % (c.pending, sid, "after" if killed_at else "before")
+                    naks[key] = naks.get(key, 0) + 1
                     c.ip, c.pending = None, None
     now = time.monotonic()
     for c in clients:
@@ -229,6 +232,7 @@ def main():
         "still_unanswered": sum(1 for g in gaps if g[4]),
         "longest_silence": round(longest_silence[0], 3),
         "longest_silence_began": round(longest_silence[1], 3),
+        "naks_by": naks,
     }), flush=True)
     return 0
 
