@@ -279,6 +279,8 @@ print("  %(turns)d exchanges begun, %(acks)d ACKs, %(naks)d NAKs; %(clients_with
       "longest gap %(longest_gap).2f s (began at %(longest_gap_began).1f s, %(longest_gap_retransmissions)d retransmissions, "
       "still open at the end: %(longest_gap_open)s); %(gaps_over_first_retry)d gaps took more than one retransmission; "
       "longest time with no answer to anyone %(longest_silence).2f s" % r)
+for k, n in sorted(r["naks_by"].items()):
+    print("  NAKs to a %s: %d" % (k, n))
 EOF
 }
 
@@ -293,8 +295,8 @@ write_results() {
         echo "- $CLIENTS clients, $TURNS turns/s (a DORA, or a renewal unicast to the server that ACKed); host A's daemons SIGKILLed at $KILL_AFTER s"
         echo "- client retry: RFC 2131's 4 s, doubled up to 64 s; an unanswered REQUEST of a DORA starts again with a DISCOVER, an unanswered renewal is broadcast (rebinding)"
         echo
-        echo "| servers | exchanges | longest gap s | its retransmissions | clients with a gap | gaps over one retry | longest silence s | first retry s | within one retry |"
-        echo "|---|---|---|---|---|---|---|---|---|"
+        echo "| servers | exchanges | NAKs | longest gap s | its retransmissions | clients with a gap | gaps over one retry | longest silence s | first retry s | within one retry |"
+        echo "|---|---|---|---|---|---|---|---|---|---|"
         awk -F'\t' '{ print $1 "\t" $2 }' "$OUT/failover.tsv" | python3 -c '
 import json, sys
 names = {"ours": "in.dhcpd + in.aasd x 2, both active, PostgreSQL", "kea": "Kea HA hot-standby, default timers"}
@@ -302,7 +304,7 @@ for line in sys.stdin:
     name, js = line.rstrip("\n").split("\t", 1)
     r = json.loads(js)
     ok = r["longest_gap_retransmissions"] <= 1 and not r["longest_gap_open"]
-    print("| %s | %d | %.2f%s | %d | %d | %d | %.2f | %.0f | %s |" % (names.get(name, name), r["turns"], r["longest_gap"],
+    print("| %s | %d | %d | %.2f%s | %d | %d | %d | %.2f | %.0f | %s |" % (names.get(name, name), r["turns"], r["naks"], r["longest_gap"],
           " (open at the end)" if r["longest_gap_open"] else "", r["longest_gap_retransmissions"],
           r["clients_with_gaps"], r["gaps_over_first_retry"], r["longest_silence"], r["first_retry"],
           "PASS" if ok else "MISS"))'
