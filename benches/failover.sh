@@ -260,6 +260,14 @@ run_kea() {
     fi
     run_clients kea "$kill_a" "${AFTER:-200}"
     grep -h 'HA_STATE_TRANSITION' "$WORK/kea/b/kea.log" | sed 's/^/  server2: /' | tee -a "$LOG"
+    # When the standby took over, by its log's clock (local time, as date's).
+    local down killed
+    down=$(grep -m1 'HA_STATE_TRANSITION.*to PARTNER-DOWN state' "$WORK/kea/b/kea.log" | cut -d' ' -f1,2)
+    killed=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["killed_at_unix"])' "$WORK/kea.json")
+    if [[ -n $down ]]; then
+        awk -v d="$(date -d "$down" +%s.%N)" -v k="$killed" 'BEGIN { printf "%.1f\n", d - k }' > "$OUT/kea-takeover"
+        say "  server2 moved to PARTNER-DOWN $(cat "$OUT/kea-takeover") s after the kill"
+    fi
     stop_all
 }
 
@@ -316,6 +324,8 @@ o, k = r["ours"]["longest_gap"], r["kea"]["longest_gap"]
 print("\n- failover: longest gap ours %.2f s, Kea HA %.2f s: Kea's is %.1f x ours" % (o, k, k / o if o else float("inf")))
 EOF
         fi
+        [[ -s $OUT/kea-takeover ]] &&
+            echo "- Kea's standby moved to PARTNER-DOWN (began to answer) $(cat "$OUT/kea-takeover") s after the kill; clients backed off by then are answered at their next retransmission"
         echo
         echo "A gap: from a client's send that got no answer within its retry interval to the next answer it"
         echo "got. Within one retry (the target for ours): no client needed a second retransmission."
@@ -329,7 +339,7 @@ EOF
 }
 
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-rm -f "$OUT/failover.tsv"
+rm -f "$OUT/failover.tsv" "$OUT/kea-takeover"
 [[ ,$SERVERS, != *,ours,* || ( -x $BIN/in-dhcpd && -x $BIN/in-aasd ) ]] || die "build first: cargo build --release --bins"
 ns_up
 for server in ${SERVERS//,/ }; do

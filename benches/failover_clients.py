@@ -100,7 +100,7 @@ def main():
     start = time.monotonic()
     end = start + a.seconds
     kill_at = start + a.kill_after if a.kill_after is not None else None
-    killed_at = None
+    killed_at = killed_at_unix = None
     last_answer = start
     longest_silence = (0.0, 0.0)     # (length, began relative to start)
     next_turn = start
@@ -150,7 +150,7 @@ def main():
                     os.kill(int(pid), signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            killed_at = now
+            killed_at, killed_at_unix = now, time.time()
         while now >= next_turn:
             c = clients[turn % len(clients)]
             turn += 1
@@ -223,7 +223,7 @@ def main():
     kill_rel = killed_at - start if killed_at is not None else None
     print(json.dumps({
         "clients": a.clients, "rate": a.rate, "seconds": a.seconds, "first_retry": FIRST_RETRY,
-        "killed_at": kill_rel, **counts,
+        "killed_at": kill_rel, "killed_at_unix": killed_at_unix, **counts,
         "clients_with_gaps": len({g[3] for g in gaps}),
         "longest_gap": round(worst[0], 3), "longest_gap_began": round(worst[1], 3),
         "longest_gap_retransmissions": worst[2], "longest_gap_client": worst[3],
