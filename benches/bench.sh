@@ -491,7 +491,7 @@ pg_ratio_lines() {
         (( ours > 0 && kea > 0 )) || continue
         awk -v o="$ours" -v k="$kea" -v s="$s" 'BEGIN {
             r = o / k
-            printf "- PostgreSQL: ours-pg sustained %d/s, %s %d/s: %.2f x (target >= 3 x: %s)\n", o, s, k, r, r >= 3 ? "PASS" : "MISS" }'
+            printf "- PostgreSQL: ours-pg sustained %d/s, %s %d/s: %.2f x (target >= 3 x: %s)\n", o, s, k, r, (r >= 3 ? "PASS" : "MISS") }'
     done
 }
 
