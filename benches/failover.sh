@@ -244,7 +244,7 @@ start_kea_host() {   # HOST NAME ADDRESS
     HOST_PIDS=$SPAWNED
 }
 
-in_hot_standby() { grep -q 'HA_STATE_TRANSITION.*to HOT-STANDBY state' "$1"; }
+in_hot_standby() { grep -qs 'HA_STATE_TRANSITION.*to HOT-STANDBY state' "$1"; }
 
 run_kea() {
     say "== kea: kea-dhcp4 $(kea-dhcp4 -v) with libdhcp_ha.so, hot-standby, server1 on $NS_A primary, server2 on $NS_B standby"
@@ -325,7 +325,7 @@ print("\n- failover: longest gap ours %.2f s, Kea HA %.2f s: Kea's is %.1f x our
 EOF
         fi
         [[ -s $OUT/kea-takeover ]] &&
-            echo "- Kea's standby moved to PARTNER-DOWN (began to answer) $(cat "$OUT/kea-takeover") s after the kill; clients backed off by then are answered at their next retransmission"
+            printf '\n%s\n' "- Kea's standby moved to PARTNER-DOWN (began to answer) $(cat "$OUT/kea-takeover") s after the kill; clients backed off by then are answered at their next retransmission"
         echo
         echo "A gap: from a client's send that got no answer within its retry interval to the next answer it"
         echo "got. Within one retry (the target for ours): no client needed a second retransmission."
