@@ -77,9 +77,11 @@ fuzz:
 # Throughput against Kea, ISC dhcpd, dnsmasq and a reflector, cold start
 # under inetd, in.aasd start-up; about 35 minutes, on a quiet machine.
 # Results in target/bench/results.md. BENCH_ARGS passes options, e.g.
-# BENCH_ARGS='-s ours-never,kea -n 5'.
+# BENCH_ARGS='-s ours-never,kea -n 5'. Then the failover gap of ours and
+# Kea's HA (target/failover/results.md), FAILOVER_ARGS for its options.
 bench: need-root
 	benches/bench.sh $(BENCH_ARGS)
+	benches/failover.sh $(FAILOVER_ARGS)
 
 # Copies what `make` built; never builds (under sudo, cargo is often not on
 # root's PATH, and a root build would leave root's files in target/).

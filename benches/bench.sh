@@ -34,8 +34,8 @@ usage: benches/bench.sh [--quick] [-p SECONDS] [-n REPEATS] [-S PCT] [-s SERVERS
   -S PCT          stop a server's sweep after a rate whose median loses more
                   than PCT % of the exchanges (default 10)
   -s SERVERS      comma list out of ours-always, ours-never, ours-always-5ms,
-                  ours-always-20ms, reflector, kea, iscdhcpd, dnsmasq
-                  (default: all)
+                  ours-always-20ms, reflector, kea, iscdhcpd, dnsmasq, ours-pg,
+                  kea-pg, kea-pg-mt (default: all)
   -r SERVER=RATES offered DORA/s for one server, comma list; may be repeated
                   ("ours" sets both ours-always and ours-never)
   -c COUNT        cold starts per variant (default 20)
@@ -62,7 +62,7 @@ LOCK=/tmp/ib_bench.lock
 
 QUICK=${BENCH_QUICK:-0} PERIOD=10 REPEATS=3 STOP_PCT=10 COLD_COUNT=20
 AASD_LEASES=100000 AASD_STARTS=5 OUT=target/bench PROFILE=release INSTALL=1 THROUGHPUT=1
-SERVERS=ours-always,ours-never,ours-always-5ms,ours-always-20ms,reflector,kea,iscdhcpd,dnsmasq
+SERVERS=ours-always,ours-never,ours-always-5ms,ours-always-20ms,reflector,kea,iscdhcpd,dnsmasq,ours-pg,kea-pg,kea-pg-mt
 declare -A RATES=(
     [ours-always]=250,500,1000,2000,4000,6000,8000,10000,12000,16000,24000,32000
     [ours-always-5ms]=500,1000,2000,3000,4000,5000,6000,8000,10000,12000,16000
@@ -72,6 +72,9 @@ declare -A RATES=(
     [kea]=1000,2000,4000,6000,8000,10000,12000,14000,16000
     [iscdhcpd]=250,500,750,1000,1500
     [dnsmasq]=50,100,150,200,250,300
+    [ours-pg]=250,500,1000,2000,4000,6000,8000,10000,12000,16000
+    [kea-pg]=250,500,1000,1500,2000,3000,4000,6000,8000
+    [kea-pg-mt]=250,500,1000,1500,2000,3000,4000,6000,8000
 )
 declare -A RATES_SET=()
 BENCH_COMMAND="benches/bench.sh $*"
@@ -316,14 +319,12 @@ spawn() {   # NAME LOGFILE CMD...
     SRV_PIDS+=($!) SRV_NAMES+=("$name")
 }
 
-start_ours() {   # SYNC DATABASE_TOP (the tmpfs or the slow disk)
-    local dir=$WORK/ours
-    mkdir -p "$dir"
-    rm -rf "${2:?}/db"
-    write_aasd_conf "$dir/aasd.conf" "$dir" "$1" $POOL_START-$POOL_END "$2"
-    cat > "$dir/dhcpd.conf" <<EOF
+# in.dhcpd's file for ours: the bench subnet from the pool Bench of the
+# in.aasd whose socket is in DIR.
+write_dhcpd_conf() {   # DIR
+    cat > "$1/dhcpd.conf" <<EOF
 [server]
-aas_socket = $dir/aasd.sock
+aas_socket = $1/aasd.sock
 
 [global]
 lease_time = 1h
@@ -332,6 +333,14 @@ lease_time = 1h
 pool = Bench
 routers = $RELAY_IP
 EOF
+}
+
+start_ours() {   # SYNC DATABASE_TOP (the tmpfs or the slow disk)
+    local dir=$WORK/ours
+    mkdir -p "$dir"
+    rm -rf "${2:?}/db"
+    write_aasd_conf "$dir/aasd.conf" "$dir" "$1" $POOL_START-$POOL_END "$2"
+    write_dhcpd_conf "$dir"
     spawn in.aasd "$dir/aasd.log" "$BIN/in-aasd" -f -c "$dir/aasd.conf"
     wait_for_socket "$dir/aasd.sock" || return 1
     # Default debug level (errors only); -u root: no socket permissions to
@@ -400,6 +409,133 @@ start_reflector() {
     spawn dhcp_reflector "$WORK/reflector.log" "$BIN/examples/dhcp_reflector" $SRV_IP
 }
 
+# ---- PostgreSQL (issue 21): ours and Kea each on a fresh cluster of the
+# same settings, started by the bench in the server's work directory (the
+# same disk as the other stores), as nobody (PostgreSQL refuses root),
+# reachable only by its Unix socket. Its postmaster joins SRV_PIDS first,
+# so that it is stopped last and its CPU (with every backend's, see
+# cluster_ticks) is counted as the server's.
+
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+# Durable commits as a production store would run: every commit's WAL
+# flushed before the answer. The rest is PostgreSQL 15's defaults.
+PG_SETTINGS=(-c fsync=on -c synchronous_commit=on -c full_page_writes=on
+             -c wal_sync_method=fdatasync -c shared_buffers=128MB -c max_connections=40)
+PG_POSTMASTER=""
+
+# "PostgreSQL 15.18 (fsync=on, ...)": the version and PG_SETTINGS.
+pg_version() {
+    local a set=""
+    for a in "${PG_SETTINGS[@]}"; do [[ $a == -c ]] || set+="${set:+, }$a"; done
+    echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{ print $3 }') ($set)"
+}
+
+as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups -- "$@"; }
+
+pg_sql() {   # DIR DB SQL|-f FILE: psql as the superuser over DIR's socket
+    local dir=$1 db=$2
+    shift 2
+    [[ $1 == -f ]] || set -- -c "$1"
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -U postgres -d "$db" "$@" >> "$dir/psql.log" 2>&1
+}
+
+# A new cluster in DIR, accepting connections; its PID joins SRV_PIDS.
+pg_up() {   # DIR
+    local dir=$1 i
+    [[ -x $PG_BIN/initdb ]] || { say "  no PostgreSQL under /usr/lib/postgresql (Debian package postgresql)"; return 1; }
+    mkdir -p "$dir"
+    chown nobody "$dir"
+    chmod 700 "$dir"
+    as_nobody "$PG_BIN/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C --auth=trust --no-sync \
+        > "$dir/initdb.log" 2>&1 || return 1
+    spawn postgresql "$dir/server.log" setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups -- \
+        "$PG_BIN/postgres" -D "$dir/data" -c listen_addresses= -c unix_socket_directories="$dir" \
+        -c port=5432 "${PG_SETTINGS[@]}"
+    PG_POSTMASTER=${SRV_PIDS[-1]}
+    for i in $(seq 300); do
+        "$PG_BIN/pg_isready" -q -h "$dir" -p 5432 -t 1 && return 0
+        kill -0 "$PG_POSTMASTER" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# CPU ticks of a cluster: the postmaster's own and those of its children
+# that ended (cutime, cstime), plus every live child's (the backends, the
+# WAL writer, the checkpointer ...), by their parent PID in /proc.
+cluster_ticks() {   # POSTMASTER
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$1" '
+        { pid = $1; sub(/^.*\) /, "")
+          if (pid == pm) t += $12 + $13 + $14 + $15; else if ($2 == pm) t += $12 + $13 }
+        END { print t + 0 }'
+}
+
+start_ours_pg() {
+    local dir=$WORK/ours-pg
+    mkdir -p "$dir"
+    pg_up "$dir/pg" && pg_sql "$dir/pg" postgres "CREATE DATABASE leases" || return 1
+    cat > "$dir/aasd.conf" <<EOF
+database_dir = $dir/db
+socket = $dir/aasd.sock
+store = postgresql
+postgresql = host=$dir/pg port=5432 user=postgres dbname=leases
+
+[pool Bench]
+range = $POOL_START-$POOL_END
+EOF
+    write_dhcpd_conf "$dir"
+    spawn in.aasd "$dir/aasd.log" "$BIN/in-aasd" -f -c "$dir/aasd.conf"
+    wait_for_socket "$dir/aasd.sock" || return 1
+    spawn in.dhcpd "$dir/dhcpd.log" "$BIN/in-dhcpd" -s -f -u root -c "$dir/dhcpd.conf"
+}
+
+start_kea_pg() {   # MT: true for Kea's multi-threaded mode, its defaults
+    local dir=$WORK/kea-pg
+    mkdir -p "$dir"
+    pg_up "$dir/pg" && pg_sql "$dir/pg" postgres "CREATE DATABASE kea" &&
+        pg_sql "$dir/pg" kea -f /usr/share/kea/scripts/pgsql/dhcpdb_create.pgsql || return 1
+    # As start_kea, with the leases in PostgreSQL; thread-pool-size 0 and
+    # packet-queue-size 64 are Kea's multi-threading defaults.
+    cat > "$dir/kea-dhcp4.json" <<EOF
+{ "Dhcp4": {
+    "interfaces-config": { "interfaces": [ "$VETH_SRV" ], "dhcp-socket-type": "udp" },
+    "lease-database": { "type": "postgresql", "name": "kea", "user": "postgres",
+                        "host": "$dir/pg", "port": 5432 },
+    "multi-threading": { "enable-multi-threading": $1 },
+    "valid-lifetime": 3600,
+    "authoritative": true,
+    "subnet4": [ { "id": 1, "subnet": "$SUBNET",
+                   "pools": [ { "pool": "$POOL_START - $POOL_END" } ],
+                   "option-data": [ { "name": "routers", "data": "$RELAY_IP" } ] } ],
+    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
+                   "output_options": [ { "output": "$dir/kea.log" } ] } ]
+} }
+EOF
+    KEA_PIDFILE_DIR=$dir KEA_LOCKFILE_DIR=$dir spawn kea-dhcp4 "$dir/out.log" kea-dhcp4 -c "$dir/kea-dhcp4.json"
+}
+
+# The sustained offered rate of SERVER from PER_RATE, as summary_table
+# counts it (at most SUSTAIN_PCT % lost, and perfdhcp sent the rate).
+sustained_rate() {   # SERVER
+    awk -F'\t' -v s="$1" -v sustain=$SUSTAIN_PCT '
+        $1 == s && $4 != "-" && $4 + 0 <= sustain && $13 >= $2 * (1 - sustain / 100) && $2 + 0 > best { best = $2 + 0 }
+        END { print best + 0 }' "$PER_RATE"
+}
+
+# Issue 21's line: ours on PostgreSQL against Kea on PostgreSQL, target 3x.
+pg_ratio_lines() {
+    local ours kea s
+    ours=$(sustained_rate ours-pg)
+    grep -q '^ours-pg	' "$PER_RATE" && echo
+    for s in kea-pg kea-pg-mt; do
+        kea=$(sustained_rate $s)
+        (( ours > 0 && kea > 0 )) || continue
+        awk -v o="$ours" -v k="$kea" -v s="$s" 'BEGIN {
+            r = o / k
+            printf "- PostgreSQL: ours-pg sustained %d/s, %s %d/s: %.2f x (target >= 3 x: %s)\n", o, s, k, r, (r >= 3 ? "PASS" : "MISS") }'
+    done
+}
+
 # Start SERVER with an empty lease store; 0 once it listens on UDP 67.
 start_server() {
     local i
@@ -408,6 +544,9 @@ start_server() {
         ours-always) start_ours always "$TMPFS/ours" ;;
         ours-never) start_ours never "$TMPFS/ours" ;;
         ours-always-*ms) start_ours always "$SLOWFS_MNT" ;;
+        ours-pg) start_ours_pg ;;
+        kea-pg) start_kea_pg false ;;
+        kea-pg-mt) start_kea_pg true ;;
         *) "start_$1" ;;
     esac || return 1
     for i in $(seq 100); do
@@ -433,9 +572,11 @@ check_not_forked() {
 
 server_version() {
     case $1 in
+        ours-pg) echo "in.dhcpd $(git describe --always --dirty 2>/dev/null) ($PROFILE build), $(pg_version)" ;;
         ours-*) echo "in.dhcpd $(git describe --always --dirty 2>/dev/null) ($PROFILE build)" ;;
         reflector) echo "examples/dhcp_reflector.rs" ;;
         kea) echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null)" ;;
+        kea-pg*) echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(pg_version)" ;;
         iscdhcpd) dhcpd --version 2>&1 | head -1 ;;
         dnsmasq) dnsmasq --version | awk 'NR == 1 { print "dnsmasq", $3 }' ;;
     esac
@@ -446,13 +587,16 @@ server_binary() {
         ours-*) echo "$BIN/in-dhcpd" ;;
         reflector) echo "$BIN/examples/dhcp_reflector" ;;
         iscdhcpd) echo dhcpd ;;
+        kea-pg*) echo kea-dhcp4 ;;
         *) echo "$1" | sed 's/^kea$/kea-dhcp4/' ;;
     esac
 }
 
 # ---- measuring
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_ticks() {
+    [[ $1 == "$PG_POSTMASTER" ]] && { cluster_ticks "$1"; return; }
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # UDP datagrams dropped in a namespace because a receive buffer was full.
 rcvbuf_errors() {
@@ -854,6 +998,7 @@ write_results() {
             echo "## Throughput (full DORA exchanges, perfdhcp in relay mode)"
             echo
             summary_table
+            pg_ratio_lines
             echo
             echo "Sustained: the highest offered rate that perfdhcp managed to send and whose median over the"
             echo "repeats lost at most $SUSTAIN_PCT % of the exchanges (no ACK). Peak: the highest median DORA/s at any"
