@@ -54,6 +54,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// back at least this often (to serve what needs no AAS).
 const MEANWHILE_EVERY: Duration = Duration::from_millis(10);
 
+/// How long in.aasd may take before what arrives on the caller's socket
+/// wakes it ([`Meanwhile::wake`]): in.aasd answers most batches sooner.
+const WAKE_AFTER: Duration = Duration::from_millis(1);
+
 /// What the caller does while in.aasd is awaited.
 pub trait Meanwhile {
     fn run(&mut self);
@@ -486,23 +490,42 @@ fn await_line(
     deadline: Instant,
     meanwhile: &mut dyn Meanwhile,
 ) -> Result<(), Fault> {
+    let started = Instant::now();
+    // A quick answer is read without waking `meanwhile`: what arrives in
+    // the meantime is read once, by the next batch, not also by the lane.
+    let wake_from = started + WAKE_AFTER;
+    let mut tick = started + MEANWHILE_EVERY;
     loop {
         if conn.buffer().contains(&b'\n') {
             return Ok(());
         }
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             return Err(Fault {
                 why: "no answer in time".into(),
                 hung: true,
             });
         }
-        match crate::net::wait(
-            &[Some(conn.get_ref().fd()), meanwhile.wake()],
-            Some(left.min(MEANWHILE_EVERY)),
-        ) {
+        let wake = if now >= wake_from {
+            meanwhile.wake()
+        } else {
+            None
+        };
+        let until = if wake.is_some() {
+            tick
+        } else {
+            tick.min(wake_from.max(now))
+        };
+        let wait = left.min(until.saturating_duration_since(now));
+        match crate::net::wait(&[Some(conn.get_ref().fd()), wake], Some(wait)) {
             Ok(ready) if ready[0] => return Ok(()),
-            Ok(_) => meanwhile.run(),
+            Ok(ready) if ready[1] => meanwhile.run(),
+            Ok(_) if Instant::now() >= tick => {
+                meanwhile.run();
+                tick = Instant::now() + MEANWHILE_EVERY;
+            }
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
