@@ -316,8 +316,9 @@ fn unreachable_database_answers_io_then_reconnects() {
 }
 
 /// Primary and streaming standby named in one multi-host string with
-/// target_session_attrs=read-write: the primary stops, the standby is
-/// promoted, and in.aasd follows to it with the leases replicated.
+/// target_session_attrs=read-write, the standby synchronous: the primary is
+/// killed outright, the standby promoted, and in.aasd follows to it with
+/// every lease it acknowledged.
 #[test]
 fn follows_a_promoted_standby() {
     let (mut primary, passfile) = cluster();
@@ -326,6 +327,20 @@ fn follows_a_promoted_standby() {
     // One passfile for both hosts.
     let both = fs::read_to_string(&passfile).unwrap() + &fs::read_to_string(&passfile2).unwrap();
     fs::write(&passfile, both).unwrap();
+    // A commit waits until the standby has it (synchronous_commit is on).
+    primary.sql(
+        "postgres",
+        "ALTER SYSTEM SET synchronous_standby_names = '*'",
+    );
+    primary.sql("postgres", "SELECT pg_reload_conf()");
+    let t0 = Instant::now();
+    while primary.sql("postgres", "SELECT sync_state FROM pg_stat_replication") != "sync" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no synchronous standby"
+        );
+        sleep(Duration::from_millis(50));
+    }
     let dir = scratch("promote");
     let conninfo = format!(
         "host={},{} port=5432,5432 user=aasd dbname=leases target_session_attrs=read-write \
@@ -335,31 +350,28 @@ fn follows_a_promoted_standby() {
         passfile.display()
     );
     let a = Aasd::start(&dir, &conninfo, "[pool P]\nrange = 10.0.0.1-10.0.0.20\n");
-    assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));
-    // Replicated before the primary goes.
-    let t0 = Instant::now();
-    let replicated = || {
-        let out = standby.psql(
-            common::pg::SUPERUSER,
-            "leases",
-            "SELECT count(*) FROM aasd_leases",
-        );
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
-    };
-    while !replicated() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "not replicated");
-        sleep(Duration::from_millis(50));
-    }
+    let acked: Vec<String> = (0..5)
+        .map(|i| {
+            let answer = a.ask(&format!("ALLOC P dhcp c{i} 3600"));
+            assert!(answer.starts_with("OK 10.0.0."), "{answer}");
+            answer.split(' ').nth(1).unwrap().to_string()
+        })
+        .collect();
+    // No shutdown: the primary dies right after the last ACK.
+    let pid = primary.pid().expect("the primary runs");
+    // SAFETY: kill has no memory preconditions; the PID is the cluster's.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     primary.stop();
     // The standby is read-only: no host is right for now.
-    let answer = a.ask("ALLOC P dhcp two 3600");
+    let answer = a.ask("ALLOC P dhcp late 3600");
     assert!(answer.starts_with("ERR io "), "{answer}");
     standby.promote();
-    let answer = a.ask_until_reconnected("ALLOC P dhcp two 3600");
-    assert!(answer.starts_with("OK 10.0.0.2 "), "{answer}\n{}", a.log());
-    assert!(a
-        .ask("QUERY client=one")
-        .starts_with("LEASE 10.0.0.1 P leased"));
+    let answer = a.ask_until_reconnected("ALLOC P dhcp late 3600");
+    assert!(answer.starts_with("OK 10.0.0.6 "), "{answer}\n{}", a.log());
+    for (i, addr) in acked.iter().enumerate() {
+        let row = a.ask(&format!("QUERY client=c{i}"));
+        assert!(row.starts_with(&format!("LEASE {addr} P leased")), "{row}");
+    }
     drop(a);
     fs::remove_dir_all(&dir).unwrap();
 }
