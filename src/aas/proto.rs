@@ -414,20 +414,12 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
     if args.len() < 4 {
         return Err(format!("usage: {USAGE}"));
     }
-    let mut a = Alloc {
-        pool: name(args[0])?,
-        service: name(args[1])?,
-        client: name(args[2])?,
-        lease: lease_text(args[3])?,
-        want: Want::Any,
-        previous: false,
-        hold: false,
-        mine: false,
-        known: false,
-        keep: 0,
-        host: None,
-        alias: None,
-    };
+    let mut a = Alloc::new(
+        &name(args[0])?,
+        &name(args[1])?,
+        &name(args[2])?,
+        lease_text(args[3])?,
+    );
     for w in &args[4..] {
         let want = match w.split_once('=') {
             Some(("exact", v)) => Want::Exact(addr(v)?),
