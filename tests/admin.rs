@@ -584,8 +584,9 @@ fn interfaces_in_server_limits_the_links_served() {
     };
     write("lo");
     let (_, log) = net.start_standalone(&conf, &[]);
+    // The start-up line follows "started" once the interfaces are read.
     assert!(
-        read(&log).contains("serving no local subnet"),
+        wait_for(&log, "serving no local subnet", SECS5),
         "{}",
         read(&log)
     );

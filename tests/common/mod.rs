@@ -282,8 +282,11 @@ impl Net {
         let mut args = vec![server_bin(), "-s", "-D", "3", "-c", conf];
         args.extend_from_slice(extra);
         let pid = self.spawn(&srv, &args, &[], Path::new(&log));
+        // The start-up line comes once the interfaces are read and the
+        // options of the command line taken (-b's relay socket): then the
+        // server is ready, and what it said of them is in the log.
         assert!(
-            wait_for(&log, "started", Duration::from_secs(5)),
+            wait_for(&log, " serving ", Duration::from_secs(5)),
             "server did not start: {}",
             read(&log)
         );
