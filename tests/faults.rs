@@ -74,14 +74,7 @@ fn disk_full_gives_no_ack_and_the_service_resumes_when_space_is_back() {
 
     let mut acked = vec![("before".to_string(), alloc(&net, "before").unwrap())];
     let good = checkpoint(&net).unwrap();
-    let filler = db_dir.join("filler");
-    let dd = Command::new("dd")
-        .arg("if=/dev/zero")
-        .arg(format!("of={}", filler.display()))
-        .arg("bs=4096")
-        .output()
-        .unwrap();
-    assert!(!dd.status.success(), "dd should have filled the tmpfs");
+    let filler = Mount::fill(&db_dir);
 
     // Records fill the log's last page, then a write fails: ERR io, and
     // everything answered OK until then stays acknowledged.

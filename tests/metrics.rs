@@ -252,14 +252,7 @@ fn a_failed_commit_is_a_store_error_and_what_it_lost_is_not_counted() {
         POOLS.replace("10.0.1.19", "10.0.1.250").as_str(),
     );
     net.start_aasd("srv", &conf);
-    let filler = db_dir.join("filler");
-    let dd = Command::new("dd")
-        .arg("if=/dev/zero")
-        .arg(format!("of={}", filler.display()))
-        .arg("bs=4096")
-        .output()
-        .unwrap();
-    assert!(!dd.status.success(), "dd should have filled the tmpfs");
+    let filler = Mount::fill(&db_dir);
 
     // Long client names fill the log's last page, then commits fail. Only
     // ALLOCs go to in.aasd meanwhile: every round has its answer.

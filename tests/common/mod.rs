@@ -961,6 +961,20 @@ impl Mount {
         ]);
         Mount(dir.to_path_buf())
     }
+
+    /// Fill what is left of the file system of `dir` with one file there,
+    /// whose path comes back (to remove when space is to come back).
+    pub fn fill(dir: &Path) -> PathBuf {
+        let filler = dir.join("filler");
+        let dd = Command::new("dd")
+            .arg("if=/dev/zero")
+            .arg(format!("of={}", filler.display()))
+            .arg("bs=4096")
+            .output()
+            .unwrap();
+        assert!(!dd.status.success(), "dd should have filled the tmpfs");
+        filler
+    }
 }
 
 impl Drop for Mount {
