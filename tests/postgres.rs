@@ -24,6 +24,16 @@ fn cluster() -> (Cluster, PathBuf) {
     (c, passfile)
 }
 
+/// The connection string of `user` to the test database, its password
+/// in `passfile`.
+fn with_passfile(c: &Cluster, user: &str, passfile: &Path) -> String {
+    format!(
+        "{} passfile={}",
+        c.conninfo(user, "leases"),
+        passfile.display()
+    )
+}
+
 /// One in.aasd on `store = postgresql`, in the foreground, its log in a
 /// file; killed by its PID when dropped.
 struct Aasd {
@@ -187,11 +197,7 @@ fn harness_cluster_with_passfile() {
 fn two_aasd_share_one_pool_without_giving_an_address_twice() {
     let (c, passfile) = cluster();
     let dir = scratch("two");
-    let conninfo = format!(
-        "{} passfile={}",
-        c.conninfo("aasd", "leases"),
-        passfile.display()
-    );
+    let conninfo = with_passfile(&c, "aasd", &passfile);
     let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.100\n";
     let a = Aasd::start(&dir.join("a"), &conninfo, pools);
     let b = Aasd::start(&dir.join("b"), &conninfo, pools);
@@ -286,11 +292,7 @@ fn two_aasd_share_one_pool_without_giving_an_address_twice() {
 fn unreachable_database_answers_io_then_reconnects() {
     let (mut c, passfile) = cluster();
     let dir = scratch("down");
-    let conninfo = format!(
-        "{} passfile={}",
-        c.conninfo("aasd", "leases"),
-        passfile.display()
-    );
+    let conninfo = with_passfile(&c, "aasd", &passfile);
     let a = Aasd::start(&dir, &conninfo, "[pool P]\nrange = 10.0.0.1-10.0.0.20\n");
     assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));
     c.stop();
@@ -382,11 +384,7 @@ fn follows_a_promoted_standby() {
 fn init_db_creates_the_schema_and_refuses_newer_or_unknown_ones() {
     let (c, passfile) = cluster();
     let dir = scratch("init");
-    let conninfo = format!(
-        "{} passfile={}",
-        c.conninfo("aasd", "leases"),
-        passfile.display()
-    );
+    let conninfo = with_passfile(&c, "aasd", &passfile);
     let conf = Aasd::conf(&dir, &conninfo, "[pool P]\nrange = 10.0.0.1-10.0.0.20\n");
     let init = || {
         let out = Command::new(common::aasd_bin())
@@ -432,11 +430,7 @@ fn init_db_creates_the_schema_and_refuses_newer_or_unknown_ones() {
 fn runs_with_the_documented_rights_only() {
     let (c, passfile) = cluster();
     let dir = scratch("rights");
-    let owner = format!(
-        "{} passfile={}",
-        c.conninfo("aasd", "leases"),
-        passfile.display()
-    );
+    let owner = with_passfile(&c, "aasd", &passfile);
     let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
     let conf = Aasd::conf(&dir.join("owner"), &owner, pools);
     let out = Command::new(common::aasd_bin())
@@ -455,11 +449,7 @@ fn runs_with_the_documented_rights_only() {
          GRANT USAGE ON SEQUENCE aasd_change TO runner",
     );
     let passfile = c.passfile("runner", "r");
-    let runner = format!(
-        "{} passfile={}",
-        c.conninfo("runner", "leases"),
-        passfile.display()
-    );
+    let runner = with_passfile(&c, "runner", &passfile);
     let a = Aasd::start(&dir.join("runner"), &runner, pools);
     assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));
     assert_eq!(a.ask("RESERVE 10.0.0.5 dhcp fixed"), "OK");
@@ -483,11 +473,7 @@ fn runs_with_the_documented_rights_only() {
 fn an_acknowledged_lease_outlives_sigkill() {
     let (c, passfile) = cluster();
     let dir = scratch("kill");
-    let conninfo = format!(
-        "{} passfile={}",
-        c.conninfo("aasd", "leases"),
-        passfile.display()
-    );
+    let conninfo = with_passfile(&c, "aasd", &passfile);
     let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
     let mut a = Aasd::start(&dir, &conninfo, pools);
     let granted = a.ask("ALLOC P dhcp one 3600");
