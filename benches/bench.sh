@@ -348,17 +348,15 @@ start_ours() {   # SYNC DATABASE_TOP (the tmpfs or the slow disk)
     spawn in.dhcpd "$dir/dhcpd.log" "$BIN/in-dhcpd" -s -f -u root -c "$dir/dhcpd.conf"
 }
 
-start_kea() {
-    local dir=$WORK/kea
-    mkdir -p "$dir"
-    # memfile leases persisted to a CSV (appended, never fsynced), no lease
-    # file cleanup during the run, one thread (Kea 2.2's default).
+# Kea on the bench subnet, its files in DIR: MT true or false for its
+# multi-threading, LEASE_DB the value of its "lease-database".
+run_kea() {   # DIR MT LEASE_DB
+    local dir=$1
     cat > "$dir/kea-dhcp4.json" <<EOF
 { "Dhcp4": {
     "interfaces-config": { "interfaces": [ "$VETH_SRV" ], "dhcp-socket-type": "udp" },
-    "lease-database": { "type": "memfile", "persist": true,
-                        "name": "$dir/leases4.csv", "lfc-interval": 0 },
-    "multi-threading": { "enable-multi-threading": false },
+    "lease-database": $3,
+    "multi-threading": { "enable-multi-threading": $2 },
     "valid-lifetime": 3600,
     "authoritative": true,
     "subnet4": [ { "id": 1, "subnet": "$SUBNET",
@@ -369,6 +367,15 @@ start_kea() {
 } }
 EOF
     KEA_PIDFILE_DIR=$dir KEA_LOCKFILE_DIR=$dir spawn kea-dhcp4 "$dir/out.log" kea-dhcp4 -c "$dir/kea-dhcp4.json"
+}
+
+start_kea() {
+    local dir=$WORK/kea
+    mkdir -p "$dir"
+    # memfile leases persisted to a CSV (appended, never fsynced), no lease
+    # file cleanup during the run, one thread (Kea 2.2's default).
+    run_kea "$dir" false "$(printf '{ "type": "memfile", "persist": true, "name": "%s", "lfc-interval": 0 }' \
+        "$dir/leases4.csv")"
 }
 
 start_iscdhcpd() {
@@ -496,22 +503,8 @@ start_kea_pg() {   # MT: true for Kea's multi-threaded mode, its defaults
         pg_sql "$dir/pg" kea -f /usr/share/kea/scripts/pgsql/dhcpdb_create.pgsql || return 1
     # As start_kea, with the leases in PostgreSQL; thread-pool-size 0 and
     # packet-queue-size 64 are Kea's multi-threading defaults.
-    cat > "$dir/kea-dhcp4.json" <<EOF
-{ "Dhcp4": {
-    "interfaces-config": { "interfaces": [ "$VETH_SRV" ], "dhcp-socket-type": "udp" },
-    "lease-database": { "type": "postgresql", "name": "kea", "user": "postgres",
-                        "host": "$dir/pg", "port": 5432 },
-    "multi-threading": { "enable-multi-threading": $1 },
-    "valid-lifetime": 3600,
-    "authoritative": true,
-    "subnet4": [ { "id": 1, "subnet": "$SUBNET",
-                   "pools": [ { "pool": "$POOL_START - $POOL_END" } ],
-                   "option-data": [ { "name": "routers", "data": "$RELAY_IP" } ] } ],
-    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN",
-                   "output_options": [ { "output": "$dir/kea.log" } ] } ]
-} }
-EOF
-    KEA_PIDFILE_DIR=$dir KEA_LOCKFILE_DIR=$dir spawn kea-dhcp4 "$dir/out.log" kea-dhcp4 -c "$dir/kea-dhcp4.json"
+    run_kea "$dir" "$1" "$(printf '{ "type": "postgresql", "name": "kea", "user": "postgres", "host": "%s", "port": 5432 }' \
+        "$dir/pg")"
 }
 
 # The sustained offered rate of SERVER from PER_RATE, as summary_table
