@@ -52,13 +52,16 @@ say() { echo "$*" | tee -a "$LOG"; }
 
 # ---- settings
 
-NS_SRV=ib_srv NS_CLI=ib_cli VETH_SRV=ib_s0 VETH_CLI=ib_c0
+# BENCH_PREFIX names the namespaces, links and lock, so that two copies of
+# the tree can each run the benchmark (the figures then share the cores).
+P=${BENCH_PREFIX:-ib}
+NS_SRV=${P}_srv NS_CLI=${P}_cli VETH_SRV=${P}_s0 VETH_CLI=${P}_c0
 SRV_IP=10.86.0.1 CLI_IP=10.86.0.2 RELAY_IP=10.80.0.1
 SUBNET=10.80.0.0/16 POOL_START=10.80.0.10 POOL_END=10.80.255.254
 CLIENTS=60000          # below the pool's 65,525 addresses
 SUSTAIN_PCT=2.5        # a rate is sustained when its median loses at most this
 CPU_RATE=8000          # the CPU comparison with Kea is at this rate
-LOCK=/tmp/ib_bench.lock
+LOCK=/tmp/${P}_bench.lock
 
 QUICK=${BENCH_QUICK:-0} PERIOD=10 REPEATS=3 STOP_PCT=10 COLD_COUNT=20
 AASD_LEASES=100000 AASD_STARTS=5 OUT=target/bench PROFILE=release INSTALL=1 THROUGHPUT=1
@@ -1064,7 +1067,7 @@ fi
 command -v perfdhcp > /dev/null || die "perfdhcp is missing (Debian package kea-admin)"
 ns_up
 mkdir -p "$TMPFS"
-mount -t tmpfs -o size=4g,mode=0755 ib_bench "$TMPFS" || die "cannot mount a tmpfs on $TMPFS"
+mount -t tmpfs -o size=4g,mode=0755 "${P}_bench" "$TMPFS" || die "cannot mount a tmpfs on $TMPFS"
 say "bench: $(nproc) CPUs, load average $START_LOAD, results in $RESULTS"
 
 if [[ $THROUGHPUT == 1 ]]; then
