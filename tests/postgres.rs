@@ -490,3 +490,34 @@ fn an_acknowledged_lease_outlives_sigkill() {
     drop((a, b));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `aasadmin checkpoint` on the PostgreSQL store is refused with the
+/// reason (PostgreSQL checkpoints itself; pg_dump backs up), and in.aasd
+/// logs no error for it, then or at its periodic checkpoint.
+#[test]
+fn checkpoint_on_postgresql_is_refused_with_the_reason() {
+    let (c, passfile) = cluster();
+    let dir = scratch("ckpt");
+    let conninfo = with_passfile(&c, "aasd", &passfile);
+    let pools = "checkpoint_intvl = 1\n[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
+    let a = Aasd::start(&dir, &conninfo, pools);
+    assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));
+    let out = Command::new(common::aasadmin_bin())
+        .arg("-s")
+        .arg(a.sock())
+        .arg("checkpoint")
+        .output()
+        .unwrap();
+    let (status, text) = common::status_and_text(&out);
+    assert_ne!(status, 0, "{text}");
+    assert!(text.contains("PostgreSQL makes its own checkpoints"), "{text}");
+    assert!(text.contains("pg_dump"), "{text}");
+    // Past a periodic checkpoint (1 s): still serving, nothing logged.
+    next_second();
+    next_second();
+    assert!(a.ask("ALLOC P dhcp two 3600").starts_with("OK 10.0.0.2 "));
+    let log = a.log();
+    assert!(!log.contains("checkpoint"), "{log}");
+    drop(a);
+    fs::remove_dir_all(&dir).unwrap();
+}

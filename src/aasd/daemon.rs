@@ -341,7 +341,7 @@ impl Daemon {
                 let _ = self.reload();
             }
             if Instant::now() >= self.next_checkpoint {
-                self.checkpoint(false);
+                let _ = self.checkpoint(false);
             }
             let wait = self
                 .next_deadline()
@@ -769,14 +769,12 @@ impl Daemon {
                 (pong.to_string(), false)
             }
             Request::Checkpoint => match self.checkpoint(true) {
-                Some(p) => (
+                Ok(Some(p)) => (
                     Reply::Checkpoint(p.display().to_string()).to_string(),
                     false,
                 ),
-                None => (
-                    failed(Code::Io, "checkpoint failed (see the log)".into()),
-                    false,
-                ),
+                Ok(None) => (failed(Code::Io, "no checkpoint written".into()), false),
+                Err(e) => (failed(Code::Io, e.to_string()), false),
             },
             Request::Reload => match self.reload() {
                 Ok(()) => (Reply::Ok.to_string(), false),
@@ -791,15 +789,17 @@ impl Daemon {
         }
     }
 
-    fn checkpoint(&mut self, force: bool) -> Option<PathBuf> {
+    /// A failure is logged, except that a store without checkpoints of its
+    /// own (PostgreSQL) is no failure: CHECKPOINT is told why, nothing else.
+    fn checkpoint(&mut self, force: bool) -> io::Result<Option<PathBuf>> {
         self.next_checkpoint = Instant::now() + Duration::from_secs(self.cfg.checkpoint_intvl);
-        match self.store.checkpoint(force) {
-            Ok(p) => p,
-            Err(e) => {
+        let written = self.store.checkpoint(force);
+        if let Err(e) = &written {
+            if e.kind() != io::ErrorKind::Unsupported {
                 log_error!("{e}");
-                None
             }
         }
+        written
     }
 
     /// Reread the pools. Refused, with the old pools kept, when the file has

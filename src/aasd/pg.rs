@@ -641,7 +641,10 @@ impl Leases for PgStore {
 
     /// PostgreSQL keeps its own checkpoints; a backup is pg_dump's.
     fn checkpoint(&mut self, _force: bool) -> io::Result<Option<PathBuf>> {
-        Ok(None)
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "store = postgresql: PostgreSQL makes its own checkpoints; back up with pg_dump",
+        ))
     }
 
     /// A round that only read (or was never committed) ends here, so the
