@@ -510,7 +510,10 @@ fn checkpoint_on_postgresql_is_refused_with_the_reason() {
         .unwrap();
     let (status, text) = common::status_and_text(&out);
     assert_ne!(status, 0, "{text}");
-    assert!(text.contains("PostgreSQL makes its own checkpoints"), "{text}");
+    assert!(
+        text.contains("PostgreSQL makes its own checkpoints"),
+        "{text}"
+    );
     assert!(text.contains("pg_dump"), "{text}");
     // Past a periodic checkpoint (1 s): still serving, nothing logged.
     next_second();
