@@ -372,3 +372,52 @@ fn bad_oversized_slow_and_surplus_requests_are_closed_and_logged_and_serving_goe
         Reply::Pong(_)
     ));
 }
+
+/// A batch that is all in the socket when in.aasd reads is answered in
+/// one round: one commit (one sync of the log) for 900 ALLOCs of 140
+/// bytes, as in.dhcpd sends them when the disk is slow. Reading only
+/// 16 KiB a round made it ten commits, ten syncs.
+#[test]
+fn a_batch_waiting_in_the_socket_is_answered_under_one_commit() {
+    const BATCH: usize = 900;
+    let mut net = Net::new(false);
+    let pools = "[pool B]\nrange = 10.0.2.1-10.0.5.254\n";
+    let conf = net.aasd_conf(
+        &format!("metrics_listen = {METRICS}\nsync = always\n"),
+        pools,
+    );
+    let aasd = net.start_aasd("srv", &conf);
+    let before = value(&scrape(&net), "aasd_store_commits_total");
+    let lines: String = (0..BATCH)
+        .map(|i| format!("ALLOC B dhcp 10.0.0.0/id/{i:0>110} 3600\n"))
+        .collect();
+    assert!(lines.len() > 120_000, "{}", lines.len());
+    let mut s = std::os::unix::net::UnixStream::connect(net.path("aasd.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Stopped, in.aasd reads nothing until all of it is in the socket.
+    signal(aasd, "STOP");
+    s.write_all(lines.as_bytes()).unwrap();
+    signal(aasd, "CONT");
+    let mut answers = String::new();
+    let mut r = std::io::BufReader::new(s);
+    for _ in 0..BATCH {
+        let mut l = String::new();
+        std::io::BufRead::read_line(&mut r, &mut l).unwrap();
+        assert!(l.starts_with("OK 10.0."), "{l}");
+        answers.push_str(&l);
+    }
+    let m = scrape(&net);
+    assert_eq!(
+        value(&m, "aasd_allocations_total{pool=\"B\",kind=\"lease\"}"),
+        BATCH as u64
+    );
+    assert_eq!(value(&m, "aasd_store_commits_total"), before + 1);
+}
+
+fn signal(pid: u32, name: &str) {
+    let out = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kill -{name} {pid}");
+}

@@ -47,8 +47,11 @@ pub const MAX_OUTPUT: usize = 128 << 10;
 /// connections capped, in.aasd's memory is bounded whatever they do.
 pub const MAX_TOTAL_OUTPUT: usize = 8 << 20;
 
-/// Request bytes read ahead of what is answered, per connection.
-const MAX_INPUT: usize = 16 << 10;
+/// Request bytes read ahead of what is answered, per connection. A round
+/// answers what was read, under one fsync: this is room for the largest
+/// batch in.dhcpd sends (about 1,000 ALLOCs, up to 150 bytes each), so a
+/// slow disk costs one fsync per batch, not one per 16 KiB of it.
+const MAX_INPUT: usize = 160 << 10;
 
 /// `LEASE` rows a `QUERY` answer is made of per step: a long listing is
 /// made as its requester reads it, not all at once.
@@ -870,8 +873,9 @@ impl Daemon {
         if !self.conns.iter().any(|c| !c.pending.is_empty()) {
             return;
         }
+        let changes = self.store.uncommitted();
         let synced = self.store.commit();
-        self.metrics.committed(synced.is_ok());
+        self.metrics.committed(synced.is_ok(), changes);
         for c in &mut self.conns {
             c.pending_bytes = 0;
             for (text, durable) in c.pending.drain(..) {

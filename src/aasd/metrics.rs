@@ -45,6 +45,9 @@ struct Counts {
     refusals: [u64; REASONS.len()],
     /// Commits that failed.
     store_errors: u64,
+    /// Rounds with changes that were committed: one sync of the log, or one
+    /// PostgreSQL transaction, each.
+    commits: u64,
 }
 
 pub struct Metrics {
@@ -92,8 +95,12 @@ impl Metrics {
     }
 
     /// The round's commit: its allocations kept, or a store error.
-    pub fn committed(&mut self, ok: bool) {
+    /// A round ended; `changes` is what the store had to make durable.
+    pub fn committed(&mut self, ok: bool, changes: usize) {
         let c = &mut self.counts;
+        if ok && changes > 0 {
+            c.commits += 1;
+        }
         if ok {
             for (pool, kind) in c.uncommitted.drain(..) {
                 c.allocations.entry(pool).or_default()[kind] += 1;
@@ -172,6 +179,14 @@ impl Counts {
         );
         page.sample(&[], self.store_errors);
         page.family(
+            "aasd_store_commits_total",
+            Kind::Counter,
+            "Rounds whose changes were committed since in.aasd started: one write and sync of \
+             the log (with sync = always), or one PostgreSQL transaction, for all the requests \
+             answered in that round. Kept in memory: 0 again after a restart.",
+        );
+        page.sample(&[], self.commits);
+        page.family(
             "aasd_start_time_seconds",
             Kind::Gauge,
             "When in.aasd started, in seconds since the Unix epoch: the counters count from then.",
@@ -231,7 +246,8 @@ mod tests {
             ),
             "nothing counted before the commit:\n{before}"
         );
-        m.committed(store.commit().is_ok());
+        let changes = store.uncommitted();
+        m.committed(store.commit().is_ok(), changes);
         let page = m.page(&mut store, 100).unwrap();
         for line in [
             "aasd_allocations_total{pool=\"P\",kind=\"offer\"} 1",
@@ -242,6 +258,7 @@ mod tests {
             "aasd_refusals_total{reason=\"notinpool\"} 1",
             "aasd_refusals_total{reason=\"taken\"} 0",
             "aasd_store_errors_total 0",
+            "aasd_store_commits_total 1",
             "aasd_start_time_seconds 7",
             "aasd_pool_leased{pool=\"P\"} 1",
             "aasd_pool_offered{pool=\"P\"} 1",
@@ -251,9 +268,10 @@ mod tests {
         }
         // A failed commit: what it would have kept is not counted.
         ask(&mut m, &mut store, "ALLOC Q dhcp d 60");
-        m.committed(false);
+        m.committed(false, 1);
         let page = m.page(&mut store, 100).unwrap();
         assert!(has(&page, "aasd_store_errors_total 1"), "{page}");
+        assert!(has(&page, "aasd_store_commits_total 1"), "{page}");
         assert!(has(
             &page,
             "aasd_allocations_total{pool=\"Q\",kind=\"lease\"} 0"
