@@ -20,6 +20,9 @@ took; and the longest time in which no client got any answer.
 """
 import argparse, heapq, json, os, select, signal, socket, struct, sys, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools"))
+from relay_wire import reply  # noqa: E402
+
 DISCOVER, OFFER, REQUEST, ACK, NAK = 1, 2, 3, 5, 6
 FIRST_RETRY, MAX_RETRY = 4.0, 64.0
 
@@ -35,24 +38,6 @@ def message(kind, xid, mac, secs, ciaddr=None, requested=None, server=None, broa
     if server:
         opts += bytes([54, 4]) + socket.inet_aton(server)
     return (hdr + b"\x63\x82\x53\x63" + opts + b"\xff").ljust(300, b"\0")
-
-
-def parse(data):
-    """(xid, kind, yiaddr, server id) of a BOOTREPLY, else None."""
-    if len(data) < 240 or data[0] != 2 or data[236:240] != b"\x63\x82\x53\x63":
-        return None
-    i, kind, sid = 240, None, None
-    while i + 1 < len(data) and data[i] != 255:
-        if data[i] == 0:
-            i += 1
-            continue
-        code, ln = data[i], data[i + 1]
-        if code == 53 and ln >= 1:
-            kind = data[i + 2]
-        if code == 54 and ln == 4:
-            sid = socket.inet_ntoa(data[i + 2:i + 6])
-        i += 2 + ln
-    return struct.unpack("!I", data[4:8])[0], kind, socket.inet_ntoa(data[16:20]), sid
 
 
 class Client:
@@ -179,7 +164,7 @@ def main():
                     data = s.recv(4096)
                 except OSError:   # nothing more to read (or an ICMP error)
                     break
-                r = parse(data)
+                r = reply(data)
                 now = time.monotonic()
                 if not r or r[0] not in by_xid:
                     continue

@@ -1,6 +1,7 @@
 """The DHCP messages of a client posing as a relay agent (giaddr set, so
 every reply comes back to giaddr:67), and the fields the load tools read
-from a reply. Shared by dora-load.py and flood.py."""
+from a reply. Shared by dora-load.py, flood.py and
+benches/failover_clients.py."""
 import socket, struct
 
 
@@ -20,7 +21,7 @@ def packet(xid, mac, giaddr, kind, requested=None, server=None, circuit=None):
 
 def reply(data):
     """(xid, message type, yiaddr, server id) of a BOOTREPLY, else None."""
-    if len(data) < 240 or data[0] != 2:
+    if len(data) < 240 or data[0] != 2 or data[236:240] != b"\x63\x82\x53\x63":
         return None
     i, kind, sid = 240, None, None
     while i + 1 < len(data) and data[i] != 255:
@@ -28,9 +29,9 @@ def reply(data):
             i += 1
             continue
         code, ln = data[i], data[i + 1]
-        if code == 53:
+        if code == 53 and ln >= 1:
             kind = data[i + 2]
-        if code == 54:
+        if code == 54 and ln == 4:
             sid = socket.inet_ntoa(data[i + 2:i + 6])
         i += 2 + ln
     return struct.unpack("!I", data[4:8])[0], kind, socket.inet_ntoa(data[16:20]), sid
