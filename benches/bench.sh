@@ -24,7 +24,7 @@ usage() {
     cat <<'EOF'
 usage: benches/bench.sh [--quick] [-p SECONDS] [-n REPEATS] [-S PCT] [-s SERVERS]
                         [-r SERVER=RATES] [-c COUNT] [-a LEASES] [-o DIR]
-                        [--debug-build] [--no-install] [--skip-throughput]
+                        [--debug-build] [--no-install] [--skip-throughput] [-L N]
   --quick         CI mode: ours (sync = always, on tmpfs and on the 5 ms disk)
                   and the reflector at one rate, one 3 s repeat, 3 cold starts,
                   in.aasd start-up with 2,000 leases; fails if ours answers
@@ -44,6 +44,9 @@ usage: benches/bench.sh [--quick] [-p SECONDS] [-n REPEATS] [-S PCT] [-s SERVERS
   --debug-build   use target/debug instead of target/release
   --no-install    do not call apt-get; servers that are missing are skipped
   --skip-throughput  only the cold start and in.aasd start-up tests
+  -L N            contention: N busy loops (one shell each, nice 0) run
+                  beside every throughput sweep, as other work on the
+                  machine would; 0 (default) for none
 EOF
 }
 
@@ -65,6 +68,7 @@ LOCK=/tmp/${P}_bench.lock
 
 QUICK=${BENCH_QUICK:-0} PERIOD=10 REPEATS=3 STOP_PCT=10 COLD_COUNT=20
 AASD_LEASES=100000 AASD_STARTS=5 OUT=target/bench PROFILE=release INSTALL=1 THROUGHPUT=1
+HOGS=0 HOG_PIDS=()
 SERVERS=ours-always,ours-never,ours-always-5ms,ours-always-20ms,reflector,kea,iscdhcpd,dnsmasq,ours-pg,kea-pg,kea-pg-mt
 declare -A RATES=(
     [ours-always]=250,500,1000,2000,4000,6000,8000,10000,12000,16000,24000,32000
@@ -103,6 +107,7 @@ while (( $# )); do
         --debug-build) PROFILE=debug ;;
         --no-install) INSTALL=0 ;;
         --skip-throughput) THROUGHPUT=0 ;;
+        -L) HOGS=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -180,7 +185,22 @@ ns_down() {
     done
 }
 
+# N busy loops outside the namespaces, stopped by the PIDs kept.
+hogs_start() {
+    local i
+    for (( i = 0; i < HOGS; i++ )); do
+        bash -c 'while :; do :; done' &
+        HOG_PIDS+=($!)
+    done
+}
+hogs_stop() {
+    local pid
+    for pid in "${HOG_PIDS[@]}"; do stop_pid "$pid"; done
+    HOG_PIDS=()
+}
+
 cleanup() {
+    hogs_stop
     stop_server
     [[ -n ${INETD_PID:-} ]] && stop_pid "$INETD_PID"
     stop_slowfs
@@ -973,6 +993,7 @@ write_results() {
         echo
         echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
         echo "- load average at start: $START_LOAD; at the end: $(load_average)"
+        (( HOGS > 0 )) && echo "- contention (-L): $HOGS busy loops ran beside every throughput sweep"
         echo "- databases: ours-always and ours-never on a tmpfs; ours-always-5ms and -20ms on benches/slowfs over that tmpfs, fsync and fdatasync + 5 or 20 ms"
         echo "- mode: $([[ $QUICK == 1 ]] && echo "quick (CI)" || echo full); perfdhcp $(perfdhcp -v 2>&1 | awk '{ print $NF; exit }'), $PERIOD s per repeat, $REPEATS repeats per rate (median), $CLIENTS clients, pool $POOL_START-$POOL_END; a sweep stops after a median loss above $STOP_PCT %"
         local s
@@ -1071,7 +1092,10 @@ mount -t tmpfs -o size=4g,mode=0755 "${P}_bench" "$TMPFS" || die "cannot mount a
 say "bench: $(nproc) CPUs, load average $START_LOAD, results in $RESULTS"
 
 if [[ $THROUGHPUT == 1 ]]; then
+    (( HOGS > 0 )) && say "contention: $HOGS busy loops beside every sweep"
+    hogs_start
     for server in ${SERVERS//,/ }; do sweep "$server"; done
+    hogs_stop
 fi
 say "== cold start, $COLD_COUNT samples per variant; load average $(load_average)"
 for variant in fixed dynamic fixed-small; do cold_start $variant; done
