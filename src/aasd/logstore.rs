@@ -5,14 +5,13 @@
 //! tests use.
 
 use std::io;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use super::db::{Change, Db, Entry, Reservation};
+use super::db::{Change, Db, Entry};
 use super::journal::{Store as Journal, StoreConfig};
-use super::store::{Granted, Leases, Page};
-use crate::aas::lease::{Alloc, Filter, Pool, Refusal, Selector, State, Stats, Time, FOREVER};
-use crate::aas::proto::{Held, LeaseRow};
+use super::store::{self, Granted, Leases, Page};
+use crate::aas::lease::{Alloc, Filter, Pool, Refusal, Stats, Time};
+use crate::aas::proto::Held;
 use crate::log_error;
 
 pub struct LogStore {
@@ -68,39 +67,6 @@ impl LogStore {
         match &mut self.journal {
             Some(j) => j.flush(&self.db),
             None => Ok(()),
-        }
-    }
-
-    /// The row of an address the database has an entry for.
-    fn entry_row(a: u32, pool: &str, e: &Entry<&str>, now: Time, with_host: bool) -> LeaseRow {
-        LeaseRow {
-            addr: Ipv4Addr::from(a),
-            pool: pool.to_string(),
-            state: Selector::State(e.state_at(now)),
-            disabled: e.disabled,
-            service: e.service.to_string(),
-            client: e.client.to_string(),
-            reserved: e.reserved,
-            end: e.end,
-            released: e.released,
-            host: with_host.then(|| e.host.to_string()),
-        }
-    }
-
-    /// The row of a reserved address that nobody holds: shown with its
-    /// reserving service and client, whether or not it was ever used.
-    fn reserved_row(&self, a: u32, pool: &str, r: &Reservation, with_host: bool) -> LeaseRow {
-        LeaseRow {
-            addr: Ipv4Addr::from(a),
-            pool: pool.to_string(),
-            state: Selector::Reserved,
-            disabled: false,
-            service: r.service.clone(),
-            client: r.client.clone(),
-            reserved: r.since,
-            end: FOREVER,
-            released: self.db.view(a).map_or(0, |e| e.released),
-            host: with_host.then(String::new),
         }
     }
 }
@@ -184,48 +150,8 @@ impl Leases for LogStore {
         self.db.unreserve(addr);
     }
 
-    /// Rows of the database's entries, with reserved addresses nobody
-    /// holds shown over a free entry, or added where no entry was made.
     fn rows(&mut self, f: &Filter, now: Time, limit: usize) -> Result<Page, Refusal> {
-        let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
-        let mut found: Vec<LeaseRow> = self
-            .db
-            .query_page(f, now, limit)
-            .into_iter()
-            .map(|(a, pool, e)| Self::entry_row(a, pool, &e, now, f.with_host))
-            .collect();
-        let next = match found.last() {
-            Some(r) if found.len() == limit && u32::from(r.addr) < hi => {
-                Some(u32::from(r.addr) + 1)
-            }
-            _ => None,
-        };
-        // Reservations up to where this page ends.
-        let end = next.map_or(hi, |n| n - 1);
-        for (a, r) in self.db.reservations(lo, end) {
-            let Some(pool) = self.db.pool_of(a).map(|p| &self.db.pools()[p].name) else {
-                continue;
-            };
-            let entry = self.db.view(a);
-            let free = entry.is_none_or(|e| e.state_at(now) == State::Free && !e.disabled);
-            let shown = found.iter().position(|row| u32::from(row.addr) == a);
-            match shown {
-                Some(i) if free => found[i] = self.reserved_row(a, pool, r, f.with_host),
-                Some(_) => {}
-                None if entry.is_none() => {
-                    let keep = matches!(f.state, None | Some(Selector::Reserved))
-                        && f.pool.as_ref().is_none_or(|p| p == pool)
-                        && f.service.as_ref().is_none_or(|s| *s == r.service)
-                        && f.client.as_ref().is_none_or(|c| *c == r.client);
-                    if keep {
-                        found.push(self.reserved_row(a, pool, r, f.with_host));
-                    }
-                }
-                None => {}
-            }
-        }
-        found.sort_by_key(|r| r.addr);
-        Ok(Page { rows: found, next })
+        Ok(store::rows(&mut self.db, f, now, limit))
     }
 
     fn stats(&mut self, now: Time) -> Result<Vec<Stats>, Refusal> {

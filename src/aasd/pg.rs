@@ -45,8 +45,7 @@ use postgres::{Client, NoTls, Statement};
 use self::conninfo::Conninfo;
 use super::config::AasConfig;
 use super::db::{Change, Db, Entry, Reservation};
-use super::logstore::LogStore;
-use super::store::{Granted, Leases, Page};
+use super::store::{self, Granted, Leases, Page};
 use crate::aas::lease::{Alloc, Filter, Pool, Refusal, State, Stats, Time, FOREVER};
 use crate::aas::proto::Held;
 use crate::log::Level;
@@ -63,7 +62,7 @@ pub struct PgStore {
     conninfo: Conninfo,
     client: Option<Connection>,
     /// The database as of this round's start, with the round's changes.
-    mem: LogStore,
+    db: Db,
     /// A round's transaction is open, the lock taken.
     in_round: bool,
     /// This round could not start (the database unreachable): its
@@ -194,7 +193,7 @@ impl PgStore {
         let mut store = PgStore {
             conninfo: info,
             client: None,
-            mem: LogStore::in_memory(Db::new(pools)),
+            db: Db::new(pools),
             in_round: false,
             doomed: None,
             retry_at: None,
@@ -211,20 +210,13 @@ impl PgStore {
         Ok(store)
     }
 
-    fn db(&self) -> &Db {
-        self.mem.db()
-    }
-
     /// Change the database in memory, keeping what changed for the commit.
     fn change<R>(
         &mut self,
         f: impl FnOnce(&mut Db) -> Result<(R, Vec<Change>), Refusal>,
     ) -> Result<R, Refusal> {
         self.begin();
-        let mut db = self.take_db();
-        let res = f(&mut db);
-        self.mem = LogStore::in_memory(db);
-        let (r, changes) = res?;
+        let (r, changes) = f(&mut self.db)?;
         for c in &changes {
             if c.after.state != State::Offered {
                 self.own_holds.remove(&c.addr);
@@ -232,13 +224,6 @@ impl PgStore {
         }
         self.changes.extend(changes);
         Ok(r)
-    }
-
-    /// The database out of its in-memory store (which keeps no changes),
-    /// to be put back.
-    fn take_db(&mut self) -> Db {
-        let empty = LogStore::in_memory(Db::new(Vec::new()));
-        std::mem::replace(&mut self.mem, empty).into_db()
     }
 
     /// Start the round, if not started: connect if need be, take the lock,
@@ -310,21 +295,17 @@ impl PgStore {
                 self.own_holds.remove(a);
             }
         }
-        let mut db = if self.stale {
+        if self.stale {
             self.seen = newest.unwrap_or(0);
-            let mut db = Db::new(self.db().pools().to_vec());
-            db.load(records);
-            db
+            self.db = Db::new(self.db.pools().to_vec());
+            self.db.load(records);
         } else {
-            let mut db = self.take_db();
             self.seen = newest.map_or(self.seen, |n| n.max(self.seen));
             for (a, e) in records {
-                db.restore(a, e);
+                self.db.restore(a, e);
             }
-            db
-        };
-        sync_reservations(&mut db, &reserved);
-        self.mem = LogStore::in_memory(db);
+        }
+        sync_reservations(&mut self.db, &reserved);
         self.stale = false;
         Ok(())
     }
@@ -409,15 +390,13 @@ impl PgStore {
     fn undo(&mut self) {
         let changes = std::mem::take(&mut self.changes);
         let reservations = std::mem::take(&mut self.reservations);
-        let mut db = self.take_db();
-        db.undo(&changes);
+        self.db.undo(&changes);
         for r in reservations.iter().rev() {
-            db.unreserve(r.addr);
+            self.db.unreserve(r.addr);
             if let Some(x) = &r.before {
-                let _ = db.reserve(r.addr, &x.service, &x.client, x.since);
+                let _ = self.db.reserve(r.addr, &x.service, &x.client, x.since);
             }
         }
-        self.mem = LogStore::in_memory(db);
     }
 }
 
@@ -460,11 +439,11 @@ fn sync_reservations(db: &mut Db, table: &BTreeMap<u32, Reservation>) {
 
 impl Leases for PgStore {
     fn pools(&self) -> &[Pool] {
-        self.db().pools()
+        self.db.pools()
     }
 
     fn known(&self) -> usize {
-        self.db().len()
+        self.db.len()
     }
 
     fn alloc(&mut self, a: &Alloc, now: Time) -> Result<Granted, Refusal> {
@@ -552,11 +531,9 @@ impl Leases for PgStore {
         now: Time,
     ) -> Result<Option<Held>, Refusal> {
         self.begin();
-        let before = self.db().reservation(addr).cloned();
-        let mut db = self.take_db();
-        let res = db.reserve(addr, service, client, now);
-        let after = db.reservation(addr).cloned();
-        self.mem = LogStore::in_memory(db);
+        let before = self.db.reservation(addr).cloned();
+        let res = self.db.reserve(addr, service, client, now);
+        let after = self.db.reservation(addr).cloned();
         if before != after {
             self.reservations.push(ReservationChange {
                 addr,
@@ -573,12 +550,10 @@ impl Leases for PgStore {
 
     fn unreserve(&mut self, addr: u32) {
         self.begin();
-        let Some(before) = self.db().reservation(addr).cloned() else {
+        let Some(before) = self.db.reservation(addr).cloned() else {
             return;
         };
-        let mut db = self.take_db();
-        db.unreserve(addr);
-        self.mem = LogStore::in_memory(db);
+        self.db.unreserve(addr);
         self.reservations.push(ReservationChange {
             addr,
             before: Some(before),
@@ -590,16 +565,16 @@ impl Leases for PgStore {
         // Unreachable: from memory, as the log store answers with a
         // failed disk.
         self.begin();
-        self.mem.rows(f, now, limit)
+        Ok(store::rows(&mut self.db, f, now, limit))
     }
 
     fn stats(&mut self, now: Time) -> Result<Vec<Stats>, Refusal> {
         self.begin();
-        self.mem.stats(now)
+        Ok(self.db.stats(now))
     }
 
     fn exhausted_log_due(&mut self, pool: &str, now: Time) -> bool {
-        self.mem.exhausted_log_due(pool, now)
+        self.db.exhausted_log_due(pool, now)
     }
 
     fn uncommitted(&self) -> usize {
@@ -632,11 +607,11 @@ impl Leases for PgStore {
     }
 
     fn held_outside(&self, pools: &[Pool], now: Time) -> Vec<u32> {
-        self.mem.held_outside(pools, now)
+        self.db.held_outside(pools, now)
     }
 
     fn set_pools(&mut self, pools: Vec<Pool>) {
-        self.mem.set_pools(pools);
+        self.db = self.db.with_pools(pools);
     }
 
     /// PostgreSQL keeps its own checkpoints; a backup is pg_dump's.

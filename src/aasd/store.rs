@@ -10,9 +10,11 @@
 //! told of a change are sent only after their commit.
 
 use std::io;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use crate::aas::lease::{Alloc, Filter, Pool, Refusal, Stats, Time};
+use super::db::{Db, Entry, Reservation};
+use crate::aas::lease::{Alloc, Filter, Pool, Refusal, Selector, State, Stats, Time, FOREVER};
 use crate::aas::proto::{Held, LeaseRow};
 
 /// An address allocated to a client.
@@ -105,4 +107,79 @@ pub trait Leases {
 
     /// Make everything durable before in.aasd exits.
     fn close(&mut self) -> io::Result<()>;
+}
+
+/// A page of the rows of `db` that `f` selects, as both stores list them:
+/// its entries, with reserved addresses nobody holds shown over a free
+/// entry, or added where no entry was made.
+pub fn rows(db: &mut Db, f: &Filter, now: Time, limit: usize) -> Page {
+    let (lo, hi) = f.range.unwrap_or((0, u32::MAX));
+    let mut found: Vec<LeaseRow> = db
+        .query_page(f, now, limit)
+        .into_iter()
+        .map(|(a, pool, e)| entry_row(a, pool, &e, now, f.with_host))
+        .collect();
+    let next = match found.last() {
+        Some(r) if found.len() == limit && u32::from(r.addr) < hi => Some(u32::from(r.addr) + 1),
+        _ => None,
+    };
+    // Reservations up to where this page ends.
+    let end = next.map_or(hi, |n| n - 1);
+    for (a, r) in db.reservations(lo, end) {
+        let Some(pool) = db.pool_of(a).map(|p| &db.pools()[p].name) else {
+            continue;
+        };
+        let entry = db.view(a);
+        let free = entry.is_none_or(|e| e.state_at(now) == State::Free && !e.disabled);
+        let shown = found.iter().position(|row| u32::from(row.addr) == a);
+        match shown {
+            Some(i) if free => found[i] = reserved_row(db, a, pool, r, f.with_host),
+            Some(_) => {}
+            None if entry.is_none() => {
+                let keep = matches!(f.state, None | Some(Selector::Reserved))
+                    && f.pool.as_ref().is_none_or(|p| p == pool)
+                    && f.service.as_ref().is_none_or(|s| *s == r.service)
+                    && f.client.as_ref().is_none_or(|c| *c == r.client);
+                if keep {
+                    found.push(reserved_row(db, a, pool, r, f.with_host));
+                }
+            }
+            None => {}
+        }
+    }
+    found.sort_by_key(|r| r.addr);
+    Page { rows: found, next }
+}
+
+/// The row of an address the database has an entry for.
+fn entry_row(a: u32, pool: &str, e: &Entry<&str>, now: Time, with_host: bool) -> LeaseRow {
+    LeaseRow {
+        addr: Ipv4Addr::from(a),
+        pool: pool.to_string(),
+        state: Selector::State(e.state_at(now)),
+        disabled: e.disabled,
+        service: e.service.to_string(),
+        client: e.client.to_string(),
+        reserved: e.reserved,
+        end: e.end,
+        released: e.released,
+        host: with_host.then(|| e.host.to_string()),
+    }
+}
+
+/// The row of a reserved address that nobody holds: shown with its
+/// reserving service and client, whether or not it was ever used.
+fn reserved_row(db: &Db, a: u32, pool: &str, r: &Reservation, with_host: bool) -> LeaseRow {
+    LeaseRow {
+        addr: Ipv4Addr::from(a),
+        pool: pool.to_string(),
+        state: Selector::Reserved,
+        disabled: false,
+        service: r.service.clone(),
+        client: r.client.clone(),
+        reserved: r.since,
+        end: FOREVER,
+        released: db.view(a).map_or(0, |e| e.released),
+        host: with_host.then(String::new),
+    }
 }
