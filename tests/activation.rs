@@ -27,7 +27,8 @@ fn standalone_serves_every_client() {
 fn inetd_wait_mode_serves_then_exits_idle_and_respawns() {
     let mut net = Net::new(false);
     let conf = net.config("basic.conf");
-    let log = net.start_inetd(&format!("-t 2s -c {conf}"));
+    let dlog = net.path("dhcpd.log");
+    let log = net.start_inetd(&format!("-t 2s -D 1 -L {dlog} -c {conf}"));
     assert!(
         net.server_pids().is_empty(),
         "nothing runs before the first request"
@@ -36,6 +37,18 @@ fn inetd_wait_mode_serves_then_exits_idle_and_respawns() {
     all_clients_get(&mut net, "cli", "cli0", "10.77.0.50");
     let first = net.server_pids();
     assert_eq!(first.len(), 1, "one in.dhcpd serves all three clients");
+    // Each DISCOVER says where it came from, the one inetd started
+    // in.dhcpd for too (its arrival interface is not known).
+    let text = read(&dlog);
+    let discovers: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("DHCPDISCOVER from"))
+        .collect();
+    assert!(!discovers.is_empty(), "{text}");
+    assert!(
+        discovers.iter().all(|l| !l.trim_end().ends_with(" via")),
+        "{text}"
+    );
 
     // After 2 s without a request it exits; inetd reaps it.
     assert!(

@@ -182,7 +182,12 @@ fn drop_line(req: &Request, at: &Arrival, why: &str) {
 
 fn via(req: &Request, at: &Arrival) -> String {
     if req.giaddr.is_unspecified() {
-        at.ifname.to_string()
+        match at.ifname {
+            // Queued before in.dhcpd asked the kernel for the arrival
+            // interface: the datagram inetd or systemd started it for.
+            "" => "an interface not known (the datagram that started in.dhcpd)".to_string(),
+            name => name.to_string(),
+        }
     } else {
         req.giaddr.to_string()
     }
