@@ -879,7 +879,8 @@ mod tests {
              [client 1:00:40:05:12:34:57]\nip_address = 10.0.0.255\n\
              [client 2:aa]\nip_address = 10.0.0.7\n[client 3:bb]\nip_address = 10.0.0.7\n\
              [global]\noption_51 = 01\nsubnet_mask = 255.0.0.0\nrenewal_percent = 90\nrebind_percent = 80\n\
-             [option 100]\nname = x\n[server]\nprobe = maybe\naas_address = nowhere\n",
+             [option 100]\nname = x\n[server]\nprobe = maybe\naas_address = nowhere\n\
+             probe_timeout = 0\n",
         );
         let want = [
             "t.conf:2: unknown key \"foo\" in [subnet 10.0.0.0/24]",
@@ -898,6 +899,7 @@ mod tests {
             "t.conf:22: [option 100]: user-defined option codes are 128 to 254",
             "t.conf:25: probe: \"maybe\" is not yes or no",
             "t.conf:26: aas_address: \"nowhere\" is not host:port",
+            "t.conf:27: probe_timeout: expected 1 to 10000 milliseconds",
         ];
         for w in want {
             assert!(

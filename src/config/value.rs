@@ -88,7 +88,7 @@ impl fmt::Display for ValueError {
             NoRoutes => f.write_str("expected one or more routes (a.b.c.d/len router)"),
             TooLong(n) => write!(f, "value is {n} bytes; at most {MAX_OPTION_LEN} fit"),
             // The key is named twice: the caller adds it again in front.
-            NoProbeTimeout => f.write_str("probe_timeout: expected 1 to 10000 milliseconds"),
+            NoProbeTimeout => f.write_str("expected 1 to 10000 milliseconds"),
             NotGroupName => f.write_str("expected a group name"),
             NotOneWord => f.write_str("expected one word without blanks"),
             NotHostPort(v) => write!(f, "\"{v}\" is not host:port"),
@@ -514,7 +514,7 @@ mod tests {
             ),
             (
                 text(probe_timeout("0")),
-                "probe_timeout: expected 1 to 10000 milliseconds",
+                "expected 1 to 10000 milliseconds",
             ),
             (text(group_name("a b")), "expected a group name"),
             (text(password("")), "expected one word without blanks"),
