@@ -24,6 +24,14 @@ fn cluster() -> (Cluster, PathBuf) {
     (c, passfile)
 }
 
+/// A cluster, a scratch directory `name`, and the connection string of
+/// `aasd` with its passfile: what most tests begin with.
+fn setup(name: &str) -> (Cluster, PathBuf, String) {
+    let (c, passfile) = cluster();
+    let conninfo = with_passfile(&c, "aasd", &passfile);
+    (c, scratch(name), conninfo)
+}
+
 /// The connection string of `user` to the test database, its password
 /// in `passfile`.
 fn with_passfile(c: &Cluster, user: &str, passfile: &Path) -> String {
@@ -195,9 +203,7 @@ fn harness_cluster_with_passfile() {
 /// then list the same 100.
 #[test]
 fn two_aasd_share_one_pool_without_giving_an_address_twice() {
-    let (c, passfile) = cluster();
-    let dir = scratch("two");
-    let conninfo = with_passfile(&c, "aasd", &passfile);
+    let (c, dir, conninfo) = setup("two");
     let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.100\n";
     let a = Aasd::start(&dir.join("a"), &conninfo, pools);
     let b = Aasd::start(&dir.join("b"), &conninfo, pools);
@@ -290,9 +296,7 @@ fn two_aasd_share_one_pool_without_giving_an_address_twice() {
 /// the lease from before is still there.
 #[test]
 fn unreachable_database_answers_io_then_reconnects() {
-    let (mut c, passfile) = cluster();
-    let dir = scratch("down");
-    let conninfo = with_passfile(&c, "aasd", &passfile);
+    let (mut c, dir, conninfo) = setup("down");
     let a = Aasd::start(&dir, &conninfo, "[pool P]\nrange = 10.0.0.1-10.0.0.20\n");
     assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));
     c.stop();
@@ -382,9 +386,7 @@ fn follows_a_promoted_standby() {
 /// refuses, as the start does, a newer version or tables without one.
 #[test]
 fn init_db_creates_the_schema_and_refuses_newer_or_unknown_ones() {
-    let (c, passfile) = cluster();
-    let dir = scratch("init");
-    let conninfo = with_passfile(&c, "aasd", &passfile);
+    let (c, dir, conninfo) = setup("init");
     let conf = Aasd::conf(&dir, &conninfo, "[pool P]\nrange = 10.0.0.1-10.0.0.20\n");
     let init = || {
         let out = Command::new(common::aasd_bin())
@@ -428,9 +430,7 @@ fn init_db_creates_the_schema_and_refuses_newer_or_unknown_ones() {
 /// made: a user with only those allocates, reserves and unreserves.
 #[test]
 fn runs_with_the_documented_rights_only() {
-    let (c, passfile) = cluster();
-    let dir = scratch("rights");
-    let owner = with_passfile(&c, "aasd", &passfile);
+    let (c, dir, owner) = setup("rights");
     let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
     let conf = Aasd::conf(&dir.join("owner"), &owner, pools);
     let out = Command::new(common::aasd_bin())
@@ -471,9 +471,7 @@ fn runs_with_the_documented_rights_only() {
 /// killed right after, the next one has it.
 #[test]
 fn an_acknowledged_lease_outlives_sigkill() {
-    let (c, passfile) = cluster();
-    let dir = scratch("kill");
-    let conninfo = with_passfile(&c, "aasd", &passfile);
+    let (_cluster, dir, conninfo) = setup("kill");
     let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
     let mut a = Aasd::start(&dir, &conninfo, pools);
     let granted = a.ask("ALLOC P dhcp one 3600");
@@ -496,9 +494,7 @@ fn an_acknowledged_lease_outlives_sigkill() {
 /// logs no error for it, then or at its periodic checkpoint.
 #[test]
 fn checkpoint_on_postgresql_is_refused_with_the_reason() {
-    let (c, passfile) = cluster();
-    let dir = scratch("ckpt");
-    let conninfo = with_passfile(&c, "aasd", &passfile);
+    let (_cluster, dir, conninfo) = setup("ckpt");
     let pools = "checkpoint_intvl = 1\n[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
     let a = Aasd::start(&dir, &conninfo, pools);
     assert!(a.ask("ALLOC P dhcp one 3600").starts_with("OK 10.0.0.1 "));

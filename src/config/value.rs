@@ -512,10 +512,7 @@ mod tests {
                 text(pad_percent("101")),
                 "\"101\" is not a percentage from 0 to 100",
             ),
-            (
-                text(probe_timeout("0")),
-                "expected 1 to 10000 milliseconds",
-            ),
+            (text(probe_timeout("0")), "expected 1 to 10000 milliseconds"),
             (text(group_name("a b")), "expected a group name"),
             (text(password("")), "expected one word without blanks"),
             (text(host_port("h:")), "\"h:\" is not host:port"),
