@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::aas::client::{Link, Meanwhile, Target};
@@ -49,7 +50,7 @@ pub struct Server {
     /// The pinned addresses in.aasd was told to reserve, with their
     /// clients' AAS names; `None` until in.aasd is first asked (see
     /// [`prepare_greeting`]).
-    pins: Option<Vec<(Ipv4Addr, String)>>,
+    pins: Option<Arc<[(Ipv4Addr, String)]>>,
     /// The findings last logged from in.aasd's answers: a reconnection
     /// (in.aasd closes idle connections) that finds the same says nothing.
     reported: Vec<crosscheck::Finding>,
@@ -128,11 +129,13 @@ impl Server {
     /// and after each reload; a connection opened later (in.aasd started
     /// after us, or restarted) does the same through the greeting.
     fn tell_aas(&mut self) {
-        let pins = crosscheck::pinned(&self.config);
+        let pins: Arc<[_]> = crosscheck::pinned(&self.config).into();
         // Said again for each configuration read.
         self.reported.clear();
-        self.aas.set_greeting(crosscheck::greeting(&pins));
-        let old = self.pins.replace(pins).unwrap_or_default();
+        self.aas
+            .set_greeting(Box::new(crosscheck::Greeting(pins.clone())));
+        let old = self.pins.replace(pins);
+        let old = old.as_deref().unwrap_or_default();
         let pins = self.pins.as_deref().unwrap_or_default();
         if !self.config.subnets.iter().any(|s| s.pool.is_some()) && pins.is_empty() {
             return; // nothing in.aasd needs to know, nothing to check
@@ -616,10 +619,14 @@ impl Server {
 /// The greeting, made before in.aasd is first asked for this
 /// configuration: a start under inetd whose first answer needs no AAS (a
 /// fixed address) does not name every pinned client before it.
-fn prepare_greeting(link: &mut Link, pins: &mut Option<Vec<(Ipv4Addr, String)>>, config: &Config) {
+fn prepare_greeting(
+    link: &mut Link,
+    pins: &mut Option<Arc<[(Ipv4Addr, String)]>>,
+    config: &Config,
+) {
     if pins.is_none() {
-        let made = crosscheck::pinned(config);
-        link.set_greeting(crosscheck::greeting(&made));
+        let made: Arc<[_]> = crosscheck::pinned(config).into();
+        link.set_greeting(Box::new(crosscheck::Greeting(made.clone())));
         *pins = Some(made);
     }
 }
