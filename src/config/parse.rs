@@ -1,7 +1,8 @@
 //! Sections to a typed [`Config`], with every error collected.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -115,7 +116,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
             ..Config::default()
         },
         client_lines: Vec::new(),
-        client_keys: HashSet::default(),
+        client_keys: HashMap::default(),
     };
     let sections = lex(text, file, &mut p.errors);
     p.user_options(&sections);
@@ -124,6 +125,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
     let mut seen: HashMap<&str, usize, Fast> =
         HashMap::with_capacity_and_hasher(sections.len(), Fast::default());
     p.client_keys.reserve(sections.len());
+    p.config.clients.reserve(sections.len());
     for s in &sections {
         if let Some(first) = seen.get(s.header.as_ref()) {
             p.err(
@@ -150,8 +152,10 @@ struct Parser<'a> {
     config: Config,
     /// Header line of each entry of `config.clients`, for later errors.
     client_lines: Vec<usize>,
-    /// The keys of `config.clients`.
-    client_keys: HashSet<ClientKey, Fast>,
+    /// The hash of each key of `config.clients`, with the index of the
+    /// first client whose key has it: duplicates are found without a copy
+    /// of every key.
+    client_keys: HashMap<u64, usize, Fast>,
 }
 
 impl Parser<'_> {
@@ -440,12 +444,22 @@ impl Parser<'_> {
                 }
             },
         };
-        if !self.client_keys.insert(key.clone()) {
+        let hash = Fast::default().hash_one(&key);
+        let known = match self.client_keys.get(&hash) {
+            None => false,
+            Some(&i) if self.config.clients[i].key == key => true,
+            // Another key with the same hash: rare, so compared with all.
+            Some(_) => self.config.clients.iter().any(|c| c.key == key),
+        };
+        if known {
             return self.err(
                 s.line,
                 format!("[client {arg}]: this client is already defined"),
             );
         }
+        self.client_keys
+            .entry(hash)
+            .or_insert(self.config.clients.len());
         self.config.clients.push(Client {
             key,
             ip_address,
@@ -873,6 +887,22 @@ mod tests {
             [1, 2]
         );
         assert!(c.user_class(b"\x03eng").is_some());
+    }
+
+    #[test]
+    fn a_client_written_twice_another_way_is_already_defined() {
+        let got = errors(
+            "[subnet 10.0.0.0/24]\n[client 00:40:05:12:34:56]\nip_address = 10.0.0.5\n\
+             [client 1:00:40:05:12:34:56]\nip_address = 10.0.0.5\n[client id:01:02]\n\
+             [client id:0102]\n[client 1:00:40:05:12:34:57]\n",
+        );
+        assert_eq!(
+            got,
+            [
+                "t.conf:4: [client 1:00:40:05:12:34:56]: this client is already defined",
+                "t.conf:7: [client id:0102]: this client is already defined",
+            ]
+        );
     }
 
     #[test]

@@ -309,9 +309,13 @@ pub fn hw_addr(v: &str) -> Result<Vec<u8>> {
     // The usual form, 00:40:05:12:34:56, read in one go.
     let b = v.as_bytes();
     if b.len() == 17 && (2..17).step_by(3).all(|i| b[i] == b':') {
-        let six: Option<Vec<u8>> = (0..17).step_by(3).map(|i| pair(&b[i..i + 2])).collect();
-        if let Some(six) = six {
-            return Ok(six);
+        let mut six = [0u8; 6];
+        let read = six
+            .iter_mut()
+            .zip((0..17).step_by(3))
+            .all(|(byte, i)| pair(&b[i..i + 2]).map(|p| *byte = p).is_some());
+        if read {
+            return Ok(six.to_vec());
         }
     }
     let mut bytes = Vec::with_capacity(6);
