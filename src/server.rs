@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::aas::client::{Link, Meanwhile, Target};
@@ -47,8 +48,9 @@ pub struct Server {
     /// The counts behind the limits on new clients.
     gate: RefCell<Gate>,
     /// The pinned addresses in.aasd was told to reserve, with their
-    /// clients' AAS names.
-    pins: Vec<(Ipv4Addr, String)>,
+    /// clients' AAS names; `None` until in.aasd is first asked (see
+    /// [`prepare_greeting`]).
+    pins: Option<Arc<[(Ipv4Addr, String)]>>,
     /// The findings last logged from in.aasd's answers: a reconnection
     /// (in.aasd closes idle connections) that finds the same says nothing.
     reported: Vec<crosscheck::Finding>,
@@ -95,7 +97,7 @@ impl Server {
             server_port: ports.0,
             client_port: ports.1,
             idle,
-            pins: Vec::new(),
+            pins: None,
             reported: Vec::new(),
         };
         server.open_prober();
@@ -103,13 +105,11 @@ impl Server {
     }
 
     /// Once root is given up (so the AAS connection is the served user's):
-    /// the start-up line, and the greeting every connection to in.aasd
-    /// opens with. in.aasd is told and checked in [`Server::run`], once
-    /// the datagrams already queued are answered.
+    /// the start-up line. in.aasd is told and checked in [`Server::run`],
+    /// once the datagrams already queued are answered; the greeting every
+    /// connection to it opens with is made when it is first asked.
     pub fn start(&mut self, how: &str) {
         self.announce(how);
-        self.pins = crosscheck::pinned(&self.config);
-        self.aas.set_greeting(crosscheck::greeting(&self.pins));
     }
 
     /// The start-up line, at every `-D` level (see [`crate::startup`]).
@@ -129,19 +129,23 @@ impl Server {
     /// and after each reload; a connection opened later (in.aasd started
     /// after us, or restarted) does the same through the greeting.
     fn tell_aas(&mut self) {
-        let old = std::mem::replace(&mut self.pins, crosscheck::pinned(&self.config));
+        let pins: Arc<[_]> = crosscheck::pinned(&self.config).into();
         // Said again for each configuration read.
         self.reported.clear();
-        self.aas.set_greeting(crosscheck::greeting(&self.pins));
-        if !self.config.subnets.iter().any(|s| s.pool.is_some()) && self.pins.is_empty() {
+        self.aas
+            .set_greeting(Box::new(crosscheck::Greeting(pins.clone())));
+        let old = self.pins.replace(pins);
+        let old = old.as_deref().unwrap_or_default();
+        let pins = self.pins.as_deref().unwrap_or_default();
+        if !self.config.subnets.iter().any(|s| s.pool.is_some()) && pins.is_empty() {
             return; // nothing in.aasd needs to know, nothing to check
         }
         let mut requests: Vec<Request> = old
             .iter()
-            .filter(|(a, _)| !self.pins.iter().any(|(b, _)| a == b))
+            .filter(|(a, _)| !pins.iter().any(|(b, _)| a == b))
             .map(|(a, _)| Request::Unreserve(u32::from(*a)))
             .collect();
-        requests.extend(crosscheck::greeting(&self.pins));
+        requests.extend(crosscheck::greeting(pins));
         // Served meanwhile, as in a batch: a slow or unreachable in.aasd
         // must not hold back the answers that need none.
         let outlet = Outlet {
@@ -431,13 +435,14 @@ impl Server {
             server_port: self.server_port,
             client_port: self.client_port,
         };
-        let (link, lane) = (&mut self.aas, &mut self.lane);
+        let (link, lane, pins) = (&mut self.aas, &mut self.lane, &mut self.pins);
         let bootp_forwarded = self.forwarder.is_some();
         let mut to_probe = Vec::new();
         pipeline::run(
             &queue,
             tasks,
             |requests| {
+                prepare_greeting(link, pins, config);
                 let mut meanwhile = LaneWork {
                     lane,
                     outlet: &outlet,
@@ -519,6 +524,7 @@ impl Server {
                 probe.addr,
                 self.config.server.decline_time
             );
+            prepare_greeting(&mut self.aas, &mut self.pins, &self.config);
             if let Err(e) = self.aas.ask(&probe.decline) {
                 log_detail!("declining {}: {}", probe.addr, e.0);
             }
@@ -607,6 +613,21 @@ impl Server {
             server_port: self.server_port,
             client_port: self.client_port,
         }
+    }
+}
+
+/// The greeting, made before in.aasd is first asked for this
+/// configuration: a start under inetd whose first answer needs no AAS (a
+/// fixed address) does not name every pinned client before it.
+fn prepare_greeting(
+    link: &mut Link,
+    pins: &mut Option<Arc<[(Ipv4Addr, String)]>>,
+    config: &Config,
+) {
+    if pins.is_none() {
+        let made: Arc<[_]> = crosscheck::pinned(config).into();
+        link.set_greeting(Box::new(crosscheck::Greeting(made.clone())));
+        *pins = Some(made);
     }
 }
 

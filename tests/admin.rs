@@ -880,6 +880,41 @@ fn a_fresh_inetd_instance_answering_a_pinned_client_tells_in_aasd_after() {
     assert!(reserved_within(&net, SECS5), "{conf}");
 }
 
+/// Cold start (issue 20): the greeting asks POOLS first and reserves only
+/// the pinned addresses inside in.aasd's pools before the first
+/// allocation; one outside every pool (which no ALLOC can give away, and
+/// which in.aasd refuses to reserve) is not sent at all, so a file of many
+/// fixed clients does not hold back a pool client's OFFER.
+#[test]
+fn a_fresh_inetd_instance_reserves_only_the_pinned_addresses_inside_the_pools() {
+    let mut net = Net::new(false);
+    let aconf = net.aasd_conf("", "[pool Near]\nrange = 10.77.0.105-10.77.0.107\n");
+    net.start_aasd("srv", &aconf);
+    let conf = dhcpd_conf(
+        &net,
+        "",
+        "pool = Near",
+        "[client 02:77:00:00:00:99]\nip_address = 10.77.0.105\n\
+         [client 02:77:00:00:00:98]\nip_address = 10.77.0.50\n",
+    );
+    settle(&conf);
+    net.start_inetd(&format!("-t 5s -c {conf}"));
+    let offer = net
+        .probe(
+            &net.ns("cli"),
+            &["cli0", "--mac", "02:77:00:00:00:31", "--broadcast"],
+        )
+        .expect("an OFFER for the dynamic client");
+    // The pinned address in the pool was reserved before the ALLOC.
+    assert_eq!(field(&offer, "yiaddr"), "10.77.0.106", "{offer}");
+    assert!(reserved_within(&net, SECS5), "{conf}");
+    // in.aasd logs each refused RESERVE ("... is in no pool"); the greeting
+    // was over before the OFFER, and nothing else asks in.aasd since.
+    let aasd_log = read(&net.path("aasd.log"));
+    assert!(aasd_log.contains("connection from"), "{aasd_log}");
+    assert!(!aasd_log.contains("10.77.0.50"), "{aasd_log}");
+}
+
 /// A fresh in.aasd with pool 10.77.0.105-107, and inetd starting in.dhcpd
 /// with 10.77.0.105 pinned to 02:77:00:00:00:99.
 fn inetd_with_a_pin_in_the_pool() -> (Net, String) {

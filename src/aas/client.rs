@@ -132,6 +132,15 @@ impl Requester for Link {
     }
 }
 
+/// What a requester tells in.aasd first on every new connection (after
+/// AUTH), before any other request, in two rounds: the second is chosen
+/// from the answers to the first (in.dhcpd: POOLS, then RESERVE for its
+/// pinned addresses in those pools).
+pub trait Greeting {
+    fn first(&self) -> Vec<Request>;
+    fn then(&self, answers: &[(Request, Reply)]) -> Vec<Request>;
+}
+
 pub struct Link {
     target: Target,
     timeout: Duration,
@@ -142,7 +151,7 @@ pub struct Link {
     backoff: Option<Backoff>,
     /// Sent first on every new connection (after AUTH), before any other
     /// request: what in.aasd must know first (in.dhcpd's pinned addresses).
-    greeting: Vec<Request>,
+    greeting: Option<Box<dyn Greeting + Send>>,
     /// The greeting's replies on the newest connection, until taken.
     greeted: Option<Vec<(Request, Reply)>>,
 }
@@ -155,14 +164,14 @@ impl Link {
             conn: None,
             logging: true,
             backoff: None,
-            greeting: Vec::new(),
+            greeting: None,
             greeted: None,
         }
     }
 
-    /// Requests to send first on every connection from now on.
-    pub fn set_greeting(&mut self, requests: Vec<Request>) {
-        self.greeting = requests;
+    /// What to send first on every connection from now on.
+    pub fn set_greeting(&mut self, greeting: Box<dyn Greeting + Send>) {
+        self.greeting = Some(greeting);
     }
 
     /// Each greeting request with its reply, once per new connection.
@@ -181,13 +190,25 @@ impl Link {
         conn: &mut BufReader<Stream>,
         meanwhile: &mut dyn Meanwhile,
     ) -> Result<(), Fault> {
-        if self.greeting.is_empty() {
+        let Some(greeting) = &self.greeting else {
             return Ok(());
+        };
+        let mut greeted = Vec::new();
+        let mut requests = greeting.first();
+        for second in [false, true] {
+            if requests.is_empty() {
+                break;
+            }
+            let mut answers = Vec::with_capacity(requests.len());
+            send_and_read(conn, &requests, &mut answers, self.timeout, meanwhile)?;
+            let answers = answers.into_iter().filter_map(Result::ok);
+            greeted.extend(requests.into_iter().zip(answers));
+            requests = match second {
+                false => greeting.then(&greeted),
+                true => Vec::new(),
+            };
         }
-        let mut answers = Vec::with_capacity(self.greeting.len());
-        send_and_read(conn, &self.greeting, &mut answers, self.timeout, meanwhile)?;
-        let answers = answers.into_iter().filter_map(Result::ok);
-        self.greeted = Some(self.greeting.iter().cloned().zip(answers).collect());
+        self.greeted = Some(greeted);
         Ok(())
     }
 

@@ -286,7 +286,7 @@ impl Parser<'_> {
     }
 
     fn value<T>(&mut self, e: &Entry, f: impl Fn(&str) -> Result<T, ValueError>) -> Option<T> {
-        match f(&e.value) {
+        match f(e.value) {
             Ok(v) => Some(v),
             Err(m) => {
                 self.err(e.line, format!("{}: {m}", e.key));
@@ -456,7 +456,7 @@ fn top(p: &mut Parser, s: &Section, cfg: &mut AasConfig) {
             }
             seen.push(k.name);
         }
-        if let Err(m) = (k.set)(&e.value, cfg) {
+        if let Err(m) = (k.set)(e.value, cfg) {
             p.err(e.line, format!("{}: {m}", e.key));
         }
     }
@@ -508,7 +508,7 @@ fn pool(
     let mut ranges = Vec::new();
     let mut max_declined = None;
     for e in &s.entries {
-        match e.key.as_str() {
+        match e.key {
             "max_declined" => match p.value(e, |v| {
                 value::uint(v, u64::from(u32::MAX)).map_err(ValueError::Number)
             }) {

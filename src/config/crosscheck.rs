@@ -5,8 +5,10 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::{ClientKey, Config, Subnet};
+use crate::aas::client;
 use crate::aas::proto::{self, PoolRanges, Reply, Request};
 
 /// The routers option (RFC 2132 §3.5).
@@ -99,18 +101,53 @@ pub fn pinned(cfg: &Config) -> Vec<(Ipv4Addr, String)> {
         .collect()
 }
 
-/// What in.aasd hears first on every connection: POOLS, to check the
-/// subnets' pools against, and RESERVE for each pinned address.
+/// POOLS, to check the subnets' pools against, and RESERVE for each
+/// pinned address: what in.aasd is told at start and after each reload.
 pub fn greeting(pins: &[(Ipv4Addr, String)]) -> Vec<Request> {
     let mut requests = vec![Request::Pools];
-    for (addr, name) in pins {
-        requests.push(Request::Reserve {
-            addr: u32::from(*addr),
-            service: crate::dhcp::SERVICE.to_string(),
-            client: name.clone(),
-        });
-    }
+    requests.extend(pins.iter().map(reserve));
     requests
+}
+
+fn reserve((addr, name): &(Ipv4Addr, String)) -> Request {
+    Request::Reserve {
+        addr: u32::from(*addr),
+        service: crate::dhcp::SERVICE.to_string(),
+        client: name.clone(),
+    }
+}
+
+/// What in.aasd hears first on every connection, before any ALLOC: POOLS,
+/// then RESERVE for each pinned address inside one of the pools it named.
+/// in.aasd refuses to reserve an address outside its pools (and no ALLOC
+/// can give such an address away), so a file of a thousand fixed clients
+/// outside the pools costs one round trip, not a thousand requests, before
+/// a cold start's first allocation. When POOLS is refused, all are sent.
+pub struct Greeting(pub Arc<[(Ipv4Addr, String)]>);
+
+impl client::Greeting for Greeting {
+    fn first(&self) -> Vec<Request> {
+        vec![Request::Pools]
+    }
+
+    fn then(&self, answers: &[(Request, Reply)]) -> Vec<Request> {
+        let pools = answers.iter().find_map(|(_, a)| match a {
+            Reply::Pools(p) => Some(p),
+            _ => None,
+        });
+        let in_pools = |addr: &Ipv4Addr| {
+            let a = u32::from(*addr);
+            pools.is_none_or(|p| {
+                p.iter()
+                    .any(|(_, ranges)| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&a)))
+            })
+        };
+        self.0
+            .iter()
+            .filter(|(addr, _)| in_pools(addr))
+            .map(reserve)
+            .collect()
+    }
 }
 
 /// What in.aasd's replies to the greeting say: the findings of
@@ -332,5 +369,40 @@ mod tests {
                 )
             ]
         );
+    }
+
+    #[test]
+    fn the_greeting_reserves_the_pins_inside_the_pools_or_all_when_pools_is_refused() {
+        use crate::aas::client::Greeting as _;
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let pins: Arc<[_]> = vec![
+            (a("10.0.0.5"), "fixed/1/02:00:00:00:00:05".to_string()),
+            (a("10.0.0.105"), "fixed/1/02:00:00:00:00:69".to_string()),
+        ]
+        .into();
+        let g = Greeting(pins);
+        assert_eq!(g.first(), [Request::Pools]);
+        let near = vec![(
+            "Near".to_string(),
+            vec![(u32::from(a("10.0.0.100")), u32::from(a("10.0.0.110")))],
+        )];
+        let answered = [(Request::Pools, Reply::Pools(near))];
+        let reserved: Vec<u32> = g
+            .then(&answered)
+            .iter()
+            .map(|r| match r {
+                Request::Reserve { addr, .. } => *addr,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(reserved, [u32::from(a("10.0.0.105"))]);
+        let refused = [(
+            Request::Pools,
+            Reply::Err {
+                code: proto::Code::Unknown,
+                text: "unknown request".into(),
+            },
+        )];
+        assert_eq!(g.then(&refused).len(), 2);
     }
 }

@@ -211,6 +211,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub mod crosscheck;
+mod hashing;
 pub mod keys;
 mod optable;
 mod optrules;

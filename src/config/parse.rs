@@ -1,10 +1,12 @@
 //! Sections to a typed [`Config`], with every error collected.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use super::hashing::Fast;
 use super::keys::{self, Key};
 use super::optable;
 use super::optrules::{self, RuleError};
@@ -114,23 +116,25 @@ pub fn parse(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
             ..Config::default()
         },
         client_lines: Vec::new(),
-        client_keys: HashSet::new(),
+        client_keys: HashMap::default(),
     };
     let sections = lex(text, file, &mut p.errors);
     p.user_options(&sections);
     // Maps, not lists: a file of thousands of clients is read at every
     // start under inetd, and must not cost a comparison per pair.
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(sections.len());
+    let mut seen: HashMap<&str, usize, Fast> =
+        HashMap::with_capacity_and_hasher(sections.len(), Fast::default());
     p.client_keys.reserve(sections.len());
+    p.config.clients.reserve(sections.len());
     for s in &sections {
-        if let Some(first) = seen.get(s.header.as_str()) {
+        if let Some(first) = seen.get(s.header.as_ref()) {
             p.err(
                 s.line,
                 format!("[{}] appears twice (first at line {first})", s.header),
             );
             continue;
         }
-        seen.insert(&s.header, s.line);
+        seen.insert(s.header.as_ref(), s.line);
         p.section(s);
     }
     p.check_addresses();
@@ -148,8 +152,10 @@ struct Parser<'a> {
     config: Config,
     /// Header line of each entry of `config.clients`, for later errors.
     client_lines: Vec<usize>,
-    /// The keys of `config.clients`.
-    client_keys: HashSet<ClientKey>,
+    /// The hash of each key of `config.clients`, with the index of the
+    /// first client whose key has it: duplicates are found without a copy
+    /// of every key.
+    client_keys: HashMap<u64, usize, Fast>,
 }
 
 impl Parser<'_> {
@@ -167,7 +173,7 @@ impl Parser<'_> {
         e: &Entry,
         f: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
-        match f(&e.value) {
+        match f(e.value) {
             Ok(v) => Some(v),
             Err(m) => {
                 self.err(e.line, format!("{}: {m}", e.key));
@@ -183,7 +189,7 @@ impl Parser<'_> {
 
     /// Each key once per section: a key set again is reported, and left
     /// out. Nothing is collected (a client's section is one of thousands).
-    fn unique<'e>(&mut self, s: &'e Section) -> impl Iterator<Item = &'e Entry> + 'e {
+    fn unique<'e, 't>(&mut self, s: &'e Section<'t>) -> impl Iterator<Item = &'e Entry<'t>> + 'e {
         let first_of = |i: usize| s.entries[..i].iter().find(|f| f.key == s.entries[i].key);
         for (i, e) in s.entries.iter().enumerate() {
             if let Some(first) = first_of(i) {
@@ -202,7 +208,7 @@ impl Parser<'_> {
     fn section(&mut self, s: &Section) {
         let (kind, arg) = match s.header.split_once(' ') {
             Some((k, a)) => (k, a.trim()),
-            None => (s.header.as_str(), ""),
+            None => (s.header.as_ref(), ""),
         };
         match (kind, arg.is_empty()) {
             ("server", true) => self.server(s),
@@ -244,14 +250,14 @@ impl Parser<'_> {
     fn server(&mut self, s: &Section) {
         let mut sp = ServerParams::default();
         for e in self.unique(s) {
-            if let Some(key) = keys::find(keys::SERVER, &e.key) {
+            if let Some(key) = keys::find(keys::SERVER, e.key) {
                 self.read(key, e, &mut sp);
             } else if e.key != "comment" {
                 let msg = format!(
                     "unknown key \"{}\" in [server]: expected one of {}{}",
                     e.key,
                     keys::names(keys::SERVER),
-                    keys::did_you_mean(&e.key, keys::SERVER.iter().map(|k| k.name))
+                    keys::did_you_mean(e.key, keys::SERVER.iter().map(|k| k.name))
                 );
                 self.err(e.line, msg);
             }
@@ -430,7 +436,7 @@ impl Parser<'_> {
         let mut extra = self.params(s, &mut params, &["ip_address", "comment"]);
         let ip_address = match extra.remove_entry("ip_address") {
             None => None,
-            Some(e) => match value::ip(&e.value) {
+            Some(e) => match value::ip(e.value) {
                 Ok(a) => Some(a),
                 Err(m) => {
                     self.err(e.line, format!("ip_address: {m}"));
@@ -438,12 +444,22 @@ impl Parser<'_> {
                 }
             },
         };
-        if !self.client_keys.insert(key.clone()) {
+        let hash = Fast::default().hash_one(&key);
+        let known = match self.client_keys.get(&hash) {
+            None => false,
+            Some(&i) if self.config.clients[i].key == key => true,
+            // Another key with the same hash: rare, so compared with all.
+            Some(_) => self.config.clients.iter().any(|c| c.key == key),
+        };
+        if known {
             return self.err(
                 s.line,
                 format!("[client {arg}]: this client is already defined"),
             );
         }
+        self.client_keys
+            .entry(hash)
+            .or_insert(self.config.clients.len());
         self.config.clients.push(Client {
             key,
             ip_address,
@@ -454,12 +470,12 @@ impl Parser<'_> {
     }
 
     /// Options, lease fields and the section's own `extra` keys.
-    fn params<'e>(&mut self, s: &'e Section, params: &mut Params, extra: &[&str]) -> Extra<'e> {
+    fn params<'t>(&mut self, s: &Section<'t>, params: &mut Params, extra: &[&str]) -> Extra<'t> {
         let mut found = Extra::default();
         for e in self.unique(s) {
-            let key = e.key.as_str();
+            let key = e.key;
             if extra.contains(&key) {
-                found.0.push(e);
+                found.0.push(*e);
                 continue;
             }
             if let Some(n) = key.strip_prefix("vendor_option_") {
@@ -504,7 +520,7 @@ impl Parser<'_> {
     /// A named option, `option_N = hex`, or a user-defined option.
     /// `extra`: the section's own keys, for the guess at a mistyped one.
     fn option(&mut self, e: &Entry, params: &mut Params, header: &str, extra: &[&str]) {
-        let key = e.key.as_str();
+        let key = e.key;
         // Each value is held to what its RFC allows (optrules), whether
         // it was written by name or as option_N.
         let checked = |code: u8, v: Vec<u8>| -> Result<Vec<u8>, Invalid> {
@@ -586,7 +602,7 @@ impl Parser<'_> {
             keys::set_defaults(keys::OPTION, &mut u, |_| false);
             let mut has_type = false;
             for e in self.unique(s) {
-                if let Some(key) = keys::find(keys::OPTION, &e.key) {
+                if let Some(key) = keys::find(keys::OPTION, e.key) {
                     let read = self.read(key, e, &mut u);
                     has_type |= read && key.name == "type";
                 } else if e.key != "comment" {
@@ -594,7 +610,7 @@ impl Parser<'_> {
                         "unknown key \"{}\" in [option {code}]: expected {}{}",
                         e.key,
                         keys::names(keys::OPTION).replace(", max_length", " or max_length"),
-                        keys::did_you_mean(&e.key, keys::OPTION.iter().map(|k| k.name))
+                        keys::did_you_mean(e.key, keys::OPTION.iter().map(|k| k.name))
                     );
                     self.err(e.line, msg);
                 }
@@ -639,7 +655,8 @@ impl Parser<'_> {
     fn check_addresses(&mut self) {
         let clients = std::mem::take(&mut self.config.clients);
         let lines = std::mem::take(&mut self.client_lines);
-        let mut owners: HashMap<Ipv4Addr, usize> = HashMap::with_capacity(clients.len());
+        let mut owners: HashMap<Ipv4Addr, usize, Fast> =
+            HashMap::with_capacity_and_hasher(clients.len(), Fast::default());
         for (i, c) in clients.iter().enumerate() {
             let Some(ip) = c.ip_address else { continue };
             let line = lines.get(i).copied().unwrap_or(0);
@@ -702,15 +719,16 @@ fn is_fixed_key(name: &str) -> bool {
 
 /// A section's own keys, taken out by name with their lines.
 #[derive(Default)]
-struct Extra<'e>(Vec<&'e Entry>);
+struct Extra<'t>(Vec<Entry<'t>>);
 
-impl<'e> Extra<'e> {
-    fn remove_entry(&mut self, key: &str) -> Option<&'e Entry> {
+impl<'t> Extra<'t> {
+    fn remove_entry(&mut self, key: &str) -> Option<Entry<'t>> {
         let i = self.0.iter().position(|e| e.key == key)?;
         Some(self.0.remove(i))
     }
     fn remove_with_line(&mut self, key: &str) -> Option<(String, usize)> {
-        self.remove_entry(key).map(|e| (e.value.clone(), e.line))
+        self.remove_entry(key)
+            .map(|e| (e.value.to_string(), e.line))
     }
     fn remove(&mut self, key: &str) -> Option<String> {
         self.remove_with_line(key).map(|(v, _)| v)
@@ -737,8 +755,9 @@ const HW_LENGTHS: [(u8, &str, usize); 3] = [
 fn hardware_key(arg: &str) -> Result<ClientKey, Invalid> {
     // Six two-digit bytes: an Ethernet address; `1:00:40:05:12:34` is
     // type 1 with five bytes (a typo), not the address 01:00:40:...
-    let typed = arg.split(':').next().is_some_and(|t| t.len() != 2);
-    let (htype, addr) = if arg.split(':').count() == 6 && !typed {
+    let colons = arg.bytes().filter(|&b| b == b':').count();
+    let typed = arg.bytes().position(|b| b == b':').unwrap_or(arg.len()) != 2;
+    let (htype, addr) = if colons == 5 && !typed {
         (1, value::hw_addr(arg)?)
     } else {
         let (t, rest) = arg
@@ -868,6 +887,22 @@ mod tests {
             [1, 2]
         );
         assert!(c.user_class(b"\x03eng").is_some());
+    }
+
+    #[test]
+    fn a_client_written_twice_another_way_is_already_defined() {
+        let got = errors(
+            "[subnet 10.0.0.0/24]\n[client 00:40:05:12:34:56]\nip_address = 10.0.0.5\n\
+             [client 1:00:40:05:12:34:56]\nip_address = 10.0.0.5\n[client id:01:02]\n\
+             [client id:0102]\n[client 1:00:40:05:12:34:57]\n",
+        );
+        assert_eq!(
+            got,
+            [
+                "t.conf:4: [client 1:00:40:05:12:34:56]: this client is already defined",
+                "t.conf:7: [client id:0102]: this client is already defined",
+            ]
+        );
     }
 
     #[test]

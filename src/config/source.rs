@@ -3,25 +3,30 @@
 //!
 //! rust-ini checks the syntax too, but it keeps no line numbers for keys and
 //! returns only the first of two equal keys, so the index is built here.
+//! Keys, values and headers are slices of the text, not copies: a file of
+//! thousands of clients is read at every start under inetd.
+
+use std::borrow::Cow;
 
 use super::ConfigError;
 
 /// SCO's limit: a line holds at most 1023 characters with its newline.
 pub const MAX_LINE: usize = 1023;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub key: String,
-    pub value: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
     pub line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section {
-    /// The header without brackets, e.g. `subnet 10.0.0.0/24`.
-    pub header: String,
+pub struct Section<'a> {
+    /// The header without brackets, e.g. `subnet 10.0.0.0/24`; copied only
+    /// when its blanks had to be made single spaces.
+    pub header: Cow<'a, str>,
     pub line: usize,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Entry<'a>>,
 }
 
 /// Cut a comment: `#` or `;` at the start or after a space or tab, so that
@@ -56,7 +61,19 @@ fn control_char(line: &str) -> Option<(usize, char)> {
 }
 
 /// A section header with each run of blanks made one space.
-fn normalized_header(h: &str) -> String {
+fn normalized_header(h: &str) -> Cow<'_, str> {
+    let h = h.trim();
+    // Most headers are written plainly: ASCII, one space between words.
+    let mut plain = true;
+    let mut after_blank = false;
+    for &b in h.as_bytes() {
+        let blank = b.is_ascii_whitespace();
+        plain &= b.is_ascii() && !(blank && (b != b' ' || after_blank));
+        after_blank = blank;
+    }
+    if plain {
+        return Cow::Borrowed(h);
+    }
     let mut out = String::with_capacity(h.len());
     for word in h.split_whitespace() {
         if !out.is_empty() {
@@ -64,7 +81,76 @@ fn normalized_header(h: &str) -> String {
         }
         out.push_str(word);
     }
-    out
+    Cow::Owned(out)
+}
+
+/// What one pass over a line's bytes tells, so that the common line (plain
+/// ASCII, no comment, no quote) is not read again for each question.
+#[derive(Clone, Copy)]
+struct Scan(u8);
+
+/// Bits of [`Scan`], and of each byte's entry in [`CLASS`].
+const UNPRINTABLE: u8 = 1;
+const MARK: u8 = 2;
+const QUOTE: u8 = 4;
+
+/// Each byte's bits: a table, so the scan costs a load and an OR a byte.
+const CLASS: [u8; 256] = {
+    let mut t = [UNPRINTABLE; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        t[b as usize] = 0;
+        b += 1;
+    }
+    t[b'\t' as usize] = 0;
+    t[b'#' as usize] = MARK;
+    t[b';' as usize] = MARK;
+    t[b'"' as usize] = QUOTE;
+    t[b'\'' as usize] = QUOTE;
+    t[b'\\' as usize] = QUOTE;
+    t
+};
+
+impl Scan {
+    /// Printable ASCII and tabs only.
+    fn printable(self) -> bool {
+        self.0 & UNPRINTABLE == 0
+    }
+    /// A `#` or `;` somewhere.
+    fn marks(self) -> bool {
+        self.0 & MARK != 0
+    }
+    /// A quote or backslash somewhere (what rust-ini may refuse).
+    fn quotes(self) -> bool {
+        self.0 & QUOTE != 0
+    }
+}
+
+/// As `str::lines` (cut at `\n` or `\r\n`, the last line's end optional),
+/// each line with its [`Scan`], in one pass. A line cut at `\r\n` is
+/// scanned with its `\r`, so it only takes the slower, exact path.
+fn lines(text: &str) -> impl Iterator<Item = (&str, Scan)> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let bytes = rest.as_bytes();
+        let mut bits = 0;
+        let mut end = 0;
+        while end < bytes.len() && bytes[end] != b'\n' {
+            bits |= CLASS[usize::from(bytes[end])];
+            end += 1;
+        }
+        let line = &rest[..end];
+        if end < bytes.len() {
+            rest = &rest[end + 1..];
+            Some((line.strip_suffix('\r').unwrap_or(line), Scan(bits)))
+        } else {
+            rest = "";
+            Some((line, Scan(bits)))
+        }
+    })
 }
 
 fn unquote(v: &str) -> &str {
@@ -76,22 +162,26 @@ fn unquote(v: &str) -> &str {
 
 /// Split the file into sections. Syntax errors go to `errors`; the lines
 /// around them are still read, so one run reports every mistake.
-pub fn lex(text: &str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<Section> {
+pub fn lex<'a>(text: &'a str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<Section<'a>> {
     lex_file(text, file, false, errors)
 }
 
 /// As [`lex`], for files whose first keys stand before any section
 /// (aasd.conf): they go to a section with an empty header.
-pub fn lex_with_top(text: &str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<Section> {
+pub fn lex_with_top<'a>(
+    text: &'a str,
+    file: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Section<'a>> {
     lex_file(text, file, true, errors)
 }
 
-fn lex_file(
-    text: &str,
+fn lex_file<'a>(
+    text: &'a str,
     file: &str,
     top_level: bool,
     errors: &mut Vec<ConfigError>,
-) -> Vec<Section> {
+) -> Vec<Section<'a>> {
     let err = |line: usize, message: String| ConfigError {
         file: file.to_string(),
         line,
@@ -99,7 +189,8 @@ fn lex_file(
     };
     let mut sections: Vec<Section> = Vec::new();
     let before = errors.len();
-    for (i, raw) in text.lines().enumerate() {
+    let mut quotes = false;
+    for (i, (raw, facts)) in lines(text).enumerate() {
         let line = i + 1;
         if raw.len() + 1 > MAX_LINE {
             errors.push(err(
@@ -108,16 +199,29 @@ fn lex_file(
             ));
             continue;
         }
+        quotes |= facts.quotes();
         // A lone carriage return, NUL or escape is no text an editor shows
         // as it is (and INI readers count a lone CR as a line end).
-        if let Some((at, c)) = control_char(raw) {
+        if let Some((at, c)) = (!facts.printable()).then(|| control_char(raw)).flatten() {
             errors.push(err(
                 line,
                 format!("control character {:?} in column {}", c, at + 1),
             ));
             continue;
         }
-        let body = strip_comment(raw).trim();
+        // On printable ASCII the only blanks are spaces and tabs.
+        let trim = |s: &'a str| {
+            if facts.printable() {
+                s.trim_ascii()
+            } else {
+                s.trim()
+            }
+        };
+        let body = trim(if facts.marks() {
+            strip_comment(raw)
+        } else {
+            raw
+        });
         if body.is_empty() {
             continue;
         }
@@ -135,14 +239,15 @@ fn lex_file(
             }
             continue;
         }
-        let Some((key, value)) = body.split_once('=') else {
+        let split = body.bytes().position(|b| b == b'=');
+        let Some((key, value)) = split.map(|at| (&body[..at], &body[at + 1..])) else {
             errors.push(err(
                 line,
                 format!("expected \"key = value\" or a [section], found \"{body}\""),
             ));
             continue;
         };
-        let key = key.trim();
+        let key = trim(key);
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             errors.push(err(
                 line,
@@ -152,7 +257,7 @@ fn lex_file(
         }
         if sections.is_empty() && top_level {
             sections.push(Section {
-                header: String::new(),
+                header: Cow::Borrowed(""),
                 line: 0,
                 entries: Vec::new(),
             });
@@ -165,8 +270,8 @@ fn lex_file(
             continue;
         };
         section.entries.push(Entry {
-            key: key.to_string(),
-            value: unquote(value.trim()).to_string(),
+            key,
+            value: unquote(trim(value)),
             line,
         });
     }
@@ -174,8 +279,7 @@ fn lex_file(
     // What it refuses beyond that starts at a quote or a backslash (an
     // unclosed quoted value, escapes): without either it has nothing to
     // add, and a file of thousands of clients is read at every start.
-    let special = |b: &u8| matches!(b, b'"' | b'\'' | b'\\');
-    if errors.len() == before && text.as_bytes().iter().any(special) {
+    if errors.len() == before && quotes {
         if let Err(e) = ini::Ini::load_from_str_noescape(text) {
             // Its "line" for an error at the end of the file can be one past
             // the last: name a line the file has.
@@ -203,14 +307,38 @@ mod tests {
         assert_eq!(
             s[0].entries[0],
             Entry {
-                key: "domain_name".into(),
-                value: "a#b".into(),
+                key: "domain_name",
+                value: "a#b",
                 line: 3
             }
         );
         assert_eq!(s[1].header, "subnet 10.0.0.0/8");
         assert_eq!(s[1].line, 5);
         assert_eq!(s[1].entries[0].value, "x y");
+    }
+
+    #[test]
+    fn lines_are_cut_as_str_lines_cuts_them() {
+        for text in [
+            "", "a", "a\n", "a\r\nb", "a\n\nb\r", "\n", "\r\n\r\n", "a\rb\n",
+        ] {
+            let ours: Vec<&str> = lines(text).map(|(l, _)| l).collect();
+            let std: Vec<&str> = text.lines().collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn headers_keep_their_words_with_one_space_between() {
+        assert_eq!(normalized_header("client 1:aa"), "client 1:aa");
+        assert!(
+            matches!(normalized_header(" subnet  10.0.0.0 "), Cow::Owned(h) if h == "subnet 10.0.0.0")
+        );
+        assert_eq!(normalized_header("user_class\tx"), "user_class x");
+        assert_eq!(
+            normalized_header("vendor_class caf\u{e9}  x"),
+            "vendor_class caf\u{e9} x"
+        );
     }
 
     #[test]
