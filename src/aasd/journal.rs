@@ -22,7 +22,7 @@
 //! corruption, which the newest checkpoint fills as it fills a hole.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -213,7 +213,9 @@ fn cut_short(bytes: &[u8], at: usize) -> bool {
 /// the file is not ours or is unreadable.
 pub fn replay(bytes: &[u8]) -> Option<Replay> {
     let mut records = Vec::new();
-    let r = scan(bytes, |a, e| records.push((a, as_text(&e).owned())))?;
+    let mut w = Window::new(bytes, bytes.len());
+    let r = scan(&mut w, |a, e| records.push((a, as_text(e).owned())))
+        .expect("a slice reads without error")?;
     Some(Replay { records, ..r })
 }
 
@@ -233,38 +235,103 @@ fn as_text<'a>(e: &Entry<&'a [u8]>) -> Entry<&'a str> {
     }
 }
 
+/// The longest frame: mark, length, payload, CRC.
+const MAX_FRAME: usize = 3 + MAX_PAYLOAD + 4;
+/// How much of a file start-up reads at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// A file read a stretch at a time, so that start-up never holds a whole
+/// log in memory besides the records taken from it: `buf` holds the
+/// file's bytes from offset `base` on.
+struct Window<R> {
+    src: R,
+    buf: Vec<u8>,
+    base: usize,
+    /// `src` has no more bytes.
+    done: bool,
+    chunk: usize,
+}
+
+impl<R: Read> Window<R> {
+    fn new(src: R, chunk: usize) -> Window<R> {
+        Window {
+            src,
+            buf: Vec::new(),
+            base: 0,
+            done: false,
+            chunk: chunk.max(1),
+        }
+    }
+
+    /// The bytes from offset `at` on: at least a whole frame's worth, or
+    /// all that are left. Offsets before `at` are not asked for again.
+    #[inline]
+    fn from(&mut self, at: usize) -> io::Result<&[u8]> {
+        if !self.done && self.base + self.buf.len() < at + MAX_FRAME {
+            self.refill(at)?;
+        }
+        Ok(&self.buf[at - self.base..])
+    }
+
+    /// Drop the bytes before `at` and read on.
+    #[cold]
+    fn refill(&mut self, at: usize) -> io::Result<()> {
+        self.buf.drain(..at - self.base);
+        self.base = at;
+        while !self.done && self.buf.len() < MAX_FRAME {
+            let chunk = self.chunk as u64;
+            self.done = self.src.by_ref().take(chunk).read_to_end(&mut self.buf)? == 0;
+        }
+        Ok(())
+    }
+}
+
 /// As [`replay`], but each record goes to `take` as it is read, its names
-/// borrowed from `bytes` (each valid UTF-8), and the records of the answer
-/// stay empty: start-up copies a record's names only once, into the
-/// database, and checks them as text there in one go.
-fn scan<'a>(bytes: &'a [u8], mut take: impl FnMut(u32, Entry<&'a [u8]>)) -> Option<Replay> {
-    if bytes.len() < HEADER.len() || &bytes[..HEADER.len()] != HEADER {
-        return None;
+/// borrowed from the window (each valid UTF-8), and the records of the
+/// answer stay empty: start-up copies a record's names only once, into
+/// the database, and checks them as text there in one go.
+fn scan<R: Read>(
+    w: &mut Window<R>,
+    mut take: impl FnMut(u32, &Entry<&[u8]>),
+) -> io::Result<Option<Replay>> {
+    if w.from(0)?.get(..HEADER.len()) != Some(HEADER) {
+        return Ok(None);
     }
     let mut r = Replay::default();
     let mut at = HEADER.len();
-    while at < bytes.len() {
-        if let Some((addr, e, next)) = frame_at(bytes, at) {
-            take(addr, e);
-            at = next;
+    loop {
+        let rest = w.from(at)?;
+        if rest.is_empty() {
+            break;
+        }
+        if let Some((addr, e, len)) = frame_at(rest, 0) {
+            take(addr, &e);
+            at += len;
             continue;
         }
-        match (at + 1..bytes.len()).find(|&i| frame_at(bytes, i).is_some()) {
-            Some(next) => {
-                r.holes.push(Damage {
-                    offset: at,
-                    len: next - at,
-                });
-                at = next;
-            }
-            None => {
-                r.torn_at = Some(at);
-                r.short_tail = cut_short(bytes, at);
+        // What the damage is if nothing good follows: the window holds a
+        // whole frame from `at`, or all that is left.
+        let short = cut_short(rest, 0);
+        let mut next = at + 1;
+        loop {
+            let rest = w.from(next)?;
+            if rest.is_empty() || frame_at(rest, 0).is_some() {
                 break;
             }
+            next += 1;
         }
+        if w.from(next)?.is_empty() {
+            r.torn_at = Some(at);
+            r.short_tail = short;
+            break;
+        }
+        r.holes.push(Damage {
+            offset: at,
+            len: next - at,
+        });
+        at = next;
     }
-    Some(r)
+    Ok(Some(r))
 }
 
 /// Where the database lives and how carefully it is written.
@@ -427,20 +494,22 @@ pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
 /// renamed aside, so they are neither used nor counted again.
 fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Records)> {
     for path in checkpoints(dir) {
-        let why = match fs::read(&path) {
-            Ok(bytes) => {
-                let mut records = Records::for_file(bytes.len());
-                match scan(&bytes, |a, e| records.push_checked(a, &e)) {
-                    Some(r) if r.holes.is_empty() && r.torn_at.is_none() => {
-                        return Some((path, records))
-                    }
-                    Some(r) => {
-                        let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
-                        format!("damaged at offset {}", at.unwrap_or(0))
-                    }
-                    None => "not a checkpoint (bad header)".into(),
-                }
+        let mut records = Records::default();
+        let read = File::open(&path).and_then(|f| {
+            records = Records::for_file(f.metadata()?.len() as usize);
+            scan(&mut Window::new(f, CHUNK), |a, e| {
+                records.push_checked(a, e)
+            })
+        });
+        let why = match read {
+            Ok(Some(r)) if r.holes.is_empty() && r.torn_at.is_none() => {
+                return Some((path, records))
             }
+            Ok(Some(r)) => {
+                let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
+                format!("damaged at offset {}", at.unwrap_or(0))
+            }
+            Ok(None) => "not a checkpoint (bad header)".into(),
             Err(e) => e.to_string(),
         };
         let to = corrupt_name(&path);
@@ -470,54 +539,61 @@ impl Store {
         reuse_freed_buffers();
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
-        let read = fs::read(&path);
-        let mut from_log = Records::for_file(read.as_ref().map_or(0, |b| b.len()));
+        let mut from_log = Records::default();
         let mut log_newest = 0;
-        let need_checkpoint = match read {
-            Ok(bytes) => match scan(&bytes, |a, e| {
+        let mut log_len = 0;
+        let read = File::open(&path).and_then(|f| {
+            log_len = f.metadata()?.len() as usize;
+            from_log = Records::for_file(log_len);
+            scan(&mut Window::new(f, CHUNK), |a, e| {
                 log_newest = log_newest.max(e.seq);
-                from_log.push_checked(a, &e);
-            }) {
-                Some(r) => {
-                    for h in &r.holes {
-                        log_error!(
-                            "{}: damaged records at offset {}, {} bytes skipped",
-                            path.display(),
-                            h.offset,
-                            h.len
-                        );
-                    }
-                    let mut corrupt_end = false;
-                    if let Some(at) = r.torn_at {
-                        let what = if r.short_tail {
-                            "torn tail"
-                        } else {
-                            corrupt_end = true;
-                            "corrupt tail"
-                        };
-                        log_error!(
-                            "{}: {what} at offset {at}: {} bytes cut",
-                            path.display(),
-                            bytes.len() - at
-                        );
-                        rewrite = true;
-                    }
-                    if rewrite || !r.holes.is_empty() {
-                        keep_aside(&path);
-                    }
-                    !r.holes.is_empty() || corrupt_end
-                }
-                // Emptied (truncated by a crash or by hand): as if lost.
-                None if bytes.is_empty() => true,
-                None => {
+                from_log.push_checked(a, e);
+            })
+        });
+        if read.is_err() {
+            // Unreadable half-way: as a log that cannot be read at all.
+            (from_log, log_newest) = (Records::default(), 0);
+        }
+        let need_checkpoint = match read {
+            Ok(Some(r)) => {
+                for h in &r.holes {
                     log_error!(
-                        "{}: not a transaction log (bad header): rebuilding from checkpoints",
-                        path.display()
+                        "{}: damaged records at offset {}, {} bytes skipped",
+                        path.display(),
+                        h.offset,
+                        h.len
                     );
-                    keep_aside(&path);
-                    true
                 }
-            },
+                let mut corrupt_end = false;
+                if let Some(at) = r.torn_at {
+                    let what = if r.short_tail {
+                        "torn tail"
+                    } else {
+                        corrupt_end = true;
+                        "corrupt tail"
+                    };
+                    log_error!(
+                        "{}: {what} at offset {at}: {} bytes cut",
+                        path.display(),
+                        log_len.saturating_sub(at)
+                    );
+                    rewrite = true;
+                }
+                if rewrite || !r.holes.is_empty() {
+                    keep_aside(&path);
+                }
+                !r.holes.is_empty() || corrupt_end
+            }
+            // Emptied (truncated by a crash or by hand): as if lost.
+            Ok(None) if log_len == 0 => true,
+            Ok(None) => {
+                log_error!(
+                    "{}: not a transaction log (bad header): rebuilding from checkpoints",
+                    path.display()
+                );
+                keep_aside(&path);
+                true
+            }
             // First start, or the log was lost: a checkpoint tells.
             Err(e) if e.kind() == io::ErrorKind::NotFound => true,
             Err(e) => {

@@ -1103,3 +1103,73 @@ fn a_name_that_is_not_utf8_is_damage_though_its_crc_is_good() {
         assert_eq!(aside, 1, "the damaged log is kept");
     }
 }
+
+/// Start-up reads a file a stretch at a time: whatever the stretch, the
+/// records, holes and tail found are those of the whole file read at once.
+#[test]
+fn a_file_read_in_stretches_replays_as_one_read_whole() {
+    let (good, offsets) = encoded(&sample());
+    let mut cases = vec![
+        good.clone(),
+        good[..good.len() - 3].to_vec(),
+        HEADER.to_vec(),
+        HEADER[..5].to_vec(),
+    ];
+    for &o in &offsets {
+        let mut b = good.clone();
+        b[o + 9] ^= 0x40;
+        cases.push(b);
+    }
+    let mut b = good.clone();
+    b.splice(offsets[2]..offsets[2], [0xA5u8; 40]);
+    cases.push(b);
+    let mut b = good.clone();
+    b.extend([0xA5, 0x40, 0x00, 1, 2, 3]);
+    cases.push(b);
+    let mut b = good.clone();
+    b.extend(std::iter::repeat_n(0x5A, 3 * MAX_FRAME));
+    cases.push(b);
+    for bytes in &cases {
+        let whole = replay(bytes);
+        assert!(whole.is_some() || bytes.len() < HEADER.len());
+        for chunk in [1, 2, 7, 100, MAX_FRAME - 1, MAX_FRAME, MAX_FRAME + 1, 4096] {
+            let mut records = Vec::new();
+            let r = scan(&mut Window::new(&bytes[..], chunk), |a, e| {
+                records.push((a, as_text(e).owned()))
+            })
+            .unwrap();
+            let r = r.map(|r| Replay { records, ..r });
+            assert_eq!(r, whole, "{} bytes, read {chunk} at a time", bytes.len());
+        }
+    }
+}
+
+/// A log longer than what start-up reads at a time, damaged where one
+/// stretch ends and cut short at its end, opens as its replay says.
+#[test]
+fn a_log_of_many_stretches_opens_as_its_replay() {
+    let t = Tmp::new("many_stretches");
+    let recs: Vec<(u32, Entry)> = (1..=12_000u64)
+        .map(|seq| {
+            (
+                n(1 + (seq % 50) as u8),
+                entry(seq, State::Leased, &format!("client-{seq}")),
+            )
+        })
+        .collect();
+    let (mut bytes, _) = encoded(&recs);
+    assert!(bytes.len() > 2 * CHUNK);
+    bytes[CHUNK - 2] ^= 0xFF;
+    bytes.truncate(bytes.len() - 5);
+    let r = replay(&bytes).unwrap();
+    assert_eq!(r.holes.len(), 1);
+    assert!(r.short_tail);
+    let mut newest: std::collections::BTreeMap<u32, Entry> = Default::default();
+    for (a, e) in r.records {
+        newest.insert(a, e);
+    }
+    fs::create_dir_all(t.log().parent().unwrap()).unwrap();
+    fs::write(t.log(), &bytes).unwrap();
+    let (db, _store) = reopen(&t);
+    assert_eq!(state(&db), newest.into_iter().collect::<Vec<_>>());
+}
