@@ -241,25 +241,29 @@ const MAX_FRAME: usize = 3 + MAX_PAYLOAD + 4;
 const CHUNK: usize = 256 * 1024;
 
 /// A file read a stretch at a time, so that start-up never holds a whole
-/// log in memory besides the records taken from it: `buf` holds the
-/// file's bytes from offset `base` on.
+/// log in memory besides the records taken from it: `buf[start..end]`
+/// holds the file's bytes from offset `base` on. The buffer is made once,
+/// a stretch and a frame long, and never grows.
 struct Window<R> {
     src: R,
     buf: Vec<u8>,
+    start: usize,
+    end: usize,
     base: usize,
     /// `src` has no more bytes.
     done: bool,
-    chunk: usize,
 }
 
 impl<R: Read> Window<R> {
+    /// Read `chunk` bytes at a time (at least one).
     fn new(src: R, chunk: usize) -> Window<R> {
         Window {
             src,
-            buf: Vec::new(),
+            buf: vec![0; chunk.max(1) + MAX_FRAME],
+            start: 0,
+            end: 0,
             base: 0,
             done: false,
-            chunk: chunk.max(1),
         }
     }
 
@@ -267,20 +271,29 @@ impl<R: Read> Window<R> {
     /// all that are left. Offsets before `at` are not asked for again.
     #[inline]
     fn from(&mut self, at: usize) -> io::Result<&[u8]> {
-        if !self.done && self.base + self.buf.len() < at + MAX_FRAME {
+        if !self.done && self.base + (self.end - self.start) < at + MAX_FRAME {
             self.refill(at)?;
         }
-        Ok(&self.buf[at - self.base..])
+        Ok(&self.buf[self.start + (at - self.base)..self.end])
     }
 
-    /// Drop the bytes before `at` and read on.
+    /// Drop the bytes before `at`, move the rest to the front and read on.
     #[cold]
     fn refill(&mut self, at: usize) -> io::Result<()> {
-        self.buf.drain(..at - self.base);
+        self.start += at - self.base;
         self.base = at;
-        while !self.done && self.buf.len() < MAX_FRAME {
-            let chunk = self.chunk as u64;
-            self.done = self.src.by_ref().take(chunk).read_to_end(&mut self.buf)? == 0;
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        while !self.done && self.end < MAX_FRAME {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    self.done = n == 0;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
