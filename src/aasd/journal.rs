@@ -237,6 +237,8 @@ fn as_text<'a>(e: &Entry<&'a [u8]>) -> Entry<&'a str> {
 
 /// The longest frame: mark, length, payload, CRC.
 const MAX_FRAME: usize = 3 + MAX_PAYLOAD + 4;
+/// The shortest: no names, so no host name.
+const MIN_FRAME: usize = 3 + FIXED + 2 + 4;
 /// How much of a file start-up reads at a time.
 const CHUNK: usize = 256 * 1024;
 
@@ -297,6 +299,12 @@ impl<R: Read> Window<R> {
         }
         Ok(())
     }
+}
+
+/// Room for the records of a file of `len` bytes: no more records than
+/// its shortest frames fit, and fewer bytes of names than the file's.
+fn records_for(len: usize) -> Records {
+    Records::with_room(len / MIN_FRAME, len)
 }
 
 /// As [`replay`], but each record goes to `take` as it is read, its names
@@ -509,7 +517,7 @@ fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Records)> {
     for path in checkpoints(dir) {
         let mut records = Records::default();
         let read = File::open(&path).and_then(|f| {
-            records = Records::for_file(f.metadata()?.len() as usize);
+            records = records_for(f.metadata()?.len() as usize);
             scan(&mut Window::new(f, CHUNK), |a, e| {
                 records.push_checked(a, e)
             })
@@ -557,7 +565,7 @@ impl Store {
         let mut log_len = 0;
         let read = File::open(&path).and_then(|f| {
             log_len = f.metadata()?.len() as usize;
-            from_log = Records::for_file(log_len);
+            from_log = records_for(log_len);
             scan(&mut Window::new(f, CHUNK), |a, e| {
                 log_newest = log_newest.max(e.seq);
                 from_log.push_checked(a, e);

@@ -104,13 +104,13 @@ pub struct Records {
 }
 
 impl Records {
-    /// Room for the records of a file of `bytes` bytes, which take at least
-    /// 50 bytes each: no copy as they are pushed, and what is not touched
-    /// costs no memory.
-    pub fn for_file(bytes: usize) -> Records {
+    /// Room for `records` records with `names` bytes of names in all, so
+    /// that none is copied as they are pushed; room never touched costs no
+    /// memory.
+    pub fn with_room(records: usize, names: usize) -> Records {
         Records {
-            slots: Vec::with_capacity(bytes / 50),
-            names: Vec::with_capacity(bytes),
+            slots: Vec::with_capacity(records),
+            names: Vec::with_capacity(names),
             wide: Vec::new(),
         }
     }
