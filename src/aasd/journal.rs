@@ -22,11 +22,12 @@
 //! corruption, which the newest checkpoint fills as it fills a hole.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::db::{Db, Entry, Records};
@@ -44,57 +45,15 @@ pub const LOG_NAME: &str = "aasd.log";
 /// Held with flock(2) while an in.aasd uses the database directory.
 pub const LOCK_NAME: &str = "lock";
 
-/// CRC-32 (IEEE 802.3, reflected), as zlib computes it. Eight bytes a step
-/// ("slicing by 8"): start-up checks every record of the log.
+/// CRC-32 (IEEE 802.3, reflected), as zlib computes it. crc32fast folds
+/// 16 bytes a step with PCLMULQDQ where the CPU has it: start-up checks
+/// every record of the log. Which code to use is found once, not per
+/// record: a fresh hasher is copied.
 pub fn crc32(data: &[u8]) -> u32 {
-    const fn tables() -> [[u32; 256]; 8] {
-        let mut t = [[0u32; 256]; 8];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[0][i] = c;
-            i += 1;
-        }
-        // t[k][i]: the CRC of byte i followed by k zero bytes.
-        let mut k = 1;
-        while k < 8 {
-            let mut i = 0;
-            while i < 256 {
-                let prev = t[k - 1][i];
-                t[k][i] = t[0][(prev & 0xff) as usize] ^ (prev >> 8);
-                i += 1;
-            }
-            k += 1;
-        }
-        t
-    }
-    static T: [[u32; 256]; 8] = tables();
-    let mut c = !0u32;
-    let mut chunks = data.chunks_exact(8);
-    for w in &mut chunks {
-        let lo = c ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        c = T[7][(lo & 0xff) as usize]
-            ^ T[6][((lo >> 8) & 0xff) as usize]
-            ^ T[5][((lo >> 16) & 0xff) as usize]
-            ^ T[4][(lo >> 24) as usize]
-            ^ T[3][usize::from(w[4])]
-            ^ T[2][usize::from(w[5])]
-            ^ T[1][usize::from(w[6])]
-            ^ T[0][usize::from(w[7])];
-    }
-    for &b in chunks.remainder() {
-        c = T[0][((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
+    static FRESH: OnceLock<crc32fast::Hasher> = OnceLock::new();
+    let mut h = FRESH.get_or_init(crc32fast::Hasher::new).clone();
+    h.update(data);
+    h.finalize()
 }
 
 fn state_code(s: State) -> u8 {
@@ -136,7 +95,9 @@ pub fn encode<S: AsRef<str>>(addr: u32, e: &Entry<S>, out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
-fn decode_payload(p: &[u8]) -> Option<(u32, Entry<&str>)> {
+/// A record's fields, its names as they lie in the file: each is known to
+/// be UTF-8, so that a name is text however it is taken.
+fn decode_payload(p: &[u8]) -> Option<(u32, Entry<&[u8]>)> {
     let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
     if p.len() < FIXED + 2 {
         return None;
@@ -167,14 +128,13 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry<&str>)> {
     if host.end != p.len() {
         return None;
     }
-    // The names are checked as UTF-8 in one go where they can be (a length
-    // byte below 128 is a character of its own), else one by one.
-    let all = std::str::from_utf8(&p[FIXED..]).ok();
-    let text = |r: Range<usize>| match all.and_then(|s| s.get(r.start - FIXED..r.end - FIXED)) {
-        Some(s) => Some(s),
-        None => std::str::from_utf8(&p[r]).ok(),
-    };
-    let (service, client, host) = (text(service)?, text(client)?, text(host)?);
+    // Names are nearly always ASCII, which a word-at-a-time test shows;
+    // only others are checked as UTF-8, one by one.
+    let text = |r: &Range<usize>| std::str::from_utf8(&p[r.clone()]).is_ok();
+    if !p[FIXED..].is_ascii() && ![&service, &client, &host].into_iter().all(text) {
+        return None;
+    }
+    let (service, client, host) = (&p[service], &p[client], &p[host]);
     let addr = u32::from_le_bytes(p[8..12].try_into().expect("4 bytes"));
     Some((
         addr,
@@ -194,7 +154,7 @@ fn decode_payload(p: &[u8]) -> Option<(u32, Entry<&str>)> {
 
 /// The frame starting at `at`, if it is whole and checks out: the record
 /// and the offset after it.
-fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry<&str>, usize)> {
+fn frame_at(bytes: &[u8], at: usize) -> Option<(u32, Entry<&[u8]>, usize)> {
     if *bytes.get(at)? != MARK {
         return None;
     }
@@ -253,41 +213,146 @@ fn cut_short(bytes: &[u8], at: usize) -> bool {
 /// the file is not ours or is unreadable.
 pub fn replay(bytes: &[u8]) -> Option<Replay> {
     let mut records = Vec::new();
-    let r = scan(bytes, |a, e| records.push((a, e.owned())))?;
+    let mut w = Window::new(bytes, bytes.len());
+    let r = scan(&mut w, |a, e| records.push((a, as_text(e).owned())))
+        .expect("a slice reads without error")?;
     Some(Replay { records, ..r })
 }
 
+/// A decoded record with its names as text.
+fn as_text<'a>(e: &Entry<&'a [u8]>) -> Entry<&'a str> {
+    let text = |b: &'a [u8]| std::str::from_utf8(b).expect("checked by decode_payload");
+    Entry {
+        service: text(e.service),
+        client: text(e.client),
+        host: text(e.host),
+        state: e.state,
+        disabled: e.disabled,
+        reserved: e.reserved,
+        end: e.end,
+        released: e.released,
+        seq: e.seq,
+    }
+}
+
+/// The longest frame: mark, length, payload, CRC.
+const MAX_FRAME: usize = 3 + MAX_PAYLOAD + 4;
+/// The shortest: no names, so no host name.
+const MIN_FRAME: usize = 3 + FIXED + 2 + 4;
+/// How much of a file start-up reads at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// A file read a stretch at a time, so that start-up never holds a whole
+/// log in memory besides the records taken from it: `buf[start..end]`
+/// holds the file's bytes from offset `base` on. The buffer is made once,
+/// a stretch and a frame long, and never grows.
+struct Window<R> {
+    src: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    base: usize,
+    /// `src` has no more bytes.
+    done: bool,
+}
+
+impl<R: Read> Window<R> {
+    /// Read `chunk` bytes at a time (at least one).
+    fn new(src: R, chunk: usize) -> Window<R> {
+        Window {
+            src,
+            buf: vec![0; chunk.max(1) + MAX_FRAME],
+            start: 0,
+            end: 0,
+            base: 0,
+            done: false,
+        }
+    }
+
+    /// The bytes from offset `at` on: at least a whole frame's worth, or
+    /// all that are left. Offsets before `at` are not asked for again.
+    #[inline]
+    fn from(&mut self, at: usize) -> io::Result<&[u8]> {
+        if !self.done && self.base + (self.end - self.start) < at + MAX_FRAME {
+            self.refill(at)?;
+        }
+        Ok(&self.buf[self.start + (at - self.base)..self.end])
+    }
+
+    /// Drop the bytes before `at`, move the rest to the front and read on.
+    #[cold]
+    fn refill(&mut self, at: usize) -> io::Result<()> {
+        self.start += at - self.base;
+        self.base = at;
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        while !self.done && self.end < MAX_FRAME {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    self.done = n == 0;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Room for the records of a file of `len` bytes: no more records than
+/// its shortest frames fit, and fewer bytes of names than the file's.
+fn records_for(len: usize) -> Records {
+    Records::with_room(len / MIN_FRAME, len)
+}
+
 /// As [`replay`], but each record goes to `take` as it is read, its names
-/// borrowed from `bytes`, and the records of the answer stay empty:
-/// start-up copies a record's names only once, into the database.
-fn scan<'a>(bytes: &'a [u8], mut take: impl FnMut(u32, Entry<&'a str>)) -> Option<Replay> {
-    if bytes.len() < HEADER.len() || &bytes[..HEADER.len()] != HEADER {
-        return None;
+/// borrowed from the window (each valid UTF-8), and the records of the
+/// answer stay empty: start-up copies a record's names only once, into
+/// the database, and checks them as text there in one go.
+fn scan<R: Read>(
+    w: &mut Window<R>,
+    mut take: impl FnMut(u32, &Entry<&[u8]>),
+) -> io::Result<Option<Replay>> {
+    if w.from(0)?.get(..HEADER.len()) != Some(HEADER) {
+        return Ok(None);
     }
     let mut r = Replay::default();
     let mut at = HEADER.len();
-    while at < bytes.len() {
-        if let Some((addr, e, next)) = frame_at(bytes, at) {
-            take(addr, e);
-            at = next;
+    loop {
+        let rest = w.from(at)?;
+        if rest.is_empty() {
+            break;
+        }
+        if let Some((addr, e, len)) = frame_at(rest, 0) {
+            take(addr, &e);
+            at += len;
             continue;
         }
-        match (at + 1..bytes.len()).find(|&i| frame_at(bytes, i).is_some()) {
-            Some(next) => {
-                r.holes.push(Damage {
-                    offset: at,
-                    len: next - at,
-                });
-                at = next;
-            }
-            None => {
-                r.torn_at = Some(at);
-                r.short_tail = cut_short(bytes, at);
+        // What the damage is if nothing good follows: the window holds a
+        // whole frame from `at`, or all that is left.
+        let short = cut_short(rest, 0);
+        let mut next = at + 1;
+        loop {
+            let rest = w.from(next)?;
+            if rest.is_empty() || frame_at(rest, 0).is_some() {
                 break;
             }
+            next += 1;
         }
+        if w.from(next)?.is_empty() {
+            r.torn_at = Some(at);
+            r.short_tail = short;
+            break;
+        }
+        r.holes.push(Damage {
+            offset: at,
+            len: next - at,
+        });
+        at = next;
     }
-    Some(r)
+    Ok(Some(r))
 }
 
 /// Where the database lives and how carefully it is written.
@@ -451,17 +516,21 @@ pub fn checkpoints(dir: &Path) -> Vec<PathBuf> {
 fn newest_good_checkpoint(dir: &Path) -> Option<(PathBuf, Records)> {
     for path in checkpoints(dir) {
         let mut records = Records::default();
-        let why = match fs::read(&path) {
-            Ok(bytes) => match scan(&bytes, |a, e| records.push(a, &e)) {
-                Some(r) if r.holes.is_empty() && r.torn_at.is_none() => {
-                    return Some((path, records))
-                }
-                Some(r) => {
-                    let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
-                    format!("damaged at offset {}", at.unwrap_or(0))
-                }
-                None => "not a checkpoint (bad header)".into(),
-            },
+        let read = File::open(&path).and_then(|f| {
+            records = records_for(f.metadata()?.len() as usize);
+            scan(&mut Window::new(f, CHUNK), |a, e| {
+                records.push_checked(a, e)
+            })
+        });
+        let why = match read {
+            Ok(Some(r)) if r.holes.is_empty() && r.torn_at.is_none() => {
+                return Some((path, records))
+            }
+            Ok(Some(r)) => {
+                let at = r.holes.first().map_or(r.torn_at, |h| Some(h.offset));
+                format!("damaged at offset {}", at.unwrap_or(0))
+            }
+            Ok(None) => "not a checkpoint (bad header)".into(),
             Err(e) => e.to_string(),
         };
         let to = corrupt_name(&path);
@@ -488,55 +557,64 @@ impl Store {
         let lock = lock(&cfg.database_dir)?;
         fs::create_dir_all(&cfg.checkpoint_dir)?;
         remove_temporaries(&cfg);
+        reuse_freed_buffers();
         let path = cfg.database_dir.join(LOG_NAME);
         let mut rewrite = false;
         let mut from_log = Records::default();
         let mut log_newest = 0;
-        let need_checkpoint = match fs::read(&path) {
-            Ok(bytes) => match scan(&bytes, |a, e| {
+        let mut log_len = 0;
+        let read = File::open(&path).and_then(|f| {
+            log_len = f.metadata()?.len() as usize;
+            from_log = records_for(log_len);
+            scan(&mut Window::new(f, CHUNK), |a, e| {
                 log_newest = log_newest.max(e.seq);
-                from_log.push(a, &e);
-            }) {
-                Some(r) => {
-                    for h in &r.holes {
-                        log_error!(
-                            "{}: damaged records at offset {}, {} bytes skipped",
-                            path.display(),
-                            h.offset,
-                            h.len
-                        );
-                    }
-                    let mut corrupt_end = false;
-                    if let Some(at) = r.torn_at {
-                        let what = if r.short_tail {
-                            "torn tail"
-                        } else {
-                            corrupt_end = true;
-                            "corrupt tail"
-                        };
-                        log_error!(
-                            "{}: {what} at offset {at}: {} bytes cut",
-                            path.display(),
-                            bytes.len() - at
-                        );
-                        rewrite = true;
-                    }
-                    if rewrite || !r.holes.is_empty() {
-                        keep_aside(&path);
-                    }
-                    !r.holes.is_empty() || corrupt_end
-                }
-                // Emptied (truncated by a crash or by hand): as if lost.
-                None if bytes.is_empty() => true,
-                None => {
+                from_log.push_checked(a, e);
+            })
+        });
+        if read.is_err() {
+            // Unreadable half-way: as a log that cannot be read at all.
+            (from_log, log_newest) = (Records::default(), 0);
+        }
+        let need_checkpoint = match read {
+            Ok(Some(r)) => {
+                for h in &r.holes {
                     log_error!(
-                        "{}: not a transaction log (bad header): rebuilding from checkpoints",
-                        path.display()
+                        "{}: damaged records at offset {}, {} bytes skipped",
+                        path.display(),
+                        h.offset,
+                        h.len
                     );
-                    keep_aside(&path);
-                    true
                 }
-            },
+                let mut corrupt_end = false;
+                if let Some(at) = r.torn_at {
+                    let what = if r.short_tail {
+                        "torn tail"
+                    } else {
+                        corrupt_end = true;
+                        "corrupt tail"
+                    };
+                    log_error!(
+                        "{}: {what} at offset {at}: {} bytes cut",
+                        path.display(),
+                        log_len.saturating_sub(at)
+                    );
+                    rewrite = true;
+                }
+                if rewrite || !r.holes.is_empty() {
+                    keep_aside(&path);
+                }
+                !r.holes.is_empty() || corrupt_end
+            }
+            // Emptied (truncated by a crash or by hand): as if lost.
+            Ok(None) if log_len == 0 => true,
+            Ok(None) => {
+                log_error!(
+                    "{}: not a transaction log (bad header): rebuilding from checkpoints",
+                    path.display()
+                );
+                keep_aside(&path);
+                true
+            }
             // First start, or the log was lost: a checkpoint tells.
             Err(e) if e.kind() == io::ErrorKind::NotFound => true,
             Err(e) => {
@@ -744,6 +822,20 @@ impl Store {
         }
         log_detail!("checkpoint {}", path.display());
         Ok(Some(path))
+    }
+}
+
+/// Take large buffers from the heap, not from mappings of their own, so
+/// that memory a buffer frees is used again: the file read at start-up
+/// and its records, once freed, hold the database built from them, and a
+/// compaction's buffer the next one's. A page touched for the first time
+/// costs a fault, far more than its use.
+fn reuse_freed_buffers() {
+    // SAFETY: mallopt only sets a parameter of the allocator.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        // glibc's largest threshold on 64-bit systems.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
     }
 }
 

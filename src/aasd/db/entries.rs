@@ -96,17 +96,46 @@ impl Slot {
 #[derive(Default)]
 pub struct Records {
     slots: Vec<(u32, Slot)>,
-    names: String,
+    /// The records' names one after the other, each valid UTF-8, so the
+    /// whole is too: it is checked as text once, not name by name.
+    names: Vec<u8>,
     /// The times of slots marked [`WIDE`], at the index in their times.
     wide: Vec<[Time; 3]>,
 }
 
 impl Records {
+    /// Room for `records` records with `names` bytes of names in all, so
+    /// that none is copied as they are pushed; room never touched costs no
+    /// memory.
+    pub fn with_room(records: usize, names: usize) -> Records {
+        Records {
+            slots: Vec::with_capacity(records),
+            names: Vec::with_capacity(names),
+            wide: Vec::new(),
+        }
+    }
+
     pub fn push<S: AsRef<str>>(&mut self, addr: u32, e: &Entry<S>) {
-        let names = push_names(&mut self.names, e);
-        let slot = Slot::of(e, names).unwrap_or_else(|| {
+        let names = [&e.service, &e.client, &e.host].map(|n| cut(n.as_ref()).as_bytes());
+        self.push_names(addr, e, names);
+    }
+
+    /// Push a record whose names are each valid UTF-8 of at most
+    /// u16::MAX bytes, as the log's decoder gives them.
+    pub fn push_checked(&mut self, addr: u32, e: &Entry<&[u8]>) {
+        self.push_names(addr, e, [e.service, e.client, e.host]);
+    }
+
+    fn push_names<S>(&mut self, addr: u32, e: &Entry<S>, names: [&[u8]; 3]) {
+        let at = u32::try_from(self.names.len()).expect("names of entries beyond 4 GiB");
+        let mut lens = [0; 3];
+        for (len, name) in lens.iter_mut().zip(names) {
+            self.names.extend_from_slice(name);
+            *len = name.len() as u16;
+        }
+        let slot = Slot::of(e, (at, lens)).unwrap_or_else(|| {
             self.wide.push([e.reserved, e.end, e.released]);
-            Slot::wide(e, names, (self.wide.len() - 1) as u32)
+            Slot::wide(e, (at, lens), (self.wide.len() - 1) as u32)
         });
         self.slots.push((addr, slot));
     }
@@ -125,12 +154,13 @@ impl Records {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (u32, Entry<&str>)> {
-        self.slots.iter().map(|(a, s)| {
+        let names = std::str::from_utf8(&self.names).expect("names are pushed as text");
+        self.slots.iter().map(move |(a, s)| {
             let times = match s.times[0] {
                 WIDE => self.wide[s.times[1] as usize],
                 _ => s.widened(),
             };
-            (*a, s.view(&self.names, times))
+            (*a, s.view(names, times))
         })
     }
 }
@@ -191,9 +221,10 @@ impl Entries {
     pub fn from_records(r: Records, keep: impl Fn(u32) -> bool) -> (Entries, usize, u64) {
         let Records {
             mut slots,
-            mut names,
+            names,
             wide: wide_times,
         } = r;
+        let mut names = String::from_utf8(names).expect("names are pushed as text");
         // A file written in address order (a compacted log, a checkpoint)
         // has one record an address, in order: nothing to sort.
         if !slots.windows(2).all(|w| w[0].0 < w[1].0) {

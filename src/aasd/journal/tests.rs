@@ -79,6 +79,41 @@ fn crc32_check_value() {
     );
 }
 
+/// The CRC of every frame length a log holds, at every alignment, is the
+/// one a bit-at-a-time CRC-32 gives: the logs of older builds still check.
+#[test]
+fn crc32_agrees_with_the_bitwise_definition() {
+    fn bitwise(data: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let data: Vec<u8> = (0..MAX_PAYLOAD + 16)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    for start in 0..16 {
+        for len in 0..=MAX_PAYLOAD {
+            let d = &data[start..start + len];
+            assert_eq!(crc32(d), bitwise(d), "{len} bytes at {start}");
+        }
+    }
+}
+
 #[test]
 fn encode_replay_round_trip() {
     let recs = sample();
@@ -976,4 +1011,165 @@ fn a_log_written_before_host_names_loads() {
     let (db, _) = reopen(&t);
     assert_eq!(db.get(a).unwrap().host, "pc7");
     assert_eq!(db.len(), 3);
+}
+
+/// A leased record of 10.0.0.`last` whose three names are these bytes,
+/// text or not, with a good CRC.
+fn record_with_names(seq: u64, last: u8, names: [&[u8]; 3]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&seq.to_le_bytes());
+    p.extend_from_slice(&n(last).to_le_bytes());
+    p.extend_from_slice(&[2, 0]);
+    for t in [1_000u64, 2_000, 500] {
+        p.extend_from_slice(&t.to_le_bytes());
+    }
+    for name in names {
+        p.push(name.len() as u8);
+        p.extend_from_slice(name);
+    }
+    let mut rec = vec![0xA5];
+    rec.extend_from_slice(&(p.len() as u16).to_le_bytes());
+    rec.extend_from_slice(&p);
+    rec.extend_from_slice(&crc32(&p).to_le_bytes());
+    rec
+}
+
+/// Names are checked as UTF-8 each on its own: a record with a name that
+/// is not, its CRC good all the same, is damage, skipped and reported,
+/// both by replay and by start-up; text of any length is kept.
+#[test]
+fn a_name_that_is_not_utf8_is_damage_though_its_crc_is_good() {
+    let long = "é".repeat(100);
+    let good: [(u8, [&[u8]; 3]); 3] = [
+        (1, [b"dhcp", b"a", b"pc"]),
+        (2, [b"dhcp", long.as_bytes(), b""]),
+        (3, [b"dhcp", b"c", "ü".as_bytes()]),
+    ];
+    let bad: [[&[u8]; 3]; 3] = [
+        [b"dhcp", b"b\xff", b""],
+        // "é" cut between two names: text together, not each alone.
+        [b"dhcp\xc3", b"\xa9b", b""],
+        [b"dhcp", &[b'x'; 200][..], b"\xc3"],
+    ];
+    for names in bad {
+        let mut buf = HEADER.to_vec();
+        buf.extend(record_with_names(1, good[0].0, good[0].1));
+        let hole_at = buf.len();
+        buf.extend(record_with_names(2, 9, names));
+        let hole_len = buf.len() - hole_at;
+        for (i, (last, names)) in good[1..].iter().enumerate() {
+            buf.extend(record_with_names(3 + i as u64, *last, *names));
+        }
+        let r = replay(&buf).unwrap();
+        let kept: Vec<(u32, String)> = r
+            .records
+            .iter()
+            .map(|(a, e)| (*a, e.client.clone()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (n(1), "a".to_string()),
+                (n(2), long.clone()),
+                (n(3), "c".into())
+            ],
+            "{names:?}"
+        );
+        assert_eq!(
+            r.holes,
+            [Damage {
+                offset: hole_at,
+                len: hole_len
+            }]
+        );
+        assert_eq!(r.torn_at, None);
+        assert_eq!(r.records[2].1.host, "ü");
+        // Start-up reads it as replay does, and keeps the damaged log aside.
+        let t = Tmp::new("not_utf8");
+        fs::create_dir_all(t.log().parent().unwrap()).unwrap();
+        fs::write(t.log(), &buf).unwrap();
+        let (db, _store) = reopen(&t);
+        assert_eq!(state(&db), r.records);
+        let aside = fs::read_dir(t.log().parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".corrupt.")
+            })
+            .count();
+        assert_eq!(aside, 1, "the damaged log is kept");
+    }
+}
+
+/// Start-up reads a file a stretch at a time: whatever the stretch, the
+/// records, holes and tail found are those of the whole file read at once.
+#[test]
+fn a_file_read_in_stretches_replays_as_one_read_whole() {
+    let (good, offsets) = encoded(&sample());
+    let mut cases = vec![
+        good.clone(),
+        good[..good.len() - 3].to_vec(),
+        HEADER.to_vec(),
+        HEADER[..5].to_vec(),
+    ];
+    for &o in &offsets {
+        let mut b = good.clone();
+        b[o + 9] ^= 0x40;
+        cases.push(b);
+    }
+    let mut b = good.clone();
+    b.splice(offsets[2]..offsets[2], [0xA5u8; 40]);
+    cases.push(b);
+    let mut b = good.clone();
+    b.extend([0xA5, 0x40, 0x00, 1, 2, 3]);
+    cases.push(b);
+    let mut b = good.clone();
+    b.extend(std::iter::repeat_n(0x5A, 3 * MAX_FRAME));
+    cases.push(b);
+    for bytes in &cases {
+        let whole = replay(bytes);
+        assert!(whole.is_some() || bytes.len() < HEADER.len());
+        for chunk in [1, 2, 7, 100, MAX_FRAME - 1, MAX_FRAME, MAX_FRAME + 1, 4096] {
+            let mut records = Vec::new();
+            let r = scan(&mut Window::new(&bytes[..], chunk), |a, e| {
+                records.push((a, as_text(e).owned()))
+            })
+            .unwrap();
+            let r = r.map(|r| Replay { records, ..r });
+            assert_eq!(r, whole, "{} bytes, read {chunk} at a time", bytes.len());
+        }
+    }
+}
+
+/// A log longer than what start-up reads at a time, damaged where one
+/// stretch ends and cut short at its end, opens as its replay says.
+#[test]
+fn a_log_of_many_stretches_opens_as_its_replay() {
+    let t = Tmp::new("many_stretches");
+    let recs: Vec<(u32, Entry)> = (1..=12_000u64)
+        .map(|seq| {
+            (
+                n(1 + (seq % 50) as u8),
+                entry(seq, State::Leased, &format!("client-{seq}")),
+            )
+        })
+        .collect();
+    let (mut bytes, _) = encoded(&recs);
+    assert!(bytes.len() > 2 * CHUNK);
+    bytes[CHUNK - 2] ^= 0xFF;
+    bytes.truncate(bytes.len() - 5);
+    let r = replay(&bytes).unwrap();
+    assert_eq!(r.holes.len(), 1);
+    assert!(r.short_tail);
+    let mut newest: std::collections::BTreeMap<u32, Entry> = Default::default();
+    for (a, e) in r.records {
+        newest.insert(a, e);
+    }
+    fs::create_dir_all(t.log().parent().unwrap()).unwrap();
+    fs::write(t.log(), &bytes).unwrap();
+    let (db, _store) = reopen(&t);
+    assert_eq!(state(&db), newest.into_iter().collect::<Vec<_>>());
 }
