@@ -604,12 +604,12 @@ fn pool_word(name: &str, ranges: &[(u32, u32)]) -> String {
 pub type PoolRanges = (String, Vec<(u32, u32)>);
 
 /// A POOLS answer's words back to pools; `None` for a word that is not one.
-pub fn parse_pools(words: &[String]) -> Option<Vec<PoolRanges>> {
+pub fn parse_pools<S: AsRef<str>>(words: &[S]) -> Option<Vec<PoolRanges>> {
     words
         .iter()
         .map(|w| {
             // Pool names may hold `=`; ranges never do.
-            let (name, list) = w.rsplit_once('=')?;
+            let (name, list) = w.as_ref().rsplit_once('=')?;
             let ranges = list
                 .split(',')
                 .filter(|r| !r.is_empty()) // a pool with no address
@@ -776,7 +776,7 @@ impl Reply {
         if first != Some("OK") || !rows.is_empty() {
             return Err(bad(&format!("not an answer to {}", asked.word())));
         }
-        let words: Vec<String> = words.map(str::to_string).collect();
+        let words: Vec<&str> = words.collect();
         let plain = || {
             if words.is_empty() {
                 Ok(Reply::Ok)
@@ -846,11 +846,18 @@ pub struct Allocated {
 
 impl Allocated {
     /// From the words after `OK`.
-    pub fn parse(words: &[String]) -> Result<Allocated, Error> {
-        let bad = || format!("\"OK {}\" is not an ALLOC answer", quoted(&words.join(" ")));
+    pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Allocated, Error> {
+        let bad = || {
+            let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+            format!("\"OK {}\" is not an ALLOC answer", quoted(&words.join(" ")))
+        };
         let (a, end, new) = match words {
-            [a, end] => (a, end, None),
-            [a, end, new, n] if new == "new" => (a, end, Some(n.parse().map_err(|_| bad())?)),
+            [a, end] => (a.as_ref(), end.as_ref(), None),
+            [a, end, new, n] if new.as_ref() == "new" => (
+                a.as_ref(),
+                end.as_ref(),
+                Some(n.as_ref().parse().map_err(|_| bad())?),
+            ),
             _ => return Err(bad().into()),
         };
         Ok(Allocated {
@@ -887,12 +894,12 @@ pub struct Held {
 
 impl Held {
     /// From the words after `OK`; `None` unless they are `held ...`.
-    pub fn parse(words: &[String]) -> Option<Held> {
+    pub fn parse<S: AsRef<str>>(words: &[S]) -> Option<Held> {
         match words {
-            [h, service, client, end] if h == "held" => Some(Held {
-                service: unword(service),
-                client: unword(client),
-                end: time_word(end)?,
+            [h, service, client, end] if h.as_ref() == "held" => Some(Held {
+                service: unword(service.as_ref()),
+                client: unword(client.as_ref()),
+                end: time_word(end.as_ref())?,
             }),
             _ => None,
         }
@@ -1191,7 +1198,7 @@ mod tests {
                 ("B".into(), vec![(20, 30)])
             ]
         );
-        assert_eq!(parse_pools(&["junk".into()]), None);
+        assert_eq!(parse_pools(&["junk"]), None);
     }
 
     #[test]
