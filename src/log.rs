@@ -112,6 +112,18 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<(Level, String)>) {
     (r, lines.unwrap_or_default())
 }
 
+/// As [`capture`], but only the lines the log level lets through are made
+/// (the others cost nothing, as outside a capture): for lines to be
+/// written later or dropped (in.dhcpd's lane).
+pub fn capture_shown<R>(f: impl FnOnce() -> R) -> (R, Vec<(Level, String)>) {
+    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let was = CAPTURING.with(|c| c.replace(false));
+    let r = f();
+    CAPTURING.with(|c| c.set(was));
+    let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    (r, lines.unwrap_or_default())
+}
+
 fn captured(level: Level, args: &fmt::Arguments<'_>) -> bool {
     CAPTURED.with(|c| match c.borrow_mut().as_mut() {
         Some(lines) => {

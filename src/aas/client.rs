@@ -555,10 +555,10 @@ fn await_line(
 
 /// The request lines, each with its newline.
 fn lines_of(requests: &[Request]) -> Vec<u8> {
-    let mut msg = Vec::new();
+    let mut msg = Vec::with_capacity(requests.len() * 128);
     for r in requests {
-        msg.extend_from_slice(r.to_string().as_bytes());
-        msg.push(b'\n');
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(msg, "{r}");
     }
     msg
 }

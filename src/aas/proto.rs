@@ -103,8 +103,39 @@ pub enum Request {
     Reload,
 }
 
-fn ip(a: u32) -> Ipv4Addr {
-    Ipv4Addr::from(a)
+fn ip(a: u32) -> Dotted {
+    Dotted(a)
+}
+
+/// An IPv4 address in dotted-quad text, written without the padding
+/// machinery of `Ipv4Addr`'s `Display`: protocol lines and AAS keys are
+/// made for every request.
+#[derive(Clone, Copy)]
+pub struct Dotted(pub u32);
+
+impl fmt::Display for Dotted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 15];
+        let mut n = 0;
+        for (i, octet) in self.0.to_be_bytes().into_iter().enumerate() {
+            if i > 0 {
+                buf[n] = b'.';
+                n += 1;
+            }
+            if octet >= 100 {
+                buf[n] = b'0' + octet / 100;
+                n += 1;
+            }
+            if octet >= 10 {
+                buf[n] = b'0' + octet / 10 % 10;
+                n += 1;
+            }
+            buf[n] = b'0' + octet % 10;
+            n += 1;
+        }
+        // Only ASCII digits and dots were written.
+        f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+    }
 }
 
 fn selector_word(s: Selector) -> &'static str {
@@ -199,7 +230,7 @@ fn alloc_line(f: &mut fmt::Formatter<'_>, a: &Alloc) -> fmt::Result {
         a.pool,
         a.service,
         a.client,
-        time_text(a.lease)
+        TimeText(a.lease)
     )?;
     if a.previous {
         f.write_str(" previous")?;
@@ -289,23 +320,43 @@ fn lease_text(s: &str) -> Result<Time, String> {
 }
 
 pub fn time_text(t: Time) -> String {
-    if t == FOREVER {
-        "infinite".into()
-    } else {
-        t.to_string()
+    TimeText(t).to_string()
+}
+
+/// [`time_text`] without the String, for lines written as they are made.
+struct TimeText(Time);
+
+impl fmt::Display for TimeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == FOREVER {
+            f.write_str("infinite")
+        } else {
+            self.0.fmt(f)
+        }
     }
 }
 
 /// Names are words without blanks, at most 255 bytes (the log's limit).
 fn name(s: &str) -> Result<String, String> {
+    checked_name(s).map(str::to_string)
+}
+
+/// [`name`], checked but not copied.
+fn checked_name(s: &str) -> Result<&str, String> {
     if s.len() > 255 {
         return Err("a name is longer than 255 bytes".into());
     }
-    // Names come back in QUERY rows and log lines: text only.
-    if s.chars().any(char::is_control) {
+    // Names come back in QUERY rows and log lines: text only. (ASCII
+    // names, all a requester sends, are checked byte by byte.)
+    let control = if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_control())
+    } else {
+        s.chars().any(char::is_control)
+    };
+    if control {
         return Err("a name has a control character".into());
     }
-    Ok(s.to_string())
+    Ok(s)
 }
 
 fn exactly(words: &[&str], n: usize, usage: &str) -> Result<(), String> {
@@ -336,8 +387,15 @@ fn parse_words(line: &str) -> Result<Request, String> {
     let Some((cmd, args)) = words.split_first() else {
         return Err("empty request".into());
     };
-    let cmd = cmd.to_ascii_uppercase();
-    match cmd.as_str() {
+    // Requesters send the words in capitals: no copy made for those.
+    let upper;
+    let cmd = if cmd.bytes().any(|b| b.is_ascii_lowercase()) {
+        upper = cmd.to_ascii_uppercase();
+        upper.as_str()
+    } else {
+        cmd
+    };
+    match cmd {
         "AUTH" => {
             exactly(args, 1, "AUTH password")?;
             Ok(Request::Auth(args[0].to_string()))
@@ -415,9 +473,9 @@ fn alloc(args: &[&str]) -> Result<Request, String> {
         return Err(format!("usage: {USAGE}"));
     }
     let mut a = Alloc::new(
-        &name(args[0])?,
-        &name(args[1])?,
-        &name(args[2])?,
+        checked_name(args[0])?,
+        checked_name(args[1])?,
+        checked_name(args[2])?,
         lease_text(args[3])?,
     );
     for w in &args[4..] {
@@ -546,12 +604,12 @@ fn pool_word(name: &str, ranges: &[(u32, u32)]) -> String {
 pub type PoolRanges = (String, Vec<(u32, u32)>);
 
 /// A POOLS answer's words back to pools; `None` for a word that is not one.
-pub fn parse_pools(words: &[String]) -> Option<Vec<PoolRanges>> {
+pub fn parse_pools<S: AsRef<str>>(words: &[S]) -> Option<Vec<PoolRanges>> {
     words
         .iter()
         .map(|w| {
             // Pool names may hold `=`; ranges never do.
-            let (name, list) = w.rsplit_once('=')?;
+            let (name, list) = w.as_ref().rsplit_once('=')?;
             let ranges = list
                 .split(',')
                 .filter(|r| !r.is_empty()) // a pool with no address
@@ -718,7 +776,7 @@ impl Reply {
         if first != Some("OK") || !rows.is_empty() {
             return Err(bad(&format!("not an answer to {}", asked.word())));
         }
-        let words: Vec<String> = words.map(str::to_string).collect();
+        let words: Vec<&str> = words.collect();
         let plain = || {
             if words.is_empty() {
                 Ok(Reply::Ok)
@@ -788,11 +846,18 @@ pub struct Allocated {
 
 impl Allocated {
     /// From the words after `OK`.
-    pub fn parse(words: &[String]) -> Result<Allocated, Error> {
-        let bad = || format!("\"OK {}\" is not an ALLOC answer", quoted(&words.join(" ")));
+    pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Allocated, Error> {
+        let bad = || {
+            let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+            format!("\"OK {}\" is not an ALLOC answer", quoted(&words.join(" ")))
+        };
         let (a, end, new) = match words {
-            [a, end] => (a, end, None),
-            [a, end, new, n] if new == "new" => (a, end, Some(n.parse().map_err(|_| bad())?)),
+            [a, end] => (a.as_ref(), end.as_ref(), None),
+            [a, end, new, n] if new.as_ref() == "new" => (
+                a.as_ref(),
+                end.as_ref(),
+                Some(n.as_ref().parse().map_err(|_| bad())?),
+            ),
             _ => return Err(bad().into()),
         };
         Ok(Allocated {
@@ -805,7 +870,12 @@ impl Allocated {
 
 impl fmt::Display for Allocated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OK {} {}", self.addr, time_text(self.end))?;
+        write!(
+            f,
+            "OK {} {}",
+            Dotted(u32::from(self.addr)),
+            TimeText(self.end)
+        )?;
         match self.new {
             Some(n) => write!(f, " new {n}"),
             None => Ok(()),
@@ -824,12 +894,12 @@ pub struct Held {
 
 impl Held {
     /// From the words after `OK`; `None` unless they are `held ...`.
-    pub fn parse(words: &[String]) -> Option<Held> {
+    pub fn parse<S: AsRef<str>>(words: &[S]) -> Option<Held> {
         match words {
-            [h, service, client, end] if h == "held" => Some(Held {
-                service: unword(service),
-                client: unword(client),
-                end: time_word(end)?,
+            [h, service, client, end] if h.as_ref() == "held" => Some(Held {
+                service: unword(service.as_ref()),
+                client: unword(client.as_ref()),
+                end: time_word(end.as_ref())?,
             }),
             _ => None,
         }
@@ -1128,7 +1198,7 @@ mod tests {
                 ("B".into(), vec![(20, 30)])
             ]
         );
-        assert_eq!(parse_pools(&["junk".into()]), None);
+        assert_eq!(parse_pools(&["junk"]), None);
     }
 
     #[test]

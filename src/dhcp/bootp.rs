@@ -77,7 +77,7 @@ impl Exchange<'_, '_> {
             );
             if !req.giaddr.is_unspecified() {
                 if let Some(info) = req.option(code::RELAY_AGENT_INFO) {
-                    opts.push(required(code::RELAY_AGENT_INFO, info.to_vec()));
+                    opts.push(required(code::RELAY_AGENT_INFO, info));
                 }
             }
         }

@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::packet::hex;
 use super::packet::tests::request_bytes;
 use super::tests::*;
 use super::*;

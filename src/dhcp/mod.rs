@@ -29,7 +29,7 @@ use crate::aas::proto::{self, Code, Reply as AasReply};
 use crate::config::keys::global_default;
 use crate::config::{Client, ClientKey, Config, LeaseTime, Params, Subnet};
 use crate::{log_debug, log_detail, log_error, log_info};
-use packet::{code, hex, Request};
+use packet::{code, push_hex, Request};
 use reply::Answer;
 pub use route::Destination;
 use subnet::host_address;
@@ -193,6 +193,25 @@ fn via(req: &Request, at: &Arrival) -> String {
     }
 }
 
+/// `network/`, the start of every AAS client name on `subnet`, with room
+/// for the rest.
+fn subnet_prefix(subnet: &Subnet) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(64);
+    // Writing to a String cannot fail.
+    let _ = write!(key, "{}/", proto::Dotted(u32::from(subnet.network)));
+    key
+}
+
+/// The AAS name of a client by hardware address: `network/htype/aa:bb:..`.
+fn hw_key(subnet: &Subnet, htype: u8, hw: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut key = subnet_prefix(subnet);
+    let _ = write!(key, "{htype}/");
+    push_hex(&mut key, hw, ":");
+    key
+}
+
 /// The REQUEST states of RFC 2131 §4.3.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RequestState {
@@ -302,17 +321,17 @@ impl Exchange<'_, '_> {
     fn client_key(&self, subnet: &Subnet) -> Option<String> {
         let req = self.req;
         let key = match req.client_id() {
-            Some(id) => format!("{}/id/{}", subnet.network, hex(id, "")),
+            Some(id) => {
+                let mut key = subnet_prefix(subnet);
+                key.push_str("id/");
+                push_hex(&mut key, id, "");
+                key
+            }
             None if req.hw_addr().is_empty() => {
                 drop_line(req, self.at, "no client identifier and no hardware address");
                 return None;
             }
-            None => format!(
-                "{}/{}/{}",
-                subnet.network,
-                req.htype,
-                hex(req.hw_addr(), ":")
-            ),
+            None => hw_key(subnet, req.htype, req.hw_addr()),
         };
         if key.len() > 255 {
             drop_line(req, self.at, "client identifier longer than the AAS takes");
@@ -347,18 +366,18 @@ impl Exchange<'_, '_> {
         if hw.is_empty() {
             return None;
         }
-        let by_hw = || format!("{}/{}/{}", subnet.network, req.htype, hex(hw, ":"));
         match req.client_id() {
             Some(id) if id.len() == hw.len() + 1 && id[0] == req.htype && &id[1..] == hw => {
-                Some(by_hw())
+                Some(hw_key(subnet, req.htype, hw))
             }
             Some(_) => None,
-            None => Some(format!(
-                "{}/id/{:02x}{}",
-                subnet.network,
-                req.htype,
-                hex(hw, "")
-            )),
+            None => {
+                let mut key = subnet_prefix(subnet);
+                key.push_str("id/");
+                push_hex(&mut key, &[req.htype], "");
+                push_hex(&mut key, hw, "");
+                Some(key)
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! the client's parameter request list order is lost), has no size limit and
 //! does not pad.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use super::packet::{code, HEADER_LEN, MAGIC_COOKIE};
@@ -63,10 +64,12 @@ impl Default for Header {
 
 /// One option of the reply. A `required` option goes in the main options
 /// field or the reply is not sent at all (message type, server id, ...).
+/// The value is borrowed where it can be (the configuration's, the
+/// request's): a reply is built for every datagram.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReplyOption {
+pub struct ReplyOption<'a> {
     pub code: u8,
-    pub value: Vec<u8>,
+    pub value: Cow<'a, [u8]>,
     pub required: bool,
 }
 
@@ -112,8 +115,38 @@ enum Area {
 }
 
 /// Where one option's value goes: (area, bytes) parts in value order; none
-/// when it fits nowhere.
-type Placement = Vec<(Area, usize)>;
+/// when it fits nowhere. At most one part per area, so no allocation.
+#[derive(Clone, Copy)]
+struct Placement {
+    parts: [(Area, usize); 3],
+    len: usize,
+}
+
+impl Placement {
+    const NOWHERE: Placement = Placement {
+        parts: [(Area::Main, 0); 3],
+        len: 0,
+    };
+
+    fn whole(area: Area, len: usize) -> Placement {
+        let mut p = Placement::NOWHERE;
+        p.push(area, len);
+        p
+    }
+
+    fn push(&mut self, area: Area, len: usize) {
+        self.parts[self.len] = (area, len);
+        self.len += 1;
+    }
+
+    fn parts(&self) -> &[(Area, usize)] {
+        &self.parts[..self.len]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
 
 /// Encode a BOOTREPLY. Options keep the given order within each area; those
 /// that fit nowhere are reported in `dropped`. With `overload`, the file
@@ -135,12 +168,17 @@ pub fn encode(
         return Err(TooBig);
     }
     let mut areas = place(options, main_room, required, None);
-    let spilled = areas.iter().any(Vec::is_empty);
+    let spilled = areas.iter().any(Placement::is_empty);
     // Option 52 itself costs three bytes of the options field.
     if overload && spilled && required + 3 <= main_room {
         areas = place(options, main_room - 3, required, Some(h.file.is_empty()));
     }
-    let uses = |area: Area| areas.iter().flatten().any(|(a, _)| *a == area);
+    let uses = |area: Area| {
+        areas
+            .iter()
+            .flat_map(Placement::parts)
+            .any(|(a, _)| *a == area)
+    };
     let use_file = uses(Area::File);
     let use_sname = uses(Area::Sname);
 
@@ -156,39 +194,37 @@ pub fn encode(
         b.extend_from_slice(&a.octets());
     }
     b.extend_from_slice(&h.chaddr);
-    let mut sname = Vec::with_capacity(SNAME_LEN);
-    let mut file = Vec::with_capacity(FILE_LEN);
-    let mut main = Vec::new();
-    for (opt, parts) in options.iter().zip(&areas) {
-        let mut from = 0;
-        for &(area, n) in parts {
-            let out = match area {
-                Area::Main => &mut main,
-                Area::File => &mut file,
-                Area::Sname => &mut sname,
-            };
-            put(out, opt.code, &opt.value[from..from + n]);
-            from += n;
+    // The parts of each option placed in `area`, in option order, onto `out`.
+    let put_area = |area: Area, out: &mut Vec<u8>| {
+        for (opt, placed) in options.iter().zip(&areas) {
+            let mut from = 0;
+            for &(a, n) in placed.parts() {
+                if a == area {
+                    put(out, opt.code, &opt.value[from..from + n]);
+                }
+                from += n;
+            }
         }
-    }
+    };
+    let start = b.len();
     if use_sname {
-        sname.push(code::END);
+        put_area(Area::Sname, &mut b);
+        b.push(code::END);
     }
+    b.resize(start + SNAME_LEN, 0);
     if use_file {
-        file.push(code::END);
+        put_area(Area::File, &mut b);
+        b.push(code::END);
     } else {
-        file = h.file.iter().copied().take(FILE_LEN - 1).collect();
+        b.extend(h.file.iter().copied().take(FILE_LEN - 1));
     }
-    sname.resize(SNAME_LEN, 0);
-    file.resize(FILE_LEN, 0);
-    b.extend_from_slice(&sname);
-    b.extend_from_slice(&file);
+    b.resize(start + SNAME_LEN + FILE_LEN, 0);
     b.extend_from_slice(&MAGIC_COOKIE);
     if use_file || use_sname {
         let which = u8::from(use_file) | (u8::from(use_sname) << 1);
         b.extend_from_slice(&[code::OVERLOAD, 1, which]);
     }
-    b.extend_from_slice(&main);
+    put_area(Area::Main, &mut b);
     b.push(code::END);
     if b.len() < MIN_REPLY_LEN {
         b.resize(MIN_REPLY_LEN, 0);
@@ -229,24 +265,24 @@ fn place(
         .map(|o| {
             let len = o.value.len();
             if o.required {
-                return vec![(Area::Main, len)];
+                return Placement::whole(Area::Main, len);
             }
             let n = wire_len(&o.value);
             if let Some((area, f)) = free.iter_mut().find(|(_, f)| n <= *f) {
                 *f -= n;
-                return vec![(*area, len)];
+                return Placement::whole(*area, len);
             }
             let room: usize = free.iter().map(|(_, f)| room_for(*f)).sum();
             if overflow.is_none() || len == 0 || room < len {
-                return Vec::new();
+                return Placement::NOWHERE;
             }
-            let mut parts = Vec::new();
+            let mut parts = Placement::NOWHERE;
             let mut left = len;
             for (area, f) in free.iter_mut() {
                 let take = room_for(*f).min(left);
                 if take > 0 {
                     *f -= wire_len(&o.value[..take]);
-                    parts.push((*area, take));
+                    parts.push(*area, take);
                     left -= take;
                 }
             }
@@ -259,10 +295,10 @@ fn place(
 mod tests {
     use super::*;
 
-    fn opt(code: u8, len: usize, required: bool) -> ReplyOption {
+    fn opt(code: u8, len: usize, required: bool) -> ReplyOption<'static> {
         ReplyOption {
             code,
-            value: vec![code; len],
+            value: vec![code; len].into(),
             required,
         }
     }
@@ -406,7 +442,7 @@ mod tests {
         let e = encode(&Header::default(), &opts, 548, true).unwrap();
         assert!(e.dropped.is_empty(), "{:?}", e.dropped);
         assert!(e.bytes.len() <= 548);
-        assert_eq!(joined(&e.bytes, 121), routes.value);
+        assert_eq!(joined(&e.bytes, 121), *routes.value);
         assert_eq!(main_options(&e.bytes)[0], (52, vec![3]));
         let in_main: Vec<_> = main_options(&e.bytes)
             .into_iter()
@@ -428,7 +464,7 @@ mod tests {
         let opts = [opt(53, 1, true), big.clone()];
         let e = encode(&Header::default(), &opts, 548, true).unwrap();
         assert!(e.dropped.is_empty());
-        assert_eq!(joined(&e.bytes, 120), big.value);
+        assert_eq!(joined(&e.bytes, 120), *big.value);
         // More than all three areas hold: dropped whole, never cut short.
         let huge = opt(120, 500, false);
         let e = encode(&Header::default(), &[opt(53, 1, true), huge], 548, true).unwrap();

@@ -246,8 +246,14 @@ pub fn hex_colon(bytes: &[u8]) -> String {
 /// Bytes as lowercase hex digits with `sep` between bytes: MAC addresses
 /// and client identifiers, in log lines and AAS keys.
 pub fn hex(bytes: &[u8], sep: &str) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * (2 + sep.len()));
+    push_hex(&mut s, bytes, sep);
+    s
+}
+
+/// [`hex`], appended to `s`.
+pub fn push_hex(s: &mut String, bytes: &[u8], sep: &str) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {
             s.push_str(sep);
@@ -255,7 +261,6 @@ pub fn hex(bytes: &[u8], sep: &str) -> String {
         s.push(char::from(DIGITS[usize::from(b >> 4)]));
         s.push(char::from(DIGITS[usize::from(b & 15)]));
     }
-    s
 }
 
 /// The header fields a drop line names, read without trusting anything.
@@ -328,7 +333,7 @@ pub fn parse(buf: &[u8]) -> Result<Request, Malformed> {
         chaddr,
         message_type: None,
         cookie: buf[HEADER_LEN..HEADER_LEN + 4] == MAGIC_COOKIE,
-        options: Vec::new(),
+        options: Vec::with_capacity(16),
         ignored: Vec::new(),
     };
     // Without the cookie the vendor area is not options (RFC 951 BOOTP).
@@ -346,7 +351,8 @@ pub fn parse(buf: &[u8]) -> Result<Request, Malformed> {
 /// (RFC 2131 §4.1: file first, then sname). Overload inside those fields is
 /// not followed again, so every walk is bounded by the packet length.
 fn walk_all(buf: &[u8], out: &mut Vec<(u8, Vec<u8>)>) -> Result<(), Malformed> {
-    let mut seen = Vec::new();
+    // Codes met so far, for the SINGLE check.
+    let mut seen = [false; 256];
     walk(buf, HEADER_LEN + 4, buf.len(), out, &mut seen)?;
     let overload = match out.iter().find(|(c, _)| *c == code::OVERLOAD) {
         Some((_, v)) if v.len() == 1 && (1..=3).contains(&v[0]) => v[0],
@@ -369,7 +375,7 @@ fn walk(
     start: usize,
     end: usize,
     out: &mut Vec<(u8, Vec<u8>)>,
-    seen: &mut Vec<u8>,
+    seen: &mut [bool; 256],
 ) -> Result<(), Malformed> {
     let mut at = start;
     while at < end {
@@ -399,7 +405,7 @@ fn walk(
         }
         // RFC 3396: instances of one option are concatenated. Only adjacent
         // appearances in one field count as one instance for the SINGLE check.
-        if SINGLE.contains(&c) && seen.contains(&c) {
+        if SINGLE.contains(&c) && seen[usize::from(c)] {
             return Err(if c == code::MESSAGE_TYPE {
                 Malformed::BadMessageType
             } else {
@@ -413,7 +419,7 @@ fn walk(
         } else {
             out.push((c, buf[value.clone()].to_vec()));
         }
-        seen.push(c);
+        seen[usize::from(c)] = true;
         at = value.end;
     }
     Ok(())

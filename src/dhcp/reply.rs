@@ -2,6 +2,7 @@
 //! merged parameters turned into a DHCP reply's options, header, bytes and
 //! destination. BOOTP replies (`bootp.rs`) take their options from here too.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use dhcproto::v4::MessageType;
@@ -28,21 +29,17 @@ impl Exchange<'_, '_> {
         let req = self.req;
         let nak = answer.kind == MessageType::Nak;
         let server_id = self.server_id(subnet);
-        let mut opts = vec![
-            required(code::MESSAGE_TYPE, vec![u8::from(answer.kind)]),
-            required(
-                code::SERVER_ID,
-                self.server_id_override()
-                    .unwrap_or(server_id)
-                    .octets()
-                    .to_vec(),
-            ),
-        ];
-        if let Some(lease) = answer.lease {
-            opts.extend(lease_options(lease, params));
+        let kind = [u8::from(answer.kind)];
+        let named_id = self.server_id_override().unwrap_or(server_id).octets();
+        let times = answer.lease.map(|l| lease_times(l, params));
+        let mut opts = Vec::with_capacity(16);
+        opts.push(required(code::MESSAGE_TYPE, &kind[..]));
+        opts.push(required(code::SERVER_ID, &named_id[..]));
+        if let Some(times) = &times {
+            opts.extend(lease_options(times));
         }
         if let Some(text) = &answer.message {
-            opts.push(optional(code::MESSAGE, text.as_bytes().to_vec()));
+            opts.push(optional(code::MESSAGE, text.as_bytes()));
         }
         if !nak {
             opts.extend(parameter_options(req, subnet, params));
@@ -64,12 +61,12 @@ impl Exchange<'_, '_> {
         }
         // RFC 6842: the client identifier goes back unchanged.
         if let Some(id) = req.client_id() {
-            opts.push(required(code::CLIENT_ID, id.to_vec()));
+            opts.push(required(code::CLIENT_ID, id));
         }
         // RFC 3046 §2.2: echo option 82, byte for byte, last; only a relay's.
         if !req.giaddr.is_unspecified() {
             if let Some(info) = req.option(code::RELAY_AGENT_INFO) {
-                opts.push(required(code::RELAY_AGENT_INFO, info.to_vec()));
+                opts.push(required(code::RELAY_AGENT_INFO, info));
             }
         }
         let mut flags = req.flags;
@@ -158,43 +155,65 @@ fn kind_name(kind: MessageType) -> &'static str {
     }
 }
 
-pub(super) fn required(code: u8, value: Vec<u8>) -> ReplyOption {
+pub(super) fn required<'a>(code: u8, value: impl Into<Cow<'a, [u8]>>) -> ReplyOption<'a> {
     ReplyOption {
         code,
-        value,
+        value: value.into(),
         required: true,
     }
 }
 
-fn optional(code: u8, value: Vec<u8>) -> ReplyOption {
+fn optional<'a>(code: u8, value: impl Into<Cow<'a, [u8]>>) -> ReplyOption<'a> {
     ReplyOption {
         code,
-        value,
+        value: value.into(),
         required: false,
     }
 }
 
-/// Option 51, and T1/T2 (58/59) for a finite lease (RFC 2131 §4.4.5).
-fn lease_options(lease: LeaseTime, params: &Params) -> Vec<ReplyOption> {
+/// The values of options 51, 58 and 59; `None` for T1/T2 with an infinite
+/// lease.
+struct LeaseTimes {
+    lease: [u8; 4],
+    renewal_rebinding: Option<([u8; 4], [u8; 4])>,
+}
+
+fn lease_times(lease: LeaseTime, params: &Params) -> LeaseTimes {
     let secs = match lease {
-        LeaseTime::Infinite => return vec![required(code::LEASE_TIME, vec![0xff; 4])],
+        LeaseTime::Infinite => {
+            return LeaseTimes {
+                lease: [0xff; 4],
+                renewal_rebinding: None,
+            }
+        }
         LeaseTime::Secs(s) => s,
     };
     let part = |pct: Option<f64>, default: fn(&Params) -> Option<f64>| {
         let t = (f64::from(secs) * pct.unwrap_or_else(|| global_default(default)) / 100.0) as u32;
-        t.to_be_bytes().to_vec()
+        t.to_be_bytes()
     };
-    vec![
-        required(code::LEASE_TIME, secs.to_be_bytes().to_vec()),
-        required(
-            code::RENEWAL_TIME,
+    LeaseTimes {
+        lease: secs.to_be_bytes(),
+        renewal_rebinding: Some((
             part(params.renewal_percent, |g| g.renewal_percent),
-        ),
-        required(
-            code::REBINDING_TIME,
             part(params.rebind_percent, |g| g.rebind_percent),
-        ),
-    ]
+        )),
+    }
+}
+
+/// Option 51, and T1/T2 (58/59) for a finite lease (RFC 2131 §4.4.5).
+fn lease_options(times: &LeaseTimes) -> impl Iterator<Item = ReplyOption<'_>> {
+    let t1_t2 = times
+        .renewal_rebinding
+        .as_ref()
+        .into_iter()
+        .flat_map(|(t1, t2)| {
+            [
+                required(code::RENEWAL_TIME, &t1[..]),
+                required(code::REBINDING_TIME, &t2[..]),
+            ]
+        });
+    std::iter::once(required(code::LEASE_TIME, &times.lease[..])).chain(t1_t2)
 }
 
 /// Codes the server sets itself; a request list naming them changes nothing.
@@ -216,23 +235,23 @@ const PROTOCOL_CODES: [u8; 12] = [
 /// The configured options the client gets: with a parameter request list,
 /// those it asked for in its order (RFC 2131 §4.3.1), each once; without
 /// one, all of them. The subnet mask is always sent.
-pub(super) fn parameter_options(
+pub(super) fn parameter_options<'a>(
     req: &Request,
     subnet: &Subnet,
-    params: &Params,
-) -> Vec<ReplyOption> {
-    let mask = subnet.mask().octets().to_vec();
+    params: &'a Params,
+) -> Vec<ReplyOption<'a>> {
+    let mask = subnet.mask().octets();
     let vendor = (!params.vendor_options.is_empty()).then(|| encapsulate(&params.vendor_options));
-    let value = |c: u8| -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<Cow<'a, [u8]>> {
         match c {
-            code::SUBNET_MASK => Some(mask.clone()),
-            code::VENDOR_SPECIFIC if vendor.is_some() => vendor.clone(),
+            code::SUBNET_MASK => Some(Cow::Owned(mask.to_vec())),
+            code::VENDOR_SPECIFIC if vendor.is_some() => vendor.clone().map(Cow::Owned),
             code::RELAY_AGENT_INFO => None,
-            _ => params.options.get(&c).cloned(),
+            _ => params.options.get(&c).map(|v| Cow::Borrowed(v.as_slice())),
         }
     };
-    let mut out: Vec<ReplyOption> = Vec::new();
-    let add = |c: u8, out: &mut Vec<ReplyOption>| {
+    let mut out: Vec<ReplyOption<'a>> = Vec::with_capacity(16);
+    let add = |c: u8, out: &mut Vec<ReplyOption<'a>>| {
         if PROTOCOL_CODES.contains(&c) || out.iter().any(|o| o.code == c) {
             return;
         }

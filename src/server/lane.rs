@@ -88,7 +88,7 @@ impl Lane {
                 continue;
             }
             let at = arrival(outlet.interfaces, d, outlet.interfaces.all_addrs());
-            let (result, lines) = log::capture(|| {
+            let (result, lines) = log::capture_shown(|| {
                 pipeline::without_aas(dhcp::answer(bytes, &at, config, &Asker::Never))
             });
             let Poll::Ready(result) = result else {
