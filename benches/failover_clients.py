@@ -21,23 +21,10 @@ took; and the longest time in which no client got any answer.
 import argparse, heapq, json, os, select, signal, socket, struct, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools"))
-from relay_wire import reply  # noqa: E402
+from relay_wire import message, reply  # noqa: E402
 
 DISCOVER, OFFER, REQUEST, ACK, NAK = 1, 2, 3, 5, 6
 FIRST_RETRY, MAX_RETRY = 4.0, 64.0
-
-
-def message(kind, xid, mac, secs, ciaddr=None, requested=None, server=None, broadcast=True):
-    hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, xid, min(int(secs), 65535),
-                      0x8000 if broadcast else 0,
-                      socket.inet_aton(ciaddr or "0.0.0.0"), bytes(4), bytes(4), bytes(4),
-                      mac.ljust(16, b"\0"), b"", b"")
-    opts = bytes([53, 1, kind])
-    if requested:
-        opts += bytes([50, 4]) + socket.inet_aton(requested)
-    if server:
-        opts += bytes([54, 4]) + socket.inet_aton(server)
-    return (hdr + b"\x63\x82\x53\x63" + opts + b"\xff").ljust(300, b"\0")
 
 
 class Client:
@@ -94,14 +81,15 @@ def main():
     def send(c, kind, now):
         dest = "255.255.255.255"
         if kind == "discover":
-            pkt = message(DISCOVER, c.xid, c.mac, now - c.began)
+            pkt = message(DISCOVER, c.xid, c.mac, secs=now - c.began, broadcast=True)
         elif kind == "request":
-            pkt = message(REQUEST, c.xid, c.mac, now - c.began, requested=c.offer[0], server=c.offer[1])
+            pkt = message(REQUEST, c.xid, c.mac, secs=now - c.began, broadcast=True,
+                          requested=c.offer[0], server=c.offer[1])
         elif kind == "renew":
             dest = c.server or dest
-            pkt = message(REQUEST, c.xid, c.mac, now - c.began, ciaddr=c.ip, broadcast=False)
+            pkt = message(REQUEST, c.xid, c.mac, secs=now - c.began, ciaddr=c.ip)
         else:   # rebind
-            pkt = message(REQUEST, c.xid, c.mac, now - c.began, ciaddr=c.ip, broadcast=False)
+            pkt = message(REQUEST, c.xid, c.mac, secs=now - c.began, ciaddr=c.ip)
         try:
             s.sendto(pkt, (dest, 67))
             counts["sent"] += 1

@@ -104,20 +104,20 @@ thread_local! {
 /// Run `f` with this thread's log lines, at every level (as `-D 3`), kept
 /// instead of written: for tests and fuzz targets that check what is logged.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<(Level, String)>) {
-    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
-    let was = CAPTURING.with(|c| c.replace(true));
-    let r = f();
-    CAPTURING.with(|c| c.set(was));
-    let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
-    (r, lines.unwrap_or_default())
+    capture_lines(true, f)
 }
 
 /// As [`capture`], but only the lines the log level lets through are made
 /// (the others cost nothing, as outside a capture): for lines to be
 /// written later or dropped (in.dhcpd's lane).
 pub fn capture_shown<R>(f: impl FnOnce() -> R) -> (R, Vec<(Level, String)>) {
+    capture_lines(false, f)
+}
+
+/// `f`'s log lines kept; `every`: at every level, else at the log level's.
+fn capture_lines<R>(every: bool, f: impl FnOnce() -> R) -> (R, Vec<(Level, String)>) {
     let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
-    let was = CAPTURING.with(|c| c.replace(false));
+    let was = CAPTURING.with(|c| c.replace(every));
     let r = f();
     CAPTURING.with(|c| c.set(was));
     let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));

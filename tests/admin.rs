@@ -855,12 +855,8 @@ fn aasadmin_as_an_administrator_uses_it() {
 #[test]
 fn a_fresh_inetd_instance_reserves_pinned_addresses_before_its_first_allocation() {
     let (net, conf) = inetd_with_a_pin_in_the_pool();
-    let offer = net
-        .probe(
-            &net.ns("cli"),
-            &["cli0", "--mac", "02:77:00:00:00:31", "--broadcast"],
-        )
-        .expect("an OFFER for the dynamic client");
+    let offer =
+        broadcast_offer(&net, "02:77:00:00:00:31").expect("an OFFER for the dynamic client");
     assert_eq!(field(&offer, "yiaddr"), "10.77.0.106", "{offer}");
     assert!(reserved_within(&net, SECS5), "{conf}");
 }
@@ -870,12 +866,7 @@ fn a_fresh_inetd_instance_reserves_pinned_addresses_before_its_first_allocation(
 #[test]
 fn a_fresh_inetd_instance_answering_a_pinned_client_tells_in_aasd_after() {
     let (net, conf) = inetd_with_a_pin_in_the_pool();
-    let offer = net
-        .probe(
-            &net.ns("cli"),
-            &["cli0", "--mac", "02:77:00:00:00:99", "--broadcast"],
-        )
-        .expect("an OFFER for the pinned client");
+    let offer = broadcast_offer(&net, "02:77:00:00:00:99").expect("an OFFER for the pinned client");
     assert_eq!(field(&offer, "yiaddr"), "10.77.0.105", "{offer}");
     assert!(reserved_within(&net, SECS5), "{conf}");
 }
@@ -899,12 +890,8 @@ fn a_fresh_inetd_instance_reserves_only_the_pinned_addresses_inside_the_pools() 
     );
     settle(&conf);
     net.start_inetd(&format!("-t 5s -c {conf}"));
-    let offer = net
-        .probe(
-            &net.ns("cli"),
-            &["cli0", "--mac", "02:77:00:00:00:31", "--broadcast"],
-        )
-        .expect("an OFFER for the dynamic client");
+    let offer =
+        broadcast_offer(&net, "02:77:00:00:00:31").expect("an OFFER for the dynamic client");
     // The pinned address in the pool was reserved before the ALLOC.
     assert_eq!(field(&offer, "yiaddr"), "10.77.0.106", "{offer}");
     assert!(reserved_within(&net, SECS5), "{conf}");
@@ -913,6 +900,11 @@ fn a_fresh_inetd_instance_reserves_only_the_pinned_addresses_inside_the_pools() 
     let aasd_log = read(&net.path("aasd.log"));
     assert!(aasd_log.contains("connection from"), "{aasd_log}");
     assert!(!aasd_log.contains("10.77.0.50"), "{aasd_log}");
+}
+
+/// The OFFER (as JSON) to a broadcast DISCOVER from cli0 with `mac`.
+fn broadcast_offer(net: &Net, mac: &str) -> Option<String> {
+    net.probe(&net.ns("cli"), &["cli0", "--mac", mac, "--broadcast"])
 }
 
 /// A fresh in.aasd with pool 10.77.0.105-107, and inetd starting in.dhcpd

@@ -382,21 +382,24 @@ fn follows_a_promoted_standby() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `in.aasd --init-db -c conf`: (exit status, stdout+stderr).
+fn init_db(conf: &Path) -> (i32, String) {
+    let out = Command::new(common::aasd_bin())
+        .arg("--init-db")
+        .arg("-c")
+        .arg(conf)
+        .output()
+        .unwrap();
+    common::status_and_text(&out)
+}
+
 /// `--init-db` creates the schema, finds it current the next time, and
 /// refuses, as the start does, a newer version or tables without one.
 #[test]
 fn init_db_creates_the_schema_and_refuses_newer_or_unknown_ones() {
     let (c, dir, conninfo) = setup("init");
     let conf = Aasd::conf(&dir, &conninfo, "[pool P]\nrange = 10.0.0.1-10.0.0.20\n");
-    let init = || {
-        let out = Command::new(common::aasd_bin())
-            .arg("--init-db")
-            .arg("-c")
-            .arg(&conf)
-            .output()
-            .unwrap();
-        common::status_and_text(&out)
-    };
+    let init = || init_db(&conf);
     assert_eq!(init(), (0, "in.aasd: created schema version 1\n".into()));
     assert_eq!(c.sql("leases", "SELECT version FROM aasd_schema"), "1");
     assert_eq!(init(), (0, "in.aasd: schema version 1 is current\n".into()));
@@ -433,13 +436,8 @@ fn runs_with_the_documented_rights_only() {
     let (c, dir, owner) = setup("rights");
     let pools = "[pool P]\nrange = 10.0.0.1-10.0.0.20\n";
     let conf = Aasd::conf(&dir.join("owner"), &owner, pools);
-    let out = Command::new(common::aasd_bin())
-        .arg("--init-db")
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{:?}", common::status_and_text(&out));
+    let (status, text) = init_db(&conf);
+    assert_eq!(status, 0, "{text}");
     c.sql("postgres", "CREATE ROLE runner LOGIN PASSWORD 'r'");
     c.sql(
         "leases",

@@ -704,7 +704,7 @@ pub fn checkpoint(net: &Net) -> Result<PathBuf, Reply> {
     }
 }
 
-/// Send protocol lines straight to in.aasd, as a person at socat would;
+/// Send protocol lines straight to in.aasd, as a person typing on its socket would;
 /// the answer line of each.
 pub fn ask(net: &Net, lines: &[&str]) -> Vec<String> {
     use std::io::{BufRead, BufReader, Write};

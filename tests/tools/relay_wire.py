@@ -1,4 +1,4 @@
-"""The DHCP messages of a client posing as a relay agent (giaddr set, so
+"""The DHCP messages of a client, or of one posing as a relay agent (giaddr set, so
 every reply comes back to giaddr:67), and the fields the load tools read
 from a reply. Shared by dora-load.py, flood.py and
 benches/failover_clients.py."""
@@ -6,8 +6,18 @@ import socket, struct
 
 
 def packet(xid, mac, giaddr, kind, requested=None, server=None, circuit=None):
-    hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0,
-                      bytes(4), bytes(4), bytes(4), socket.inet_aton(giaddr),
+    """A request as the relay agent at giaddr forwards it (hops 1)."""
+    return message(kind, xid, mac, hops=1, giaddr=giaddr, requested=requested,
+                   server=server, circuit=circuit)
+
+
+def message(kind, xid, mac, hops=0, secs=0, broadcast=False, ciaddr=None, giaddr=None,
+            requested=None, server=None, circuit=None):
+    """A BOOTREQUEST of DHCP message type kind, padded to 300 bytes."""
+    addr = lambda a: socket.inet_aton(a) if a else bytes(4)
+    hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, hops, xid,
+                      min(int(secs), 65535), 0x8000 if broadcast else 0,
+                      addr(ciaddr), bytes(4), bytes(4), addr(giaddr),
                       mac.ljust(16, b"\0"), b"", b"")
     opts = bytes([53, 1, kind])
     if requested:

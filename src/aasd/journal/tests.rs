@@ -927,6 +927,16 @@ fn a_failed_fsync_is_not_retried_the_log_is_rewritten_from_memory() {
     assert!(db2.entries().all(|(_, e)| e.client != "b"));
 }
 
+/// A payload in a record's frame, written out by hand: mark, length,
+/// payload, CRC.
+fn framed(p: &[u8]) -> Vec<u8> {
+    let mut rec = vec![0xA5];
+    rec.extend_from_slice(&(p.len() as u16).to_le_bytes());
+    rec.extend_from_slice(p);
+    rec.extend_from_slice(&crc32(p).to_le_bytes());
+    rec
+}
+
 /// One record as in.aasd wrote them before host names: the payload ends
 /// with the client name. Built byte by byte, not with `encode`.
 fn old_record(seq: u64, addr: u32, client: &str, end: u64) -> Vec<u8> {
@@ -941,11 +951,7 @@ fn old_record(seq: u64, addr: u32, client: &str, end: u64) -> Vec<u8> {
     p.extend_from_slice(b"dhcp");
     p.push(client.len() as u8);
     p.extend_from_slice(client.as_bytes());
-    let mut rec = vec![0xA5];
-    rec.extend_from_slice(&(p.len() as u16).to_le_bytes());
-    rec.extend_from_slice(&p);
-    rec.extend_from_slice(&crc32(&p).to_le_bytes());
-    rec
+    framed(&p)
 }
 
 #[test]
@@ -1027,11 +1033,7 @@ fn record_with_names(seq: u64, last: u8, names: [&[u8]; 3]) -> Vec<u8> {
         p.push(name.len() as u8);
         p.extend_from_slice(name);
     }
-    let mut rec = vec![0xA5];
-    rec.extend_from_slice(&(p.len() as u16).to_le_bytes());
-    rec.extend_from_slice(&p);
-    rec.extend_from_slice(&crc32(&p).to_le_bytes());
-    rec
+    framed(&p)
 }
 
 /// Names are checked as UTF-8 each on its own: a record with a name that
